@@ -1,0 +1,2 @@
+export { eventually } from './eventually.ts';
+export { requirePrivileges, type PrivilegeNeeds } from './privileges.ts';
