@@ -1,0 +1,64 @@
+/** Help texts, one per command: `ambitctl --help` and `ambitctl local <cmd> --help` print these. */
+export const HELP: Record<string, string> = {
+  root: `ambitctl — the Ambit command line
+
+Usage:
+  ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
+
+Commands of "local":
+  up          start a cluster from a directory of Kubernetes YAML
+  down        stop the cluster and remove everything it created
+  get         list nodes, pods or services
+  exec        run a command inside a pod's network namespace
+  node-exec   run a command inside a node's network namespace
+  apply       create or update objects from YAML, live
+  delete      delete the objects a YAML file names, live
+  logs        print a pod's output
+  kubeconfig  print the path of the kubeconfig for kubectl
+
+Options for every local command:
+  --name NAME   which local cluster (default "local", or $AMBIT_CLUSTER); clusters with different names coexist
+
+Run "ambitctl local <command> --help" for a command's options.`,
+  up: `Usage: ambitctl local up [-f DIR] [--nodes N] [--timeout SECONDS]
+
+Starts a local cluster in the background from the Kubernetes YAML in DIR (default examples/demo) and returns when
+every pod runs. Prints nodes, pods and services. Fails with file:document:field on a bad manifest, leaving nothing
+behind. Edits to files in DIR are applied live while the cluster runs.
+
+  -f, --filename DIR   manifest directory (default examples/demo)
+  --nodes N            number of nodes (default 2)
+  --timeout SECONDS    how long to wait for the pods (default 60)`,
+  down: `Usage: ambitctl local down
+
+Stops every pod, removes the cluster's network namespaces, processes and state. Also cleans up after a runner that
+was killed.`,
+  get: `Usage: ambitctl local get nodes|pods|services [-n NAMESPACE] [-o json]
+
+  -n, --namespace NS   only this namespace (pods, services); default all
+  -o, --output json    JSON: {"items":[…]} with name, namespace, node, ip (pods), clusterIP and ports (services),
+                       ip (nodes)`,
+  exec: `Usage: ambitctl local exec [-n NAMESPACE] POD -- COMMAND [ARGS…]
+
+Runs COMMAND inside the pod's network namespace. stdin, stdout and stderr pass through; the exit code is the
+command's.
+
+  -n, --namespace NS   the pod's namespace (default "default")`,
+  'node-exec': `Usage: ambitctl local node-exec NODE -- COMMAND [ARGS…]
+
+Runs COMMAND inside a node's network namespace, e.g. tcpdump -i eth0 on the node-to-node link.`,
+  apply: `Usage: ambitctl local apply -f PATH
+
+Creates or updates the objects in PATH (a YAML file or a directory of them) on the running cluster. All documents
+are checked first; any error (printed as file:document:field) applies nothing.`,
+  delete: `Usage: ambitctl local delete -f PATH
+
+Deletes the objects that PATH names. Pods stop within their grace period.`,
+  logs: `Usage: ambitctl local logs [-n NAMESPACE] POD [-c CONTAINER] [-f]
+
+  -c, --container C   which container (needed when the pod has several)
+  -f, --follow        keep printing new output`,
+  kubeconfig: `Usage: ambitctl local kubeconfig
+
+Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,
+};

@@ -1,0 +1,220 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Logger } from '@ambit/core';
+import { errorMessage } from '@ambit/core';
+import type { KubeObject } from '../kube/types.ts';
+import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } from '../net/pod-sandbox.ts';
+import type { NodeNet, Topology } from '../net/topology.ts';
+import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import { hostsFor } from './hosts.ts';
+import { containerArgv, containerEnv } from './pod-env.ts';
+import { asRecord, isRecord, key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface KubeletOptions {
+  readonly topology: Topology;
+  readonly node: NodeNet;
+  /** Directory for per-container logs: `<logDir>/<namespace>/<pod>/<container>.log`. */
+  readonly logDir: string;
+  /** Where relative commands run when neither the container nor the pod says (the cluster's manifest dir). */
+  readonly defaultWorkdir: string;
+  readonly log: Logger;
+}
+
+interface RunningPod {
+  readonly uid: string;
+  readonly sandbox: PodSandbox;
+  readonly containers: Map<string, { handle: ContainerHandle; state: ContainerState }>;
+  readonly startedAt: string;
+}
+
+/** Annotation naming the directory relative commands and workingDirs are resolved against. */
+export const WORKDIR_ANNOTATION = 'ambit.dev/workdir';
+
+/**
+ * The node agent of the local cluster, one per node, doing what a kubelet and its container runtime do: for every
+ * pod bound to its node it creates the pod's network namespace through the node's CNI chain, starts the containers'
+ * processes inside it, reports status, and on deletion stops them within the grace period, runs CNI DEL and only then
+ * removes the pod object (so "terminating" is observable, as in a cluster).
+ */
+export class Kubelet {
+  readonly #pods = new Map<string, RunningPod>();
+  readonly #queue: WorkQueue;
+  readonly #hostsQueue: WorkQueue;
+  readonly #unsubscribe: () => void;
+
+  constructor(
+    private readonly view: StoreView,
+    private readonly opts: KubeletOptions,
+  ) {
+    const log = opts.log.child({ node: opts.node.name });
+    this.#queue = new WorkQueue((k) => this.#reconcile(k), log);
+    // Hosts files are rewritten per namespace in one batch after Service changes settle.
+    this.#hostsQueue = new WorkQueue(() => this.#rewriteHosts(), log);
+    this.#unsubscribe = view.onChange((e) => {
+      if (e.object.kind === 'Pod' && asRecord(e.object['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(e.object));
+      if (e.object.kind === 'Service') this.#hostsQueue.add('all');
+    });
+    for (const pod of view.list('Pod')) {
+      if (asRecord(pod['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(pod));
+    }
+  }
+
+  /** The pod's network namespace name, for `ambitctl local exec`. */
+  netnsOf(namespace: string, name: string): string | undefined {
+    return this.#pods.get(`${namespace}/${name}`)?.sandbox.netns;
+  }
+
+  async #reconcile(k: string): Promise<void> {
+    const [ns, name] = splitKey(k);
+    const pod = this.view.find('Pod', ns, name);
+    const running = this.#pods.get(k);
+    if (running !== undefined && (pod === undefined || pod.metadata.uid !== running.uid)) {
+      await this.#teardown(k, running, 0);
+    }
+    if (pod === undefined) return;
+    if (pod.metadata.deletionTimestamp !== undefined) {
+      const cur = this.#pods.get(k);
+      const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
+      if (cur !== undefined) await this.#teardown(k, cur, graceMs);
+      this.view.remove('Pod', ns, name, 0);
+      return;
+    }
+    if (this.#pods.has(k)) return;
+    const phase = asRecord(pod['status'])['phase'];
+    if (phase === 'Failed' || phase === 'Succeeded') return;
+    await this.#start(k, pod);
+  }
+
+  async #start(k: string, pod: KubeObject): Promise<void> {
+    const [ns = 'default', name] = splitKey(k);
+    const uid = pod.metadata.uid ?? '';
+    let sandbox: PodSandbox;
+    try {
+      sandbox = await createPodSandbox(this.opts.topology, this.opts.node, { uid, namespace: ns, name }, this.opts.log);
+    } catch (err) {
+      this.opts.log.error({ pod: k, err: errorMessage(err) }, 'pod sandbox failed');
+      this.#writeStatus(k, { phase: 'Failed', reason: 'SandboxFailed', message: errorMessage(err) });
+      return;
+    }
+    const running: RunningPod = { uid, sandbox, containers: new Map(), startedAt: nowRfc3339() };
+    this.#pods.set(k, running);
+    const withIp = this.#writeStatus(k, { phase: 'Pending', podIP: sandbox.ip }) ?? pod;
+    const services = this.view.list('Service', ns);
+    await writePodHosts(sandbox, hostsFor(withIp, this.view.list('Service')));
+    const spec = asRecord(pod['spec']);
+    const restartPolicy = spec['restartPolicy'] === 'Never' || spec['restartPolicy'] === 'OnFailure' ? spec['restartPolicy'] : 'Always';
+    const logDir = join(this.opts.logDir, ns, name);
+    mkdirSync(logDir, { recursive: true });
+    for (const item of Array.isArray(spec['containers']) ? spec['containers'] : []) {
+      if (!isRecord(item)) continue;
+      const cname = String(item['name']);
+      const entry = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } as ContainerState };
+      running.containers.set(cname, entry);
+      entry.handle = startContainer({
+        netns: sandbox.netns,
+        name: `${ns}/${name}/${cname}`,
+        command: containerArgv(item),
+        env: containerEnv(withIp, item, services),
+        cwd: this.#workdir(pod, item),
+        logFile: join(logDir, `${cname}.log`),
+        restartPolicy,
+        log: this.opts.log,
+        onState: (state: ContainerState) => {
+          entry.state = state;
+          if (this.#pods.get(k) === running) this.#writeStatus(k, {});
+        },
+      });
+    }
+    this.#writeStatus(k, {});
+  }
+
+  #workdir(pod: KubeObject, container: Record<string, unknown>): string {
+    const base = pod.metadata.annotations?.[WORKDIR_ANNOTATION] ?? this.opts.defaultWorkdir;
+    const wd = container['workingDir'];
+    if (typeof wd === 'string' && wd !== '') return isAbsolute(wd) ? wd : resolve(base, wd);
+    return base;
+  }
+
+  async #teardown(k: string, running: RunningPod, graceMs: number): Promise<void> {
+    await Promise.all([...running.containers.values()].map((c) => c.handle.stop(graceMs)));
+    try {
+      await deletePodSandbox(this.opts.topology, this.opts.node, running.sandbox, this.opts.log);
+    } finally {
+      this.#pods.delete(k);
+      const [ns = 'default', name] = splitKey(k);
+      rmSync(join(this.opts.logDir, ns, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Recomputes pod status from what runs; `extra` carries sandbox facts and failures. */
+  #writeStatus(k: string, extra: { phase?: string; podIP?: string; reason?: string; message?: string }): KubeObject | undefined {
+    const [ns, name] = splitKey(k);
+    const pod = this.view.find('Pod', ns, name);
+    if (pod === undefined) return undefined;
+    const running = this.#pods.get(k);
+    const now = nowRfc3339();
+    const old = asRecord(pod['status']);
+    const statuses = [...(running?.containers ?? new Map<string, { state: ContainerState }>()).entries()].map(([cname, c]) => containerStatus(cname, c.state));
+    const allRunning = statuses.length > 0 && statuses.every((s) => s.ready);
+    const allDone = statuses.length > 0 && statuses.every((s) => s.state['terminated'] !== undefined);
+    let phase = extra.phase ?? (allRunning ? 'Running' : 'Pending');
+    if (extra.phase === undefined && allDone) {
+      const failed = statuses.some((s) => asRecord(s.state['terminated'])['exitCode'] !== 0);
+      phase = failed ? 'Failed' : 'Succeeded';
+    } else if (extra.phase === undefined && statuses.some((s) => s.started)) phase = 'Running';
+    const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+    const podIP = extra.podIP ?? old['podIP'];
+    const status: Record<string, unknown> = {
+      phase,
+      hostIP: this.opts.node.ip,
+      hostIPs: [{ ip: this.opts.node.ip }],
+      startTime: running?.startedAt ?? old['startTime'] ?? now,
+      conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', allRunning), cond('Ready', allRunning)],
+      containerStatuses: statuses,
+    };
+    if (typeof podIP === 'string') {
+      status['podIP'] = podIP;
+      status['podIPs'] = [{ ip: podIP }];
+    }
+    if (extra.reason !== undefined) status['reason'] = extra.reason;
+    if (extra.message !== undefined) status['message'] = extra.message;
+    // Keep transition times stable when a condition did not change, so status writes stay quiet.
+    const oldConds = Array.isArray(old['conditions']) ? old['conditions'].filter(isRecord) : [];
+    for (const c of status['conditions'] as Array<Record<string, unknown>>) {
+      const prev = oldConds.find((o) => o['type'] === c['type']);
+      if (prev !== undefined && prev['status'] === c['status']) c['lastTransitionTime'] = prev['lastTransitionTime'];
+    }
+    if (JSON.stringify(old) === JSON.stringify(status)) return pod;
+    return this.view.updateStatus({ ...pod, status });
+  }
+
+  #rewriteHosts(): Promise<void> {
+    const services = this.view.list('Service');
+    const writes: Promise<void>[] = [];
+    for (const [k, running] of this.#pods) {
+      const [ns, name] = splitKey(k);
+      const pod = this.view.find('Pod', ns, name);
+      if (pod !== undefined) writes.push(writePodHosts(running.sandbox, hostsFor(pod, services)));
+    }
+    return Promise.all(writes).then(() => undefined);
+  }
+
+  /** Stops every pod of this node (cluster shutdown): containers get the short grace given, then CNI DEL. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#unsubscribe();
+    await this.#queue.stop();
+    await this.#hostsQueue.stop();
+    await Promise.all([...this.#pods.entries()].map(([k, r]) => this.#teardown(k, r, graceMs).catch((err: unknown) => {
+      this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod teardown failed');
+    })));
+  }
+}
+
+function containerStatus(name: string, s: ContainerState): { name: string; ready: boolean; started: boolean; restartCount: number; state: Record<string, unknown>; image: string; imageID: string } {
+  let state: Record<string, unknown>;
+  if (s.phase === 'running') state = { running: { startedAt: s.startedAt ?? nowRfc3339() } };
+  else if (s.phase === 'terminated') state = { terminated: { exitCode: s.exitCode ?? -1, reason: s.reason ?? (s.exitCode === 0 ? 'Completed' : 'Error') } };
+  else state = { waiting: { reason: s.reason ?? 'ContainerCreating' } };
+  return { name, ready: s.phase === 'running', started: s.phase === 'running', restartCount: s.restarts, state, image: 'local', imageID: '' };
+}

@@ -1,0 +1,47 @@
+import type { KubeObject } from '../kube/types.ts';
+import { asRecord, isRecord } from './store-view.ts';
+
+/**
+ * The environment a container starts with, as a kubelet builds it: the container's `env` (literal values and
+ * downward-API `fieldRef`s), Docker-link-style `<SVC>_SERVICE_HOST`/`_PORT` variables for the Services of the pod's
+ * namespace, and HOSTNAME.
+ */
+export function containerEnv(pod: KubeObject, container: Record<string, unknown>, services: readonly KubeObject[]): Record<string, string> {
+  const env: Record<string, string> = { HOSTNAME: pod.metadata.name ?? '' };
+  for (const svc of services) {
+    const spec = asRecord(svc['spec']);
+    const ip = spec['clusterIP'];
+    const ports = Array.isArray(spec['ports']) ? spec['ports'].filter(isRecord) : [];
+    if (typeof ip !== 'string' || ip === 'None' || ports.length === 0) continue;
+    const prefix = (svc.metadata.name ?? '').toUpperCase().replace(/-/g, '_');
+    env[`${prefix}_SERVICE_HOST`] = ip;
+    env[`${prefix}_SERVICE_PORT`] = String(ports[0]?.['port'] ?? '');
+  }
+  for (const item of Array.isArray(container['env']) ? container['env'] : []) {
+    const e = asRecord(item);
+    const name = e['name'];
+    if (typeof name !== 'string') continue;
+    if (typeof e['value'] === 'string') env[name] = expand(e['value'], env);
+    const path = asRecord(asRecord(e['valueFrom'])['fieldRef'])['fieldPath'];
+    if (typeof path === 'string') env[name] = fieldValue(pod, path);
+  }
+  return env;
+}
+
+/** `$(VAR)` references to earlier variables are expanded, as Kubernetes does. */
+function expand(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string) => env[v] ?? m);
+}
+
+function fieldValue(pod: KubeObject, path: string): string {
+  let cur: unknown = pod;
+  for (const part of path.split('.')) cur = asRecord(cur)[part];
+  return typeof cur === 'string' ? cur : '';
+}
+
+/** argv of a container: command then args (Kubernetes' rule when an image entrypoint does not apply). */
+export function containerArgv(container: Record<string, unknown>): string[] {
+  const command = Array.isArray(container['command']) ? container['command'].map(String) : [];
+  const args = Array.isArray(container['args']) ? container['args'].map(String) : [];
+  return [...command, ...args];
+}

@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import type { Logger } from '@ambit/core';
+import { errorMessage } from '@ambit/core';
+import { createApiServer } from '../api/server.ts';
+import { createAdmission } from '../cluster/admission.ts';
+import type { Controller } from '../cluster/controller.ts';
+import { startDeploymentController } from '../cluster/deployment-controller.ts';
+import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
+import { Kubelet } from '../cluster/kubelet.ts';
+import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
+import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
+import { startServiceProxy } from '../cluster/service-proxy-controller.ts';
+import { asRecord, isPodReady, nowRfc3339, type StoreView } from '../cluster/store-view.ts';
+import type { KubeObject } from '../kube/types.ts';
+import type { SourcedObject } from '../manifest/load.ts';
+import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
+import { ApiError } from '../store/api-error.ts';
+import { ObjectStore } from '../store/object-store.ts';
+import { applyObjects, deleteObjects } from './apply.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
+import type { ClusterPaths, RunnerInfo } from './paths.ts';
+import { applyTarget, storeView } from './store-adapter.ts';
+
+export interface ClusterOptions {
+  readonly paths: ClusterPaths;
+  readonly nodes: number;
+  readonly configDir: string;
+  /** How long `up` waits for every pod to be ready; default 60 s. */
+  readonly readyTimeoutMs: number;
+  readonly log: Logger;
+}
+
+/** Namespaces of a fresh cluster, plus Ambit's own. */
+const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'ambit-system'];
+
+/**
+ * One local cluster: the sealed network, the object store and its API, the controllers a control plane runs, and a
+ * kubelet per node. `start` brings it up from the manifest directory; `stop` takes everything down again.
+ */
+export class LocalCluster {
+  #topology: Topology | undefined;
+  #api: { close(): Promise<void> } | undefined;
+  #controllers: Controller[] = [];
+  #kubelets: Kubelet[] = [];
+  #watch: ManifestWatch | undefined;
+  #view: StoreView | undefined;
+
+  constructor(private readonly opts: ClusterOptions) {}
+
+  async start(): Promise<void> {
+    const { paths, log } = this.opts;
+    this.#writeInfo({ state: 'starting', pid: process.pid });
+    const objects = loadDirectory(this.opts.configDir);
+    const topology = await createTopology({ prefix: paths.prefix, nodes: this.opts.nodes, stateDir: paths.stateDir, log });
+    this.#topology = topology;
+    const nodeNames = topology.nodes.map((n) => n.name);
+    let view: StoreView | undefined;
+    const admit = createAdmission(() => {
+      if (view === undefined) throw new Error('BUG: admission before the store view exists');
+      return view;
+    }, nodeNames);
+    const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
+    view = storeView(store);
+    this.#view = view;
+    for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
+    const target = applyTarget(store);
+    const token = randomBytes(24).toString('base64url');
+    const api = await createApiServer({
+      store,
+      listen: { host: '127.0.0.1', port: 0 },
+      socketPath: paths.apiSocket,
+      token,
+      log,
+      extensions: {
+        apply: async (body) => applyObjects(target, objectsOf(body)),
+        delete: async (body) => deleteObjects(target, objectsOf(body)),
+        'pod-netns': async (body) => this.#podNetns(body),
+      },
+    });
+    this.#api = api;
+    writeKubeconfig(paths.kubeconfig, paths.name, api.url, token);
+    this.#controllers = [
+      startServiceAccountController(view, log),
+      startDeploymentController(view, log),
+      startReplicaSetController(view, log),
+      startEndpointSliceController(view, log),
+      startServiceProxy(view, topology, log),
+    ];
+    mkdirSync(paths.logDir, { recursive: true });
+    this.#kubelets = topology.nodes.map(
+      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log }),
+    );
+    applyObjects(target, objects);
+    this.#watch = new ManifestWatch(this.opts.configDir, target, log);
+    this.#watch.adopt(objects);
+    this.#watch.start();
+    await this.#waitReady(view);
+    this.#writeInfo({
+      state: 'ready',
+      pid: process.pid,
+      apiUrl: api.url,
+      configDir: this.opts.configDir,
+      nodes: topology.nodes.map((n) => ({ name: n.name, ip: n.ip, podCidr: n.podCidr, netns: n.netns })),
+    });
+    log.info({ api: api.url, nodes: nodeNames }, 'local cluster ready');
+  }
+
+  /** Marks the start as failed so `ambitctl local up` can report why. */
+  fail(err: unknown): void {
+    this.#writeInfo({ state: 'failed', pid: process.pid, error: errorMessage(err) });
+  }
+
+  async #waitReady(view: StoreView): Promise<void> {
+    const deadline = Date.now() + this.opts.readyTimeoutMs;
+    for (;;) {
+      const pods = view.list('Pod');
+      const failed = pods.find((p) => asRecord(p['status'])['phase'] === 'Failed');
+      if (failed !== undefined) {
+        const st = asRecord(failed['status']);
+        throw new Error(`pod ${failed.metadata.namespace}/${failed.metadata.name} failed: ${String(st['message'] ?? st['reason'] ?? 'see its logs')}`);
+      }
+      const waiting = pods.filter((p) => !isPodReady(p));
+      const deploymentsSettled = view.list('Deployment').every((d) => {
+        const want = asRecord(d['spec'])['replicas'] ?? 1;
+        return asRecord(d['status'])['readyReplicas'] === want || want === 0;
+      });
+      if (waiting.length === 0 && deploymentsSettled) return;
+      if (Date.now() > deadline) {
+        throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async #podNetns(body: unknown): Promise<{ netns: string; node: string }> {
+    const b = asRecord(body);
+    const ns = typeof b['namespace'] === 'string' ? b['namespace'] : 'default';
+    const name = typeof b['name'] === 'string' ? b['name'] : '';
+    const pod = this.#view?.find('Pod', ns, name);
+    if (pod === undefined) throw new ApiError(404, 'NotFound', `pods "${name}" not found in namespace "${ns}"`);
+    for (const k of this.#kubelets) {
+      const netns = k.netnsOf(ns, name);
+      if (netns !== undefined) return { netns, node: String(asRecord(pod['spec'])['nodeName']) };
+    }
+    throw new ApiError(409, 'Conflict', `pod ${ns}/${name} has no running sandbox (phase ${String(asRecord(pod['status'])['phase'])})`);
+  }
+
+  /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
+  async stop(): Promise<void> {
+    const { log, paths } = this.opts;
+    this.#writeInfo({ state: 'stopping', pid: process.pid });
+    this.#watch?.stop();
+    await Promise.all(this.#controllers.map((c) => c.stop()));
+    await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
+    await this.#api?.close();
+    if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
+    rmSync(paths.stateDir, { recursive: true, force: true });
+  }
+
+  #writeInfo(info: RunnerInfo): void {
+    mkdirSync(this.opts.paths.stateDir, { recursive: true, mode: 0o700 });
+    // Written whole then renamed, so a reader never sees half a file.
+    const tmp = `${this.opts.paths.runnerInfo}.tmp`;
+    writeFileSync(tmp, JSON.stringify(info));
+    renameSync(tmp, this.opts.paths.runnerInfo);
+  }
+}
+
+function objectsOf(body: unknown): SourcedObject[] {
+  const objects = asRecord(body)['objects'];
+  if (!Array.isArray(objects)) throw ApiError.badRequest('body.objects must be a list of {file, path, document, object}');
+  return objects as SourcedObject[];
+}
+
+function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
+  const now = nowRfc3339();
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'ambit-local' } },
+    spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'Hostname', address: name },
+      ],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ambit local kubelet is ready', lastHeartbeatTime: now, lastTransitionTime: now }],
+      nodeInfo: { kubeletVersion: 'v1.32.0-ambit', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch },
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger, errorMessage } from '@ambit/core';
+import { cleanupLeftovers } from '../net/cleanup.ts';
+import { LocalCluster } from './cluster.ts';
+import { RUNNER_MARKER, clusterPaths } from './paths.ts';
+import { dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
+
+/**
+ * The cluster runner: a background process started by `ambitctl local up` (argv: the marker, then options). It holds
+ * the cluster until SIGTERM/SIGINT, then tears it down. If it dies without teardown, the next `up` or `down` finds
+ * its leftovers by prefix and pid file.
+ */
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    name: { type: 'string' },
+    'state-dir': { type: 'string' },
+    nodes: { type: 'string', default: '2' },
+    filename: { type: 'string', short: 'f' },
+    'ready-timeout': { type: 'string', default: '60' },
+  },
+  allowPositionals: true,
+});
+if (positionals[0] !== RUNNER_MARKER || values.name === undefined || values['state-dir'] === undefined || values.filename === undefined) {
+  process.stderr.write(`usage: main.ts ${RUNNER_MARKER} --name NAME --state-dir DIR -f DIR [--nodes N]\n`);
+  process.exit(2);
+}
+const stateDir = resolve(values['state-dir']);
+const paths = clusterPaths(values.name, dirname(stateDir));
+const log = createLogger('ambit-local', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
+const cluster = new LocalCluster({
+  paths,
+  nodes: Number(values.nodes),
+  configDir: resolve(values.filename),
+  readyTimeoutMs: Number(values['ready-timeout']) * 1000,
+  log,
+});
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    try {
+      await cluster.stop();
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'teardown failed; cleaning up by prefix');
+      await cleanupLeftovers({ prefix: paths.prefix, stateDir: paths.stateDir, clusterName: paths.name, log }).catch(() => undefined);
+    }
+  }
+  process.exit(code);
+}
+process.on('SIGTERM', () => void shutdown(0));
+process.on('SIGINT', () => void shutdown(0));
+
+writeFileSync(paths.runnerPid, String(process.pid));
+try {
+  await cluster.start();
+} catch (err) {
+  log.error({ err: errorMessage(err) }, 'cluster start failed');
+  cluster.fail(err);
+  await shutdown(1);
+}
