@@ -59,7 +59,8 @@ export function parseText(text: string, file: string, problems: ManifestProblem[
     const document = i + 1;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const where = e.linePos?.[0] === undefined ? '' : ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})`;
+        const line = text.slice(0, e.pos[0]).split('\n').length;
+        const where = ` (line ${line} of the file)`;
         problems.push({ file, document, field: '', message: `YAML syntax: ${firstLine(e.message)}${where}` });
       }
       return;

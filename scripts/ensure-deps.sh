@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing:
+# Debian packages (network tools, nftables, the CNI reference plugins, test clients) and the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+need() { # need PACKAGE TEST...
+  local pkg=$1; shift
+  "$@" >/dev/null 2>&1 || missing+=("$pkg")
+}
+need iproute2 command -v ip
+need nftables command -v nft
+need containernetworking-plugins test -x /usr/lib/cni/bridge
+need curl command -v curl
+need netcat-openbsd command -v nc
+need tcpdump command -v tcpdump
+need procps command -v ps
+# kubectl usually comes with the machine image; Debian's own client is the fallback.
+need kubernetes-client command -v kubectl
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ambit: missing Debian packages: ${missing[*]} — run as root (or: apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "ambit: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is absent or older than the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ambit: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund >/dev/null
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: install what is missing, type-check, lint, then run every test in one node:test run so the summary
+# counts them all. Files run one at a time (integration tests build whole clusters); the leftovers check runs last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+npx tsc -b
+npx eslint --max-warnings 0 .
+mapfile -t unit < <(find core local cli -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
+mapfile -t integration < <(find test/integration -name '*.test.ts' ! -name 'zz-*' -print | sort)
+exec node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
+  "${unit[@]}" "${integration[@]}" test/integration/zz-leftovers.test.ts
