@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupLeftovers } from '@ambit/local';
 import { silentLogger } from '@ambit/core';
@@ -15,5 +16,7 @@ export async function down(ctx: LocalContext, timeoutMs = 20_000): Promise<void>
     while (isAlive(info.pid) && Date.now() < deadline) await sleep(50);
   }
   await cleanupLeftovers({ prefix: ctx.paths.prefix, stateDir: ctx.paths.stateDir, clusterName: ctx.paths.name, log: silentLogger() });
+  // The runner log outlives a failed `up` (so its error can be read) but not a deliberate `down`.
+  rmSync(ctx.paths.runnerLog, { force: true });
   ctx.out.write(`local cluster "${ctx.paths.name}" is down\n`);
 }

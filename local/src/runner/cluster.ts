@@ -80,7 +80,7 @@ export class LocalCluster {
       },
     });
     this.#api = api;
-    writeKubeconfig(paths.kubeconfig, paths.name, api.url, token);
+    writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
     this.#controllers = [
       startServiceAccountController(view, log),
       startDeploymentController(view, log),

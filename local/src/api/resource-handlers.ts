@@ -1,0 +1,231 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KubeObject } from '../kube/types.ts';
+import { ApiError } from '../store/api-error.ts';
+import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
+import { apiVersionOf } from '../store/resource-types.ts';
+import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.ts';
+import type { ResourceRoute } from './resource-routes.ts';
+import { parseIncludeObject, toTable } from './tables.ts';
+import { serveWatch } from './watch-stream.ts';
+
+/** What a resource request needs besides the request itself. */
+export interface ResourceContext {
+  readonly store: ObjectStore;
+  readonly maxBodyBytes: number;
+  readonly bookmarkIntervalMs: number;
+  /** Remembers a live watch so server shutdown can end it; returns the forget function. */
+  readonly trackWatch: (end: () => void) => () => void;
+}
+
+const OBJECT_BODY_TYPES = ['application/json', 'application/yaml', ''];
+const PATCH_TYPES = [
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/json-patch+json',
+  'application/apply-patch+yaml',
+];
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function param(url: URL, name: string): string | undefined {
+  const v = url.searchParams.get(name);
+  return v === null ? undefined : v;
+}
+
+function isTrue(v: string | undefined): boolean {
+  return v === '1' || v === 'true';
+}
+
+/** `dryRun=All` → true; absent → false; anything else is 400, as the real server answers. */
+function dryRunOf(values: readonly unknown[]): boolean {
+  let dry = false;
+  for (const v of values) {
+    if (v === 'All') dry = true;
+    else if (v !== '' && v !== undefined) throw ApiError.badRequest(`Unsupported value: ${JSON.stringify(v)}: supported values: "All"`);
+  }
+  return dry;
+}
+
+function intParam(url: URL, name: string): number | undefined {
+  const v = param(url, name);
+  if (v === undefined || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw ApiError.badRequest(`invalid ${name}: "${v}" is not an integer`);
+  return Number(v);
+}
+
+/**
+ * A strategic merge patch equals a JSON merge patch exactly when it uses no `$` directives (`$patch`,
+ * `$setElementOrder`, `$retainKeys`, `$deleteFromPrimitiveList`) and contains no lists: strategic merge merges some
+ * lists by key (containers by name) and unions others (finalizers), where a merge patch replaces them. `kubectl
+ * label`/`annotate`/`scale` send such map-only patches; anything else is refused rather than silently mis-applied.
+ */
+function plainMergeCompatible(v: unknown): boolean {
+  if (Array.isArray(v)) return false;
+  if (!isRecord(v)) return true;
+  return Object.entries(v).every(([k, x]) => !k.startsWith('$') && plainMergeCompatible(x));
+}
+
+async function readObject(req: IncomingMessage, ctx: ResourceContext): Promise<Record<string, unknown>> {
+  const body = parseBody(await readBody(req, ctx.maxBodyBytes), mediaType(req), OBJECT_BODY_TYPES);
+  if (!isRecord(body)) throw ApiError.badRequest('the request body must be a JSON object');
+  return body;
+}
+
+/** Checks the body against the URL (kind, namespace, name) and defaults what the URL determines. */
+function bodyObject(route: ResourceRoute, body: Record<string, unknown>): KubeObject {
+  const t = route.type;
+  if (body['kind'] !== undefined && body['kind'] !== t.kind) {
+    throw ApiError.badRequest(`the kind of the provided object (${String(body['kind'])}) does not match the kind of the resource (${t.kind})`);
+  }
+  if (body['apiVersion'] !== undefined && body['apiVersion'] !== apiVersionOf(t)) {
+    throw ApiError.badRequest(`the API version in the data (${String(body['apiVersion'])}) does not match the expected API version (${apiVersionOf(t)})`);
+  }
+  const metadata = isRecord(body['metadata']) ? { ...body['metadata'] } : {};
+  if (route.namespace !== undefined) {
+    if (metadata['namespace'] !== undefined && metadata['namespace'] !== '' && metadata['namespace'] !== route.namespace) {
+      throw ApiError.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    metadata['namespace'] = route.namespace;
+  }
+  if (route.name !== undefined && metadata['name'] !== undefined && metadata['name'] !== route.name) {
+    throw ApiError.badRequest(`the name of the object (${String(metadata['name'])}) does not match the name on the URL (${route.name})`);
+  }
+  if (route.name !== undefined) metadata['name'] = route.name;
+  return { ...body, apiVersion: apiVersionOf(t), kind: t.kind, metadata } as KubeObject;
+}
+
+function deleteOptions(url: URL, body: unknown): DeleteOptions {
+  const b = isRecord(body) ? body : {};
+  const grace = typeof b['gracePeriodSeconds'] === 'number' ? b['gracePeriodSeconds'] : intParam(url, 'gracePeriodSeconds');
+  const policy = typeof b['propagationPolicy'] === 'string' ? b['propagationPolicy'] : param(url, 'propagationPolicy');
+  if (policy !== undefined && policy !== 'Background' && policy !== 'Foreground' && policy !== 'Orphan') {
+    throw ApiError.badRequest(`Unsupported value: "${policy}": supported values: "Background", "Foreground", "Orphan"`);
+  }
+  const pre = isRecord(b['preconditions']) ? b['preconditions'] : {};
+  const preconditions: { uid?: string; resourceVersion?: string } = {};
+  if (typeof pre['uid'] === 'string') preconditions.uid = pre['uid'];
+  if (typeof pre['resourceVersion'] === 'string') preconditions.resourceVersion = pre['resourceVersion'];
+  const dry = dryRunOf([...url.searchParams.getAll('dryRun'), ...(Array.isArray(b['dryRun']) ? b['dryRun'] : [])]);
+  return {
+    dryRun: dry,
+    preconditions,
+    ...(grace === undefined ? {} : { gracePeriodSeconds: grace }),
+    ...(policy === undefined ? {} : { propagationPolicy: policy }),
+  };
+}
+
+/** GET/POST/PUT/PATCH/DELETE on a resolved resource path. */
+export async function handleResource(ctx: ResourceContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const { store } = ctx;
+  const t = route.type;
+  const method = req.method ?? 'GET';
+  const dryRun = (): boolean => dryRunOf(url.searchParams.getAll('dryRun'));
+  const watching = route.watchPath || isTrue(param(url, 'watch'));
+  const readOnly = method === 'GET' || method === 'HEAD';
+  const rep = negotiate(req.headers.accept, readOnly);
+  const tableOf = (objects: KubeObject[], resourceVersion: string): KubeObject | undefined =>
+    rep.kind === 'table'
+      ? toTable(t, objects, { apiVersion: rep.apiVersion, includeObject: parseIncludeObject(url.searchParams.get('includeObject')), resourceVersion, now: new Date() })
+      : undefined;
+
+  if (watching && method !== 'GET') throw ApiError.methodNotAllowed();
+  if (route.subresource === 'status' && !['GET', 'PUT', 'PATCH'].includes(method)) throw ApiError.methodNotAllowed();
+
+  switch (method) {
+    case 'GET': {
+      const labelSelector = param(url, 'labelSelector');
+      let fieldSelector = param(url, 'fieldSelector');
+      if (watching) {
+        // A watch on a named path is a watch of that one object.
+        if (route.name !== undefined) fieldSelector = [fieldSelector, `metadata.name=${route.name}`].filter((s) => s !== undefined && s !== '').join(',');
+        const timeoutSeconds = intParam(url, 'timeoutSeconds');
+        const end = serveWatch(
+          {
+            store,
+            type: t,
+            namespace: route.namespace,
+            labelSelector,
+            fieldSelector,
+            resourceVersion: param(url, 'resourceVersion'),
+            sendInitialEvents: isTrue(param(url, 'sendInitialEvents')),
+            allowBookmarks: isTrue(param(url, 'allowWatchBookmarks')),
+            bookmarkIntervalMs: ctx.bookmarkIntervalMs,
+            timeoutMs: timeoutSeconds === undefined || timeoutSeconds <= 0 ? undefined : timeoutSeconds * 1000,
+            table: rep.kind === 'table' ? { apiVersion: rep.apiVersion, includeObject: parseIncludeObject(url.searchParams.get('includeObject')) } : undefined,
+          },
+          res,
+        );
+        const forget = ctx.trackWatch(end);
+        res.on('close', forget);
+        return;
+      }
+      if (route.name !== undefined) {
+        const obj = store.get(t, route.namespace, route.name);
+        sendJson(res, 200, tableOf([obj], obj.metadata.resourceVersion ?? '') ?? obj);
+        return;
+      }
+      // `limit` is accepted and ignored: the whole list is one page, so there is never a `continue` token.
+      const list = store.list(t, { namespace: route.namespace, labelSelector, fieldSelector });
+      sendJson(
+        res,
+        200,
+        tableOf(list.items, list.resourceVersion) ?? {
+          kind: `${t.kind}List`,
+          apiVersion: apiVersionOf(t),
+          metadata: { resourceVersion: list.resourceVersion },
+          items: list.items,
+        },
+      );
+      return;
+    }
+    case 'POST': {
+      if (route.name !== undefined || (t.namespaced && route.namespace === undefined)) throw ApiError.methodNotAllowed();
+      const obj = bodyObject(route, await readObject(req, ctx));
+      sendJson(res, 201, store.create(obj, { dryRun: dryRun() }));
+      return;
+    }
+    case 'PUT': {
+      if (route.name === undefined) throw ApiError.methodNotAllowed();
+      const obj = bodyObject(route, await readObject(req, ctx));
+      const opts = route.subresource === undefined ? { dryRun: dryRun() } : { dryRun: dryRun(), subresource: route.subresource };
+      sendJson(res, 200, store.update(obj, opts));
+      return;
+    }
+    case 'PATCH': {
+      if (route.name === undefined) throw ApiError.methodNotAllowed();
+      const type = mediaType(req);
+      if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (without $ directives or lists); not served: ${PATCH_TYPES.slice(2).join(', ')}`,
+        );
+      }
+      const patch = parseBody(await readBody(req, ctx.maxBodyBytes), type, [type]);
+      if (!isRecord(patch)) throw ApiError.badRequest('the patch must be a JSON object');
+      if (type === 'application/strategic-merge-patch+json' && !plainMergeCompatible(patch)) {
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          'strategic merge patches with $ directives or lists are not served; send application/merge-patch+json instead',
+        );
+      }
+      const base = { patchType: 'merge' as const, dryRun: dryRun() };
+      const out = store.patch(t, route.namespace, route.name, patch, route.subresource === undefined ? base : { ...base, subresource: route.subresource });
+      sendJson(res, 200, out);
+      return;
+    }
+    case 'DELETE': {
+      if (route.name === undefined) throw ApiError.methodNotAllowed();
+      const raw = await readBody(req, ctx.maxBodyBytes);
+      const body = raw.length === 0 ? undefined : parseBody(raw, mediaType(req), OBJECT_BODY_TYPES);
+      // 200 with the object whether it went at once or was only marked (graceful, finalizers), like the real server.
+      sendJson(res, 200, store.delete(t, route.namespace, route.name, deleteOptions(url, body)));
+      return;
+    }
+    default:
+      throw ApiError.methodNotAllowed();
+  }
+}

@@ -1,0 +1,208 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { AmbitError, type Logger } from '@ambit/core';
+import { ApiError } from '../store/api-error.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
+import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
+import { handleResource, type ResourceContext } from './resource-handlers.ts';
+import { resolveResourcePath } from './resource-routes.ts';
+import { createServingCert, type ServingCert } from './self-signed-cert.ts';
+
+export type ApiExtension = (body: unknown) => Promise<unknown>;
+
+export interface ApiServerOptions {
+  readonly store: ObjectStore;
+  /** TCP listener; only host 127.0.0.1 is accepted. Port 0 picks a free port. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** Also listen on this unix socket (mode 0600); its requests need no token. */
+  readonly socketPath?: string;
+  /** Bearer token every TCP request must carry. */
+  readonly token: string;
+  readonly log: Logger;
+  /** Interval of BOOKMARK events on watches that allow them; default 5000 ms. */
+  readonly bookmarkIntervalMs?: number;
+  /** `POST /ambit/v1/<name>` handlers (e.g. atomic multi-document apply). */
+  readonly extensions?: Readonly<Record<string, ApiExtension>>;
+  /** Largest accepted request body; default 3 MiB (the real server's limit), more is 413. */
+  readonly maxBodyBytes?: number;
+  /**
+   * TLS on the TCP listener. Default true: a fresh self-signed certificate for 127.0.0.1, because kubectl and
+   * client-go send bearer tokens only over TLS. A ServingCert uses that one; false serves plain HTTP (for clients
+   * that set the Authorization header themselves, e.g. tests with fetch).
+   */
+  readonly tls?: boolean | ServingCert;
+}
+
+export interface ApiServer {
+  /** `https://127.0.0.1:PORT`, or `http://` when TLS is off. */
+  readonly url: string;
+  /** The serving certificate (its own CA) for kubeconfig `certificate-authority-data`; undefined without TLS. */
+  readonly caCertPem: string | undefined;
+  readonly socketPath: string | undefined;
+  close(): Promise<void>;
+}
+
+const HEALTH_PATHS = new Set(['/healthz', '/readyz', '/livez']);
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+async function listen(server: Server, target: { port: number; host: string } | { path: string }): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
+
+/** A stale socket file from an earlier run is removed; anything else at that path is an error, not ours to delete. */
+async function clearSocketPath(path: string): Promise<void> {
+  const st = await lstat(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (st === undefined) return;
+  if (!st.isSocket()) throw new AmbitError('API_SOCKET_PATH_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
+  await unlink(path);
+}
+
+/**
+ * Starts the local cluster's Kubernetes-style API server. Pods run arbitrary commands as root on this host, so an
+ * unauthenticated loopback port would hand root to any local user: TCP requests need the bearer token, and only
+ * 127.0.0.1 may be bound. Unix-socket requests are trusted; the socket's 0600 mode is their protection.
+ */
+export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  if (options.listen.host !== '127.0.0.1') {
+    throw new AmbitError('API_LISTEN_REFUSED', `the API server only listens on 127.0.0.1, not ${options.listen.host}`);
+  }
+  if (options.token === '') throw new AmbitError('API_NO_TOKEN', 'the API server needs a non-empty bearer token');
+  const log = options.log.child({ component: 'api-server' });
+  const tokenDigest = digest(options.token);
+  const extensions = options.extensions ?? {};
+  const watches = new Set<() => void>();
+  const ctx: ResourceContext = {
+    store: options.store,
+    maxBodyBytes: options.maxBodyBytes ?? 3 * 1024 * 1024,
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 5000,
+    trackWatch: (end) => {
+      watches.add(end);
+      return () => watches.delete(end);
+    },
+  };
+  let serverAddress = '127.0.0.1:0';
+
+  const authorized = (req: IncomingMessage): boolean => {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    // Compare digests so the comparison takes the same time whatever the token's length.
+    return m !== null && timingSafeEqual(digest((m[1] ?? '').trim()), tokenDigest);
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const segments = path.split('/').filter((s) => s !== '');
+    const discovery = (doc: Record<string, unknown> | undefined): void => {
+      if (doc === undefined) throw ApiError.noResource();
+      if (method !== 'GET') throw ApiError.methodNotAllowed();
+      negotiate(req.headers.accept, false);
+      sendJson(res, 200, doc);
+    };
+    if (HEALTH_PATHS.has(path)) return sendText(res, 200, 'ok');
+    if (path === '/version') return discovery(versionInfo());
+    if (segments[0] === 'ambit' && segments[1] === 'v1' && segments.length === 3) {
+      const ext = extensions[decodeURIComponent(segments[2] ?? '')];
+      if (ext === undefined) throw ApiError.noResource();
+      if (method !== 'POST') throw ApiError.methodNotAllowed();
+      const raw = await readBody(req, ctx.maxBodyBytes);
+      const body = raw.length === 0 ? undefined : parseBody(raw, mediaType(req), ['application/json', '']);
+      return sendJson(res, 200, (await ext(body)) ?? {});
+    }
+    if (segments[0] === 'api') {
+      if (segments.length === 1) return discovery(apiVersions(serverAddress));
+      if (segments[1] !== 'v1') throw ApiError.noResource();
+      if (segments.length === 2) return discovery(apiResourceList(options.store.types, '', 'v1'));
+      return handleResource(ctx, resolveResourcePath(options.store.types, '', 'v1', segments.slice(2)), req, res, url);
+    }
+    if (segments[0] === 'apis') {
+      const [, group, version] = segments;
+      if (group === undefined) return discovery(apiGroupList(options.store.types));
+      if (version === undefined) return discovery(apiGroup(options.store.types, group));
+      if (segments.length === 3) return discovery(apiResourceList(options.store.types, group, version));
+      return handleResource(ctx, resolveResourcePath(options.store.types, group, version, segments.slice(3)), req, res, url);
+    }
+    // Includes /openapi/v2 and /openapi/v3: without them kubectl needs --validate=false, which is documented.
+    throw ApiError.noResource();
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, trusted: boolean): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    res.on('close', () => {
+      log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+    });
+    try {
+      if (!trusted && !authorized(req)) throw ApiError.unauthorized();
+      await route(req, res, url);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        sendApiError(res, err);
+      } else {
+        log.error({ err, method: req.method, path: url.pathname }, 'request failed');
+        sendApiError(res, ApiError.internal(err instanceof Error ? err.message : String(err), err));
+      }
+    }
+  };
+
+  const tls = options.tls === false ? undefined : options.tls === true || options.tls === undefined ? createServingCert() : options.tls;
+  const onTcp = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false);
+  const tcp: Server = tls === undefined ? createServer(onTcp) : createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, onTcp);
+  await listen(tcp, { port: options.listen.port, host: '127.0.0.1' });
+  const port = (tcp.address() as AddressInfo).port;
+  serverAddress = `127.0.0.1:${port}`;
+  const url = `${tls === undefined ? 'http' : 'https'}://${serverAddress}`;
+
+  let unix: Server | undefined;
+  if (options.socketPath !== undefined) {
+    const socketPath = options.socketPath;
+    try {
+      await clearSocketPath(socketPath);
+      unix = createServer((req, res) => void handle(req, res, true));
+      await listen(unix, { path: socketPath });
+      await chmod(socketPath, 0o600);
+    } catch (err) {
+      await closeServer(tcp);
+      if (unix !== undefined) await closeServer(unix);
+      throw err;
+    }
+  }
+  log.info({ url, socketPath: options.socketPath }, 'API server listening');
+
+  return {
+    url,
+    caCertPem: tls?.certPem,
+    socketPath: options.socketPath,
+    close: async () => {
+      for (const end of [...watches]) end();
+      watches.clear();
+      await closeServer(tcp);
+      if (unix !== undefined) await closeServer(unix);
+      if (options.socketPath !== undefined) await unlink(options.socketPath).catch(() => undefined);
+    },
+  };
+}

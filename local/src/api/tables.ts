@@ -1,0 +1,256 @@
+import type { KubeObject, ResourceType } from '../kube/types.ts';
+
+/**
+ * Server-side printing: meta.k8s.io Tables for `kubectl get`, with the columns of the real printers
+ * (pkg/printers/internalversion) for the kinds people look at most. kubectl upper-cases the column names and shows
+ * priority-1 columns only with `-o wide`.
+ */
+
+export type IncludeObject = 'None' | 'Metadata' | 'Object';
+
+interface Column {
+  readonly name: string;
+  readonly type: string;
+  readonly format?: string;
+  readonly description: string;
+  readonly priority?: number;
+  readonly cell: (o: KubeObject, now: Date) => string | number;
+}
+
+function rec(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function str(v: unknown, fallback = ''): string {
+  return typeof v === 'string' ? v : fallback;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** k8s.io/apimachinery/pkg/util/duration.HumanDuration, which kubectl's AGE column uses. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  const years = Math.floor(hours / 24 / 365);
+  const days = Math.floor(hours / 24) % 365;
+  if (hours < 24 * 365 * 8) return days === 0 ? `${years}y` : `${years}y${days}d`;
+  return `${years}y`;
+}
+
+function age(o: KubeObject, now: Date): string {
+  const created = o.metadata.creationTimestamp;
+  if (created === undefined) return '<unknown>';
+  return humanDuration(now.getTime() - Date.parse(created));
+}
+
+const NAME: Column = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  cell: (o) => o.metadata.name ?? '',
+};
+const AGE: Column = { name: 'Age', type: 'string', description: 'Time since the object was created.', cell: age };
+
+/** kubectl's pod STATUS: the reason a container is waiting or terminated wins over the phase; deletion wins over all. */
+function podStatus(pod: KubeObject): string {
+  const status = rec(pod['status']);
+  let reason = str(status['reason']) || str(status['phase'], 'Unknown');
+  for (const cs of arr(status['containerStatuses'])) {
+    const state = rec(rec(cs)['state']);
+    const waiting = str(rec(state['waiting'])['reason']);
+    const terminated = rec(state['terminated']);
+    if (waiting !== '') reason = waiting;
+    else if (str(terminated['reason']) !== '') reason = str(terminated['reason']);
+    else if (Object.keys(terminated).length > 0) reason = `ExitCode:${num(terminated['exitCode'])}`;
+  }
+  if (pod.metadata.deletionTimestamp !== undefined) reason = status['reason'] === 'NodeLost' ? 'Unknown' : 'Terminating';
+  return reason;
+}
+
+const POD_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Ready',
+    type: 'string',
+    description: 'The aggregate readiness state of this pod for accepting traffic.',
+    cell: (o) => {
+      const ready = arr(rec(o['status'])['containerStatuses']).filter((c) => rec(c)['ready'] === true).length;
+      return `${ready}/${arr(rec(o['spec'])['containers']).length}`;
+    },
+  },
+  { name: 'Status', type: 'string', description: 'The aggregate status of the containers in this pod.', cell: podStatus },
+  {
+    name: 'Restarts',
+    type: 'string',
+    description: 'The number of times the containers in this pod have been restarted.',
+    cell: (o) => String(arr(rec(o['status'])['containerStatuses']).reduce((n: number, c) => n + num(rec(c)['restartCount']), 0)),
+  },
+  AGE,
+  { name: 'IP', type: 'string', priority: 1, description: 'The IP address assigned to the pod.', cell: (o) => str(rec(o['status'])['podIP']) || '<none>' },
+  { name: 'Node', type: 'string', priority: 1, description: 'The node the pod is scheduled to.', cell: (o) => str(rec(o['spec'])['nodeName']) || '<none>' },
+];
+
+function nodeStatus(o: KubeObject): string {
+  const ready = arr(rec(o['status'])['conditions']).map(rec).find((c) => c['type'] === 'Ready');
+  let s = ready === undefined ? 'Unknown' : ready['status'] === 'True' ? 'Ready' : ready['status'] === 'False' ? 'NotReady' : 'Unknown';
+  if (rec(o['spec'])['unschedulable'] === true) s += ',SchedulingDisabled';
+  return s;
+}
+
+const NODE_COLUMNS: readonly Column[] = [
+  NAME,
+  { name: 'Status', type: 'string', description: 'The status of the node.', cell: nodeStatus },
+  {
+    name: 'Roles',
+    type: 'string',
+    description: 'The roles of the node.',
+    cell: (o) => {
+      const roles = Object.keys(o.metadata.labels ?? {})
+        .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+        .map((k) => k.slice('node-role.kubernetes.io/'.length))
+        .sort();
+      return roles.length === 0 ? '<none>' : roles.join(',');
+    },
+  },
+  AGE,
+  { name: 'Version', type: 'string', description: 'Kubelet version.', cell: (o) => str(rec(rec(o['status'])['nodeInfo'])['kubeletVersion']) },
+  {
+    name: 'Internal-IP',
+    type: 'string',
+    priority: 1,
+    description: 'The internal IP of the node.',
+    cell: (o) => str(arr(rec(o['status'])['addresses']).map(rec).find((a) => a['type'] === 'InternalIP')?.['address']) || '<none>',
+  },
+];
+
+function externalIp(o: KubeObject): string {
+  const spec = rec(o['spec']);
+  const type = str(spec['type'], 'ClusterIP');
+  const external = arr(spec['externalIPs']).map((x) => str(x));
+  if (type === 'ExternalName') return str(spec['externalName']) || '<none>';
+  if (type === 'LoadBalancer') {
+    const ingress = arr(rec(rec(o['status'])['loadBalancer'])['ingress'])
+      .map(rec)
+      .map((i) => str(i['ip']) || str(i['hostname']));
+    const all = [...ingress, ...external].filter((x) => x !== '');
+    return all.length === 0 ? '<pending>' : all.join(',');
+  }
+  return external.length === 0 ? '<none>' : external.join(',');
+}
+
+function ports(o: KubeObject): string {
+  const list = arr(rec(o['spec'])['ports'])
+    .map(rec)
+    .map((p) => `${num(p['port'])}${p['nodePort'] === undefined ? '' : `:${num(p['nodePort'])}`}/${str(p['protocol'], 'TCP')}`);
+  return list.length === 0 ? '<none>' : list.join(',');
+}
+
+const SERVICE_COLUMNS: readonly Column[] = [
+  NAME,
+  { name: 'Type', type: 'string', description: 'The type of the service.', cell: (o) => str(rec(o['spec'])['type'], 'ClusterIP') },
+  { name: 'Cluster-IP', type: 'string', description: 'The cluster IP of the service.', cell: (o) => str(rec(o['spec'])['clusterIP']) || '<none>' },
+  { name: 'External-IP', type: 'string', description: 'The external IPs of the service.', cell: externalIp },
+  { name: 'Port(s)', type: 'string', description: 'The ports of the service.', cell: ports },
+  AGE,
+  {
+    name: 'Selector',
+    type: 'string',
+    priority: 1,
+    description: 'The label selector of the service.',
+    cell: (o) => {
+      const sel = Object.entries(rec(rec(o['spec'])['selector'])).map(([k, v]) => `${k}=${str(v)}`);
+      return sel.length === 0 ? '<none>' : sel.join(',');
+    },
+  },
+];
+
+const DEPLOYMENT_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Ready',
+    type: 'string',
+    description: 'Number of the pod with ready state.',
+    cell: (o) => {
+      const r = rec(o['spec'])['replicas'];
+      return `${num(rec(o['status'])['readyReplicas'])}/${typeof r === 'number' ? r : 1}`;
+    },
+  },
+  { name: 'Up-to-date', type: 'integer', description: 'Total number of updated pods.', cell: (o) => num(rec(o['status'])['updatedReplicas']) },
+  { name: 'Available', type: 'integer', description: 'Total number of available pods.', cell: (o) => num(rec(o['status'])['availableReplicas']) },
+  AGE,
+];
+
+const NAMESPACE_COLUMNS: readonly Column[] = [
+  NAME,
+  { name: 'Status', type: 'string', description: 'The status of the namespace.', cell: (o) => str(rec(o['status'])['phase'], 'Active') },
+  AGE,
+];
+
+function columnsFor(type: ResourceType): readonly Column[] {
+  if (type.group === '' && type.kind === 'Pod') return POD_COLUMNS;
+  if (type.group === '' && type.kind === 'Node') return NODE_COLUMNS;
+  if (type.group === '' && type.kind === 'Service') return SERVICE_COLUMNS;
+  if (type.group === '' && type.kind === 'Namespace') return NAMESPACE_COLUMNS;
+  if (type.group === 'apps' && type.kind === 'Deployment') return DEPLOYMENT_COLUMNS;
+  return [NAME, AGE];
+}
+
+function rowObject(o: KubeObject, include: IncludeObject): KubeObject | undefined {
+  if (include === 'None') return undefined;
+  if (include === 'Object') return o;
+  // PartialObjectMetadata: kubectl reads the namespace (for -A) and labels (for --show-labels) from it.
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };
+}
+
+export interface TableOptions {
+  /** `meta.k8s.io/v1` or `meta.k8s.io/v1beta1`, as negotiated. */
+  readonly apiVersion: string;
+  readonly includeObject: IncludeObject;
+  readonly resourceVersion: string;
+  readonly now: Date;
+}
+
+export function toTable(type: ResourceType, objects: readonly KubeObject[], opts: TableOptions): KubeObject {
+  const columns = columnsFor(type);
+  return {
+    kind: 'Table',
+    apiVersion: opts.apiVersion,
+    metadata: { resourceVersion: opts.resourceVersion },
+    columnDefinitions: columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      format: c.format ?? '',
+      description: c.description,
+      priority: c.priority ?? 0,
+    })),
+    rows: objects.map((o) => {
+      const object = rowObject(o, opts.includeObject);
+      const cells = columns.map((c) => c.cell(o, opts.now));
+      return object === undefined ? { cells } : { cells, object };
+    }),
+  };
+}
+
+/** Parses `?includeObject=`; default Metadata, like the real server. */
+export function parseIncludeObject(v: string | null): IncludeObject {
+  if (v === null || v === '' || v === 'Metadata') return 'Metadata';
+  if (v === 'None' || v === 'Object') return v;
+  return 'Metadata';
+}
