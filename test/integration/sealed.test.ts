@@ -67,5 +67,5 @@ test('from the driver namespace a pod IP fails at once with no route, and no pac
   dump.kill('SIGINT');
   await new Promise((resolve) => dump.once('close', resolve));
   assert.match(dumpErr, /\b0 packets captured/, dumpErr);
-  assert.equal(dumpOut, '');
+  assert.equal(dumpOut.trim(), '', 'tcpdump printed no packet');
 });

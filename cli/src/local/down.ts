@@ -18,5 +18,6 @@ export async function down(ctx: LocalContext, timeoutMs = 20_000): Promise<void>
   await cleanupLeftovers({ prefix: ctx.paths.prefix, stateDir: ctx.paths.stateDir, clusterName: ctx.paths.name, log: silentLogger() });
   // The runner log outlives a failed `up` (so its error can be read) but not a deliberate `down`.
   rmSync(ctx.paths.runnerLog, { force: true });
+  rmSync(ctx.paths.stateDir, { recursive: true, force: true });
   ctx.out.write(`local cluster "${ctx.paths.name}" is down\n`);
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError } from '@ambit/core';
@@ -34,14 +34,22 @@ export async function up(ctx: LocalContext, opts: UpOptions): Promise<void> {
   const logFd = openSync(paths.runnerLog, 'w');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', RUNNER_ENTRY, RUNNER_MARKER, '--name', paths.name, '--state-dir', paths.stateDir, '--nodes', String(opts.nodes), '-f', dir],
+    [
+      '--import',
+      'tsx',
+      RUNNER_ENTRY,
+      RUNNER_MARKER,
+      ...['--name', paths.name, '--state-dir', paths.stateDir, '--nodes', String(opts.nodes), '-f', dir],
+      ...['--ready-timeout', String(Math.ceil(opts.timeoutMs / 1000))],
+    ],
     { cwd: REPO_ROOT, detached: true, stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
   const pid = child.pid;
   child.unref();
   if (pid === undefined) throw new AmbitError('RUNNER_FAILED', 'could not start the cluster runner');
-  const deadline = Date.now() + opts.timeoutMs;
+  // The runner enforces the readiness timeout and says which pods are late; this one only catches a hung runner.
+  const deadline = Date.now() + opts.timeoutMs + 30_000;
   for (;;) {
     const info = readRunnerInfo(ctx);
     if (info?.pid === pid && info.state === 'ready') break;
@@ -49,6 +57,7 @@ export async function up(ctx: LocalContext, opts: UpOptions): Promise<void> {
     if (failed || !isAlive(pid) || Date.now() > deadline) {
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await cleanupLeftovers({ prefix: paths.prefix, stateDir: paths.stateDir, clusterName: paths.name, log: silentLogger() });
+      rmSync(paths.stateDir, { recursive: true, force: true });
       const why = failed ? (info?.error ?? 'failed') : Date.now() > deadline ? `not ready after ${opts.timeoutMs / 1000}s` : 'runner exited';
       throw new AmbitError('UP_FAILED', `local cluster "${paths.name}" did not come up: ${why}\n--- runner log (${paths.runnerLog}) ---\n${tail(paths.runnerLog)}`);
     }

@@ -213,8 +213,9 @@ export class Kubelet {
 
 function containerStatus(name: string, s: ContainerState): { name: string; ready: boolean; started: boolean; restartCount: number; state: Record<string, unknown>; image: string; imageID: string } {
   let state: Record<string, unknown>;
+  const message = s.message === undefined ? {} : { message: s.message };
   if (s.phase === 'running') state = { running: { startedAt: s.startedAt ?? nowRfc3339() } };
-  else if (s.phase === 'terminated') state = { terminated: { exitCode: s.exitCode ?? -1, reason: s.reason ?? (s.exitCode === 0 ? 'Completed' : 'Error') } };
-  else state = { waiting: { reason: s.reason ?? 'ContainerCreating' } };
+  else if (s.phase === 'terminated') state = { terminated: { exitCode: s.exitCode ?? -1, reason: s.reason ?? (s.exitCode === 0 ? 'Completed' : 'Error'), ...message } };
+  else state = { waiting: { reason: s.reason ?? 'ContainerCreating', ...message } };
   return { name, ready: s.phase === 'running', started: s.phase === 'running', restartCount: s.restarts, state, image: 'local', imageID: '' };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
@@ -128,7 +129,7 @@ export class LocalCluster {
       });
       if (waiting.length === 0 && deploymentsSettled) return;
       if (Date.now() > deadline) {
-        throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')}`);
+        throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map(describeWaiting).join('; ')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -148,15 +149,20 @@ export class LocalCluster {
   }
 
   /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
-  async stop(): Promise<void> {
+  async stop(options: { keepInfo?: boolean } = {}): Promise<void> {
     const { log, paths } = this.opts;
-    this.#writeInfo({ state: 'stopping', pid: process.pid });
+    if (options.keepInfo !== true) this.#writeInfo({ state: 'stopping', pid: process.pid });
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
     await this.#api?.close();
     if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
-    rmSync(paths.stateDir, { recursive: true, force: true });
+    if (options.keepInfo === true) {
+      // A failed start keeps only runner.json, for `ambitctl local up` to report; it removes the directory after.
+      for (const entry of readdirSync(paths.stateDir)) {
+        if (join(paths.stateDir, entry) !== paths.runnerInfo) rmSync(join(paths.stateDir, entry), { recursive: true, force: true });
+      }
+    } else rmSync(paths.stateDir, { recursive: true, force: true });
   }
 
   #writeInfo(info: RunnerInfo): void {
@@ -166,6 +172,20 @@ export class LocalCluster {
     writeFileSync(tmp, JSON.stringify(info));
     renameSync(tmp, this.opts.paths.runnerInfo);
   }
+}
+
+/** `ns/name (container: reason: message)`, so a start that times out says why each pod is late. */
+function describeWaiting(pod: KubeObject): string {
+  const statuses = asRecord(pod['status'])['containerStatuses'];
+  const why = (Array.isArray(statuses) ? statuses : []).map((cs) => {
+    const c = asRecord(cs);
+    const state = asRecord(c['state']);
+    const detail = asRecord(state['waiting'] ?? state['terminated']);
+    const reason = [detail['reason'], detail['message']].filter((x) => typeof x === 'string' && x !== '').join(': ');
+    return reason === '' ? undefined : `${String(c['name'])}: ${reason}`;
+  });
+  const reasons = why.filter((x) => x !== undefined);
+  return `${pod.metadata.namespace}/${pod.metadata.name}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`;
 }
 
 function objectsOf(body: unknown): SourcedObject[] {

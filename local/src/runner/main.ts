@@ -43,7 +43,7 @@ async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     try {
-      await cluster.stop();
+      await cluster.stop({ keepInfo: code !== 0 });
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'teardown failed; cleaning up by prefix');
       await cleanupLeftovers({ prefix: paths.prefix, stateDir: paths.stateDir, clusterName: paths.name, log }).catch(() => undefined);

@@ -26,6 +26,8 @@ export function run(argv: readonly string[], opts: { input?: string; env?: Recor
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('error', reject);
+    // A command that exits without reading its stdin is not an error of the test.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code: code ?? (signal === null ? 1 : 128), stdout, stderr, ms: Date.now() - started });
