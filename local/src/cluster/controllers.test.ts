@@ -17,10 +17,11 @@ import { asRecord, type StoreView } from './store-view.ts';
 const log = silentLogger();
 
 function cluster(): { view: StoreView; store: ObjectStore; controllers: Controller[] } {
-  let view: StoreView | undefined;
-  const admit = createAdmission(() => view as StoreView, ['node1', 'node2']);
+  const bound: { view?: StoreView } = {};
+  const admit = createAdmission(() => bound.view as StoreView, ['node1', 'node2']);
   const store = new ObjectStore({ admission: [{ admit }], namespaces: ['default', 'demo'] });
-  view = storeView(store);
+  const view = storeView(store);
+  bound.view = view;
   const controllers = [
     startServiceAccountController(view, log),
     startDeploymentController(view, log),

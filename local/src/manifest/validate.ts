@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import type { FieldError, KubeObject } from '../kube/types.ts';
+import type { FieldError } from '../kube/types.ts';
 import { FieldChecker, describe, isDnsLabel, isDnsSubdomain } from './fields.ts';
 
 /**

@@ -57,13 +57,15 @@ export class LocalCluster {
     const topology = await createTopology({ prefix: paths.prefix, nodes: this.opts.nodes, stateDir: paths.stateDir, log });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
-    let view: StoreView | undefined;
+    // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
+    const bound: { view?: StoreView } = {};
     const admit = createAdmission(() => {
-      if (view === undefined) throw new Error('BUG: admission before the store view exists');
-      return view;
+      if (bound.view === undefined) throw new Error('BUG: admission before the store view exists');
+      return bound.view;
     }, nodeNames);
     const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
-    view = storeView(store);
+    const view = storeView(store);
+    bound.view = view;
     this.#view = view;
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
     const target = applyTarget(store);

@@ -75,7 +75,7 @@ export async function pods(cluster: string, namespace?: string): Promise<PodInfo
 
 /** Network namespaces whose names start with `prefix`. */
 export function netnsWithPrefix(prefix: string): string[] {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync('/proc/self/mounts', 'utf8');
   } catch {
