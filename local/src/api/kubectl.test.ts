@@ -83,7 +83,7 @@ spec:
     image: busybox
 `;
 
-void describe('kubectl against the API server', { skip: hasKubectl() ? false : 'kubectl is not on PATH' }, () => {
+void describe('kubectl against the API server', { skip: hasKubectl() || process.env['CI'] === 'true' ? false : 'kubectl is not on PATH (CI never skips this)' }, () => {
   before(async () => {
     api = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, log: silentLogger() });
     assert.match(api.url, /^https:\/\/127\.0\.0\.1:\d+$/);

@@ -104,12 +104,19 @@ export async function cniAdd(node: NodeNet, attachment: CniAttachment, log?: Log
 export async function cniDel(node: NodeNet, attachment: CniAttachment, log?: Logger): Promise<void> {
   const conf = await loadConfList(node.cniConfDir);
   const cached = await readCache(node, conf.name, attachment);
+  // Unlike libcni, one failing plugin does not stop the others: the bridge must still release the pod's IP when a
+  // plugin after it is broken or missing. The first error is thrown once all have run, and the cache is kept so a
+  // retried DEL still has prevResult.
+  const errors: unknown[] = [];
   for (const plugin of [...conf.plugins].reverse()) {
-    await invokePlugin(node, plugin, conf, 'DEL', attachment, cached, log);
+    await invokePlugin(node, plugin, conf, 'DEL', attachment, cached, log).catch((err: unknown) => errors.push(err));
   }
-  await rm(cachePath(node, conf.name, attachment), { force: true });
   const lo = { ...attachment, ifName: 'lo' };
-  for (const plugin of LOOPBACK_NETWORK.plugins) await invokePlugin(node, plugin, LOOPBACK_NETWORK, 'DEL', lo, undefined, log);
+  for (const plugin of LOOPBACK_NETWORK.plugins) {
+    await invokePlugin(node, plugin, LOOPBACK_NETWORK, 'DEL', lo, undefined, log).catch((err: unknown) => errors.push(err));
+  }
+  if (errors.length > 0) throw errors[0];
+  await rm(cachePath(node, conf.name, attachment), { force: true });
 }
 
 /** CHECK: asks every plugin whether the attachment is still as it set it up; throws CniError when not. */
