@@ -53,18 +53,20 @@ export function runRaw(argv: readonly string[], options: RunOptions = {}): Promi
   const [file, ...args] = argv;
   if (file === undefined) return Promise.reject(new AmbitError('COMMAND_FAILED', 'BUG: empty argv'));
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env: options.env ?? DEFAULT_ENV,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 60_000,
-      killSignal: 'SIGKILL',
-    });
+    const child = spawn(file, args, { env: options.env ?? DEFAULT_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Our own timer rather than spawn's `timeout`: that one is not cleared when the command never starts, and would
+    // hold the event loop open for the whole timeout.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new CommandFailedError(argv, null, '', '', e.message, e)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new CommandFailedError(argv, null, '', '', e.message, e));
+    });
     child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
       resolve({ exitCode, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
     // A command that exits without reading its stdin makes the write fail with EPIPE; its exit status says more.

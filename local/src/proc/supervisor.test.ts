@@ -10,43 +10,56 @@ import { startContainer, type ContainerHandle, type ContainerOptions, type Conta
 
 const prefix = testPrefix('sup');
 
-/** A namespace of its own per test, removed afterwards; fails the test if something still runs inside it. */
-async function podNs(t: TestContext, name: string): Promise<string> {
-  const ns = `${prefix}${name}`;
-  await addNetns(ns);
-  await loopbackUp(ns);
-  t.after(async () => {
-    const left = await pidsIn(ns);
-    await deleteNetns(ns);
-    assert.deepEqual(left, [], `processes left in ${ns}`);
-    assert.deepEqual(await listNetnsWithPrefix(ns), []);
-  });
-  return ns;
-}
-
 interface Run {
   readonly handle: ContainerHandle;
   readonly states: ContainerState[];
   readonly logFile: string;
 }
 
-async function run(t: TestContext, ns: string, opts: Partial<ContainerOptions> & Pick<ContainerOptions, 'command'>): Promise<Run> {
-  const dir = await tempDir(t, 'sup');
-  const logFile = join(dir, 'logs', 'c.log');
-  const states: ContainerState[] = [];
-  const handle = startContainer({
-    netns: ns,
-    name: 'c',
-    env: {},
-    cwd: dir,
-    logFile,
-    restartPolicy: 'Never',
-    log: silentLogger(),
-    onState: (s) => states.push(s),
-    ...opts,
+interface Fixture {
+  readonly ns: string;
+  run(opts: Partial<ContainerOptions> & Pick<ContainerOptions, 'command'>): Promise<Run>;
+}
+
+/**
+ * A namespace of its own per test. One after-hook stops every container first, then fails the test if anything
+ * still runs in the namespace, then removes it (node:test runs after-hooks first-registered first).
+ */
+async function fixture(t: TestContext, name: string): Promise<Fixture> {
+  const ns = `${prefix}${name}`;
+  const handles: ContainerHandle[] = [];
+  await addNetns(ns);
+  t.after(async () => {
+    await Promise.all(handles.map((h) => h.stop(100)));
+    const left = await pidsIn(ns);
+    await deleteNetns(ns);
+    assert.deepEqual(left, [], `processes left in ${ns}`);
+    assert.deepEqual(await listNetnsWithPrefix(ns), []);
   });
-  t.after(() => handle.stop(100));
-  return { handle, states, logFile };
+  await loopbackUp(ns);
+  const dir = await tempDir(t, 'sup');
+  let n = 0;
+  return {
+    ns,
+    run: async (opts) => {
+      n += 1;
+      const logFile = join(dir, `c${n}`, 'c.log');
+      const states: ContainerState[] = [];
+      const handle = startContainer({
+        netns: ns,
+        name: `c${n}`,
+        env: {},
+        cwd: dir,
+        logFile,
+        restartPolicy: 'Never',
+        log: silentLogger(),
+        onState: (s) => states.push(s),
+        ...opts,
+      });
+      handles.push(handle);
+      return { handle, states, logFile };
+    },
+  };
 }
 
 function lastState(r: Run): ContainerState {
@@ -57,8 +70,8 @@ function lastState(r: Run): ContainerState {
 
 test('exit codes, logs, env and namespace of a container', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
-  const ns = await podNs(t, 'exit');
-  const r = await run(t, ns, {
+  const { run } = await fixture(t, 'exit');
+  const r = await run({
     command: ['sh', '-c', 'echo "out $GREETING $HOME $PATH"; echo err >&2; env | sort | tr "\\n" " "; echo; ip -o link | wc -l; exit 3'],
     env: { GREETING: 'hi' },
   });
@@ -80,7 +93,7 @@ test('exit codes, logs, env and namespace of a container', async (t) => {
   // Only `lo` exists in the pod's namespace: the process really runs there.
   assert.match(log, /^1$/m);
 
-  const ok = await run(t, ns, { command: ['true'], restartPolicy: 'OnFailure' });
+  const ok = await run({ command: ['true'], restartPolicy: 'OnFailure' });
   await eventually(() => assert.equal(lastState(ok).phase, 'terminated'));
   assert.equal(lastState(ok).exitCode, 0);
   assert.equal(lastState(ok).reason, 'Completed');
@@ -90,23 +103,23 @@ test('exit codes, logs, env and namespace of a container', async (t) => {
 
 test('a command that cannot start reports terminated with StartError', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
-  const ns = await podNs(t, 'enoent');
-  const r = await run(t, ns, { command: ['definitely-not-a-command-xyz'] });
+  const { run } = await fixture(t, 'enoent');
+  const r = await run({ command: ['definitely-not-a-command-xyz'] });
   const end = lastState(r);
   assert.equal(end.phase, 'terminated');
   assert.equal(end.reason, 'StartError');
   assert.equal(end.exitCode, 128);
   assert.match(end.message ?? '', /definitely-not-a-command-xyz.*not found/);
-  const badCwd = await run(t, ns, { command: ['true'], cwd: '/nonexistent/dir' });
+  const badCwd = await run({ command: ['true'], cwd: '/nonexistent/dir' });
   assert.match(lastState(badCwd).message ?? '', /working directory/);
 });
 
 test('Always restarts with exponential back-off from 1 s and counts restarts', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
-  const ns = await podNs(t, 'backoff');
-  const r = await run(t, ns, { command: ['sh', '-c', 'echo run; exit 1'], restartPolicy: 'Always' });
-  await eventually(() => assert.equal(r.handle.restarts, 2), 6000);
-  await eventually(() => assert.equal(lastState(r).phase, 'terminated'));
+  const { run } = await fixture(t, 'backoff');
+  const r = await run({ command: ['sh', '-c', 'echo run; exit 1'], restartPolicy: 'Always' });
+  await eventually(() => assert.equal(r.states.filter((s) => s.phase === 'terminated').length, 3), 6000);
+  assert.equal(r.handle.restarts, 2);
   const starts = r.states.filter((s) => s.phase === 'running').map((s) => Date.parse(s.startedAt ?? ''));
   assert.equal(starts.length, 3);
   const [s0, s1, s2] = starts as [number, number, number];
@@ -122,11 +135,13 @@ test('Always restarts with exponential back-off from 1 s and counts restarts', a
 
 test('back-off is capped and resets after a long enough run', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
-  const ns = await podNs(t, 'cap');
+  const { run } = await fixture(t, 'cap');
   // Runs of ~150 ms with resetAfterMs 100: every run resets the delay, so restarts come at the initial delay.
-  const reset = await run(t, ns, { command: ['sh', '-c', 'sleep 0.15; exit 1'], restartPolicy: 'Always', backoff: { initialMs: 200, maxMs: 1000, resetAfterMs: 100 } });
-  const capped = await run(t, ns, { command: ['false'], restartPolicy: 'OnFailure', backoff: { initialMs: 50, maxMs: 100, resetAfterMs: 10_000 } });
-  await eventually(() => { console.log('dbg', Date.now(), reset.handle.restarts, capped.handle.restarts, reset.states.length); assert.ok(reset.handle.restarts >= 3 && capped.handle.restarts >= 4); }, 5000);
+  const reset = await run({ command: ['sh', '-c', 'sleep 0.15; exit 1'], restartPolicy: 'Always', backoff: { initialMs: 200, maxMs: 1000, resetAfterMs: 100 } });
+  const capped = await run({ command: ['false'], restartPolicy: 'OnFailure', backoff: { initialMs: 50, maxMs: 100, resetAfterMs: 10_000 } });
+  // assert.ok always gets a message inside eventually(): without one, each failed try makes node:assert re-read and
+  // parse the test's source to describe the expression, which burns seconds of CPU per try.
+  await eventually(() => assert.ok(reset.handle.restarts >= 3 && capped.handle.restarts >= 4, 'not enough restarts yet'), 5000);
   const gaps = (r: Run): number[] => {
     const t0 = r.states.filter((s) => s.phase === 'running').map((s) => Date.parse(s.startedAt ?? ''));
     return t0.slice(1).map((v, i) => v - (t0[i] ?? 0));
@@ -138,9 +153,9 @@ test('back-off is capped and resets after a long enough run', async (t) => {
 
 test('stop: SIGTERM first, SIGKILL after the grace period for a process ignoring it', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
-  const ns = await podNs(t, 'stop');
-  const polite = await run(t, ns, { command: ['sleep', '1000'], restartPolicy: 'Always' });
-  const stubborn = await run(t, ns, {
+  const { ns, run } = await fixture(t, 'stop');
+  const polite = await run({ command: ['sleep', '1000'], restartPolicy: 'Always' });
+  const stubborn = await run({
     // The child `sleep` is in the same process group: it must go too.
     command: ['sh', '-c', 'trap "" TERM; echo ready; sleep 1000 & while :; do sleep 0.05; done'],
     restartPolicy: 'Always',

@@ -89,7 +89,7 @@ class Container implements ContainerHandle {
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private onGone: (() => void) | undefined;
-  restarts = 0;
+  private restartCount = 0;
 
   constructor(options: ContainerOptions) {
     this.opts = options;
@@ -98,6 +98,10 @@ class Container implements ContainerHandle {
     this.maxMs = options.backoff?.maxMs ?? 30_000;
     this.resetAfterMs = options.backoff?.resetAfterMs ?? 10_000;
     this.nextDelayMs = this.initialMs;
+  }
+
+  get restarts(): number {
+    return this.restartCount;
   }
 
   pid(): number | undefined {
@@ -219,7 +223,7 @@ class Container implements ContainerHandle {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping !== undefined) return;
-      this.restarts += 1;
+      this.restartCount += 1;
       this.start();
     }, delayMs);
   }
