@@ -52,5 +52,4 @@ test('a client-node informer lists, then sees adds, updates and deletes in order
   store.patch(podType, 'default', 'later', { metadata: { labels: { v: '2' } } }, { patchType: 'merge' });
   store.delete(podType, 'default', 'before');
   await eventually(() => assert.deepEqual(seen, ['add before', 'add later', 'update later 2', 'delete before']));
-  assert.deepEqual(informer.list().map((p) => p.metadata?.name), ['later']);
 });

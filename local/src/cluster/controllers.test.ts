@@ -161,7 +161,7 @@ test('every namespace gets its default ServiceAccount', async () => {
   all.push(...controllers);
   view.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'extra' } });
   await eventually(() => {
-    assert.ok(view.find('ServiceAccount', 'extra', 'default'));
-    assert.ok(view.find('ServiceAccount', 'demo', 'default'));
+    assert.ok(view.find('ServiceAccount', 'extra', 'default'), 'extra/default exists');
+    assert.ok(view.find('ServiceAccount', 'demo', 'default'), 'demo/default exists');
   });
 });
