@@ -12,7 +12,7 @@ cat <<'TXT'
 
 Try:
   npx ambitctl local exec -n demo client -- curl -s http://web/            # web calls the api Service
-  npx ambitctl local exec -n demo client -- curl -s http://api/            # answers alternate v1/v2
+  npx ambitctl local exec -n demo client -- curl -s http://api/            # answered by api-v1 or api-v2
   echo hi | npx ambitctl local exec -n demo client -- nc -N tcp-echo 9000  # raw TCP
   kubectl --kubeconfig "$(npx ambitctl local kubeconfig)" get pods -A -o wide
   npx ambitctl local logs -n demo client
