@@ -1,0 +1,92 @@
+import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '@ambit/core';
+import { errorMessage } from '@ambit/core';
+import type { KubeClient } from './kube-client.ts';
+import type { WatchedKind } from './watched-kinds.ts';
+
+export type WatchEventType = 'upsert' | 'delete';
+
+export interface InformerOptions {
+  readonly kc: KubeConfig;
+  readonly client: KubeClient;
+  readonly kind: WatchedKind;
+  readonly onEvent: (type: WatchEventType, object: Record<string, unknown>) => void;
+  readonly log: Logger;
+  /** Backoff between restarts after an error; default 200 ms doubling to 10 s. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface RunningInformer {
+  /** Resolves after the first complete list has been delivered. */
+  readonly synced: Promise<void>;
+  stop(): Promise<void>;
+  /** How many times the informer restarted after an error (for tests and metrics). */
+  restarts(): number;
+}
+
+/**
+ * A client-node informer (list, then watch from the list's resourceVersion) that survives what clusters do to
+ * watches: a watch the server closes is resumed from the last resourceVersion (client-node does this); a 410 Gone
+ * relists, and the relist reports deletions that happened meanwhile (client-node); any other error (API down, TLS,
+ * 5xx) stops client-node's loop, so here it is restarted with capped exponential backoff. Nothing is lost or
+ * duplicated: after a restart the informer resumes from its resourceVersion or relists and diffs.
+ */
+export function startInformer(opts: InformerOptions): RunningInformer {
+  const { kind, log } = opts;
+  const backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
+  const informer = makeInformer<KubernetesObject>(
+    opts.kc,
+    kind.path,
+    async () => {
+      // client-node's listFn contract: a list whose items are the objects; raw JSON, kind stamped on.
+      const list = await opts.client.list(kind.path, kind.apiVersion, kind.kind);
+      return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
+    },
+  );
+  let stopped = false;
+  let failures = 0;
+  let restartCount = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let markSynced: () => void = () => undefined;
+  const synced = new Promise<void>((resolve) => (markSynced = resolve));
+  const stamp = (o: KubernetesObject): Record<string, unknown> => {
+    const obj = o as unknown as Record<string, unknown>;
+    obj['apiVersion'] ??= kind.apiVersion;
+    obj['kind'] ??= kind.kind;
+    return obj;
+  };
+  informer.on('add', (o) => opts.onEvent('upsert', stamp(o)));
+  informer.on('update', (o) => opts.onEvent('upsert', stamp(o)));
+  informer.on('delete', (o) => opts.onEvent('delete', stamp(o)));
+  informer.on('connect', () => {
+    failures = 0;
+  });
+  informer.on('error', (err: unknown) => {
+    if (stopped) return;
+    failures++;
+    restartCount++;
+    const delayMs = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1));
+    log.warn({ kind: kind.kind, err: errorMessage(err), delayMs }, 'watch failed; restarting');
+    timer = setTimeout(() => void begin(), delayMs);
+  });
+  const begin = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      await informer.start();
+      markSynced();
+    } catch (err) {
+      // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
+      log.warn({ kind: kind.kind, err: errorMessage(err) }, 'informer start failed');
+    }
+  };
+  void begin();
+  return {
+    synced,
+    restarts: () => restartCount,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await informer.stop();
+    },
+  };
+}
