@@ -1,34 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
 import { silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import { KubeClient } from '../../controller/src/kube/kube-client.ts';
 import { startInformer, type RunningInformer } from '../../controller/src/kube/informer.ts';
 import { WATCHED_KINDS } from '../../controller/src/kube/watched-kinds.ts';
-import { createApiServer, type ApiServer } from '../../local/src/api/server.ts';
-import { createServingCert } from '../../local/src/api/self-signed-cert.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
+import { LocalApi } from './helpers/local-api.ts';
 
 // The controller's watch path (client-node informers + restart) against the local cluster's Kubernetes-style API:
 // a dropped watch and a 410 Gone, both provoked, must leave the informer's view equal to the store's.
 
-const TOKEN = 'informer-token';
 const store = new ObjectStore({ historyLimit: 5, namespaces: ['default'] });
 const podType = store.typeOf({ apiVersion: 'v1', kind: 'Pod' });
-const cert = createServingCert();
-let api: ApiServer | undefined;
-let port = 0;
+const api = new LocalApi(store);
 let informer: RunningInformer | undefined;
-
-async function startApi(): Promise<void> {
-  api = await createApiServer({ store, listen: { host: '127.0.0.1', port }, token: TOKEN, log: silentLogger(), tls: cert });
-  port = Number(new URL(api.url).port);
-}
 
 after(async () => {
   await informer?.stop();
-  await api?.close();
+  await api.stop();
 });
 
 function pod(name: string): Parameters<ObjectStore['create']>[0] {
@@ -40,14 +30,8 @@ function storeView(): Map<string, string> {
 }
 
 test('an informer survives a dropped watch and a 410 without losing or duplicating objects', async () => {
-  await startApi();
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'l', server: (api as ApiServer).url, caData: Buffer.from(cert.certPem).toString('base64'), skipTLSVerify: false }],
-    users: [{ name: 'u', token: TOKEN }],
-    contexts: [{ name: 'c', cluster: 'l', user: 'u' }],
-    currentContext: 'c',
-  });
+  await api.start();
+  const kc = api.kubeConfig();
   let lists = 0;
   class CountingClient extends KubeClient {
     override list(...args: Parameters<KubeClient['list']>): ReturnType<KubeClient['list']> {
@@ -79,19 +63,19 @@ test('an informer survives a dropped watch and a 410 without losing or duplicati
   await eventually(() => assert.deepEqual(seen, storeView()), 5000);
 
   // 1. Dropped watch: the API goes away, a few changes happen (within the watch history), the API returns.
-  await (api as ApiServer).close();
-  store.create(pod('d'));
-  store.delete(podType, 'default', 'a');
-  await startApi();
+  await api.restart(() => {
+    store.create(pod('d'));
+    store.delete(podType, 'default', 'a');
+  });
   await eventually(() => assert.deepEqual(seen, storeView()), 10_000);
   assert.equal(lists, 1, 'within the history the watch resumed from its resourceVersion, without a relist');
 
   // 2. 410: while the API is away, more changes than the history holds (5), so resuming is impossible: relist.
-  await (api as ApiServer).close();
-  for (let i = 0; i < 8; i++) store.create(pod(`bulk-${i}`));
-  store.delete(podType, 'default', 'b');
-  store.patch(podType, 'default', 'c', { metadata: { labels: { changed: 'yes' } } }, { patchType: 'merge' });
-  await startApi();
+  await api.restart(() => {
+    for (let i = 0; i < 8; i++) store.create(pod(`bulk-${i}`));
+    store.delete(podType, 'default', 'b');
+    store.patch(podType, 'default', 'c', { metadata: { labels: { changed: 'yes' } } }, { patchType: 'merge' });
+  });
   await eventually(() => assert.deepEqual(seen, storeView()), 10_000);
   assert.equal(lists, 2, 'the 410 made the informer relist once');
   assert.equal(duplicateAdds, 0, 'no object was delivered twice at the same version');

@@ -1,0 +1,51 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { silentLogger } from '@ambit/core';
+import { createApiServer, type ApiServer } from '../../../local/src/api/server.ts';
+import { createServingCert, type ServingCert } from '../../../local/src/api/self-signed-cert.ts';
+import { ObjectStore } from '../../../local/src/store/object-store.ts';
+
+/**
+ * The local cluster's Kubernetes-style API, in-process on 127.0.0.1:0 over TLS, for controller tests: the one
+ * faithful stand-in for a Kubernetes API server this machine can run. `restart()` drops every watch and connection,
+ * then serves the same store on the same port again.
+ */
+export class LocalApi {
+  readonly cert: ServingCert = createServingCert();
+  readonly token = 'test-token';
+  #api: ApiServer | undefined;
+  #port = 0;
+
+  constructor(readonly store: ObjectStore = new ObjectStore({ namespaces: ['default', 'ambit-system'] })) {}
+
+  async start(): Promise<this> {
+    this.#api = await createApiServer({ store: this.store, listen: { host: '127.0.0.1', port: this.#port }, token: this.token, log: silentLogger(), tls: this.cert });
+    this.#port = Number(new URL(this.#api.url).port);
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.#api?.close();
+    this.#api = undefined;
+  }
+
+  async restart(between?: () => void): Promise<void> {
+    await this.stop();
+    between?.();
+    await this.start();
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.#port}`;
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'l', server: this.url, caData: Buffer.from(this.cert.certPem).toString('base64'), skipTLSVerify: false }],
+      users: [{ name: 'u', token: this.token }],
+      contexts: [{ name: 'c', cluster: 'l', user: 'u' }],
+      currentContext: 'c',
+    });
+    return kc;
+  }
+}
