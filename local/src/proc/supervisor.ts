@@ -36,8 +36,11 @@ export interface BackoffOptions {
 }
 
 export interface ContainerOptions {
-  /** Network namespace (name) to run in. */
-  readonly netns: string;
+  /**
+   * Network namespace (name) to run in; undefined runs in the runner's own (host) namespace — only for host-side
+   * services of the cluster (the controller), which listen on unix sockets and 127.0.0.1 alone.
+   */
+  readonly netns: string | undefined;
   /** Container name, for logs. */
   readonly name: string;
   /** argv; `command[0]` is looked up in the container's PATH. */
@@ -125,7 +128,7 @@ class Container implements ContainerHandle {
       return;
     }
     const ipBinary = resolveExecutable('ip');
-    if (ipBinary === undefined) {
+    if (ipBinary === undefined && this.opts.netns !== undefined) {
       this.startFailed('"ip" (iproute2) not found');
       return;
     }
@@ -145,7 +148,8 @@ class Container implements ContainerHandle {
     try {
       // `ip netns exec` execs the command in place: the PID is the container's. detached: its own process group,
       // so stop() can signal everything it forked.
-      child = spawn(ipBinary, ['netns', 'exec', this.opts.netns, ...this.opts.command], {
+      const argv = this.opts.netns === undefined ? [executable, ...this.opts.command.slice(1)] : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...this.opts.command];
+      child = spawn(argv[0] ?? executable, argv.slice(1), {
         cwd: this.opts.cwd,
         env,
         detached: true,

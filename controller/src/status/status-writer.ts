@@ -1,0 +1,89 @@
+import type { Logger } from '@ambit/core';
+import { errorMessage } from '@ambit/core';
+import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
+
+export interface Condition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface StatusTarget {
+  /** `security.istio.io/v1`, `gateway.networking.k8s.io/v1`. */
+  readonly apiVersion: string;
+  /** URL plural: `authorizationpolicies`, `gateways`. */
+  readonly plural: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * Writes status conditions, only while this replica leads (the caller says so) and only when they changed since the
+ * last write, so a resync after a leader change costs one patch per object and steady state costs none. A write
+ * that fails is retried at the next resync; an object that is gone is forgotten.
+ */
+export class StatusWriter {
+  readonly #written = new Map<string, string>();
+  readonly #wanted = new Map<string, { target: StatusTarget; conditions: readonly Condition[]; generation?: number }>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly log: Logger,
+    private readonly isLeader: () => boolean,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Records the desired conditions of an object and writes them if leading. */
+  async set(target: StatusTarget, conditions: readonly Condition[], generation?: number): Promise<void> {
+    const k = key(target);
+    this.#wanted.set(k, generation === undefined ? { target, conditions } : { target, conditions, generation });
+    if (this.isLeader()) await this.#write(k);
+  }
+
+  forget(target: StatusTarget): void {
+    this.#wanted.delete(key(target));
+    this.#written.delete(key(target));
+  }
+
+  /** Writes everything not yet written (after becoming leader, or after failures). */
+  async resync(): Promise<void> {
+    if (!this.isLeader()) return;
+    for (const k of this.#wanted.keys()) await this.#write(k);
+  }
+
+  /** A new leader must not trust what an earlier term wrote. */
+  invalidate(): void {
+    this.#written.clear();
+  }
+
+  async #write(k: string): Promise<void> {
+    const want = this.#wanted.get(k);
+    if (want === undefined) return;
+    const body = JSON.stringify(want.conditions);
+    if (this.#written.get(k) === body) return;
+    const { target } = want;
+    const stamp = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const conditions = want.conditions.map((c) => ({
+      ...c,
+      lastTransitionTime: stamp,
+      ...(want.generation === undefined ? {} : { observedGeneration: want.generation }),
+    }));
+    const prefix = target.apiVersion.includes('/') ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
+    const path = `${prefix}/namespaces/${target.namespace}/${target.plural}/${target.name}/status`;
+    try {
+      await this.client.request('PATCH', path, { status: { conditions } }, 'application/merge-patch+json');
+      this.#written.set(k, body);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) {
+        this.forget(target);
+        return;
+      }
+      this.log.warn({ object: k, err: errorMessage(err) }, 'status write failed; will retry at resync');
+    }
+  }
+}
+
+function key(t: StatusTarget): string {
+  return `${t.apiVersion}/${t.plural}/${t.namespace}/${t.name}`;
+}
