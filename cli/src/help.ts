@@ -4,6 +4,7 @@ export const HELP: Record<string, string> = {
 
 Usage:
   ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
+  ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -58,6 +59,14 @@ Deletes the objects that PATH names. Pods stop within their grace period.`,
 
   -c, --container C   which container (needed when the pod has several)
   -f, --follow        keep printing new output`,
+  'debug-model': `Usage: ambitctl debug model [-o json] [--name NAME | --kubeconfig PATH]
+
+Prints the mesh model the controller computed from the cluster: workloads (addresses, node, tunnel protocol,
+service account, health, waypoint), services (VIPs, ports) and authorizations (scope, action, rules). -o json prints
+{"workloads":[…],"services":[…],"authorizations":[…]} exactly as the controller serves it.
+
+  --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
+  --kubeconfig PATH    a real cluster instead: read through the API server's proxy to ambit-system/ambit-controller`,
   kubeconfig: `Usage: ambitctl local kubeconfig
 
 Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,

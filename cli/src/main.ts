@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
+import { debugModel } from './debug/model.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
 import { createContext, readyRunner, type LocalContext } from './local/context.ts';
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP['root']}\n`);
     return group === undefined ? 1 : 0;
   }
+  if (group === 'debug') return debugCommand(command, rest);
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);
@@ -53,6 +55,27 @@ async function main(argv: string[]): Promise<number> {
   const name = str('name') ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
   return run(ctx, command, positionals, passthrough, str, values['follow'] === true);
+}
+
+async function debugCommand(command: string | undefined, rest: string[]): Promise<number> {
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP['debug-model']}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  if (command !== 'model') throw new AmbitError('BAD_ARGS', `unknown command "debug ${command}" (see ambitctl --help)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' }, output: { type: 'string', short: 'o' }, kubeconfig: { type: 'string' } },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${HELP['debug-model']}\n`);
+    return 0;
+  }
+  const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
+  const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
+  await debugModel(ctx, values.kubeconfig, values.output);
+  return 0;
 }
 
 async function run(

@@ -23,6 +23,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
 import type { ClusterPaths, RunnerInfo } from './paths.ts';
 import { applyTarget, storeView } from './store-adapter.ts';
+import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
+import type { ContainerHandle } from '../proc/supervisor.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -31,6 +33,8 @@ export interface ClusterOptions {
   /** How long `up` waits for every pod to be ready; default 60 s. */
   readonly readyTimeoutMs: number;
   readonly log: Logger;
+  /** Repository root: where the controller's entry point and node_modules are. */
+  readonly repoRoot: string;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -47,6 +51,7 @@ export class LocalCluster {
   #kubelets: Kubelet[] = [];
   #watch: ManifestWatch | undefined;
   #view: StoreView | undefined;
+  #controller: ContainerHandle | undefined;
 
   constructor(private readonly opts: ClusterOptions) {}
 
@@ -84,6 +89,15 @@ export class LocalCluster {
     });
     this.#api = api;
     writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
+    const ctl = controllerPaths(paths.stateDir);
+    writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
+    this.#controller = startControllerProcess({
+      repoRoot: this.opts.repoRoot,
+      kubeconfig: paths.kubeconfig,
+      paths: ctl,
+      logFile: join(paths.logDir, 'ambit-system', 'controller', 'controller.log'),
+      log,
+    });
     this.#controllers = [
       startServiceAccountController(view, log),
       startDeploymentController(view, log),
@@ -99,7 +113,7 @@ export class LocalCluster {
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
     this.#watch.adopt(objects);
     this.#watch.start();
-    await this.#waitReady(view);
+    await this.#waitReady(view, ctl.debugSocket);
     this.#writeInfo({
       state: 'ready',
       pid: process.pid,
@@ -115,9 +129,11 @@ export class LocalCluster {
     this.#writeInfo({ state: 'failed', pid: process.pid, error: errorMessage(err) });
   }
 
-  async #waitReady(view: StoreView): Promise<void> {
+  async #waitReady(view: StoreView, controllerSocket: string): Promise<void> {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
+      const ctl = this.#controller?.state();
+      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError') throw new Error(`controller could not start: ${ctl.message ?? ''}`);
       const pods = view.list('Pod');
       const failed = pods.find((p) => asRecord(p['status'])['phase'] === 'Failed');
       if (failed !== undefined) {
@@ -129,8 +145,10 @@ export class LocalCluster {
         const want = asRecord(d['spec'])['replicas'] ?? 1;
         return asRecord(d['status'])['readyReplicas'] === want || want === 0;
       });
-      if (waiting.length === 0 && deploymentsSettled) return;
+      const controllerUp = await controllerReady(controllerSocket);
+      if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
+        if (!controllerUp) throw new Error(`controller not ready after ${this.opts.readyTimeoutMs / 1000}s (see ambitctl local logs -n ambit-system controller)`);
         throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map(describeWaiting).join('; ')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -157,6 +175,7 @@ export class LocalCluster {
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
+    await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
     if (options.keepInfo === true) {

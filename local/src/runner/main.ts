@@ -4,6 +4,7 @@ import { createLogger, errorMessage } from '@ambit/core';
 import { cleanupLeftovers } from '../net/cleanup.ts';
 import { LocalCluster } from './cluster.ts';
 import { RUNNER_MARKER, clusterPaths } from './paths.ts';
+import { REPO_ROOT } from '../index.ts';
 import { dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 
@@ -35,6 +36,7 @@ const cluster = new LocalCluster({
   nodes: Number(values.nodes),
   configDir: resolve(values.filename),
   readyTimeoutMs: Number(values['ready-timeout']) * 1000,
+  repoRoot: REPO_ROOT,
   log,
 });
 

@@ -1,0 +1,70 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createLogger, errorMessage } from '@ambit/core';
+import { startController } from './app.ts';
+import type { ControllerConfig } from './config.ts';
+
+/**
+ * ambit-controller. Local mode (what `ambitctl local up` runs): --kubeconfig, --xds-socket, --debug-socket, --ca-dir,
+ * --node-credentials. In a cluster: in-cluster credentials, gRPC with TLS on :15012, debug on 127.0.0.1:15014, the
+ * CA root in Secret ambit-ca, callers authenticated by TokenReview.
+ */
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    'xds-socket': { type: 'string' },
+    'grpc-port': { type: 'string', default: '15012' },
+    'debug-socket': { type: 'string' },
+    'debug-port': { type: 'string' },
+    'ca-dir': { type: 'string' },
+    'node-credentials': { type: 'string' },
+    'trust-domain': { type: 'string', default: 'cluster.local' },
+    'cluster-id': { type: 'string', default: 'Kubernetes' },
+    'system-namespace': { type: 'string', default: 'ambit-system' },
+    'cert-ttl': { type: 'string', default: '86400' },
+    'max-cert-ttl': { type: 'string', default: String(90 * 86400) },
+    identity: { type: 'string' },
+  },
+});
+
+function seconds(flag: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`ambit-controller: --${flag} must be a positive number of seconds, got "${String(v)}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const env = process.env;
+const config: ControllerConfig = {
+  kubeconfig: values.kubeconfig ?? env['KUBECONFIG'],
+  identity: values.identity ?? env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
+  trustDomain: values['trust-domain'] ?? 'cluster.local',
+  clusterId: values['cluster-id'] ?? 'Kubernetes',
+  systemNamespace: values['system-namespace'] ?? 'ambit-system',
+  grpc: values['xds-socket'] !== undefined ? { socketPath: values['xds-socket'] } : { host: '0.0.0.0', port: seconds('grpc-port', values['grpc-port']) },
+  debug: values['debug-socket'] !== undefined ? { socketPath: values['debug-socket'] } : { port: values['debug-port'] === undefined ? 15014 : Number(values['debug-port']) },
+  caStore: values['ca-dir'] !== undefined ? { kind: 'file', dir: values['ca-dir'] } : { kind: 'secret' },
+  caAuth:
+    values['node-credentials'] !== undefined
+      ? { kind: 'node-credentials', file: values['node-credentials'] }
+      : { kind: 'token-review', audience: 'ambit-ca', trustedAccounts: [`${values['system-namespace'] ?? 'ambit-system'}/ztunnel`] },
+  certTtlSeconds: seconds('cert-ttl', values['cert-ttl']),
+  maxCertTtlSeconds: seconds('max-cert-ttl', values['max-cert-ttl']),
+  logLevel: env['AMBIT_LOG_LEVEL'] ?? 'info',
+};
+
+const log = createLogger('ambit-controller', { level: config.logLevel });
+try {
+  const controller = await startController(config, log);
+  const stop = (): void => {
+    void controller.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} catch (err) {
+  log.fatal({ err: errorMessage(err) }, 'controller failed to start');
+  process.stderr.write(`ambit-controller: ${errorMessage(err)}\n`);
+  process.exit(1);
+}

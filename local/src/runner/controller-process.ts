@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from '@ambit/core';
+import type { NodeNet } from '../net/topology.ts';
+import { startContainer, type ContainerHandle } from '../proc/supervisor.ts';
+
+export interface ControllerPaths {
+  readonly dir: string;
+  /** gRPC (xDS + CA) for proxies and node agents inside the cluster: unix sockets cross network namespaces. */
+  readonly xdsSocket: string;
+  readonly debugSocket: string;
+  readonly caDir: string;
+  /** `{ "<token>": "<node>" }`: the per-node credentials the CA accepts in local mode. */
+  readonly nodeCredentials: string;
+}
+
+export function controllerPaths(stateDir: string): ControllerPaths {
+  const dir = join(stateDir, 'controller');
+  return {
+    dir,
+    xdsSocket: join(dir, 'xds.sock'),
+    debugSocket: join(dir, 'debug.sock'),
+    caDir: join(dir, 'ca'),
+    nodeCredentials: join(dir, 'node-credentials.json'),
+  };
+}
+
+/** Where node N's ztunnel/agent finds its CA credential (DESIGN §5: a per-node credential in local mode). */
+export function nodeCredentialPath(stateDir: string, node: string): string {
+  return join(stateDir, 'nodes', node, 'ca-token');
+}
+
+/**
+ * Issues one random credential per node: the file the node's components read, and the map the controller checks
+ * callers against. Both 0600 under the root-only state dir.
+ */
+export function writeNodeCredentials(stateDir: string, nodes: readonly NodeNet[], paths: ControllerPaths): void {
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const map: Record<string, string> = {};
+  for (const n of nodes) {
+    const token = randomBytes(24).toString('base64url');
+    map[token] = n.name;
+    const file = nodeCredentialPath(stateDir, n.name);
+    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    writeFileSync(file, token, { mode: 0o600 });
+  }
+  writeFileSync(paths.nodeCredentials, JSON.stringify(map), { mode: 0o600 });
+}
+
+export interface StartControllerOptions {
+  readonly repoRoot: string;
+  readonly kubeconfig: string;
+  readonly paths: ControllerPaths;
+  readonly logFile: string;
+  readonly log: Logger;
+}
+
+/**
+ * The controller runs as a host-side process of the cluster (like a control-plane static pod): it reads the API
+ * through the kubeconfig on 127.0.0.1 and serves proxies on unix sockets only. The supervisor restarts it if it
+ * dies; its CA root persists in `caDir`, so a restart keeps the mesh's trust.
+ */
+export function startControllerProcess(opts: StartControllerOptions): ContainerHandle {
+  const { paths } = opts;
+  return startContainer({
+    netns: undefined,
+    name: 'ambit-system/controller',
+    command: [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(opts.repoRoot, 'controller', 'src', 'main.ts'),
+      ...['--kubeconfig', opts.kubeconfig],
+      ...['--xds-socket', paths.xdsSocket, '--debug-socket', paths.debugSocket],
+      ...['--ca-dir', paths.caDir, '--node-credentials', paths.nodeCredentials],
+    ],
+    env: { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' },
+    cwd: opts.repoRoot,
+    logFile: opts.logFile,
+    restartPolicy: 'Always',
+    log: opts.log,
+  });
+}
+
+/** True when the controller answers 200 on /ready (informers synced, CA loaded). */
+export function controllerReady(debugSocket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: debugSocket, path: '/ready', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
