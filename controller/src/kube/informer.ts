@@ -1,4 +1,4 @@
-import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
 import type { KubeClient } from './kube-client.ts';
@@ -34,14 +34,18 @@ export interface RunningInformer {
 export function startInformer(opts: InformerOptions): RunningInformer {
   const { kind, log } = opts;
   const backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
-  const informer = makeInformer<KubernetesObject>(
-    opts.kc,
+  const listPath = kind.fieldSelector === undefined ? kind.path : `${kind.path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}`;
+  const informer = new ListWatch<KubernetesObject>(
     kind.path,
+    new Watch(opts.kc),
     async () => {
       // client-node's listFn contract: a list whose items are the objects; raw JSON, kind stamped on.
-      const list = await opts.client.list(kind.path, kind.apiVersion, kind.kind);
+      const list = await opts.client.list(listPath, kind.apiVersion, kind.kind);
       return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
     },
+    false,
+    undefined,
+    kind.fieldSelector,
   );
   let stopped = false;
   let failures = 0;

@@ -4,6 +4,8 @@ export interface WatchedKind {
   readonly kind: string;
   /** Cluster-wide list/watch path. */
   readonly path: string;
+  /** Only objects matching this field selector (e.g. one ConfigMap name in every namespace). */
+  readonly fieldSelector?: string;
 }
 
 function kind(apiVersion: string, kindName: string, plural: string): WatchedKind {
@@ -23,4 +25,6 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   kind('security.istio.io/v1', 'PeerAuthentication', 'peerauthentications'),
   kind('gateway.networking.k8s.io/v1', 'Gateway', 'gateways'),
   kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'),
+  // Only our own root-cert ConfigMaps, to put them back when someone edits or deletes them.
+  { ...kind('v1', 'ConfigMap', 'configmaps'), fieldSelector: 'metadata.name=ambit-ca-root-cert' },
 ];
