@@ -10,8 +10,8 @@ export async function createCsr(identity: string): Promise<{ csrPem: string; key
   const keys = await generateP256KeyPair();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: identity }], true)],
   });
-  return { csrPem: csr.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+  return { csrPem: `${csr.toString('pem')}\n`, keyPem: await privateKeyPem(keys.privateKey) };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { importSigningKey, generateP256KeyPair, privateKeyPem, type SigningKey } from './signing-key.ts';
 import { IdentityError } from './identity-error.ts';
-import { x509 } from './x509.ts';
+import { x509, type CryptoKey } from './x509.ts';
 
 /** A CA certificate and its key: what signs leaves (and, for roots, intermediates). */
 export interface Issuer {
@@ -88,7 +88,7 @@ export async function issueLeafCertificate(options: LeafOptions): Promise<string
       await authorityKeyId(issuer.cert),
     ],
   });
-  return cert.toString('pem');
+  return `${cert.toString('pem')}\n`;
 }
 
 /** Creates an ECDSA P-256 CA certificate: a self-signed root, or an intermediate when `issuer` is given. */
@@ -106,7 +106,7 @@ export async function createCaCertificate(options: CaCertificateOptions): Promis
       ...common,
       name: options.subject,
       keys,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
       extensions,
     });
   } else {
@@ -121,5 +121,5 @@ export async function createCaCertificate(options: CaCertificateOptions): Promis
       extensions: [...extensions, await authorityKeyId(issuer.cert)],
     });
   }
-  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+  return { certPem: `${cert.toString('pem')}\n`, keyPem: await privateKeyPem(keys.privateKey) };
 }

@@ -6,9 +6,12 @@ import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 // Node's WebCrypto is the one provider: without it the library looks for a browser `crypto` global.
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 
 export { x509 };
 
-/** WebCrypto, typed for the library's `CryptoKey`/`Algorithm` (DOM lib types) rather than Node's namespace. */
-export const subtle: SubtleCrypto = webcrypto.subtle as unknown as SubtleCrypto;
+// The tsconfig has no DOM lib, so WebCrypto types come from Node's `webcrypto` namespace under their usual names.
+export type CryptoKey = webcrypto.CryptoKey;
+export type CryptoKeyPair = webcrypto.CryptoKeyPair;
+export type SignatureAlgorithm = webcrypto.EcdsaParams | webcrypto.RsaHashedImportParams;
+export const subtle: webcrypto.SubtleCrypto = webcrypto.subtle;

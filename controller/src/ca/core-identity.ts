@@ -1,0 +1,2 @@
+/** Identity primitives and the CA protocol from core. */
+export * from '@ambit/core/identity';
