@@ -41,8 +41,9 @@ export interface DeltaDiscoveryRequestWire {
   readonly errorDetail?: RpcStatusWire | null;
 }
 
+/** google.protobuf.Any. protobufjs bundles it as JSON with the proto field name, so this one field is snake_case. */
 export interface AnyWire {
-  readonly typeUrl: string;
+  readonly type_url: string;
   readonly value: Uint8Array;
 }
 
