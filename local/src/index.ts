@@ -10,4 +10,4 @@ export { ManifestError, formatProblem, type ManifestProblem } from './manifest/m
 /** Entry point of the background runner that `ambitctl local up` starts. */
 export const RUNNER_ENTRY = fileURLToPath(new URL('./runner/main.ts', import.meta.url));
 /** Root of the repository (where node_modules, and tsx, are found). */
-export const REPO_ROOT = dirname(dirname(dirname(RUNNER_ENTRY)));
+export const REPO_ROOT = dirname(dirname(dirname(dirname(RUNNER_ENTRY))));

@@ -76,6 +76,8 @@ export class StatusWriter {
       this.#written.set(k, body);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
+        // The object is gone (its delete event will follow), or its kind serves no status subresource.
+        this.log.debug({ object: k, err: errorMessage(err) }, 'status not written: not found');
         this.forget(target);
         return;
       }

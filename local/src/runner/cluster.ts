@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
@@ -52,6 +52,9 @@ export class LocalCluster {
   #watch: ManifestWatch | undefined;
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
+  get #controllerLog(): string {
+    return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
+  }
 
   constructor(private readonly opts: ClusterOptions) {}
 
@@ -95,7 +98,7 @@ export class LocalCluster {
       repoRoot: this.opts.repoRoot,
       kubeconfig: paths.kubeconfig,
       paths: ctl,
-      logFile: join(paths.logDir, 'ambit-system', 'controller', 'controller.log'),
+      logFile: this.#controllerLog,
       log,
     });
     this.#controllers = [
@@ -148,7 +151,7 @@ export class LocalCluster {
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
-        if (!controllerUp) throw new Error(`controller not ready after ${this.opts.readyTimeoutMs / 1000}s (see ambitctl local logs -n ambit-system controller)`);
+        if (!controllerUp) throw new Error(`controller not ready after ${this.opts.readyTimeoutMs / 1000}s; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map(describeWaiting).join('; ')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -207,6 +210,14 @@ function describeWaiting(pod: KubeObject): string {
   });
   const reasons = why.filter((x) => x !== undefined);
   return `${pod.metadata.namespace}/${pod.metadata.name}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`;
+}
+
+function tailFile(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 function objectsOf(body: unknown): SourcedObject[] {

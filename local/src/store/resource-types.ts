@@ -71,10 +71,11 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ...builtins('apiextensions.k8s.io', 'v1', [
     { plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', short: ['crd', 'crds'], cluster: true, status: true },
   ]),
+  // Istio's CRDs all declare the status subresource (istiod writes conditions there).
   ...builtins('security.istio.io', 'v1', [
-    { plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', short: ['ap'] },
-    { plural: 'peerauthentications', kind: 'PeerAuthentication', short: ['pa'] },
-    { plural: 'requestauthentications', kind: 'RequestAuthentication' },
+    { plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', short: ['ap'], status: true },
+    { plural: 'peerauthentications', kind: 'PeerAuthentication', short: ['pa'], status: true },
+    { plural: 'requestauthentications', kind: 'RequestAuthentication', status: true },
   ]),
   ...builtins('gateway.networking.k8s.io', 'v1', [
     { plural: 'gateways', kind: 'Gateway', short: ['gtw'], status: true },
@@ -83,9 +84,9 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     { plural: 'gatewayclasses', kind: 'GatewayClass', short: ['gc'], cluster: true, status: true },
   ]),
   ...builtins('networking.istio.io', 'v1', [
-    { plural: 'serviceentries', kind: 'ServiceEntry', short: ['se'] },
-    { plural: 'destinationrules', kind: 'DestinationRule', short: ['dr'] },
-    { plural: 'virtualservices', kind: 'VirtualService', short: ['vs'] },
+    { plural: 'serviceentries', kind: 'ServiceEntry', short: ['se'], status: true },
+    { plural: 'destinationrules', kind: 'DestinationRule', short: ['dr'], status: true },
+    { plural: 'virtualservices', kind: 'VirtualService', short: ['vs'], status: true },
   ]),
 ];
 

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from '@grpc/grpc-js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '@ambit/core';
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, serviceKey, authorizationKey } from '@ambit/core';
+import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
+import {
+  addCaService,
+  createCaMetrics,
+  createMeshCa,
+  FileRootStore,
+  NodeCredentialAuthenticator,
+  SecretPluggedCa,
+  SecretRootStore,
+  TokenReviewAuthenticator,
+  type Authenticator,
+} from './ca/index.ts';
+import type { ControllerConfig } from './config.ts';
+import { startDebugServer } from './debug/debug-server.ts';
+import { startInformer, type RunningInformer, type WatchEventType } from './kube/informer.ts';
+import { KubeClient } from './kube/kube-client.ts';
+import { WATCHED_KINDS } from './kube/watched-kinds.ts';
+import { LeaseElection } from './leader/lease-election.ts';
+import { ModelBuilder, type ModelDelta } from './model/index.ts';
+import { GatewayStatus } from './status/gateway-status.ts';
+import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.ts';
+import { StatusWriter, type Condition } from './status/status-writer.ts';
+import { createXdsServer } from './xds/index.ts';
+import { createModelMetrics } from './model-metrics.ts';
+
+export interface RunningController {
+  stop(): Promise<void>;
+}
+
+const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/**
+ * Wires the controller (DESIGN §5–6): informers → incremental model → delta-xDS push; the CA on the same gRPC
+ * server; status and root ConfigMaps written by the Lease leader only; debug and metrics endpoints. Every replica
+ * computes the model and serves xDS and the CA, so proxies may use any of them.
+ */
+export async function startController(config: ControllerConfig, log: Logger): Promise<RunningController> {
+  const kc = new KubeConfig();
+  if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+  const client = new KubeClient(kc);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const modelMetrics = createModelMetrics(registry);
+  const builder = new ModelBuilder({ trustDomain: config.trustDomain, clusterId: config.clusterId, rootNamespace: config.systemNamespace });
+
+  const ca = await createMeshCa({
+    trustDomain: config.trustDomain,
+    rootStore: config.caStore.kind === 'file' ? new FileRootStore(config.caStore.dir) : new SecretRootStore(kc, { namespace: config.systemNamespace }),
+    ...(config.caStore.kind === 'secret' ? { pluggedCa: new SecretPluggedCa(kc, { namespace: config.systemNamespace }) } : {}),
+    defaultTtlSeconds: config.certTtlSeconds,
+    maxTtlSeconds: config.maxCertTtlSeconds,
+    log,
+  });
+  const authenticator: Authenticator =
+    config.caAuth.kind === 'node-credentials'
+      ? new NodeCredentialAuthenticator(JSON.parse(readFileSync(config.caAuth.file, 'utf8')) as Record<string, string>)
+      : new TokenReviewAuthenticator({ kubeConfig: kc, audience: config.caAuth.audience, trustedAccounts: config.caAuth.trustedAccounts });
+
+  const xds = await createXdsServer({
+    listen: config.grpc,
+    log,
+    registry,
+    configure: (server: Server) =>
+      addCaService(server, {
+        ca,
+        authenticator,
+        serviceAccountOnNode: (ns, sa, node) => builder.hasServiceAccountOnNode(ns, sa, node),
+        metrics: createCaMetrics(registry),
+        log,
+      }),
+  });
+
+  // Status writers ask the election at write time; the election is created right after them.
+  const isLeader = (): boolean => election.isLeader();
+  const statusWriter = new StatusWriter(client, log, isLeader);
+  const rootPublisher = new RootCertPublisher(client, () => ca.rootCertPem(), isLeader, log);
+  const gateways = new GatewayStatus();
+  const election: LeaseElection = new LeaseElection({
+    client,
+    namespace: config.systemNamespace,
+    name: 'ambit-controller',
+    identity: config.identity,
+    log,
+    onChange: (leading) => {
+      if (!leading) return;
+      // A new term: what an earlier leader wrote may be stale, so write everything once.
+      statusWriter.invalidate();
+      rootPublisher.invalidate();
+      void statusWriter.resync();
+      void rootPublisher.resync();
+    },
+  });
+  election.start();
+
+  const publish = (delta: ModelDelta): void => {
+    const w = delta.workloads;
+    const s = delta.services;
+    if (w.upserted.length + w.removed.length + s.upserted.length + s.removed.length > 0) {
+      xds.publish(ADDRESS_TYPE_URL, {
+        upserted: [
+          ...w.upserted.map((workload) => ({ name: workload.uid, body: encodeAddress({ workload }) })),
+          ...s.upserted.map((service) => ({ name: serviceKey(service), body: encodeAddress({ service }) })),
+        ],
+        removed: [...w.removed, ...s.removed],
+      });
+    }
+    const a = delta.authorizations;
+    if (a.upserted.length + a.removed.length > 0) {
+      xds.publish(AUTHORIZATION_TYPE_URL, {
+        upserted: a.upserted.map((authz) => ({ name: authorizationKey(authz), body: encodeAuthorization(authz) })),
+        removed: [...a.removed],
+      });
+    }
+    for (const e of delta.errors) {
+      modelMetrics.invalidObjects.inc();
+      log.debug({ object: e.object, field: e.field, err: e.message }, 'object not used in the model');
+    }
+    for (const st of delta.policyStatus) {
+      // Istio's condition type for policies ztunnel enforces; the message says which fields were ignored and why.
+      const condition: Condition = {
+        type: 'ZtunnelAccepted',
+        status: st.status.accepted ? 'True' : 'False',
+        reason: st.status.reason,
+        message: st.status.message,
+      };
+      void statusWriter.set({ apiVersion: 'security.istio.io/v1', plural: st.kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications', namespace: st.namespace, name: st.name }, [condition]);
+    }
+  };
+
+  const writeGateway = (key: string | undefined): void => {
+    if (key === undefined) return;
+    const c = gateways.conditions(key);
+    if (c === undefined) return;
+    void statusWriter.set({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', ...c.target }, c.conditions, c.generation);
+  };
+
+  const onEvent = (kind: string) => (type: WatchEventType, obj: Record<string, unknown>): void => {
+    const meta = rec(obj['metadata']);
+    const started = performance.now();
+    try {
+      const delta = builder.apply({ type, object: obj });
+      publish(delta);
+    } catch (err) {
+      // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
+      log.error({ kind, object: `${String(meta['namespace'] ?? '')}/${String(meta['name'] ?? '')}`, err: errorMessage(err) }, 'BUG: model update failed');
+    }
+    modelMetrics.applySeconds.observe((performance.now() - started) / 1000);
+    if (kind === 'Namespace') {
+      const ns = String(meta['name']);
+      if (type === 'delete' || meta['deletionTimestamp'] !== undefined) rootPublisher.namespaceRemoved(ns);
+      else void rootPublisher.namespaceAdded(ns);
+    } else if (kind === 'ConfigMap' && meta['name'] === ROOT_CONFIGMAP) {
+      void rootPublisher.configMapChanged(String(meta['namespace']), type === 'delete' ? undefined : rec(obj['data']));
+    } else if (kind === 'Gateway') {
+      if (type === 'delete') statusWriter.forget({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', namespace: String(meta['namespace']), name: String(meta['name']) });
+      writeGateway(gateways.gateway(type, obj));
+    } else if (kind === 'EndpointSlice') {
+      writeGateway(gateways.endpointSlice(type, obj));
+    } else if ((kind === 'AuthorizationPolicy' || kind === 'PeerAuthentication') && type === 'delete') {
+      statusWriter.forget({ apiVersion: 'security.istio.io/v1', plural: kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications', namespace: String(meta['namespace']), name: String(meta['name']) });
+    }
+  };
+
+  const informers: RunningInformer[] = WATCHED_KINDS.map((kind) => startInformer({ kc, client, kind, onEvent: onEvent(kind.kind), log }));
+  let synced = false;
+  void Promise.all(informers.map((i) => i.synced)).then(() => {
+    synced = true;
+    log.info({ workloads: builder.snapshot().workloads.length }, 'informers synced');
+  });
+
+
+  const debug = await startDebugServer(
+    {
+      model: () => builder.snapshot(),
+      connections: () => xds.connections(),
+      metrics: () => registry.metrics(),
+      metricsContentType: registry.contentType,
+      ready: () => synced,
+    },
+    { ...config.debug, log },
+  );
+  log.info({ grpc: xds.address, debug: config.debug, identity: config.identity, caSource: ca.source }, 'controller started');
+
+  return {
+    async stop() {
+      await Promise.all(informers.map((i) => i.stop()));
+      await election.stop();
+      await debug.close();
+      await xds.close();
+    },
+  };
+}
