@@ -1,1 +1,2 @@
-export {};
+export { startController, type RunningController } from './app.ts';
+export type { ControllerConfig } from './config.ts';
