@@ -76,9 +76,7 @@ try {
   // C proxies subscribe (full state) and record when each version of each resource arrives.
   const arrivals = new Map<string, number[]>();
   const initialStart = performance.now();
-  let synced = 0;
   for (let c = 0; c < C; c++) {
-    let first = true;
     clients.push(createXdsClient({
       target: `unix:${xdsSocket}`, node: { id: `bench-${c}` }, log: silentLogger(),
       types: [xdsType<Uint8Array>({
@@ -87,10 +85,6 @@ try {
         onChange: (ch) => {
           const now = performance.now();
           for (const name of ch.upserted.keys()) (arrivals.get(name) ?? arrivals.set(name, []).get(name))?.push(now);
-          if (first && ch.upserted.size > 0) {
-            first = false;
-            synced++;
-          }
         },
       })],
     }));
