@@ -15,6 +15,7 @@ import {
   SecretRootStore,
   TokenReviewAuthenticator,
   type Authenticator,
+  type MeshCa,
 } from './ca/index.ts';
 import type { ControllerConfig } from './config.ts';
 import { startDebugServer } from './debug/debug-server.ts';
@@ -29,7 +30,24 @@ import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
 
+const SERVING_CERT_TTL_SECONDS = 365 * 86400;
+
+async function servingTls(ca: MeshCa, config: ControllerConfig): Promise<{ key: string; cert: string; ca: string }> {
+  const ns = config.systemNamespace;
+  const { keyPem, certChainPem } = await ca.issueServingCertificate({
+    identity: `spiffe://${config.trustDomain}/ns/${ns}/sa/ambit-controller`,
+    dnsNames: ['ambit-controller', `ambit-controller.${ns}`, `ambit-controller.${ns}.svc`, `ambit-controller.${ns}.svc.cluster.local`],
+    ttlSeconds: SERVING_CERT_TTL_SECONDS,
+  });
+  return { key: keyPem, cert: certChainPem, ca: ca.rootCertPem() };
+}
+
 export interface RunningController {
+  /** Where proxies connect: `unix:/path` or `host:port`. */
+  readonly grpcAddress: string;
+  /** The CA root proxies verify the controller (and each other) with. */
+  readonly rootCertPem: string;
+  isLeader(): boolean;
   stop(): Promise<void>;
 }
 
@@ -63,8 +81,12 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       ? new NodeCredentialAuthenticator(JSON.parse(readFileSync(config.caAuth.file, 'utf8')) as Record<string, string>)
       : new TokenReviewAuthenticator({ kubeConfig: kc, audience: config.caAuth.audience, trustedAccounts: config.caAuth.trustedAccounts });
 
+  // Over TCP (a cluster's :15012) the gRPC server speaks TLS with a certificate from the mesh CA, so proxies verify
+  // the controller with the root they already trust. Unix sockets (local mode) are protected by file permissions.
+  const tls = 'socketPath' in config.grpc ? undefined : await servingTls(ca, config);
   const xds = await createXdsServer({
     listen: config.grpc,
+    ...(tls === undefined ? {} : { tls }),
     log,
     registry,
     configure: (server: Server) =>
@@ -189,6 +211,9 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   log.info({ grpc: xds.address, debug: config.debug, identity: config.identity, caSource: ca.source }, 'controller started');
 
   return {
+    grpcAddress: xds.address,
+    rootCertPem: ca.rootCertPem(),
+    isLeader,
     async stop() {
       await Promise.all(informers.map((i) => i.stop()));
       await election.stop();

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from '@ambit/core';
-import { createCaCertificate, issueLeafCertificate, parseSpiffeUri, type SpiffeIdentity } from './core-identity.ts';
+import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, parseSpiffeUri, privateKeyPem, type SpiffeIdentity } from './core-identity.ts';
 import { CaError } from './ca-error.ts';
 import { validateCaMaterial, type SigningAuthority } from './ca-material.ts';
 import { checkCsr } from './csr-policy.ts';
@@ -53,6 +53,12 @@ export interface MeshCa {
   signCsr(request: SignRequest): Promise<{ certChain: string[] }>;
   /** Parses `identity` and requires our trust domain; throws CaError otherwise. */
   checkIdentity(identity: string): SpiffeIdentity;
+  /**
+   * A serving certificate for the controller itself (gRPC on :15012): a fresh P-256 key, the SPIFFE identity plus
+   * DNS names proxies dial (`ambit-controller.ambit-system.svc`). Not reachable through CreateCertificate, whose
+   * CSR policy allows exactly one URI SAN.
+   */
+  issueServingCertificate(request: { identity: string; dnsNames: readonly string[]; ttlSeconds: number }): Promise<{ keyPem: string; certChainPem: string }>;
 }
 
 async function generateRoot(now: Date): Promise<{ certPem: string; keyPem: string }> {
@@ -134,6 +140,20 @@ export async function createMeshCa(options: MeshCaOptions): Promise<MeshCa> {
         issuer: authority.issuer,
       });
       return { certChain: [leaf, ...authority.chainPems] };
+    },
+    async issueServingCertificate(request) {
+      checkIdentity(request.identity);
+      const keys = await generateP256KeyPair();
+      const issuedAt = now();
+      const notAfter = new Date(Math.min(issuedAt.getTime() + request.ttlSeconds * 1000, authority.notAfter.getTime()));
+      const leaf = await issueLeafCertificate({
+        publicKey: keys.publicKey,
+        sans: [{ type: 'url', value: request.identity }, ...request.dnsNames.map((value) => ({ type: 'dns' as const, value }))],
+        notBefore: new Date(issuedAt.getTime() - CLOCK_SKEW_MS),
+        notAfter,
+        issuer: authority.issuer,
+      });
+      return { keyPem: await privateKeyPem(keys.privateKey), certChainPem: [leaf, ...authority.chainPems].join('') };
     },
   };
 }
