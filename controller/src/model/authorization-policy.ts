@@ -4,6 +4,9 @@ import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch 
 import { FieldReader } from './parse-fields.ts';
 import { ACCEPTED, rejected, type PolicyStatus } from './policy-status.ts';
 import {
+import { emptyMatch } from './core-model.ts';
+
+export { emptyMatch };
   OPERATION_UNSUPPORTED_FIELDS,
   SOURCE_UNSUPPORTED_FIELDS,
   type AuthorizationPolicyView,
@@ -149,22 +152,6 @@ function noteUnsupported(view: Readonly<Record<string, unknown>>, fields: readon
   return any;
 }
 
-export function emptyMatch(): Match {
-  return {
-    namespaces: [],
-    notNamespaces: [],
-    serviceAccounts: [],
-    notServiceAccounts: [],
-    principals: [],
-    notPrincipals: [],
-    sourceIps: [],
-    notSourceIps: [],
-    destinationIps: [],
-    notDestinationIps: [],
-    destinationPorts: [],
-    notDestinationPorts: [],
-  };
-}
 
 /** The L4 part of an operation; undefined when it has none (HTTP-only). Throws for an operation with no fields. */
 function operationMatch(r: FieldReader, op: OperationView, path: string): Match | undefined {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { hasCode } from '../errors.ts';
 import { protoTypes } from '../proto/load.ts';
 import { decodeAddress, decodeAuthorization, encodeAddress, encodeAuthorization } from './codec.ts';
-import type { Authorization, Match, Service, Workload } from './types.ts';
+import { emptyMatch as emptyMatchOf, type Authorization, type Match, type Service, type Workload } from './types.ts';
 
 const workload: Workload = {
   uid: 'Kubernetes//Pod/demo/api-v1-abc',
@@ -50,20 +50,7 @@ const service: Service = {
   waypoint: { destination: { kind: 'address', network: 'net1', address: '10.244.2.9' }, hboneMtlsPort: 15008 },
 };
 
-const emptyMatch: Match = {
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  principals: [],
-  notPrincipals: [],
-  sourceIps: [],
-  notSourceIps: [],
-  destinationIps: [],
-  notDestinationIps: [],
-  destinationPorts: [],
-  notDestinationPorts: [],
-};
+const emptyMatch: Match = emptyMatchOf();
 
 const fullMatch: Match = {
   namespaces: [{ exact: 'demo' }, { prefix: 'team-' }],

@@ -100,6 +100,24 @@ export interface Match {
   readonly notDestinationPorts: readonly number[];
 }
 
+/** A Match with every field empty; fill in the fields a rule populates. */
+export function emptyMatch(): Match {
+  return {
+    namespaces: [],
+    notNamespaces: [],
+    serviceAccounts: [],
+    notServiceAccounts: [],
+    principals: [],
+    notPrincipals: [],
+    sourceIps: [],
+    notSourceIps: [],
+    destinationIps: [],
+    notDestinationIps: [],
+    destinationPorts: [],
+    notDestinationPorts: [],
+  };
+}
+
 /** Matches of a clause OR. */
 export interface Clause {
   readonly matches: readonly Match[];
