@@ -1,12 +1,9 @@
-import type { Authorization, AuthorizationAction, AuthorizationScope, Clause, Match, Rule } from './core-model.ts';
+import { emptyMatch, type Authorization, type AuthorizationAction, type AuthorizationScope, type Clause, type Match, type Rule } from './core-model.ts';
 import { DRY_RUN_ANNOTATION } from './labels.ts';
 import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch } from './l4-values.ts';
 import { FieldReader } from './parse-fields.ts';
 import { ACCEPTED, rejected, type PolicyStatus } from './policy-status.ts';
 import {
-import { emptyMatch } from './core-model.ts';
-
-export { emptyMatch };
   OPERATION_UNSUPPORTED_FIELDS,
   SOURCE_UNSUPPORTED_FIELDS,
   type AuthorizationPolicyView,
@@ -201,3 +198,5 @@ function conditionMatch(r: FieldReader, cond: ConditionView, path: string): Matc
 function isEmptyMatch(m: Match): boolean {
   return Object.values(m).every((v: readonly unknown[]) => v.length === 0);
 }
+
+export { emptyMatch };
