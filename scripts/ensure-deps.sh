@@ -16,6 +16,10 @@ need curl command -v curl
 need netcat-openbsd command -v nc
 need tcpdump command -v tcpdump
 need procps command -v ps
+# The ztunnel's native addon is built with node-gyp against Node's own headers (/usr/include/node).
+need g++ command -v g++
+need make command -v make
+need python3 command -v python3
 # kubectl usually comes with the machine image; Debian's own client is the fallback.
 need kubernetes-client command -v kubectl
 
@@ -34,4 +38,12 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "ambit: installing npm dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund >/dev/null
+fi
+
+# npm 11 runs no install scripts, and a native build would need --nodedir anyway: build the addon here, offline,
+# whenever it is missing or older than its sources.
+addon=ztunnel/build/Release/ambit_netns.node
+if [ ! -f "$addon" ] || [ -n "$(find ztunnel/native ztunnel/binding.gyp -newer "$addon")" ]; then
+  echo "ambit: building the ztunnel native addon" >&2
+  npm run build:native -w @ambit/ztunnel --silent >/dev/null
 fi
