@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 npx tsc -b
 npx eslint --max-warnings 0 .
-mapfile -t unit < <(find core controller ztunnel local cli -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
+mapfile -t unit < <(find core controller ztunnel local cli cni -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' ! -name 'zz-*' -print | sort)
 exec node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
   "${unit[@]}" "${integration[@]}" test/integration/zz-leftovers.test.ts

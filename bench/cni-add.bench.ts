@@ -1,0 +1,77 @@
+// Wall time of one CNI ADD as a runtime pays it (spawn, stdin config, wait for exit), for a non-ambient pod: the
+// Ambit plugin (bundled, plain `node`) against the reference `loopback` plugin (Go) as the baseline, 50 runs each,
+// sequential. Needs root (the loopback plugin needs a real netns: ambit-tcni<pid>-bench, removed at the end).
+// Not a test: `npm run bench` runs it (needs root).
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const RUNS = 50;
+const WARMUP = 5;
+const cniDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'cni');
+const plugin = join(cniDir, 'bin', 'ambit-cni');
+const run = promisify(execFile);
+
+/** Spawns `bin` once like a runtime and resolves with its wall time in ms; rejects on a non-zero exit. */
+function timeOnce(bin: string, env: Record<string, string>, stdin: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [], { env: { PATH: '/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${bin} exit ${String(code)}: ${out}`))));
+    child.stdin.end(stdin);
+  });
+}
+
+async function measure(label: string, bin: string, env: Record<string, string>, stdin: string): Promise<number> {
+  for (let i = 0; i < WARMUP; i++) await timeOnce(bin, env, stdin);
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await timeOnce(bin, env, stdin));
+  times.sort((a, b) => a - b);
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const p50 = times[Math.floor(times.length / 2)] ?? 0;
+  const p95 = times[Math.floor(times.length * 0.95)] ?? 0;
+  console.log(`${label.padEnd(46)} mean ${mean.toFixed(1)} ms  p50 ${p50.toFixed(1)} ms  p95 ${p95.toFixed(1)} ms  (n=${RUNS})`);
+  return mean;
+}
+
+await run(process.execPath, [join(cniDir, 'scripts', 'build-plugin.mjs')]);
+const netnsName = `ambit-tcni${process.pid}-bench`;
+const dir = await mkdtemp(join(tmpdir(), 'ambit-tcni-bench-'));
+const apiSocket = join(dir, 'api.sock');
+// A stand-in API: every pod and namespace exists, none labelled ambient.
+const api = createServer((req, res) => {
+  const name = (req.url ?? '').split('/').pop() ?? '';
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name, uid: `uid-${name}`, labels: {} } }));
+});
+await new Promise<void>((resolve) => api.listen(apiSocket, resolve));
+await run('ip', ['netns', 'add', netnsName]);
+try {
+  const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: `/run/netns/${netnsName}` }], ips: [{ interface: 0, address: '10.244.1.2/24' }] };
+  const env = (ns: string): Record<string, string> => ({
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: 'bench',
+    CNI_NETNS: `/run/netns/${netnsName}`,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/usr/lib/cni',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=web-1`,
+  });
+  const ambitConf = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'agent.sock'), apiSocket, prevResult });
+  console.log(`node ${process.version}; CNI ADD wall time, spawn to exit`);
+  const base = await measure('baseline: /usr/lib/cni/loopback ADD', '/usr/lib/cni/loopback', { ...env('plain'), CNI_IFNAME: 'lo' }, JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
+  const excluded = await measure('ambit-cni ADD, excluded namespace (no API call)', plugin, env('kube-system'), ambitConf);
+  const plain = await measure('ambit-cni ADD, non-ambient pod (2 API GETs)', plugin, env('plain'), ambitConf);
+  const version = await measure('ambit-cni VERSION (node start-up floor)', plugin, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+  console.log(`ratios to loopback: excluded ${(excluded / base).toFixed(1)}x, non-ambient ${(plain / base).toFixed(1)}x, VERSION ${(version / base).toFixed(1)}x`);
+} finally {
+  await run('ip', ['netns', 'delete', netnsName]);
+  await new Promise<void>((resolve) => api.close(() => resolve()));
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,95 @@
+import { CniCode, CniPluginError } from './cni-error.ts';
+import { isObject } from './config.ts';
+import { unixHttp, UnixHttpError } from './unix-http.ts';
+
+/** Istio's opt-in label, on a namespace or a pod (value `ambient`); `none` on a pod opts it out. */
+export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
+/** Sidecar-injected pods carry this annotation; Istio never captures them for ambient as well. */
+export const SIDECAR_STATUS_ANNOTATION = 'sidecar.istio.io/status';
+
+/** What the API says about a pod: only the fields the decision reads. */
+export interface PodFacts {
+  readonly uid?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface NamespaceFacts {
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * Istio's selection rule (istio cni/README.md "Selection API"): the pod label wins when it says `ambient` or `none`;
+ * otherwise the namespace label decides. Sidecar-injected pods are never ambient.
+ */
+export function isAmbient(pod: PodFacts, namespace: NamespaceFacts): boolean {
+  if (pod.annotations[SIDECAR_STATUS_ANNOTATION] !== undefined) return false;
+  const podMode = pod.labels[DATAPLANE_MODE_LABEL];
+  if (podMode === 'ambient') return true;
+  if (podMode === 'none') return false;
+  return namespace.labels[DATAPLANE_MODE_LABEL] === 'ambient';
+}
+
+/** Reads pod and namespace over the API socket, side by side (both are on the pod's start-up path). */
+export async function lookUpMembership(
+  apiSocket: string,
+  podNamespace: string,
+  podName: string,
+  timeoutMs: number,
+): Promise<{ ambient: boolean; pod: PodFacts }> {
+  const ns = encodeURIComponent(podNamespace);
+  const [podJson, nsJson] = await Promise.all([
+    getObject(apiSocket, `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(podName)}`, `pod ${podNamespace}/${podName}`, timeoutMs),
+    getObject(apiSocket, `/api/v1/namespaces/${ns}`, `namespace ${podNamespace}`, timeoutMs),
+  ]);
+  const pod = parsePodFacts(podJson, `pod ${podNamespace}/${podName}`);
+  const namespace: NamespaceFacts = { labels: stringMap(metadataOf(nsJson, `namespace ${podNamespace}`)['labels'], `namespace ${podNamespace}`, 'labels') };
+  return { ambient: isAmbient(pod, namespace), pod };
+}
+
+/**
+ * Any failure to learn the labels is code 11 (try again later): the kubelet retries the sandbox, and meanwhile a pod
+ * that may be ambient does not run uncaptured.
+ */
+async function getObject(apiSocket: string, path: string, what: string, timeoutMs: number): Promise<unknown> {
+  let res;
+  try {
+    res = await unixHttp({ socketPath: apiSocket, method: 'GET', path, timeoutMs });
+  } catch (err) {
+    const why = err instanceof UnixHttpError ? err.message : String(err);
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: ${why}`, `apiSocket ${apiSocket}`, err);
+  }
+  if (res.status !== 200) {
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: HTTP ${res.status}`, res.body.slice(0, 512));
+  }
+  try {
+    return JSON.parse(res.body);
+  } catch (err) {
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `the API answered ${what} with a body that is not JSON`, res.body.slice(0, 200), err);
+  }
+}
+
+export function parsePodFacts(x: unknown, what: string): PodFacts {
+  const metadata = metadataOf(x, what);
+  const uid = metadata['uid'];
+  return {
+    ...(typeof uid === 'string' && uid !== '' ? { uid } : {}),
+    labels: stringMap(metadata['labels'], what, 'labels'),
+    annotations: stringMap(metadata['annotations'], what, 'annotations'),
+  };
+}
+
+function metadataOf(x: unknown, what: string): Record<string, unknown> {
+  if (!isObject(x) || !isObject(x['metadata'])) {
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `the API answered ${what} without "metadata"`);
+  }
+  return x['metadata'];
+}
+
+function stringMap(x: unknown, what: string, field: string): Record<string, string> {
+  if (x === undefined || x === null) return {};
+  if (!isObject(x) || !Object.values(x).every((v) => typeof v === 'string')) {
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `the API answered ${what} with a bad "metadata.${field}"`);
+  }
+  return x as Record<string, string>;
+}
