@@ -46,7 +46,8 @@ function assertClean(): void {
 
 test('down removes namespaces, processes and state', async (t) => {
   if (!requirePrivileges(t, { root: true })) return;
-  assert.equal((await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '1'])).code, 0);
+  const first = await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '1']);
+  assert.equal(first.code, 0, first.stderr);
   const pids = await podPids();
   assert.ok(pids.length > 0, 'the pod runs in a namespace of the cluster');
   await ambitctl(CLUSTER, ['local', 'down']);
@@ -57,7 +58,8 @@ test('down removes namespaces, processes and state', async (t) => {
 test('after SIGKILL of the runner, leftovers stay until the next up removes them; down then leaves nothing', async (t) => {
   if (!requirePrivileges(t, { root: true })) return;
   t.after(() => ambitctl(CLUSTER, ['local', 'down']));
-  assert.equal((await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '1'])).code, 0);
+  const first = await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '1']);
+  assert.equal(first.code, 0, first.stderr);
   const runner = runnerPid();
   const pids = await podPids();
   process.kill(runner, 'SIGKILL');
