@@ -151,8 +151,11 @@ export class LocalCluster {
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
-        if (!controllerUp) throw new Error(`controller not ready after ${this.opts.readyTimeoutMs / 1000}s; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
-        throw new Error(`pods not ready after ${this.opts.readyTimeoutMs / 1000}s: ${waiting.map(describeWaiting).join('; ')}`);
+        // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
+        const late: string[] = [];
+        if (waiting.length > 0 || !deploymentsSettled) late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+        if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
+        throw new Error(`not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
