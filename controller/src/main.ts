@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'cert-ttl': { type: 'string', default: '86400' },
     'max-cert-ttl': { type: 'string', default: String(90 * 86400) },
     identity: { type: 'string' },
+    'exit-with-parent': { type: 'boolean', default: false },
   },
 });
 
@@ -56,6 +57,17 @@ const config: ControllerConfig = {
 };
 
 const log = createLogger('ambit-controller', { level: config.logLevel });
+if (values['exit-with-parent'] === true) {
+  // Local mode: the cluster runner supervises us. If it dies (even by SIGKILL) we are reparented; leave with it
+  // rather than run on against a cluster that no longer exists.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      log.warn({ parent }, 'parent runner is gone; exiting');
+      process.exit(0);
+    }
+  }, 1000).unref();
+}
 try {
   const controller = await startController(config, log);
   const stop = (): void => {

@@ -39,6 +39,7 @@ function alive(pid: number): boolean {
 function assertClean(): void {
   assert.deepEqual(netnsWithPrefix(paths.prefix), [], 'no namespace left');
   assert.deepEqual(processesWith(RUNNER_MARKER, CLUSTER), [], 'no runner left');
+  assert.deepEqual(processesWith('--xds-socket', `${paths.stateDir}/controller/xds.sock`), [], 'no controller left');
   assert.equal(existsSync(paths.stateDir), false, 'no state dir left');
   const etc = existsSync('/etc/netns') ? readFileSync('/proc/self/mounts', 'utf8') : '';
   assert.equal(etc.includes(`/etc/netns/${paths.prefix}`), false, 'no /etc/netns mount left');

@@ -8,6 +8,8 @@ import { startContainer, type ContainerHandle } from '../proc/supervisor.ts';
 
 export interface ControllerPaths {
   readonly dir: string;
+  /** The running controller's pid, so cleanup after a killed runner can stop it (cleanup.ts HOST_PROCESS_PID_FILES). */
+  readonly pidFile: string;
   /** gRPC (xDS + CA) for proxies and node agents inside the cluster: unix sockets cross network namespaces. */
   readonly xdsSocket: string;
   readonly debugSocket: string;
@@ -20,6 +22,7 @@ export function controllerPaths(stateDir: string): ControllerPaths {
   const dir = join(stateDir, 'controller');
   return {
     dir,
+    pidFile: join(dir, 'controller.pid'),
     xdsSocket: join(dir, 'xds.sock'),
     debugSocket: join(dir, 'debug.sock'),
     caDir: join(dir, 'ca'),
@@ -64,7 +67,7 @@ export interface StartControllerOptions {
  */
 export function startControllerProcess(opts: StartControllerOptions): ContainerHandle {
   const { paths } = opts;
-  return startContainer({
+  const handle: ContainerHandle = startContainer({
     netns: undefined,
     name: 'ambit-system/controller',
     command: [
@@ -75,13 +78,19 @@ export function startControllerProcess(opts: StartControllerOptions): ContainerH
       ...['--kubeconfig', opts.kubeconfig],
       ...['--xds-socket', paths.xdsSocket, '--debug-socket', paths.debugSocket],
       ...['--ca-dir', paths.caDir, '--node-credentials', paths.nodeCredentials],
+      '--exit-with-parent',
     ],
     env: { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' },
     cwd: opts.repoRoot,
     logFile: opts.logFile,
     restartPolicy: 'Always',
     log: opts.log,
+    onState: (state) => {
+      const pid = state.phase === 'running' ? handle.pid() : undefined;
+      if (pid !== undefined) writeFileSync(paths.pidFile, String(pid), { mode: 0o600 });
+    },
   });
+  return handle;
 }
 
 /** True when the controller answers 200 on /ready (informers synced, CA loaded). */
