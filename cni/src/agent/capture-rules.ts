@@ -1,0 +1,153 @@
+// In-pod traffic capture (DESIGN.md §4): the nftables rules the node agent installs inside an ambient pod's network
+// namespace so the pod's TCP goes through the ztunnel listeners that live in that same namespace. They mirror Istio's
+// in-pod iptables rules (istio `cni/pkg/iptables/testdata/default.golden`, constants from `cni/pkg/config/config.go`)
+// in REDIRECT mode (Istio ≥ 1.24), written for one `inet` table so IPv4 and IPv6 share a ruleset, like Istio's own
+// nftables backend (`cni/pkg/nftables`). DNS capture (15053) is not implemented yet, so UDP is never touched.
+import { spawn } from 'node:child_process';
+import { AmbitError } from '@ambit/core';
+
+/** The only table these rules own; nothing outside it is ever created, changed or deleted. */
+export const CAPTURE_TABLE = 'ambit';
+/** SO_MARK on every socket ztunnel creates in the pod (Istio `InpodMark` = 1337); matched under `INPOD_MASK`. */
+export const INPOD_MARK = 0x539;
+export const INPOD_MASK = 0xfff;
+/** Connection mark of connections ztunnel's own sockets take part in (Istio `InpodTProxyMark`). */
+export const INPOD_CONN_MARK = 0x111;
+/** ztunnel's in-pod listeners (DESIGN.md §4). */
+export const OUTBOUND_CAPTURE_PORT = 15001;
+export const INBOUND_PLAINTEXT_PORT = 15006;
+export const HBONE_PORT = 15008;
+
+const NFT_TIMEOUT_MS = 10_000;
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * An `nft -f` script that (re)creates table `inet ambit` in one transaction: the leading `table` + `delete table`
+ * pair makes it idempotent (the add is a no-op when the table exists, and a fresh one is built after the delete), and
+ * nft applies the whole file atomically, so the pod is never seen half-captured.
+ *
+ * Istio's rules that are deliberately left out: the kubelet probe bypass (`-s/-d 169.254.7.127 -j ACCEPT`) needs the
+ * host-side probe SNAT, which Ambit does not install yet; the DNS redirects to 15053 and the `raw` CT zone rules exist
+ * only with DNS capture. The `ip rule fwmark 0x111 lookup 100` / `local default dev lo table 100` routes belong to the
+ * TPROXY mode Istio dropped in 1.24, so they are not added either.
+ */
+export function captureRulesScript(): string {
+  const mark = `meta mark & ${hex(INPOD_MASK)}`;
+  const notZtunnel = `${mark} != ${hex(INPOD_MARK)}`;
+  const ctKeep = hex(~INPOD_MASK >>> 0);
+  return `# Ambit in-pod capture (DESIGN.md §4); mirrors Istio's in-pod iptables rules, REDIRECT mode.
+table inet ${CAPTURE_TABLE}
+delete table inet ${CAPTURE_TABLE}
+table inet ${CAPTURE_TABLE} {
+  # Istio: *mangle -A PREROUTING -j ISTIO_PRERT
+  chain prerouting-mangle {
+    type filter hook prerouting priority mangle; policy accept;
+    # -A ISTIO_PRERT -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff
+    # (a packet from ztunnel's own socket looped back into the pod: remember the connection as ztunnel's)
+    ${mark} == ${hex(INPOD_MARK)} ct mark set ct mark & ${ctKeep} | ${hex(INPOD_CONN_MARK)}
+  }
+
+  # Istio: *mangle -A OUTPUT -j ISTIO_OUTPUT. Type route: like iptables' mangle OUTPUT, a changed mark re-routes.
+  chain output-mangle {
+    type route hook output priority mangle; policy accept;
+    # -A ISTIO_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
+    # (the app's replies on such a connection carry the mark again, so the nat rules below leave them alone)
+    ct mark & ${hex(INPOD_MASK)} == ${hex(INPOD_CONN_MARK)} meta mark set ct mark
+  }
+
+  # Istio: *nat -A PREROUTING -j ISTIO_PRERT. Inbound: everything but HBONE goes to ztunnel's plaintext listener.
+  chain prerouting-nat {
+    type nat hook prerouting priority dstnat; policy accept;
+    # -A ISTIO_PRERT ! -d 127.0.0.1/32 -p tcp ! --dport 15008 -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15006
+    meta nfproto ipv4 meta l4proto tcp ip daddr != 127.0.0.1 tcp dport != ${HBONE_PORT} ${notZtunnel} redirect to :${INBOUND_PLAINTEXT_PORT}
+    # ip6tables: the same rule with ! -d ::1/128
+    meta nfproto ipv6 meta l4proto tcp ip6 daddr != ::1 tcp dport != ${HBONE_PORT} ${notZtunnel} redirect to :${INBOUND_PLAINTEXT_PORT}
+  }
+
+  # Istio: *nat -A OUTPUT -j ISTIO_OUTPUT. Outbound: the app's TCP goes to ztunnel's outbound listener.
+  chain output-nat {
+    type nat hook output priority -100; policy accept;
+    # -A ISTIO_OUTPUT -p tcp -m mark --mark 0x111/0xfff -j ACCEPT
+    meta l4proto tcp ${mark} == ${hex(INPOD_CONN_MARK)} accept
+    # -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ACCEPT (the pod talking to itself on its own address)
+    meta nfproto ipv4 oifname "lo" ip daddr != 127.0.0.1 accept
+    # ip6tables: ! -d ::1/128 -o lo -j ACCEPT
+    meta nfproto ipv6 oifname "lo" ip6 daddr != ::1 accept
+    # -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001
+    meta nfproto ipv4 meta l4proto tcp ip daddr != 127.0.0.1 ${notZtunnel} redirect to :${OUTBOUND_CAPTURE_PORT}
+    # ip6tables: the same rule with ! -d ::1/128
+    meta nfproto ipv6 meta l4proto tcp ip6 daddr != ::1 ${notZtunnel} redirect to :${OUTBOUND_CAPTURE_PORT}
+  }
+}
+`;
+}
+
+/** Installing, checking or removing the capture rules failed; the message names the namespace and nft's stderr. */
+export class CaptureRulesError extends AmbitError {
+  readonly netnsName: string;
+
+  constructor(netnsName: string, message: string, options?: { cause?: unknown }) {
+    super('CAPTURE_RULES_FAILED', message, options);
+    this.netnsName = netnsName;
+  }
+}
+
+/** (Re)installs the capture rules in the named namespace (`/run/netns/NAME`). Idempotent. */
+export async function installCaptureRules(netnsName: string): Promise<void> {
+  const result = await nftInNetns(netnsName, ['-f', '-'], captureRulesScript());
+  if (result.code !== 0) throw failure(netnsName, 'install capture rules', result);
+}
+
+/** Deletes table `inet ambit` in the namespace; an absent table is fine (same add-then-delete idiom, atomically). */
+export async function removeCaptureRules(netnsName: string): Promise<void> {
+  const script = `table inet ${CAPTURE_TABLE}\ndelete table inet ${CAPTURE_TABLE}\n`;
+  const result = await nftInNetns(netnsName, ['-f', '-'], script);
+  if (result.code !== 0) throw failure(netnsName, 'remove capture rules', result);
+}
+
+/** Whether table `inet ambit` exists in the namespace. */
+export async function captureRulesInstalled(netnsName: string): Promise<boolean> {
+  const result = await nftInNetns(netnsName, ['list', 'tables', 'inet']);
+  if (result.code !== 0) throw failure(netnsName, 'list nftables tables', result);
+  return result.stdout.split('\n').some((line) => line.trim() === `table inet ${CAPTURE_TABLE}`);
+}
+
+interface NftResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+// `ip netns` names are file names under /run/netns; refusing a leading '-' keeps one from being read as an option.
+const NETNS_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
+
+/** Runs `ip netns exec NAME nft ARGS` (argv, no shell), feeding `input` on stdin. Resolves with the exit code. */
+function nftInNetns(netnsName: string, args: readonly string[], input?: string): Promise<NftResult> {
+  if (!NETNS_NAME.test(netnsName)) {
+    return Promise.reject(new CaptureRulesError(netnsName, `invalid network namespace name ${JSON.stringify(netnsName)}`));
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', netnsName, 'nft', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: NFT_TIMEOUT_MS,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', (err) => {
+      reject(new CaptureRulesError(netnsName, `netns ${netnsName}: cannot run ip netns exec … nft: ${err.message}`, { cause: err }));
+    });
+    child.once('close', (code, signal) => {
+      resolve({ code: code ?? 1, stdout, stderr: signal === null ? stderr : `${stderr}killed by ${signal}` });
+    });
+    // An early exit (bad namespace) closes stdin under us; that is reported through the exit code, not here.
+    child.stdin.once('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+}
+
+function failure(netnsName: string, what: string, result: NftResult): CaptureRulesError {
+  const stderr = result.stderr.trim() || '(no output)';
+  return new CaptureRulesError(netnsName, `netns ${netnsName}: ${what} failed (exit ${result.code}): ${stderr}`);
+}
