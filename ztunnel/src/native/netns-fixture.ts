@@ -20,6 +20,8 @@ export interface NetnsFixture {
   readonly prefix: string;
   /** Creates `prefix + short` with loopback up; returns the full name. */
   add(short: string): string;
+  /** Full name of a namespace this fixture created. */
+  name(short: string): string;
   /** A veth pair between two fixture namespaces, `address` (CIDR) on each end, both ends up. */
   link(a: string, aCidr: string, b: string, bCidr: string): void;
   /** Runs a command inside a fixture namespace and returns stdout; throws on a non-zero exit. */
@@ -37,8 +39,9 @@ export function canRunNetnsTests(t: TestContext): boolean {
   return requirePrivileges(t, { root: true, executables: [...NEEDED_EXECUTABLES] });
 }
 
-export function createNetnsFixture(): NetnsFixture {
-  const prefix = `ambit-tza${process.pid}-`;
+/** `tag` keeps the prefixes of different test files apart (`ambit-<tag><pid>-`); default `tza`. */
+export function createNetnsFixture(tag = 'tza'): NetnsFixture {
+  const prefix = `ambit-${tag}${process.pid}-`;
   const created: string[] = [];
   const full = (short: string): string => {
     const name = prefix + short;
@@ -56,6 +59,7 @@ export function createNetnsFixture(): NetnsFixture {
       execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { stdio: 'pipe' });
       return name;
     },
+    name: full,
     link(a, aCidr, b, bCidr) {
       const [na, nb] = [full(a), full(b)];
       // Both ends are created straight inside the test namespaces: nothing ever appears in the host namespace.
