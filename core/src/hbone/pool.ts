@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect as h2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
 import { HboneError, rstCodeName, statusError } from './errors.ts';
@@ -70,7 +69,7 @@ export interface HbonePool {
    * half-close capable (`end()` sends END_STREAM, the reply keeps flowing) and only ever hands Buffers to HTTP/2
    * (strings are encoded first: see `buffersOnly` for the Node bug this avoids).
    */
-  open(req: HboneOpenRequest): Promise<Duplex>;
+  open(req: HboneOpenRequest): Promise<ClientHttp2Stream>;
   stats(): HbonePoolStats;
   /** Destroys every session (and its tunnels); resolves when their sockets are closed. */
   close(): Promise<void>;
@@ -335,7 +334,7 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
     });
   }
 
-  async function open(req: HboneOpenRequest, attempt = 0): Promise<Duplex> {
+  async function open(req: HboneOpenRequest, attempt = 0): Promise<ClientHttp2Stream> {
     if (closed) throw new HboneError('HBONE_POOL_CLOSED', 'HBONE pool is closed');
     const entry = pick(poolKey(req), req);
     let session: ClientHttp2Session;
