@@ -25,7 +25,7 @@ import {
   OUTBOUND_CAPTURE_PORT,
   removeCaptureRules,
 } from './capture-rules.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, nftTables } from './test-netns.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, nftTables, waitUntilInNetns } from './test-netns.ts';
 
 // P is the "pod" the rules are installed in, Q a peer joined to it by a veth pair.
 const P_IP = '10.251.0.1';
@@ -122,6 +122,10 @@ test('install is idempotent, creates only table inet ambit, and is reported', as
   const ruleset = fx.exec('p', ['nft', 'list', 'ruleset']);
   assert.equal(ruleset.match(/redirect to :15001/g)?.length, 2, 'one IPv4 and one IPv6 outbound redirect, not duplicated');
   assert.deepEqual(tablesIn('q'), [], 'the peer is untouched');
+  // The policy route for replies to ztunnel's spoofed inbound sockets: one rule (not stacked by the second install).
+  const rules = fx.exec('p', ['ip', '-4', 'rule', 'show']).split('\n').filter((l) => l.includes('fwmark 0x111/0xfff lookup 100'));
+  assert.equal(rules.length, 1, 'one fwmark rule after two installs');
+  assert.match(fx.exec('p', ['ip', '-4', 'route', 'show', 'table', '100']), /^local default dev lo/m);
 });
 
 test('outbound: the app in P dialling Q:8080 lands on 15001 with the original destination', async (t) => {
@@ -180,8 +184,27 @@ test('remove restores direct connectivity and is idempotent', async (t) => {
   await removeCaptureRules(fx.name('p'));
   assert.equal(await captureRulesInstalled(fx.name('p')), false);
   assert.deepEqual(tablesIn('p'), tablesWithRules.filter((table) => table !== `table inet ${CAPTURE_TABLE}`));
+  assert.doesNotMatch(fx.exec('p', ['ip', '-4', 'rule', 'show']), /lookup 100/, 'the fwmark rule is gone');
+  assert.equal(fx.exec('p', ['ip', '-4', 'route', 'show', 'table', '100']).trim(), '', 'table 100 is empty');
   assert.equal(await dial('p', Q_IP, APP_PORT), 'q-direct');
   assert.equal(await dial('q', P_IP, 9090), 'p-app');
+});
+
+test('a namespace path works like a name: /run/netns/NAME and /proc/PID/ns/net (CNI_NETNS forms)', async (t) => {
+  if (!canRunCaptureTests(t)) return;
+  assert.equal(await captureRulesInstalled(fx.name('q')), false);
+  await installCaptureRules(fx.path('q'));
+  assert.equal(await captureRulesInstalled(fx.name('q')), true, 'installed through the path, seen through the name');
+  await removeCaptureRules(fx.path('q'));
+  assert.equal(await captureRulesInstalled(fx.path('q')), false);
+
+  const sleeper = fx.spawn('q', ['sleep', '600']);
+  const procPath = await waitUntilInNetns(sleeper.pid, fx.path('q'));
+  assert.equal(await captureRulesInstalled(procPath), false);
+  await installCaptureRules(procPath);
+  assert.equal(await captureRulesInstalled(fx.name('q')), true);
+  await removeCaptureRules(procPath);
+  assert.deepEqual(tablesIn('q'), []);
 });
 
 test('errors name the namespace and carry CAPTURE_RULES_FAILED', async (t) => {
@@ -196,6 +219,21 @@ test('errors name the namespace and carry CAPTURE_RULES_FAILED', async (t) => {
     });
   }
   await assert.rejects(installCaptureRules('-bad'), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED'));
+  const missingPath = `/run/netns/${missing}`;
+  await assert.rejects(installCaptureRules(missingPath), (err: unknown) => {
+    assert.ok(hasCode(err, 'CAPTURE_RULES_FAILED'), String(err));
+    assert.match((err as Error).message, new RegExp(`netns ${missingPath}: install capture rules failed .*nsenter`));
+    return true;
+  });
+  // Never the host: the agent's own namespace and PID 1's are refused whatever path names them.
+  for (const host of ['/proc/self/ns/net', `/proc/${process.pid}/ns/net`]) {
+    await assert.rejects(installCaptureRules(host), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing to install capture rules there/.test(String(err)));
+  }
+  // PID 1's is refused too, or (in a sandbox that hides it) cannot even be opened; the after hook checks the host.
+  await assert.rejects(installCaptureRules('/proc/1/ns/net'), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing|Permission denied/.test(String(err)));
+  for (const bad of ['/run/netns/../netns/x', '/run/netns/x/', '/run//netns/x']) {
+    await assert.rejects(installCaptureRules(bad), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /invalid network namespace name or path/.test(String(err)));
+  }
 });
 
 function readAll(socket: net.Socket): Promise<string> {

@@ -4,6 +4,8 @@
 // in REDIRECT mode (Istio ≥ 1.24), written for one `inet` table so IPv4 and IPv6 share a ruleset, like Istio's own
 // nftables backend (`cni/pkg/nftables`). DNS capture (15053) is not implemented yet, so UDP is never touched.
 import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { AmbitError } from '@ambit/core';
 
 /** The only table these rules own; nothing outside it is ever created, changed or deleted. */
@@ -17,6 +19,9 @@ export const INPOD_CONN_MARK = 0x111;
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_PLAINTEXT_PORT = 15006;
 export const HBONE_PORT = 15008;
+/** Policy routing for replies to ztunnel's spoofed inbound sockets (Istio's RouteTableInbound and rule priority). */
+export const INPOD_ROUTE_TABLE = 100;
+export const INPOD_RULE_PREF = 32764;
 
 const NFT_TIMEOUT_MS = 10_000;
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -28,8 +33,8 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  *
  * Istio's rules that are deliberately left out: the kubelet probe bypass (`-s/-d 169.254.7.127 -j ACCEPT`) needs the
  * host-side probe SNAT, which Ambit does not install yet; the DNS redirects to 15053 and the `raw` CT zone rules exist
- * only with DNS capture. The `ip rule fwmark 0x111 lookup 100` / `local default dev lo table 100` routes belong to the
- * TPROXY mode Istio dropped in 1.24, so they are not added either.
+ * only with DNS capture. The `ip rule fwmark 0x111 lookup 100` / `local default dev lo table 100` policy route is not
+ * nftables: installCaptureRules adds it next to this table (see installInpodRoutes).
  */
 export function captureRulesScript(): string {
   const mark = `meta mark & ${hex(INPOD_MASK)}`;
@@ -82,8 +87,15 @@ table inet ${CAPTURE_TABLE} {
 `;
 }
 
+/**
+ * Where the rules go: a namespace name (`ip netns` name, the file `/run/netns/NAME`) or an absolute path of a
+ * namespace file (CNI_NETNS: `/run/netns/…`, `/var/run/netns/cni-…`, `/proc/PID/ns/net`).
+ */
+export type NetnsRef = string;
+
 /** Installing, checking or removing the capture rules failed; the message names the namespace and nft's stderr. */
 export class CaptureRulesError extends AmbitError {
+  /** The namespace as given: a name or a path. */
   readonly netnsName: string;
 
   constructor(netnsName: string, message: string, options?: { cause?: unknown }) {
@@ -92,24 +104,75 @@ export class CaptureRulesError extends AmbitError {
   }
 }
 
-/** (Re)installs the capture rules in the named namespace (`/run/netns/NAME`). Idempotent. */
-export async function installCaptureRules(netnsName: string): Promise<void> {
-  const result = await nftInNetns(netnsName, ['-f', '-'], captureRulesScript());
-  if (result.code !== 0) throw failure(netnsName, 'install capture rules', result);
+/** (Re)installs the capture rules in the namespace (a name or a path). Idempotent. */
+export async function installCaptureRules(netns: NetnsRef): Promise<void> {
+  await refuseHostNetns(netns);
+  const result = await nftInNetns(netns, ['-f', '-'], captureRulesScript());
+  if (result.code !== 0) throw failure(netns, 'install capture rules', result);
+  await installInpodRoutes(netns);
+}
+
+/**
+ * The policy route that returns the app's replies to ztunnel's inbound sockets: ztunnel connects to the app from the
+ * client's own address (IP_TRANSPARENT, so the app sees who called), and the replies to that address carry mark
+ * 0x111 (restored from the connection mark by output-mangle above); Istio's in-pod rules route them to `lo` with
+ * `ip rule fwmark 0x111/0xfff lookup 100` + `ip route local default dev lo table 100`. Deleting the rule first keeps
+ * repeated installs from stacking duplicates. IPv6 is best effort: a pod without IPv6 has nothing to route.
+ */
+async function installInpodRoutes(netns: NetnsRef): Promise<void> {
+  const rule = ['fwmark', `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`, 'pref', String(INPOD_RULE_PREF), 'lookup', String(INPOD_ROUTE_TABLE)];
+  for (const family of ['-4', '-6'] as const) {
+    await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
+    const add = await toolInNetns(netns, 'ip', [family, 'rule', 'add', ...rule]);
+    const route = await toolInNetns(netns, 'ip', [family, 'route', 'replace', 'local', family === '-4' ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(INPOD_ROUTE_TABLE)]);
+    if (family === '-4' && add.code !== 0) throw failure(netns, 'add the in-pod policy rule', add);
+    if (family === '-4' && route.code !== 0) throw failure(netns, 'add the in-pod local route', route);
+  }
+}
+
+async function removeInpodRoutes(netns: NetnsRef): Promise<void> {
+  const rule = ['fwmark', `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`, 'pref', String(INPOD_RULE_PREF), 'lookup', String(INPOD_ROUTE_TABLE)];
+  for (const family of ['-4', '-6'] as const) {
+    await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
+    await toolInNetns(netns, 'ip', [family, 'route', 'flush', 'table', String(INPOD_ROUTE_TABLE)]);
+  }
 }
 
 /** Deletes table `inet ambit` in the namespace; an absent table is fine (same add-then-delete idiom, atomically). */
-export async function removeCaptureRules(netnsName: string): Promise<void> {
+export async function removeCaptureRules(netns: NetnsRef): Promise<void> {
   const script = `table inet ${CAPTURE_TABLE}\ndelete table inet ${CAPTURE_TABLE}\n`;
-  const result = await nftInNetns(netnsName, ['-f', '-'], script);
-  if (result.code !== 0) throw failure(netnsName, 'remove capture rules', result);
+  const result = await nftInNetns(netns, ['-f', '-'], script);
+  if (result.code !== 0) throw failure(netns, 'remove capture rules', result);
+  await removeInpodRoutes(netns);
 }
 
 /** Whether table `inet ambit` exists in the namespace. */
-export async function captureRulesInstalled(netnsName: string): Promise<boolean> {
-  const result = await nftInNetns(netnsName, ['list', 'tables', 'inet']);
-  if (result.code !== 0) throw failure(netnsName, 'list nftables tables', result);
+export async function captureRulesInstalled(netns: NetnsRef): Promise<boolean> {
+  const result = await nftInNetns(netns, ['list', 'tables', 'inet']);
+  if (result.code !== 0) throw failure(netns, 'list nftables tables', result);
   return result.stdout.split('\n').some((line) => line.trim() === `table inet ${CAPTURE_TABLE}`);
+}
+
+/**
+ * Capture rules in the agent's own namespace or the host's (PID 1's) would redirect the node's own TCP: refused,
+ * whatever the path says. It happens with a `/proc/PID/ns/net` whose process has not entered (or has left) the pod's
+ * namespace, or whose PID was reused. A path that cannot be read is left for nft to report.
+ */
+async function refuseHostNetns(netns: NetnsRef): Promise<void> {
+  const path = netns.startsWith('/') ? netns : `/run/netns/${netns}`;
+  const id = async (p: string): Promise<string | undefined> => {
+    try {
+      const st = await stat(p);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const target = await id(path);
+  if (target === undefined) return;
+  if (target === (await id('/proc/self/ns/net')) || target === (await id('/proc/1/ns/net'))) {
+    throw new CaptureRulesError(netns, `netns ${netns} is the host's or the agent's own network namespace: refusing to install capture rules there`);
+  }
 }
 
 interface NftResult {
@@ -121,13 +184,34 @@ interface NftResult {
 // `ip netns` names are file names under /run/netns; refusing a leading '-' keeps one from being read as an option.
 const NETNS_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 
-/** Runs `ip netns exec NAME nft ARGS` (argv, no shell), feeding `input` on stdin. Resolves with the exit code. */
-function nftInNetns(netnsName: string, args: readonly string[], input?: string): Promise<NftResult> {
-  if (!NETNS_NAME.test(netnsName)) {
-    return Promise.reject(new CaptureRulesError(netnsName, `invalid network namespace name ${JSON.stringify(netnsName)}`));
+/**
+ * The argv that runs nft inside the namespace. A name goes through `ip netns exec` (as before); a path through
+ * util-linux `nsenter --net=PATH`, which enters only the network namespace: `ip netns exec` would also want a name and
+ * set up a mount namespace that nft does not need. A path must be absolute and normalised (no `.`/`..` segments,
+ * no doubled slashes), so what is logged is exactly what was entered.
+ */
+function toolArgv(netns: NetnsRef, tool: 'nft' | 'ip', args: readonly string[]): readonly string[] | undefined {
+  if (netns.startsWith('/')) {
+    if (posix.normalize(netns) !== netns || netns.endsWith('/') || /[\0\n]/.test(netns)) return undefined;
+    return ['nsenter', `--net=${netns}`, '--', tool, ...args];
   }
+  if (!NETNS_NAME.test(netns)) return undefined;
+  return ['ip', 'netns', 'exec', netns, tool, ...args];
+}
+
+function nftInNetns(netns: NetnsRef, args: readonly string[], input?: string): Promise<NftResult> {
+  return toolInNetns(netns, 'nft', args, input);
+}
+
+/** Runs nft or ip inside the namespace (argv, no shell), feeding `input` on stdin. Resolves with the exit code. */
+function toolInNetns(netns: NetnsRef, tool: 'nft' | 'ip', args: readonly string[], input?: string): Promise<NftResult> {
+  const argv = toolArgv(netns, tool, args);
+  if (argv === undefined) {
+    return Promise.reject(new CaptureRulesError(netns, `invalid network namespace name or path ${JSON.stringify(netns)}`));
+  }
+  const [command = '', ...rest] = argv;
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', netnsName, 'nft', ...args], {
+    const child = spawn(command, rest, {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: NFT_TIMEOUT_MS,
     });
@@ -136,7 +220,7 @@ function nftInNetns(netnsName: string, args: readonly string[], input?: string):
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (err) => {
-      reject(new CaptureRulesError(netnsName, `netns ${netnsName}: cannot run ip netns exec … nft: ${err.message}`, { cause: err }));
+      reject(new CaptureRulesError(netns, `netns ${netns}: cannot run ${command} … ${tool}: ${err.message}`, { cause: err }));
     });
     child.once('close', (code, signal) => {
       resolve({ code: code ?? 1, stdout, stderr: signal === null ? stderr : `${stderr}killed by ${signal}` });
@@ -147,7 +231,7 @@ function nftInNetns(netnsName: string, args: readonly string[], input?: string):
   });
 }
 
-function failure(netnsName: string, what: string, result: NftResult): CaptureRulesError {
+function failure(netns: NetnsRef, what: string, result: NftResult): CaptureRulesError {
   const stderr = result.stderr.trim() || '(no output)';
-  return new CaptureRulesError(netnsName, `netns ${netnsName}: ${what} failed (exit ${result.code}): ${stderr}`);
+  return new CaptureRulesError(netns, `netns ${netns}: ${what} failed (exit ${result.code}): ${stderr}`);
 }

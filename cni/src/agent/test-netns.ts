@@ -1,14 +1,17 @@
-// Test fixture for the capture-rule tests: ztunnel's throw-away namespace fixture (prefix `ambit-tcap<pid>-`, never
-// linked to the host namespace, cleanup deletes exactly what it created) plus long-running tools started inside the
-// namespaces, which cleanup kills by their pids before the namespaces go.
+// Test fixture for the capture-rule and agent tests: ztunnel's throw-away namespace fixture (prefix
+// `ambit-<tag><pid>-`, never linked to the host namespace, cleanup deletes exactly what it created) plus long-running
+// tools started inside the namespaces, which cleanup kills by their pids before the namespaces go.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { eventually } from '@ambit/core/testing';
 import type { TestContext } from 'node:test';
 import { requirePrivileges } from '@ambit/core/testing';
 import { NEEDED_EXECUTABLES as BASE_EXECUTABLES, createNetnsFixture, type NetnsFixture } from '../../../ztunnel/src/native/netns-fixture.ts';
 
 export { namespacesWithPrefix, type ExecResult } from '../../../ztunnel/src/native/netns-fixture.ts';
 
-export const NEEDED_EXECUTABLES = [...BASE_EXECUTABLES, '/usr/bin/socat'] as const;
+export const NEEDED_EXECUTABLES = [...BASE_EXECUTABLES, '/usr/bin/socat', '/usr/bin/nsenter'] as const;
 
 export interface CaptureNetnsFixture extends Omit<NetnsFixture, 'cleanup'> {
   /** Starts a long-running process inside a namespace (`ip netns exec` execs it, so its pid is the tool's). */
@@ -21,8 +24,9 @@ export function canRunCaptureTests(t: TestContext): boolean {
   return requirePrivileges(t, { root: true, executables: [...NEEDED_EXECUTABLES] });
 }
 
-export function createCaptureNetnsFixture(): CaptureNetnsFixture {
-  const base = createNetnsFixture('tcap');
+/** `tag` keeps the namespaces of different test files apart: `tcap` (capture rules), `tagent` (the agent). */
+export function createCaptureNetnsFixture(tag = 'tcap'): CaptureNetnsFixture {
+  const base = createNetnsFixture(tag);
   const children: ChildProcess[] = [];
   return {
     ...base,
@@ -50,4 +54,29 @@ export function nftTables(output: string): string[] {
     .map((line) => line.trim())
     .filter((line) => line.startsWith('table '))
     .sort();
+}
+
+/** A namespace's identity (nsfs device and inode), equal for `/proc/PID/ns/net` and its `/run/netns` bind mount. */
+export function netnsId(path: string): string {
+  const st = statSync(path);
+  return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * Waits until process `pid` is inside the namespace at `path`. `ip netns exec` and `unshare` enter it a moment after
+ * spawn; until then `/proc/PID/ns/net` is the host's, and anything done through that path would hit the host.
+ */
+export async function waitUntilInNetns(pid: number | undefined, path: string): Promise<string> {
+  assert.ok(pid !== undefined, 'BUG: the process has no pid (spawn failed)');
+  const procPath = `/proc/${pid}/ns/net`;
+  await eventually(() => assert.equal(netnsId(procPath), netnsId(path)));
+  return procPath;
+}
+
+/** Waits until process `pid` has left this process's namespace (for `unshare --net`); returns `/proc/PID/ns/net`. */
+export async function waitUntilOwnNetns(pid: number | undefined): Promise<string> {
+  assert.ok(pid !== undefined, 'BUG: the process has no pid (spawn failed)');
+  const procPath = `/proc/${pid}/ns/net`;
+  await eventually(() => assert.notEqual(netnsId(procPath), netnsId('/proc/self/ns/net')));
+  return procPath;
 }

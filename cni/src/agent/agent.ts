@@ -1,0 +1,116 @@
+// The node agent's wiring (STYLE rule 2: main.ts reads flags, this wires): state, the ztunnel link, the CNI server
+// and label-driven enrolment, sharing one per-pod lock.
+import { errorMessage, type Logger } from '@ambit/core';
+import type { BackoffOptions, Clock } from '@ambit/core/xds';
+import { AgentState } from './agent-state.ts';
+import { startCniServer } from './cni-server.ts';
+import { startEnrolment } from './enrolment.ts';
+import { KeyedSerializer } from './keyed-serializer.ts';
+import { DEFAULT_EXCLUDE_NAMESPACES } from './kube-objects.ts';
+import { createPodEnroller } from './pod-enroller.ts';
+import { createZtunnelLink } from './ztunnel-link.ts';
+
+export interface AgentOptions {
+  /** This node's name: pods are watched with `spec.nodeName=<node>`, and ztunnel's hello must name it. */
+  readonly node: string;
+  /** Unix socket of a Kubernetes-style API that needs no token (local mode: `/run/ambit/<cluster>/api.sock`). */
+  readonly apiSocket: string;
+  /** Unix socket the CNI plugin calls (its `agentSocket`); created with mode 0600, a stale socket file is replaced. */
+  readonly cniSocket: string;
+  /** Unix socket served for ztunnel (ZDS); mode 0600. */
+  readonly ztunnelSocket: string;
+  /** JSON file of enrolled pods; written atomically with mode 0600, its directory created. */
+  readonly stateFile: string;
+  readonly log: Logger;
+  /** Namespaces never captured; default `kube-system`, `ambit-system`. */
+  readonly excludeNamespaces?: readonly string[];
+  /** How long ztunnel has to ack an add/del, ms; default 8 000. */
+  readonly ztunnelAckTimeoutMs?: number;
+  /** Bound on each direct API read (CNI ADD look-ups), ms; default 3 000. */
+  readonly apiTimeoutMs?: number;
+  /** Backoff of watch reconnects and of pods that could not be enrolled; default ~100 ms doubling to 10 s. */
+  readonly backoff?: BackoffOptions;
+  /** Server-side bound of each watch, seconds; default 300. */
+  readonly watchTimeoutSeconds?: number;
+  /** Finds a running pod's network namespace from its IP; default `findNetnsByIp` (scans /proc and /run/netns). */
+  readonly findNetns?: (ip: string) => Promise<string | undefined>;
+  readonly clock?: Clock;
+}
+
+export interface Agent {
+  /** The label-driven side has complete caches (first lists done). */
+  synced(): boolean;
+  /** Whether a ztunnel is connected. */
+  ztunnelConnected(): boolean;
+  /** Stops serving and watching; capture rules stay in the pods (they must survive an agent restart). */
+  close(): Promise<void>;
+}
+
+/** Loads the state and binds both sockets before returning: a bind or state error is a start-up error. */
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
+  const log = opts.log.child({ node: opts.node });
+  const excludeNamespaces = opts.excludeNamespaces ?? DEFAULT_EXCLUDE_NAMESPACES;
+  const state = await AgentState.load(opts.stateFile, log);
+  const locks = new KeyedSerializer();
+  // The enrolment starts after the link (it needs `connected()`); ztunnel's sync callback reaches it through this.
+  let reconcileAll = (): void => undefined;
+  const ztunnel = await createZtunnelLink({
+    socketPath: opts.ztunnelSocket,
+    node: opts.node,
+    snapshot: () => state.all(),
+    onSynced: () => reconcileAll(),
+    log,
+    ...(opts.ztunnelAckTimeoutMs === undefined ? {} : { ackTimeoutMs: opts.ztunnelAckTimeoutMs }),
+  });
+  const enroller = createPodEnroller({ state, ztunnel, log });
+  let cni;
+  try {
+    cni = await startCniServer({
+      socketPath: opts.cniSocket,
+      apiSocket: opts.apiSocket,
+      excludeNamespaces,
+      state,
+      enroller,
+      locks,
+      log,
+      ...(opts.apiTimeoutMs === undefined ? {} : { apiTimeoutMs: opts.apiTimeoutMs }),
+    });
+  } catch (err) {
+    await ztunnel.close();
+    throw err;
+  }
+  const enrolment = startEnrolment({
+    node: opts.node,
+    apiSocket: opts.apiSocket,
+    excludeNamespaces,
+    state,
+    enroller,
+    locks,
+    ztunnel,
+    log,
+    ...(opts.findNetns === undefined ? {} : { findNetns: opts.findNetns }),
+    ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
+    ...(opts.apiTimeoutMs === undefined ? {} : { apiTimeoutMs: opts.apiTimeoutMs }),
+    ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }),
+    ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+  });
+  reconcileAll = () => enrolment.reconcileAll();
+  log.info({ pods: state.all().length, stateFile: opts.stateFile }, 'node agent started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    synced: () => enrolment.synced(),
+    ztunnelConnected: () => ztunnel.connected(),
+    close() {
+      closing ??= (async () => {
+        // CNI first: no new work may start while the rest shuts down.
+        await cni.close();
+        await enrolment.close();
+        await ztunnel.close();
+        await state.save().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not persist state at shutdown'));
+        log.info('node agent stopped');
+      })();
+      return closing;
+    },
+  };
+}

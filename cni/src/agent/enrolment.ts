@@ -1,0 +1,219 @@
+// Label-driven enrolment (DESIGN §4): pods that are already running join the mesh when they or their namespace get
+// `istio.io/dataplane-mode=ambient`, and leave when they lose it. Watches Namespaces and this node's Pods, and
+// reconciles one pod at a time under its lock, so it never races the CNI path for the same pod.
+import { errorMessage, type Logger } from '@ambit/core';
+import { backoffDelayMs, DEFAULT_BACKOFF, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
+import type { AgentState, EnrolledPod } from './agent-state.ts';
+import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
+import type { KeyedSerializer } from './keyed-serializer.ts';
+import { parseNamespace, parsePod, podIsRunning, podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
+import { startListWatch, type ListWatch } from './kube-watch.ts';
+import { findNetnsByIp } from './netns-finder.ts';
+import { netnsExists, type PodEnroller } from './pod-enroller.ts';
+import type { ZtunnelLink } from './ztunnel-link.ts';
+
+export interface EnrolmentOptions {
+  readonly node: string;
+  readonly apiSocket: string;
+  readonly excludeNamespaces: readonly string[];
+  readonly state: AgentState;
+  readonly enroller: PodEnroller;
+  readonly locks: KeyedSerializer;
+  readonly ztunnel: Pick<ZtunnelLink, 'connected'>;
+  readonly log: Logger;
+  /** Finds a running pod's namespace from its IP; default `findNetnsByIp`. */
+  readonly findNetns?: (ip: string) => Promise<string | undefined>;
+  /** Retry backoff of a pod that could not be enrolled, and of the watches; default ~100 ms doubling to 10 s. */
+  readonly backoff?: BackoffOptions;
+  readonly apiTimeoutMs?: number;
+  readonly watchTimeoutSeconds?: number;
+  readonly clock?: Clock;
+}
+
+export interface Enrolment {
+  /** Both caches are complete (first lists done). */
+  synced(): boolean;
+  /** Re-examines every pod the node runs or the state holds (after ztunnel (re)connects, for instance). */
+  reconcileAll(): void;
+  close(): Promise<void>;
+}
+
+export function startEnrolment(opts: EnrolmentOptions): Enrolment {
+  const log = opts.log.child({ component: 'enrolment' });
+  const clock = opts.clock ?? systemClock;
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const findNetns = opts.findNetns ?? ((ip: string) => findNetnsByIp(ip));
+  const queued = new Set<string>();
+  const retries = new Map<string, { attempt: number; timer: ClockTimer | undefined }>();
+  let closed = false;
+  let pruned = false;
+
+  const enqueue = (uid: string): void => {
+    if (closed || queued.has(uid)) return;
+    queued.add(uid);
+    void opts.locks.run(uid, async () => {
+      queued.delete(uid);
+      if (closed) return;
+      try {
+        await reconcile(uid);
+      } catch (err) {
+        log.error({ uid, err: errorMessage(err) }, 'BUG: reconcile threw');
+      }
+    });
+  };
+
+  /** Tries the pod again later, with backoff per pod; any later success or no-op resets it. */
+  const retryLater = (uid: string, why: string): void => {
+    const r = retries.get(uid) ?? { attempt: 0, timer: undefined };
+    if (r.timer !== undefined) clock.clearTimeout(r.timer);
+    const delayMs = backoffDelayMs(r.attempt++, backoff);
+    r.timer = clock.setTimeout(() => {
+      r.timer = undefined;
+      enqueue(uid);
+    }, delayMs);
+    retries.set(uid, r);
+    log.info({ uid, why, delayMs }, 'pod not reconciled: retrying later');
+  };
+
+  const settled = (uid: string): void => {
+    const r = retries.get(uid);
+    if (r?.timer !== undefined) clock.clearTimeout(r.timer);
+    retries.delete(uid);
+  };
+
+  const enrolRunning = async (pod: PodInfo): Promise<void> => {
+    const what = `pod ${pod.namespace}/${pod.name}`;
+    // Without a ztunnel the pod would be captured into nothing; ztunnel's hello triggers a reconcileAll.
+    if (!opts.ztunnel.connected()) return settled(pod.uid);
+    let netns: string | undefined;
+    try {
+      for (const ip of pod.ips) {
+        netns = await findNetns(ip);
+        if (netns !== undefined) break;
+      }
+    } catch (err) {
+      return retryLater(pod.uid, `${what}: finding its network namespace: ${errorMessage(err)}`);
+    }
+    if (netns === undefined) return retryLater(pod.uid, `${what}: no network namespace on this node holds ${pod.ips.join(', ')}`);
+    try {
+      await opts.enroller.enrol({ uid: pod.uid, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, netns, ips: pod.ips });
+      settled(pod.uid);
+    } catch (err) {
+      retryLater(pod.uid, errorMessage(err));
+    }
+  };
+
+  /**
+   * The watch cache may lag an API write the CNI path already saw (a pod created in a just-labelled namespace), so a
+   * release is confirmed with a direct read first. Answers whether the pod, as the API has it now, is still wanted:
+   * `gone` (no such pod or another uid), `wanted`, `unwanted`, or undefined when the API could not be read.
+   */
+  const confirm = async (enrolled: EnrolledPod): Promise<'gone' | 'wanted' | 'unwanted' | undefined> => {
+    try {
+      const { pod, namespace } = await lookUpPodAndNamespace(opts.apiSocket, enrolled.namespace, enrolled.name, opts.apiTimeoutMs ?? 3000);
+      if (pod.uid !== enrolled.uid) return 'gone';
+      return podWantsCapture(pod, namespace, opts.excludeNamespaces) ? 'wanted' : 'unwanted';
+    } catch (err) {
+      if (err instanceof ApiLookupError && err.notFound) return 'gone';
+      log.warn({ pod: `${enrolled.namespace}/${enrolled.name}`, err: errorMessage(err) }, 'cannot confirm a release with the API');
+      return undefined;
+    }
+  };
+
+  const release = async (enrolled: EnrolledPod, removeRules: boolean, why: string): Promise<void> => {
+    try {
+      await opts.enroller.release(enrolled, { removeRules });
+      log.info({ pod: `${enrolled.namespace}/${enrolled.name}`, why }, 'pod left the mesh');
+      settled(enrolled.uid);
+    } catch (err) {
+      retryLater(enrolled.uid, errorMessage(err));
+    }
+  };
+
+  const reconcile = async (uid: string): Promise<void> => {
+    if (!pods.synced() || !namespaces.synced()) return;
+    const pod = pods.get(uid);
+    const enrolled = opts.state.get(uid);
+    if (pod === undefined) {
+      if (enrolled === undefined) return settled(uid);
+      const now = await confirm(enrolled);
+      if (now === undefined) return retryLater(uid, 'pod missing from the watch, API unreadable');
+      if (now !== 'gone') return settled(uid); // The watch has not caught up yet; its event will bring us back.
+      // Its namespace goes with the sandbox; the rules go with it (and the path may name another namespace by now).
+      return release(enrolled, false, 'pod deleted');
+    }
+    const wanted = podWantsCapture(pod, namespaces.get(pod.namespace), opts.excludeNamespaces);
+    if (enrolled !== undefined && !wanted) {
+      const now = await confirm(enrolled);
+      if (now === undefined) return retryLater(uid, 'API unreadable');
+      if (now === 'wanted') return settled(uid);
+      return release(enrolled, now === 'unwanted', now === 'gone' ? 'pod deleted' : 'no longer ambient');
+    }
+    if (enrolled === undefined && wanted && podIsRunning(pod)) return enrolRunning(pod);
+    settled(uid);
+  };
+
+  const reconcileAll = (): void => {
+    if (!pods.synced() || !namespaces.synced()) return;
+    for (const uid of new Set([...pods.values().map((p) => p.uid), ...opts.state.all().map((p) => p.uid)])) enqueue(uid);
+  };
+
+  /**
+   * Once, after the first lists: entries whose namespace file is gone are dropped at once (the pod's sandbox died
+   * while the agent was away); the rest are reconciled like any pod, which drops those whose pod is gone.
+   */
+  const prune = async (): Promise<void> => {
+    for (const enrolled of opts.state.all()) {
+      if (await netnsExists(enrolled.netns)) continue;
+      await opts.locks.run(enrolled.uid, async () => {
+        const current = opts.state.get(enrolled.uid);
+        if (current !== undefined && !(await netnsExists(current.netns))) await release(current, false, 'network namespace gone');
+      });
+    }
+    reconcileAll();
+  };
+
+  const onSynced = (): void => {
+    if (!pods.synced() || !namespaces.synced()) return;
+    if (!pruned) {
+      pruned = true;
+      void prune();
+      return;
+    }
+    reconcileAll();
+  };
+
+  const common = { socketPath: opts.apiSocket, log, onSynced, ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }), ...(opts.clock === undefined ? {} : { clock: opts.clock }), ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }) };
+  const namespaces: ListWatch<NamespaceInfo> = startListWatch({
+    ...common,
+    path: '/api/v1/namespaces',
+    parse: parseNamespace,
+    keyOf: (ns) => ns.name,
+    onChange: (name) => {
+      if (!pods.synced()) return;
+      for (const pod of pods.values()) if (pod.namespace === name) enqueue(pod.uid);
+    },
+  });
+  const pods: ListWatch<PodInfo> = startListWatch({
+    ...common,
+    path: '/api/v1/pods',
+    fieldSelector: `spec.nodeName=${opts.node}`,
+    parse: parsePod,
+    keyOf: (pod) => pod.uid,
+    onChange: (uid) => {
+      if (namespaces.synced()) enqueue(uid);
+    },
+  });
+
+  return {
+    synced: () => pods.synced() && namespaces.synced(),
+    reconcileAll,
+    async close() {
+      closed = true;
+      for (const r of retries.values()) if (r.timer !== undefined) clock.clearTimeout(r.timer);
+      retries.clear();
+      await Promise.all([pods.stop(), namespaces.stop()]);
+      await opts.locks.idle();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+// Entry point of the node agent: `node --import tsx cni/src/agent/main.ts --node NAME --api-socket PATH
+// --cni-socket PATH --ztunnel-socket PATH --state-file PATH [--log-level LEVEL] [--exclude-namespaces a,b]`.
+// Reads flags into a typed config and starts the agent (STYLE rule 2); SIGTERM/SIGINT close it and exit 0, leaving
+// every pod's capture rules in place for the next agent to take over.
+import { createLogger, errorMessage } from '@ambit/core';
+import { parseAgentFlags, USAGE, type AgentFlags } from './agent-flags.ts';
+import { startAgent } from './agent.ts';
+
+async function main(): Promise<void> {
+  let flags: AgentFlags;
+  try {
+    flags = parseAgentFlags(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`ambit node agent: ${errorMessage(err)}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const log = createLogger('ambit-cni-agent', { level: flags.logLevel });
+  let agent;
+  try {
+    agent = await startAgent({ ...flags.options, log });
+  } catch (err) {
+    log.fatal({ err: errorMessage(err) }, 'node agent failed to start');
+    process.stderr.write(`ambit node agent: cannot start: ${errorMessage(err)}\n`);
+    process.exit(1);
+  }
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'stopping');
+    agent.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,203 @@
+// The agent's side of ZDS (`@ambit/core/zds`, protocol.ts has the flow): a unix socket server that one ztunnel at a
+// time is connected to. The agent tells it which pods are captured and waits for its acks, which mean "listeners are
+// up in the pod's namespace" (add) or "gone" (del).
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { AmbitError, errorMessage, type Logger } from '@ambit/core';
+import { encodeZds, lineReader, parseZtunnelMessage, ZDS_VERSION, type ZdsAgentMessage, type ZdsPod } from '@ambit/core/zds';
+
+export interface ZtunnelLinkOptions {
+  readonly socketPath: string;
+  /** This node's name; a ztunnel that says hello for another node is refused (it would serve the wrong pods). */
+  readonly node: string;
+  /** How long ztunnel has to ack one message, ms; default 8 000 (inside the CNI plugin's 10 s default). */
+  readonly ackTimeoutMs?: number;
+  /** How long a new connection has to say hello, ms; default 10 000. */
+  readonly helloTimeoutMs?: number;
+  /** The pods to replay on hello (every enrolled pod), read at the moment of the hello. */
+  readonly snapshot: () => readonly ZdsPod[];
+  /** Called once ztunnel acked the snapshot: pods that waited for a ztunnel can be enrolled now. */
+  readonly onSynced?: () => void;
+  readonly log: Logger;
+}
+
+export interface ZtunnelLink {
+  /** A ztunnel for this node said hello and its connection is open. */
+  connected(): boolean;
+  /** Resolves on ztunnel's ack; rejects with ZtunnelLinkError when not connected, disconnected, refused or late. */
+  add(pod: ZdsPod): Promise<void>;
+  del(uid: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type ZtunnelLinkErrorCode = 'ZTUNNEL_NOT_CONNECTED' | 'ZTUNNEL_DISCONNECTED' | 'ZTUNNEL_REJECTED' | 'ZTUNNEL_ACK_TIMEOUT';
+
+export class ZtunnelLinkError extends AmbitError {
+  declare readonly code: ZtunnelLinkErrorCode;
+
+  constructor(code: ZtunnelLinkErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+interface Pending {
+  readonly resolve: () => void;
+  readonly reject: (err: ZtunnelLinkError) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly what: string;
+}
+
+interface Connection {
+  readonly socket: Socket;
+  readonly id: number;
+  hello: boolean;
+  readonly pending: Map<number, Pending>;
+}
+
+/** Removes a stale socket file left by a previous run (bind fails on it); refuses to delete anything else. */
+export async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (!st.isSocket()) throw new AmbitError('SOCKET_PATH_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Binds the socket (fails fast: a start-up error) and serves ztunnel connections. */
+export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<ZtunnelLink> {
+  const log = opts.log.child({ component: 'ztunnel-link' });
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 8000;
+  const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+  const connections = new Set<Connection>();
+  let active: Connection | undefined;
+  let nextMsgId = 1;
+  let nextConnId = 1;
+
+  const drop = (conn: Connection, why: string): void => {
+    connections.delete(conn);
+    if (active === conn) active = undefined;
+    for (const [id, p] of conn.pending) {
+      clearTimeout(p.timer);
+      conn.pending.delete(id);
+      p.reject(new ZtunnelLinkError('ZTUNNEL_DISCONNECTED', `ztunnel connection lost before it acked ${p.what}: ${why}`));
+    }
+    conn.socket.destroy();
+  };
+
+  const send = (conn: Connection, msg: ZdsAgentMessage, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        conn.pending.delete(msg.id);
+        reject(new ZtunnelLinkError('ZTUNNEL_ACK_TIMEOUT', `ztunnel did not ack ${what} within ${ackTimeoutMs} ms`));
+      }, ackTimeoutMs);
+      conn.pending.set(msg.id, { resolve, reject, timer, what });
+      conn.socket.write(encodeZds(msg));
+    });
+
+  const request = (build: (id: number) => ZdsAgentMessage, what: string): Promise<void> => {
+    const conn = active;
+    if (conn === undefined) return Promise.reject(new ZtunnelLinkError('ZTUNNEL_NOT_CONNECTED', `ztunnel is not connected to ${opts.socketPath}`));
+    return send(conn, build(nextMsgId++), what);
+  };
+
+  /** Replays every enrolled pod, then snapshot-sent, and reports how ztunnel took them. */
+  const replay = async (conn: Connection): Promise<void> => {
+    const pods = opts.snapshot();
+    const results = await Promise.allSettled([
+      ...pods.map((pod) => send(conn, { type: 'add', id: nextMsgId++, pod: toZdsPod(pod) }, `add of pod ${pod.namespace}/${pod.name}`)),
+      send(conn, { type: 'snapshot-sent', id: nextMsgId++ }, 'snapshot-sent'),
+    ]);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => errorMessage(r.reason));
+    if (failed.length > 0) log.warn({ conn: conn.id, pods: pods.length, errors: failed }, 'ztunnel did not take all of the snapshot');
+    else log.info({ conn: conn.id, pods: pods.length }, 'snapshot replayed to ztunnel');
+    if (active === conn) opts.onSynced?.();
+  };
+
+  const onLine = (conn: Connection, line: string): void => {
+    let msg;
+    try {
+      msg = parseZtunnelMessage(line);
+    } catch (err) {
+      log.warn({ conn: conn.id, err: errorMessage(err) }, 'bad ZDS message: closing the connection');
+      return drop(conn, `bad message: ${errorMessage(err)}`);
+    }
+    if (msg.type === 'hello') {
+      if (conn.hello) return drop(conn, 'second hello');
+      if (msg.version !== ZDS_VERSION || msg.node !== opts.node) {
+        log.error({ conn: conn.id, version: msg.version, node: msg.node, want: { version: ZDS_VERSION, node: opts.node } }, 'refusing ztunnel: wrong ZDS version or node');
+        return drop(conn, 'wrong version or node');
+      }
+      conn.hello = true;
+      // Only a ztunnel that said a valid hello replaces the current one, so a stray connection cannot cut it off.
+      if (active !== undefined && active !== conn) {
+        log.info({ conn: active.id, by: conn.id }, 'ztunnel connection replaced');
+        drop(active, 'replaced by a new ztunnel connection');
+      }
+      active = conn;
+      log.info({ conn: conn.id }, 'ztunnel connected');
+      void replay(conn);
+      return;
+    }
+    if (!conn.hello) return drop(conn, 'ack before hello');
+    const p = conn.pending.get(msg.id);
+    if (p === undefined) {
+      log.warn({ conn: conn.id, id: msg.id }, 'ack for no pending message (late or unknown): ignored');
+      return;
+    }
+    conn.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.error === undefined) p.resolve();
+    else p.reject(new ZtunnelLinkError('ZTUNNEL_REJECTED', `ztunnel refused ${p.what}: ${msg.error}`));
+  };
+
+  const server: Server = createServer((socket) => {
+    const conn: Connection = { socket, id: nextConnId++, hello: false, pending: new Map() };
+    connections.add(conn);
+    const helloTimer = setTimeout(() => {
+      if (!conn.hello) drop(conn, `no hello within ${helloTimeoutMs} ms`);
+    }, helloTimeoutMs);
+    socket.on(
+      'data',
+      lineReader(
+        (line) => onLine(conn, line),
+        (err) => drop(conn, err.message),
+      ),
+    );
+    socket.on('error', (err) => log.debug({ conn: conn.id, err: err.message }, 'ztunnel socket error'));
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      if (active === conn) log.warn({ conn: conn.id }, 'ztunnel disconnected');
+      drop(conn, 'connection closed');
+    });
+  });
+
+  await removeStaleSocket(opts.socketPath);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Whoever connects learns every pod of the node and can fake acks: root only.
+  await chmod(opts.socketPath, 0o600);
+  log.info({ socket: opts.socketPath }, 'serving ztunnel');
+
+  return {
+    connected: () => active !== undefined,
+    add: (pod) => request((id) => ({ type: 'add', id, pod: toZdsPod(pod) }), `add of pod ${pod.namespace}/${pod.name}`),
+    del: (uid) => request((id) => ({ type: 'del', id, uid }), `del of pod uid ${uid}`),
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const conn of [...connections]) drop(conn, 'agent shutting down');
+      await closed;
+    },
+  };
+}
+
+/** Exactly the ZDS fields: the agent's own bookkeeping (sandbox id) is not ztunnel's business. */
+export function toZdsPod(pod: ZdsPod): ZdsPod {
+  return { uid: pod.uid, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, netns: pod.netns, ips: [...pod.ips] };
+}
