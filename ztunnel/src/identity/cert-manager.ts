@@ -59,6 +59,8 @@ export interface CertManager {
   certFor(identity: string): Promise<WorkloadCert>;
   /** A pod with `identity` is on the node: prefetch its certificate and keep it renewed. Idempotent. */
   track(identity: string): void;
+  /** The valid certificate held for `identity` right now, without fetching (the HBONE server picks it per handshake). */
+  current(identity: string): WorkloadCert | undefined;
   /** No pod with `identity` is left: stop renewing; the certificate is dropped when it expires. Idempotent. */
   untrack(identity: string): void;
   /** Every identity held, sorted. */
@@ -347,6 +349,10 @@ export function createCertManager(options: CertManagerOptions): CertManager {
       return pending;
     },
 
+    current(identity) {
+      const entry = entries.get(identity);
+      return entry === undefined ? undefined : validCert(entry);
+    },
     track(identity) {
       if (closed) return;
       const entry = getEntry(checkedIdentity(identity));

@@ -160,6 +160,20 @@ export async function connectFromNetns(netnsFd: number, options: ConnectFromNetn
   });
 }
 
+/**
+ * An unconnected net.Socket (`allowHalfOpen`) whose socket lives in the namespace, for a caller that connects it to
+ * `host` *in the same tick* (the HBONE pool does): see connectFromNetns for why the tick matters.
+ */
+export function unconnectedSocketInNetns(netnsFd: number, host: string, mark?: number): net.Socket {
+  const fd = createSocket({ netnsFd, family: familyOf(host), ...(mark !== undefined && { mark }) });
+  try {
+    return new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+}
+
 function familyOf(ip: string): 4 | 6 {
   const family = net.isIP(ip);
   if (family === 4 || family === 6) return family;

@@ -1,0 +1,83 @@
+// ztunnel entry point: flags → startZtunnel. In local mode the runner starts one per node inside the node's network
+// namespace; in a cluster it is a DaemonSet pod with hostNetwork.
+import { parseArgs } from 'node:util';
+import { createLogger, DEFAULT_TRUST_DOMAIN, errorMessage } from '@ambit/core';
+import { startZtunnel } from './ztunnel.ts';
+
+const USAGE = `usage: ztunnel --node NAME --controller unix:/path|host:port --token-file PATH --agent-socket PATH
+         [--ca TARGET] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--exit-with-parent]`;
+
+const { values } = parseArgs({
+  options: {
+    node: { type: 'string' },
+    controller: { type: 'string' },
+    ca: { type: 'string' },
+    'token-file': { type: 'string' },
+    'agent-socket': { type: 'string' },
+    'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
+    'cert-ttl': { type: 'string' },
+    'drain-seconds': { type: 'string', default: '10' },
+    'exit-with-parent': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`ztunnel: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function positive(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) fail(`--${flag} must be a positive number, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+if (values.help === true) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const node = values.node ?? fail('--node is required');
+const controller = values.controller ?? fail('--controller is required');
+const tokenFile = values['token-file'] ?? fail('--token-file is required');
+const agentSocket = values['agent-socket'] ?? fail('--agent-socket is required');
+const certTtlSeconds = positive('cert-ttl', values['cert-ttl']);
+const drainMs = (positive('drain-seconds', values['drain-seconds']) ?? 10) * 1000;
+
+const log = createLogger('ztunnel', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
+if (values['exit-with-parent'] === true) {
+  // Local mode: leave with the runner that supervises us, even when it was SIGKILLed.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+try {
+  const zt = startZtunnel({
+    node,
+    controllerTarget: controller,
+    ...(values.ca !== undefined && { caTarget: values.ca }),
+    tokenFile,
+    agentSocket,
+    trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
+    ...(certTtlSeconds !== undefined && { certTtlSeconds }),
+    log,
+  });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, drainMs }, 'draining');
+    void zt.shutdown(drainMs).then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+} catch (err) {
+  log.fatal({ err: errorMessage(err) }, 'ztunnel failed to start');
+  process.stderr.write(`ztunnel: ${errorMessage(err)}\n`);
+  process.exit(1);
+}

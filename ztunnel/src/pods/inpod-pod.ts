@@ -1,0 +1,126 @@
+import type { Server, Socket } from 'node:net';
+import type { Logger } from '@ambit/core';
+import { errorMessage, spiffeId } from '@ambit/core';
+import { createHbonePool, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
+import type { ZdsPod } from '@ambit/core/zds';
+import { closeFd, listenInNetns, openNetns, unconnectedSocketInNetns } from '../native/index.ts';
+import { handleInboundPlaintext, type InboundPlaintextRecord } from '../proxy/inbound-plaintext.ts';
+import { handleOutbound, type OutboundRecord } from '../proxy/outbound.ts';
+import { INBOUND_HBONE_PORT, INBOUND_PLAINTEXT_PORT, INPOD_MARK, OUTBOUND_PORT } from '../proxy/ports.ts';
+import type { MeshState } from '../state/mesh-state.ts';
+
+export interface InpodDeps {
+  readonly state: MeshState;
+  readonly hbone: HboneServer;
+  readonly trustDomain: string;
+  readonly certFor: (identity: string) => Promise<WorkloadCert>;
+  readonly roots: () => readonly string[];
+  readonly log: Logger;
+  readonly onOutboundClose?: (pod: ZdsPod, rec: OutboundRecord) => void;
+  readonly onInboundPlaintextClose?: (pod: ZdsPod, rec: InboundPlaintextRecord) => void;
+  /** HBONE pool settings (tests shorten them). */
+  readonly poolIdleTimeoutMs?: number;
+}
+
+/** One captured pod as ztunnel serves it: its namespace handle, its three listeners, its HBONE pool. */
+export interface InpodPod {
+  readonly info: ZdsPod;
+  readonly identity: string;
+  readonly netnsFd: number;
+  readonly pool: HbonePool;
+  /** Client connections accepted on 15001/15006 that are still open. */
+  openConnections(): number;
+  /** Closes the listeners; open connections carry on. */
+  stopAccepting(): Promise<void>;
+  /** Closes listeners, resets open connections, closes the pool, releases the namespace handle. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the pod's namespace and binds 15001, 15006 and 15008 inside it (DESIGN §4). Throws (and releases what it
+ * took) when the namespace cannot be opened or a port is taken, so the agent's add fails with the reason.
+ */
+export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
+  const identity = spiffeId(deps.trustDomain, info.namespace, info.serviceAccount);
+  const log = deps.log.child({ pod: `${info.namespace}/${info.name}` });
+  const netnsFd = openNetns(info.netns);
+  const servers: Server[] = [];
+  const clients = new Set<Socket>();
+  /** Accepted HBONE connections (the HBONE server owns them; a released pod's are cut). */
+  const tunnels = new Set<Socket>();
+  let pool: HbonePool | undefined;
+  try {
+    pool = createHbonePool({
+      log,
+      certFor: deps.certFor,
+      roots: deps.roots,
+      // The socket is created in the pod's namespace with the ztunnel mark; the pool connects it in the same tick.
+      connect: (nextHop) => unconnectedSocketInNetns(netnsFd, nextHop.host, INPOD_MARK),
+      ...(deps.poolIdleTimeoutMs !== undefined && { idleTimeoutMs: deps.poolIdleTimeoutMs }),
+    });
+    const track = (s: Socket): void => {
+      clients.add(s);
+      s.once('close', () => clients.delete(s));
+    };
+    const self: InpodPodView = { netnsFd, identity, name: info.name, namespace: info.namespace, ips: info.ips, uid: info.uid, pool };
+    const outbound = listenInNetns(netnsFd, { port: OUTBOUND_PORT, mark: INPOD_MARK });
+    servers.push(outbound);
+    outbound.on('connection', (s: Socket) => {
+      track(s);
+      handleOutbound(s, self, { state: deps.state, log, onClose: (r) => deps.onOutboundClose?.(info, r) });
+    });
+    const plaintext = listenInNetns(netnsFd, { port: INBOUND_PLAINTEXT_PORT, mark: INPOD_MARK });
+    servers.push(plaintext);
+    plaintext.on('connection', (s: Socket) => {
+      track(s);
+      handleInboundPlaintext(s, self, { state: deps.state, log, onClose: (r) => deps.onInboundPlaintextClose?.(info, r) });
+    });
+    const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK });
+    servers.push(hbone);
+    hbone.on('connection', (s: Socket) => {
+      tunnels.add(s);
+      s.once('close', () => tunnels.delete(s));
+      deps.hbone.handle(s);
+    });
+    for (const srv of servers) srv.on('error', (err) => log.warn({ err: errorMessage(err) }, 'in-pod listener error'));
+  } catch (err) {
+    for (const srv of servers) srv.close();
+    void pool?.close();
+    closeFd(netnsFd);
+    throw err;
+  }
+  const thePool = pool;
+  let fdOpen = true;
+  // server.close() releases the listening socket at once; its callback would wait for every accepted connection.
+  const stopAccepting = async (): Promise<void> => {
+    for (const srv of servers) if (srv.listening) srv.close();
+  };
+  return {
+    info,
+    identity,
+    netnsFd,
+    pool: thePool,
+    openConnections: () => clients.size,
+    stopAccepting,
+    async close() {
+      const stopped = stopAccepting();
+      for (const s of clients) s.resetAndDestroy();
+      for (const s of tunnels) s.destroy();
+      await Promise.all([stopped, thePool.close()]);
+      if (fdOpen) {
+        fdOpen = false;
+        closeFd(netnsFd);
+      }
+    },
+  };
+}
+
+interface InpodPodView {
+  readonly netnsFd: number;
+  readonly identity: string;
+  readonly uid: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly ips: readonly string[];
+  readonly pool: HbonePool;
+}

@@ -1,0 +1,50 @@
+import type { Socket } from 'node:net';
+
+export interface PipeResult {
+  /** Bytes read from `a` and written to `b`. */
+  readonly bytesAtoB: number;
+  readonly bytesBtoA: number;
+  readonly error: Error | undefined;
+}
+
+function reset(s: Socket): void {
+  // A reset must stay a reset on the other side; not after end(): libuv refuses to reset a socket being shut down.
+  if (!s.destroyed && !s.writableEnded) s.resetAndDestroy();
+  else s.destroy();
+}
+
+/**
+ * Copies bytes both ways between two half-open capable TCP sockets (plain passthrough, inbound plaintext): a FIN
+ * from one side ends the other's write side only, so a client that shuts down its write side still gets the whole
+ * reply; an error or reset on one side resets the other. `done` runs once, when both are closed.
+ */
+export function pipeSockets(a: Socket, b: Socket, done: (r: PipeResult) => void): void {
+  let aToB = 0;
+  let bToA = 0;
+  let error: Error | undefined;
+  let open = 2;
+  const closed = (): void => {
+    open -= 1;
+    if (open === 0) done({ bytesAtoB: aToB, bytesBtoA: bToA, error });
+  };
+  a.on('data', (c: Buffer) => (aToB += c.length));
+  b.on('data', (c: Buffer) => (bToA += c.length));
+  a.on('error', (err) => {
+    error ??= err;
+    reset(b);
+  });
+  b.on('error', (err) => {
+    error ??= err;
+    reset(a);
+  });
+  a.once('close', (hadError) => {
+    if (hadError || !(a.readableEnded && a.writableFinished)) reset(b);
+    closed();
+  });
+  b.once('close', (hadError) => {
+    if (hadError || !(b.readableEnded && b.writableFinished)) reset(a);
+    closed();
+  });
+  a.pipe(b);
+  b.pipe(a);
+}

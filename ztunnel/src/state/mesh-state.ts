@@ -1,0 +1,184 @@
+import { isIP } from 'node:net';
+import {
+  spiffeId,
+  type Authorization,
+  type PortMapping,
+  type Service,
+  type Workload,
+} from '@ambit/core';
+import type { AddressResource } from '@ambit/core/codec';
+
+/**
+ * What this ztunnel knows of the mesh (ztunnel `src/state.rs`): workloads, services and authorizations as the
+ * controller last published them, indexed for the per-connection look-ups of the data path. It is fed by the xDS
+ * client's changes and never talks to the network, so a controller outage leaves it at the last good state.
+ */
+
+/** Where an outbound connection goes, decided from its original destination. */
+export type Destination =
+  | {
+      readonly kind: 'workload';
+      readonly workload: Workload;
+      /** The port on the workload (a Service's targetPort resolved for this pod, or the original port). */
+      readonly port: number;
+      /** Set when the connection was addressed to a Service VIP. */
+      readonly service: Service | undefined;
+    }
+  /** Addressed to a Service VIP with no healthy endpoint for that port: refuse at once. */
+  | { readonly kind: 'no-healthy-upstream'; readonly service: Service }
+  /** Not a mesh address (or a mesh pod outside the mesh): plain TCP to the original destination. */
+  | { readonly kind: 'passthrough' };
+
+export interface MeshState {
+  /** Applies one accepted xDS response for the Address type. */
+  applyAddresses(upserted: ReadonlyMap<string, AddressResource>, removed: readonly string[]): void;
+  applyAuthorizations(upserted: ReadonlyMap<string, Authorization>, removed: readonly string[]): void;
+  workloadByIp(ip: string): Workload | undefined;
+  workloadByUid(uid: string): Workload | undefined;
+  serviceByVip(ip: string): Service | undefined;
+  /** Decides the destination of an outbound connection to `ip:port` (service load balancing included). */
+  resolve(ip: string, port: number): Destination;
+  /** The authorizations that apply to connections to `workload`: global, its namespace's, and its selector ones. */
+  policiesFor(workload: Workload): Authorization[];
+  workloads(): Workload[];
+  services(): Service[];
+  authorizations(): Authorization[];
+  /** Bumped on every change; lets callers cache derived data (e.g. live connection re-checks). */
+  generation(): number;
+}
+
+export function workloadIdentity(w: Pick<Workload, 'trustDomain' | 'namespace' | 'serviceAccount'>): string {
+  return spiffeId(w.trustDomain, w.namespace, w.serviceAccount);
+}
+
+/** IPv6 addresses have several spellings; keys use one (IPv4 as is). */
+function ipKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip;
+  }
+}
+
+function targetPortFor(workload: Workload, service: Service, servicePort: number): number | undefined {
+  const key = `${service.namespace}/${service.hostname}`;
+  const own = workload.services[key]?.find((p: PortMapping) => p.servicePort === servicePort);
+  if (own !== undefined && own.targetPort > 0) return own.targetPort;
+  const declared = service.ports.find((p) => p.servicePort === servicePort);
+  if (declared === undefined) return undefined;
+  // A named targetPort the pod does not define resolves to 0: the endpoint cannot take this port (Kubernetes agrees).
+  if (own !== undefined && own.targetPort === 0) return undefined;
+  return declared.targetPort > 0 ? declared.targetPort : servicePort;
+}
+
+export function createMeshState(rootNamespace: string): MeshState {
+  const workloads = new Map<string, Workload>();
+  const workloadIps = new Map<string, Workload>();
+  const services = new Map<string, Service>();
+  const vips = new Map<string, Service>();
+  /** Service key → uids of workloads that list it. */
+  const endpoints = new Map<string, Set<string>>();
+  const authorizations = new Map<string, Authorization>();
+  /** Round-robin cursor per service:port. */
+  const cursors = new Map<string, number>();
+  let gen = 0;
+
+  function dropWorkload(uid: string): void {
+    const old = workloads.get(uid);
+    if (old === undefined) return;
+    workloads.delete(uid);
+    for (const a of old.addresses) if (workloadIps.get(ipKey(a))?.uid === uid) workloadIps.delete(ipKey(a));
+    for (const key of Object.keys(old.services)) endpoints.get(key)?.delete(uid);
+  }
+
+  function dropService(key: string): void {
+    const old = services.get(key);
+    if (old === undefined) return;
+    services.delete(key);
+    for (const a of old.addresses) if (vips.get(ipKey(a.address)) === old) vips.delete(ipKey(a.address));
+  }
+
+  function addResource(name: string, r: AddressResource): void {
+    if ('workload' in r) {
+      const w = r.workload;
+      dropWorkload(w.uid);
+      dropService(name);
+      workloads.set(w.uid, w);
+      for (const a of w.addresses) workloadIps.set(ipKey(a), w);
+      for (const key of Object.keys(w.services)) {
+        let set = endpoints.get(key);
+        if (set === undefined) endpoints.set(key, (set = new Set()));
+        set.add(w.uid);
+      }
+    } else {
+      const s = r.service;
+      dropService(name);
+      dropWorkload(name);
+      services.set(name, s);
+      for (const a of s.addresses) vips.set(ipKey(a.address), s);
+    }
+  }
+
+  function resolveService(service: Service, port: number): Destination {
+    const key = `${service.namespace}/${service.hostname}`;
+    const candidates: { workload: Workload; port: number }[] = [];
+    for (const uid of endpoints.get(key) ?? []) {
+      const w = workloads.get(uid);
+      if (w === undefined || w.status !== 'HEALTHY' || w.addresses.length === 0) continue;
+      const target = targetPortFor(w, service, port);
+      if (target !== undefined) candidates.push({ workload: w, port: target });
+    }
+    if (candidates.length === 0) return { kind: 'no-healthy-upstream', service };
+    // A stable order, so round-robin visits each endpoint once per cycle whatever the map order.
+    candidates.sort((a, b) => (a.workload.uid < b.workload.uid ? -1 : 1));
+    const cursorKey = `${key}:${port}`;
+    const n = cursors.get(cursorKey) ?? 0;
+    cursors.set(cursorKey, (n + 1) % candidates.length);
+    const pick = candidates[n % candidates.length];
+    if (pick === undefined) return { kind: 'no-healthy-upstream', service };
+    return { kind: 'workload', workload: pick.workload, port: pick.port, service };
+  }
+
+  return {
+    applyAddresses(upserted, removed) {
+      for (const name of removed) {
+        dropWorkload(name);
+        dropService(name);
+      }
+      for (const [name, r] of upserted) addResource(name, r);
+      gen += 1;
+    },
+    applyAuthorizations(upserted, removed) {
+      for (const name of removed) authorizations.delete(name);
+      for (const [name, a] of upserted) authorizations.set(name, a);
+      gen += 1;
+    },
+    workloadByIp: (ip) => workloadIps.get(ipKey(ip)),
+    workloadByUid: (uid) => workloads.get(uid),
+    serviceByVip: (ip) => vips.get(ipKey(ip)),
+    resolve(ip, port) {
+      const service = vips.get(ipKey(ip));
+      if (service !== undefined) return resolveService(service, port);
+      const workload = workloadIps.get(ipKey(ip));
+      if (workload !== undefined) return { kind: 'workload', workload, port, service: undefined };
+      return { kind: 'passthrough' };
+    },
+    policiesFor(workload) {
+      const out: Authorization[] = [];
+      for (const a of authorizations.values()) {
+        if (a.scope === 'GLOBAL' && a.namespace === rootNamespace) out.push(a);
+        else if (a.scope === 'NAMESPACE' && a.namespace === workload.namespace) out.push(a);
+      }
+      for (const key of workload.authorizationPolicies) {
+        const a = authorizations.get(key);
+        if (a !== undefined && a.scope === 'WORKLOAD_SELECTOR') out.push(a);
+      }
+      return out;
+    },
+    workloads: () => [...workloads.values()],
+    services: () => [...services.values()],
+    authorizations: () => [...authorizations.values()],
+    generation: () => gen,
+  };
+}
