@@ -16,7 +16,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 const COMMON: Options = { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
 
 const OPTIONS: Record<string, Options> = {
-  up: { filename: { type: 'string', short: 'f' }, nodes: { type: 'string' }, timeout: { type: 'string' } },
+  up: { filename: { type: 'string', short: 'f' }, nodes: { type: 'string' }, timeout: { type: 'string' }, 'cert-ttl': { type: 'string' } },
   down: {},
   get: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' } },
   exec: { namespace: { type: 'string', short: 'n' } },
@@ -89,7 +89,7 @@ async function run(
   const namespace = str('namespace') ?? 'default';
   switch (command) {
     case 'up':
-      await up(ctx, { dir: str('filename') ?? 'examples/demo', nodes: positiveInt(str('nodes') ?? '2', '--nodes'), timeoutMs: positiveInt(str('timeout') ?? '60', '--timeout') * 1000 });
+      await up(ctx, { dir: str('filename') ?? 'examples/demo', nodes: positiveInt(str('nodes') ?? '2', '--nodes'), timeoutMs: positiveInt(str('timeout') ?? '60', '--timeout') * 1000, ...(str('cert-ttl') !== undefined && { certTtlSeconds: positiveInt(str('cert-ttl') ?? '', '--cert-ttl') }) });
       return 0;
     case 'down':
       await down(ctx);

@@ -12,6 +12,8 @@ export interface UpOptions {
   readonly dir: string;
   readonly nodes: number;
   readonly timeoutMs: number;
+  /** Workload certificate lifetime the ztunnels ask for (default 24 h); short values exercise rotation. */
+  readonly certTtlSeconds?: number;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function up(ctx: LocalContext, opts: UpOptions): Promise<void> {
       RUNNER_MARKER,
       ...['--name', paths.name, '--state-dir', paths.stateDir, '--nodes', String(opts.nodes), '-f', dir],
       ...['--ready-timeout', String(Math.ceil(opts.timeoutMs / 1000))],
+      ...(opts.certTtlSeconds === undefined ? [] : ['--cert-ttl', String(opts.certTtlSeconds)]),
     ],
     { cwd: REPO_ROOT, detached: true, stdio: ['ignore', logFd, logFd] },
   );

@@ -93,9 +93,11 @@ export class Kubelet {
     try {
       sandbox = await createPodSandbox(this.opts.topology, this.opts.node, { uid, namespace: ns, name }, this.opts.log);
     } catch (err) {
-      this.opts.log.error({ pod: k, err: errorMessage(err) }, 'pod sandbox failed');
-      this.#writeStatus(k, { phase: 'Failed', reason: 'SandboxFailed', message: errorMessage(err) });
-      return;
+      // As a kubelet does (FailedCreatePodSandBox): the pod stays Pending and the sandbox is retried with backoff,
+      // e.g. while the node agent or ztunnel that an ambient pod's CNI ADD waits on is still starting.
+      this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod sandbox failed; will retry');
+      this.#writeStatus(k, { phase: 'Pending', reason: 'FailedCreatePodSandBox', message: errorMessage(err) });
+      throw err;
     }
     const running: RunningPod = { uid, sandbox, containers: new Map(), startedAt: nowRfc3339() };
     this.#pods.set(k, running);

@@ -56,6 +56,8 @@ export interface TopologyOptions {
   readonly cniBinDirs?: readonly string[];
   /** Default `10.96.0.0/16`. */
   readonly serviceCidr?: string;
+  /** Plugins chained after `bridge` in each node's conflist (the mesh's CNI plugin), given the node. */
+  readonly chainedPlugins?: (node: NodeNet) => ReadonlyArray<Record<string, unknown>>;
 }
 
 export const UNDERLAY_BRIDGE = 'underlay';
@@ -90,7 +92,7 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
   try {
     await createWorld(topology.worldNs);
     // Nodes are independent of each other until routes go in, so build them side by side.
-    await Promise.all([createDriver(topology.driverNs), ...nodes.map((node) => createNode(topology, node))]);
+    await Promise.all([createDriver(topology.driverNs), ...nodes.map((node) => createNode(topology, node, options.chainedPlugins ?? (() => [])))]);
     await Promise.all(nodes.map((node) => addPodRoutes(node, nodes)));
   } catch (err) {
     log.error({ err: errorMessage(err) }, 'topology creation failed; removing what was built');
@@ -161,7 +163,7 @@ async function createDriver(ns: string): Promise<void> {
   await loopbackUp(ns);
 }
 
-async function createNode(topology: Topology, node: NodeNet): Promise<void> {
+async function createNode(topology: Topology, node: NodeNet, chained: (node: NodeNet) => ReadonlyArray<Record<string, unknown>>): Promise<void> {
   const worldPort = `n${node.name.slice('node'.length)}`;
   await addNetns(node.netns);
   await loopbackUp(node.netns);
@@ -175,7 +177,7 @@ async function createNode(topology: Topology, node: NodeNet): Promise<void> {
   // hook (the service DNAT), as a default route does on a real node; `src` keeps the node's underlay address as the
   // source, so replies from endpoints on other nodes come back. Unknown ClusterIPs meet the local stack: a reset.
   await ipIn(node.netns, ['route', 'add', 'local', topology.serviceCidr, 'dev', 'lo', 'src', node.ip]);
-  await writeCniConfig(node, topology.stateDir);
+  await writeCniConfig(node, topology.stateDir, chained(node));
 }
 
 async function addPodRoutes(node: NodeNet, nodes: readonly NodeNet[]): Promise<void> {
@@ -186,7 +188,7 @@ async function addPodRoutes(node: NodeNet, nodes: readonly NodeNet[]): Promise<v
 }
 
 /** The node's CNI network: the reference bridge plugin with host-local IPAM; later plugins are appended to `plugins`. */
-async function writeCniConfig(node: NodeNet, stateDir: string): Promise<void> {
+async function writeCniConfig(node: NodeNet, stateDir: string, chained: ReadonlyArray<Record<string, unknown>>): Promise<void> {
   const conflist = {
     cniVersion: '1.0.0',
     name: 'ambit',
@@ -204,6 +206,7 @@ async function writeCniConfig(node: NodeNet, stateDir: string): Promise<void> {
           dataDir: join(stateDir, 'nodes', node.name, 'cni', 'ipam'),
         },
       },
+      ...chained,
     ],
   };
   await mkdir(node.cniConfDir, { recursive: true });

@@ -25,6 +25,7 @@ import type { ClusterPaths, RunnerInfo } from './paths.ts';
 import { applyTarget, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
+import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -35,6 +36,8 @@ export interface ClusterOptions {
   readonly log: Logger;
   /** Repository root: where the controller's entry point and node_modules are. */
   readonly repoRoot: string;
+  /** Workload certificate lifetime the ztunnels ask for; default theirs (24 h). */
+  readonly certTtlSeconds?: number;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -52,6 +55,7 @@ export class LocalCluster {
   #watch: ManifestWatch | undefined;
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
+  #nodeComponents: NodeComponents[] = [];
   get #controllerLog(): string {
     return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
   }
@@ -62,7 +66,15 @@ export class LocalCluster {
     const { paths, log } = this.opts;
     this.#writeInfo({ state: 'starting', pid: process.pid });
     const objects = loadDirectory(this.opts.configDir);
-    const topology = await createTopology({ prefix: paths.prefix, nodes: this.opts.nodes, stateDir: paths.stateDir, log });
+    // Pods are wired as in a cluster with Ambit installed: bridge + host-local, then the ambit-cni plugin.
+    const topology = await createTopology({
+      prefix: paths.prefix,
+      nodes: this.opts.nodes,
+      stateDir: paths.stateDir,
+      log,
+      cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
+      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, paths.apiSocket, node.name)],
+    });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
     // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
@@ -101,6 +113,19 @@ export class LocalCluster {
       logFile: this.#controllerLog,
       log,
     });
+    mkdirSync(paths.logDir, { recursive: true });
+    this.#nodeComponents = topology.nodes.map((node) =>
+      startNodeComponents({
+        repoRoot: this.opts.repoRoot,
+        stateDir: paths.stateDir,
+        apiSocket: paths.apiSocket,
+        xdsSocket: ctl.xdsSocket,
+        node,
+        logDir: paths.logDir,
+        log,
+        ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
+      }),
+    );
     this.#controllers = [
       startServiceAccountController(view, log),
       startDeploymentController(view, log),
@@ -181,6 +206,8 @@ export class LocalCluster {
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
+    // After the pods: their CNI DEL goes through the node agent.
+    await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
     await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
@@ -212,6 +239,8 @@ function describeWaiting(pod: KubeObject): string {
     return reason === '' ? undefined : `${String(c['name'])}: ${reason}`;
   });
   const reasons = why.filter((x) => x !== undefined);
+  const podStatus = asRecord(pod['status']);
+  if (reasons.length === 0 && typeof podStatus['message'] === 'string') reasons.push(`${String(podStatus['reason'] ?? 'pod')}: ${podStatus['message']}`);
   return `${pod.metadata.namespace}/${pod.metadata.name}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`;
 }
 

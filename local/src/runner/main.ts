@@ -21,6 +21,7 @@ const { values, positionals } = parseArgs({
     nodes: { type: 'string', default: '2' },
     filename: { type: 'string', short: 'f' },
     'ready-timeout': { type: 'string', default: '60' },
+    'cert-ttl': { type: 'string' },
   },
   allowPositionals: true,
 });
@@ -37,6 +38,7 @@ const cluster = new LocalCluster({
   configDir: resolve(values.filename),
   readyTimeoutMs: Number(values['ready-timeout']) * 1000,
   repoRoot: REPO_ROOT,
+  ...(values['cert-ttl'] !== undefined && { certTtlSeconds: Number(values['cert-ttl']) }),
   log,
 });
 

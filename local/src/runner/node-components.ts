@@ -1,0 +1,111 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '@ambit/core';
+import type { NodeNet } from '../net/topology.ts';
+import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import { nodeCredentialPath } from './controller-process.ts';
+
+/** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
+export interface NodeComponentPaths {
+  readonly dir: string;
+  /** The node agent's socket for the CNI plugin (`agentSocket` in the conflist). */
+  readonly cniSocket: string;
+  /** The node agent's ZDS socket, which ztunnel connects to. */
+  readonly zdsSocket: string;
+  readonly agentState: string;
+  /** Pid files of the running processes, for operators and tests (e.g. to restart a ztunnel). */
+  readonly agentPid: string;
+  readonly ztunnelPid: string;
+}
+
+export function nodeComponentPaths(stateDir: string, node: string): NodeComponentPaths {
+  const dir = join(stateDir, 'nodes', node);
+  return {
+    dir,
+    cniSocket: join(dir, 'agent.sock'),
+    zdsSocket: join(dir, 'ztunnel.sock'),
+    agentState: join(dir, 'agent-state.json'),
+    agentPid: join(dir, 'node-agent.pid'),
+    ztunnelPid: join(dir, 'ztunnel.pid'),
+  };
+}
+
+/** The `ambit-cni` entry chained after `bridge` in a node's conflist (cni/README.md "Config"). */
+export function ambitCniPlugin(stateDir: string, apiSocket: string, node: string): Record<string, unknown> {
+  return { type: 'ambit-cni', agentSocket: nodeComponentPaths(stateDir, node).cniSocket, apiSocket };
+}
+
+export interface NodeComponentsOptions {
+  readonly repoRoot: string;
+  readonly stateDir: string;
+  readonly apiSocket: string;
+  readonly xdsSocket: string;
+  readonly node: NodeNet;
+  readonly logDir: string;
+  readonly log: Logger;
+  /** Workload certificate lifetime ztunnel asks for (tests shorten it); default the ztunnel's. */
+  readonly certTtlSeconds?: number;
+}
+
+export interface NodeComponents {
+  readonly agent: ContainerHandle;
+  readonly ztunnel: ContainerHandle;
+}
+
+const RESTART_BACKOFF = { initialMs: 100, maxMs: 5000 };
+
+function tsx(repoRoot: string, entry: string): string[] {
+  return [process.execPath, '--import', 'tsx', join(repoRoot, entry)];
+}
+
+/**
+ * A node's mesh DaemonSet pods as processes inside the node's network namespace (hostNetwork, as in a cluster): the
+ * node agent, which the CNI plugin calls and which captures pods, and the ztunnel, which serves them. Both reach the
+ * API and the controller through unix sockets and are restarted by the supervisor when they die.
+ */
+export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents {
+  const paths = nodeComponentPaths(opts.stateDir, opts.node.name);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const logs = (name: string): string => join(opts.logDir, 'ambit-system', `${name}-${opts.node.name}`, `${name}.log`);
+  const env = { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' };
+  const pidFile = (file: string, handle: () => ContainerHandle) => (state: ContainerState): void => {
+    const pid = state.phase === 'running' ? handle().pid() : undefined;
+    if (pid !== undefined) writeFileSync(file, String(pid), { mode: 0o600 });
+  };
+  const agent: ContainerHandle = startContainer({
+    netns: opts.node.netns,
+    name: `ambit-system/node-agent-${opts.node.name}`,
+    command: [
+      ...tsx(opts.repoRoot, 'cni/src/agent/main.ts'),
+      ...['--node', opts.node.name, '--api-socket', opts.apiSocket],
+      ...['--cni-socket', paths.cniSocket, '--ztunnel-socket', paths.zdsSocket, '--state-file', paths.agentState],
+    ],
+    env,
+    cwd: opts.repoRoot,
+    logFile: logs('node-agent'),
+    restartPolicy: 'Always',
+    // A DaemonSet pod is replaced at once; pods on the node wait on these two.
+    backoff: RESTART_BACKOFF,
+    log: opts.log,
+    onState: pidFile(paths.agentPid, () => agent),
+  });
+  const ztunnel: ContainerHandle = startContainer({
+    netns: opts.node.netns,
+    name: `ambit-system/ztunnel-${opts.node.name}`,
+    command: [
+      ...tsx(opts.repoRoot, 'ztunnel/src/main.ts'),
+      ...['--node', opts.node.name, '--controller', `unix:${opts.xdsSocket}`],
+      ...['--token-file', nodeCredentialPath(opts.stateDir, opts.node.name), '--agent-socket', paths.zdsSocket],
+      ...(opts.certTtlSeconds === undefined ? [] : ['--cert-ttl', String(opts.certTtlSeconds)]),
+      '--drain-seconds', '2',
+    ],
+    env,
+    cwd: opts.repoRoot,
+    logFile: logs('ztunnel'),
+    restartPolicy: 'Always',
+    backoff: RESTART_BACKOFF,
+    log: opts.log,
+    onState: pidFile(paths.ztunnelPid, () => ztunnel),
+  });
+  return { agent, ztunnel };
+}
