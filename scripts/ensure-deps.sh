@@ -22,6 +22,10 @@ need make command -v make
 need python3 command -v python3
 # kubectl usually comes with the machine image; Debian's own client is the fallback.
 need kubernetes-client command -v kubectl
+# Tests only: tshark reads the packet captures that prove traffic between nodes is TLS 1.3.
+if [ "${1:-}" = --test ]; then
+  need tshark command -v tshark
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

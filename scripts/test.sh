@@ -3,7 +3,7 @@
 # counts them all. Files run one at a time (integration tests build whole clusters); the leftovers check runs last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
+bash scripts/ensure-deps.sh --test
 npx tsc -b
 npx eslint --max-warnings 0 .
 mapfile -t unit < <(find core controller ztunnel local cli cni -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
