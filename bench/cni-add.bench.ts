@@ -1,6 +1,8 @@
 // Wall time of one CNI ADD as a runtime pays it (spawn, stdin config, wait for exit), for a non-ambient pod: the
-// Ambit plugin (bundled, plain `node`) against the reference `loopback` plugin (Go) as the baseline, 50 runs each,
-// sequential. Needs root (the loopback plugin needs a real netns: ambit-tcni<pid>-bench, removed at the end).
+// Ambit plugin against the reference `loopback` plugin (Go) as the baseline, 50 runs each, sequential. Two Ambit
+// paths: the C front end answered by a running node agent (the normal case), and the Node implementation it falls
+// back to when the agent is down. Needs root (the loopback plugin needs a real netns: ambit-tcni<pid>-bench, removed
+// at the end).
 // Not a test: `npm run bench` runs it (needs root).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +12,9 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { silentLogger } from '@ambit/core';
+import { startAgent } from '../cni/src/agent/agent.ts';
+import { startFakeKubeApi } from '../cni/src/agent/test-kube-api.ts';
 
 const RUNS = 50;
 const WARMUP = 5;
@@ -63,13 +68,33 @@ try {
     CNI_PATH: '/usr/lib/cni',
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=web-1`,
   });
-  const ambitConf = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'agent.sock'), apiSocket, prevResult });
-  console.log(`node ${process.version}; CNI ADD wall time, spawn to exit`);
-  const base = await measure('baseline: /usr/lib/cni/loopback ADD', '/usr/lib/cni/loopback', { ...env('plain'), CNI_IFNAME: 'lo' }, JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
-  const excluded = await measure('ambit-cni ADD, excluded namespace (no API call)', plugin, env('kube-system'), ambitConf);
-  const plain = await measure('ambit-cni ADD, non-ambient pod (2 API GETs)', plugin, env('plain'), ambitConf);
-  const version = await measure('ambit-cni VERSION (node start-up floor)', plugin, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
-  console.log(`ratios to loopback: excluded ${(excluded / base).toFixed(1)}x, non-ambient ${(plain / base).toFixed(1)}x, VERSION ${(version / base).toFixed(1)}x`);
+  const agentDir = await mkdtemp(join(tmpdir(), 'ambit-tcni-agent-'));
+  const kube = await startFakeKubeApi(agentDir);
+  const agent = await startAgent({
+    node: 'node1',
+    apiSocket: kube.socketPath,
+    cniSocket: join(agentDir, 'cni.sock'),
+    ztunnelSocket: join(agentDir, 'zds.sock'),
+    stateFile: join(agentDir, 'state.json'),
+    log: silentLogger(),
+  });
+  const withAgent = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(agentDir, 'cni.sock'), apiSocket, prevResult });
+  const agentDown = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'absent.sock'), apiSocket, prevResult });
+  try {
+    console.log(`node ${process.version}; CNI ADD wall time, spawn to exit`);
+    const base = await measure('baseline: /usr/lib/cni/loopback ADD', '/usr/lib/cni/loopback', { ...env('plain'), CNI_IFNAME: 'lo' }, JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
+    const plain = await measure('ambit-cni ADD, non-ambient pod, agent up', plugin, env('plain'), withAgent);
+    const excluded = await measure('ambit-cni ADD, excluded namespace, agent up', plugin, env('kube-system'), withAgent);
+    const downPlain = await measure('ambit-cni ADD, non-ambient pod, agent down', plugin, env('plain'), agentDown);
+    console.log(
+      `ratios to loopback: non-ambient ${(plain / base).toFixed(2)}x, excluded ${(excluded / base).toFixed(2)}x, ` +
+        `agent down (Node fallback) ${(downPlain / base).toFixed(1)}x`,
+    );
+  } finally {
+    await agent.close();
+    await kube.close();
+    await rm(agentDir, { recursive: true, force: true });
+  }
 } finally {
   await run('ip', ['netns', 'delete', netnsName]);
   await new Promise<void>((resolve) => api.close(() => resolve()));

@@ -52,9 +52,9 @@ if [ ! -f "$addon" ] || [ -n "$(find ztunnel/native ztunnel/binding.gyp -newer "
   npm run build:native -w @ambit/ztunnel --silent >/dev/null
 fi
 
-# The CNI plugin runs on every pod start: bundled once so it starts with plain node (no tsx). Offline.
+# The CNI plugin runs on every pod start: a C front end plus the plugin bundled for plain node (no tsx). Offline.
 plugin=cni/bin/ambit-cni
-if [ ! -f "$plugin" ] || [ -n "$(find cni/src/plugin core/src/errors.ts cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
+if [ ! -f "$plugin" ] || [ -n "$(find cni/src/plugin cni/native core/src/errors.ts cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
   echo "ambit: building the CNI plugin" >&2
   node cni/scripts/build-plugin.mjs
 fi

@@ -1,16 +1,23 @@
 #!/usr/bin/env node
-// Bundles the CNI plugin (src/plugin/main.ts) into one ESM file, bin/ambit-cni, that starts with plain `node`: the
-// plugin runs on every pod start, and loading tsx would cost more than the plugin's own work. Offline: esbuild only.
-// Usage: node cni/scripts/build-plugin.mjs [--out PATH]
+// Builds the CNI plugin into bin/:
+//   ambit-cni       the executable runtimes start: a small C front end (native/ambit-cni-shim.c, built with `cc`) that
+//                   has the node agent run the plugin logic, so a pod start pays milliseconds, not a Node start-up;
+//   ambit-cni-node  src/plugin/main.ts bundled into one ESM file that starts with plain `node` (no tsx): what the
+//                   front end runs when the agent cannot answer. Offline: esbuild and the C compiler only.
+// Usage: node cni/scripts/build-plugin.mjs [--out DIR]
 import { chmod, mkdir, rename } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 
 const cniDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outArg = process.argv.indexOf('--out');
-const out = outArg > 0 && process.argv[outArg + 1] !== undefined ? resolve(process.argv[outArg + 1]) : join(cniDir, 'bin', 'ambit-cni');
+const binDir = outArg > 0 && process.argv[outArg + 1] !== undefined ? resolve(process.argv[outArg + 1]) : join(cniDir, 'bin');
+const out = join(binDir, 'ambit-cni-node');
 const tmp = `${out}.${process.pid}.tmp`;
+const shim = join(binDir, 'ambit-cni');
+const shimTmp = `${shim}.${process.pid}.tmp`;
 
 await mkdir(dirname(out), { recursive: true });
 await build({
@@ -30,3 +37,5 @@ await build({
 await chmod(tmp, 0o755);
 // Rename last: a runtime starting a pod mid-build sees the old plugin or the new one, never half a file.
 await rename(tmp, out);
+execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', shimTmp, join(cniDir, 'native', 'ambit-cni-shim.c')], { stdio: 'inherit' });
+await rename(shimTmp, shim);

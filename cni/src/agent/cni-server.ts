@@ -11,6 +11,7 @@ import type { KeyedSerializer } from './keyed-serializer.ts';
 import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
 import { podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
 import { EnrolError, type PodEnroller } from './pod-enroller.ts';
+import { AGENT_EXEC_PATH, handlePluginExec } from './plugin-exec.ts';
 import { removeStaleSocket } from './ztunnel-link.ts';
 
 export interface CniServerOptions {
@@ -157,8 +158,13 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
     let status = 200;
     let message: string | undefined;
     try {
+      if (path === AGENT_EXEC_PATH && req.method === 'POST') {
+        const { exitCode } = await handlePluginExec(req, await readBody(req), res, log);
+        log.info({ path, command: req.headers['cni-command'], exitCode, ms: Date.now() - started }, 'cni request');
+        return;
+      }
       const route = path === AGENT_ADD_PATH ? add : path === AGENT_DEL_PATH ? del : undefined;
-      if (route === undefined) throw new HttpError(404, `no such path ${JSON.stringify(path)}; the agent serves POST ${AGENT_ADD_PATH} and ${AGENT_DEL_PATH}`);
+      if (route === undefined) throw new HttpError(404, `no such path ${JSON.stringify(path)}; the agent serves POST ${AGENT_ADD_PATH}, ${AGENT_DEL_PATH} and ${AGENT_EXEC_PATH}`);
       if (req.method !== 'POST') throw new HttpError(405, `${path} takes POST, not ${req.method ?? '?'}`);
       await route(await readBody(req));
     } catch (err) {

@@ -171,16 +171,26 @@ export interface AgentCall {
 export interface FakeAgent {
   readonly socketPath: string;
   readonly calls: AgentCall[];
+  /** Exec requests from the C front end, answered 404. */
+  readonly execProbes: { count: number };
 }
 
 export async function startFakeAgent(t: TestContext, dir: string, behaviour: AgentBehaviour = { status: 200 }): Promise<FakeAgent> {
   const socketPath = join(dir, 'agent.sock');
   const calls: AgentCall[] = [];
+  const execProbes = { count: 0 };
   const timers = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // This stand-in speaks only the add/del contract: the C front end's exec request gets a 404, so the plugin runs
+      // its Node implementation (the path it takes with an agent that cannot run the logic itself).
+      if (req.url === '/v1/cni/exec') {
+        execProbes.count += 1;
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not here"}');
+        return;
+      }
       const text = Buffer.concat(chunks).toString('utf8');
       const call: AgentCall = { path: req.url ?? '', body: text === '' ? undefined : (JSON.parse(text) as unknown) };
       calls.push(call);
@@ -201,5 +211,5 @@ export async function startFakeAgent(t: TestContext, dir: string, behaviour: Age
     for (const timer of timers) clearTimeout(timer);
     await closeServer(server);
   });
-  return { socketPath, calls };
+  return { socketPath, calls, execProbes };
 }
