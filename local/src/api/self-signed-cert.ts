@@ -66,7 +66,9 @@ export function createServingCert(commonName = 'ambit-local-api', now = new Date
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  // A positive INTEGER in minimal DER: top bit clear (else negative) and first byte non-zero (a leading 0x00 before a
+  // byte < 0x80 is "illegal padding" to OpenSSL — about one serial in 256 failed that way).
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // v3
     tlv(0x02, serial),
