@@ -232,4 +232,25 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     const listening = ns!.exec('b', ['ss', '-Htln']);
     for (const port of [15001, 15006, 15008]) assert.ok(!listening.includes(`:${port} `), `port ${port} closed in b:\n${listening}`);
   });
+
+  it('shutdown (SIGTERM) stops accepting, lets open connections run until the deadline, then closes them', async (t) => {
+    if (!canRunNetnsTests(t)) return;
+    const nc1 = spawn('ip', ['netns', 'exec', ns!.name('a'), 'nc', C, '7000'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    nc1.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => nc1.once('exit', (code) => resolve(code)));
+    nc1.stdin.write('one\n');
+    await eventually(() => assert.match(out, /one\n$/));
+    const startedMs = Date.now();
+    const done = zt!.shutdown(1500);
+    await eventually(async () => assert.equal((await nc('a', C, 7000, 'new\n')).stdout, '', 'new connections are refused while draining'));
+    nc1.stdin.write('two\n');
+    await eventually(() => assert.match(out, /two\n$/), 1000);
+    await done;
+    assert.ok(Date.now() - startedMs >= 1400, 'the open connection was given the drain deadline');
+    const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 3000))]);
+    assert.notEqual(code, 'still running', 'the drained connection was closed at the deadline');
+    zt = undefined;
+  });
+
 });
