@@ -1,0 +1,20 @@
+// L4 authorization with Istio's semantics, shared by ztunnel (enforcement) and ambitctl (explain).
+export {
+  authorize,
+  cidrMatches,
+  failingField,
+  isEmptyMatch,
+  matchApplies,
+  matchingRule,
+  policyKey,
+  ruleMatches,
+  sourceFacts,
+  stringMatches,
+  type AuthzDecision,
+  type ConnectionFacts,
+  type MatchField,
+  type SourceFacts,
+} from './authorize.ts';
+export { explain, type Explanation, type PolicyExplanation } from './explain.ts';
+export { compilePolicies, type PolicySet } from './policy-set.ts';
+export { policiesInScope } from './scope.ts';
