@@ -5,7 +5,8 @@ import { createLogger, DEFAULT_TRUST_DOMAIN, errorMessage } from '@ambit/core';
 import { startZtunnel } from './ztunnel.ts';
 
 const USAGE = `usage: ztunnel --node NAME --controller unix:/path|host:port --token-file PATH --agent-socket PATH
-         [--ca TARGET] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--exit-with-parent]`;
+         [--ca TARGET] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--metrics-port 15020]
+         [--exit-with-parent]`;
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
     'cert-ttl': { type: 'string' },
     'drain-seconds': { type: 'string', default: '10' },
+    'metrics-port': { type: 'string', default: '15020' },
     'exit-with-parent': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -44,6 +46,7 @@ const tokenFile = values['token-file'] ?? fail('--token-file is required');
 const agentSocket = values['agent-socket'] ?? fail('--agent-socket is required');
 const certTtlSeconds = positive('cert-ttl', values['cert-ttl']);
 const drainMs = (positive('drain-seconds', values['drain-seconds']) ?? 10) * 1000;
+const metricsPort = positive('metrics-port', values['metrics-port']) ?? 15020;
 
 const log = createLogger('ztunnel', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
 if (values['exit-with-parent'] === true) {
@@ -62,6 +65,8 @@ try {
     agentSocket,
     trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
     ...(certTtlSeconds !== undefined && { certTtlSeconds }),
+    // All addresses of ztunnel's own (node) namespace, for Prometheus; never a pod's.
+    metricsListen: { host: '0.0.0.0', port: metricsPort },
     log,
   });
   let stopping = false;

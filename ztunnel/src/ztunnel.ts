@@ -18,6 +18,9 @@ import { startZdsClient, type ZdsClient } from './agent/zds-client.ts';
 import { createCertManager, type CertManager } from './identity/index.ts';
 import { createPodManager, type PodManager } from './pods/pod-manager.ts';
 import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
+import { startMetricsServer } from './metrics/metrics-server.ts';
+import { createTcpMetrics, type TcpMetrics } from './metrics/tcp-metrics.ts';
+import { createLiveConnections, type LiveConnections } from './policy/live-connections.ts';
 import { createMeshState, type MeshState } from './state/mesh-state.ts';
 
 export interface ZtunnelOptions {
@@ -34,11 +37,16 @@ export interface ZtunnelOptions {
   readonly agentSocket: string;
   /** Workload certificate lifetime asked of the CA; default 86400 s. */
   readonly certTtlSeconds?: number;
+  /** Where to serve Prometheus metrics (15020); absent: not served (in-process tests). */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
   readonly log: Logger;
 }
 
 export interface Ztunnel {
   readonly state: MeshState;
+  /** Inbound connections that policy changes re-check. */
+  readonly live: LiveConnections;
+  readonly metrics: TcpMetrics;
   readonly pods: PodManager;
   readonly certs: CertManager;
   readonly xds: XdsClient;
@@ -76,6 +84,8 @@ function rootsTracker(certs: () => CertManager, identities: () => string[]): () 
 export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const log = options.log;
   const state = createMeshState(ROOT_NAMESPACE);
+  const live = createLiveConnections(state, log);
+  const metrics = createTcpMetrics();
   const token = async (): Promise<string> => (await readFile(options.tokenFile, 'utf8')).trim();
   const xds = createXdsClient({
     target: options.controllerTarget,
@@ -89,12 +99,18 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
           const a = decodeAddress(bytes);
           return 'workload' in a ? { workload: validateWorkload(a.workload) } : { service: validateService(a.service) };
         },
-        onChange: (c) => state.applyAddresses(c.upserted, c.removed),
+        onChange: (c) => {
+          state.applyAddresses(c.upserted, c.removed);
+          live.recheck();
+        },
       }),
       xdsType<Authorization>({
         typeUrl: AUTHORIZATION_TYPE_URL,
         decode: (_name, bytes) => validateAuthorization(decodeAuthorization(bytes)),
-        onChange: (c) => state.applyAuthorizations(c.upserted, c.removed),
+        onChange: (c) => {
+          state.applyAuthorizations(c.upserted, c.removed);
+          live.recheck();
+        },
       }),
     ],
   });
@@ -110,8 +126,30 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     return bound.pods;
   };
   const roots = rootsTracker(() => certs, () => podList().pods().map((p) => p.identity));
-  const hbone: HboneServer = createHboneServer(inboundHboneOptions({ state, pods: podList, certs, roots, trustDomain: options.trustDomain, log }));
-  const pods = createPodManager({ state, hbone, certs, roots, trustDomain: options.trustDomain, log });
+  const hbone: HboneServer = createHboneServer(inboundHboneOptions({ state, live, metrics, pods: podList, certs, roots, trustDomain: options.trustDomain, log }));
+  const pods = createPodManager({
+    state,
+    live,
+    hbone,
+    certs,
+    roots,
+    trustDomain: options.trustDomain,
+    log,
+    onInboundPlaintextClose: (_pod, rec) => {
+      if (rec.error === 'loop to a ztunnel port' || rec.error === 'unknown destination workload') return;
+      const [srcIp = ''] = splitHostPort(rec.src);
+      const [dstIp = ''] = splitHostPort(rec.dst);
+      metrics.inboundClosed({
+        source: state.workloadByIp(srcIp),
+        sourceIdentity: undefined,
+        destination: state.workloadByIp(dstIp),
+        denied: !rec.allowed,
+        mtls: false,
+      });
+    },
+  });
+  const metricsServer = options.metricsListen === undefined ? undefined : startMetricsServer(metrics.registry, options.metricsListen, log);
+  metricsServer?.catch((err: unknown) => log.error({ err: errorMessage(err) }, 'metrics server failed to start'));
   bound.pods = pods;
   const zds = startZdsClient({
     socketPath: options.agentSocket,
@@ -121,6 +159,8 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   });
   return {
     state,
+    live,
+    metrics,
     pods,
     certs,
     xds,
@@ -132,6 +172,14 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
       xds.close();
       certs.close();
       ca.close();
+      const server = await metricsServer?.catch(() => undefined);
+      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
     },
   };
+}
+
+/** `10.0.0.1:80` → ['10.0.0.1', '80']; `[fd00::1]:80` → ['fd00::1', '80']. */
+function splitHostPort(text: string): [string, string] {
+  const i = text.lastIndexOf(':');
+  return [text.slice(0, i).replace(/^\[|\]$/g, ''), text.slice(i + 1)];
 }

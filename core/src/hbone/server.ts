@@ -1,4 +1,5 @@
 import {
+  constants,
   createSecureServer,
   type Http2SecureServer,
   type IncomingHttpHeaders,
@@ -73,6 +74,11 @@ export interface HboneServerOptions {
   readonly connectUpstream: (target: { readonly host: string; readonly port: number }, meta: HboneTunnelMeta) => Promise<Duplex>;
   /** Called once per CONNECT stream when it is done. */
   readonly onTunnelClose?: (record: HboneTunnelRecord) => void;
+  /**
+   * Called when a tunnel is up (200 sent), with a function that tears it down (stream reset, upstream reset): how
+   * live policy re-checks close connections a new policy denies. The returned function, if any, runs at close.
+   */
+  readonly onTunnelOpen?: (meta: HboneTunnelMeta, abort: (reason: string) => void) => (() => void) | undefined;
   /** Target ports refused with 400 (loop protection); default 15001, 15006, 15008. */
   readonly illegalPorts?: readonly number[];
   /** SETTINGS_MAX_CONCURRENT_STREAMS; default 100 (without it Node advertises no limit). */
@@ -267,7 +273,6 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       log.warn({ err: errorMessage(err) }, 'authorization failed');
       decision = { allow: false, status: 503, reason: `authorization failed: ${errorMessage(err)}` };
     }
-    if (!decision.allow) return refuse(decision.status, decision.reason);
     const tunnelMeta: HboneTunnelMeta = {
       ...req,
       authority,
@@ -275,6 +280,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       forwarded: firstHeader(headers, 'forwarded'),
       baggage: firstHeader(headers, 'baggage'),
     };
+    // The record of a refused tunnel carries who asked, so denials can be logged and counted per source.
+    if (!decision.allow) return refuse(decision.status, decision.reason, tunnelMeta);
     stream.on('error', (err) => log.debug({ session: state.id, err: errorMessage(err) }, 'HBONE stream error'));
     // Upstream first, then 200: connect failures surface as a status, not a reset (reference §1 "Response").
     options.connectUpstream(target, tunnelMeta).then(
@@ -285,7 +292,16 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
           return;
         }
         stream.respond({ ':status': 200 });
-        relay(stream, upstream, (r) => record(200, undefined, tunnelMeta, r));
+        let abortReason: string | undefined;
+        const dispose = options.onTunnelOpen?.(tunnelMeta, (reason) => {
+          abortReason ??= reason;
+          if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+          upstream.destroy();
+        });
+        relay(stream, upstream, (r) => {
+          dispose?.();
+          record(200, abortReason, tunnelMeta, r);
+        });
       },
       (err: unknown) => refuse(503, `upstream ${formatHostPort(target.host, target.port)} unavailable: ${errorMessage(err)}`, tunnelMeta),
     );

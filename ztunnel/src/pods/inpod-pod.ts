@@ -7,10 +7,12 @@ import { closeFd, listenInNetns, openNetns, unconnectedSocketInNetns } from '../
 import { handleInboundPlaintext, type InboundPlaintextRecord } from '../proxy/inbound-plaintext.ts';
 import { handleOutbound, type OutboundRecord } from '../proxy/outbound.ts';
 import { INBOUND_HBONE_PORT, INBOUND_PLAINTEXT_PORT, INPOD_MARK, OUTBOUND_PORT } from '../proxy/ports.ts';
+import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
 
 export interface InpodDeps {
   readonly state: MeshState;
+  readonly live: LiveConnections;
   readonly hbone: HboneServer;
   readonly trustDomain: string;
   readonly certFor: (identity: string) => Promise<WorkloadCert>;
@@ -73,7 +75,7 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
     servers.push(plaintext);
     plaintext.on('connection', (s: Socket) => {
       track(s);
-      handleInboundPlaintext(s, self, { state: deps.state, log, onClose: (r) => deps.onInboundPlaintextClose?.(info, r) });
+      handleInboundPlaintext(s, self, { state: deps.state, live: deps.live, log, onClose: (r) => deps.onInboundPlaintextClose?.(info, r) });
     });
     const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK });
     servers.push(hbone);

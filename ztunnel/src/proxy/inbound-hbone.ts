@@ -1,10 +1,13 @@
 import type { Logger } from '@ambit/core';
-import type { HboneServerOptions } from '@ambit/core/hbone';
+import type { HboneAuthorizeRequest, HboneServerOptions } from '@ambit/core/hbone';
 import type { CertManager } from '../identity/index.ts';
 import { connectFromNetns } from '../native/index.ts';
 import type { PodManager } from '../pods/pod-manager.ts';
-import { authorize } from '../policy/authorize.ts';
+import type { ConnectionFacts } from '@ambit/core/policy';
+import { authorizeInbound } from '../policy/inbound-authz.ts';
+import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
+import type { TcpMetrics } from '../metrics/tcp-metrics.ts';
 import { originalSource } from './original-source.ts';
 import { INPOD_MARK } from './ports.ts';
 
@@ -14,7 +17,13 @@ export interface InboundHboneDeps {
   readonly certs: CertManager;
   readonly roots: () => readonly string[];
   readonly trustDomain: string;
+  readonly live: LiveConnections;
+  readonly metrics: TcpMetrics;
   readonly log: Logger;
+}
+
+function factsOf(req: HboneAuthorizeRequest): ConnectionFacts {
+  return { sourceIdentity: req.peerIdentity, sourceIp: req.srcAddr.ip, destinationIp: req.dstAddr.host, destinationPort: req.dstAddr.port };
 }
 
 /**
@@ -35,15 +44,13 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
     authorize: (req) => {
       const workload = deps.state.workloadByIp(req.localAddr);
       if (workload === undefined) return { allow: false, status: 503, reason: `destination ${req.localAddr} is not a known workload yet` };
-      const decision = authorize(deps.state.policiesFor(workload), {
-        sourceIdentity: req.peerIdentity,
-        sourceIp: req.srcAddr.ip,
-        destinationIp: req.dstAddr.host,
-        destinationPort: req.dstAddr.port,
-      });
-      if (decision.allow) return { allow: true };
-      log.info({ peer: req.peerIdentity, dst: `${req.dstAddr.host}:${req.dstAddr.port}`, policy: decision.policy }, `HBONE tunnel denied: ${decision.reason}`);
-      return { allow: false, status: 401, reason: decision.reason };
+      const decision = authorizeInbound(deps.state, workload, factsOf(req), log);
+      return decision.allow ? { allow: true } : { allow: false, status: 401, reason: decision.reason };
+    },
+    onTunnelOpen: (meta, abort) => {
+      const workload = deps.state.workloadByIp(meta.localAddr);
+      if (workload === undefined) return undefined;
+      return deps.live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: abort });
     },
     connectUpstream: (target, meta) => {
       const pod = deps.pods().byIp(target.host);
@@ -51,6 +58,15 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
       return connectFromNetns(pod.netnsFd, { host: target.host, port: target.port, mark: INPOD_MARK, ...originalSource(meta.srcAddr.ip, target.host) });
     },
     onTunnelClose: (rec) => {
+      if (rec.meta !== undefined && (rec.status === 200 || rec.status === 401)) {
+        deps.metrics.inboundClosed({
+          source: deps.state.workloadByIp(rec.meta.srcAddr.ip),
+          sourceIdentity: rec.meta.peerIdentity,
+          destination: deps.state.workloadByIp(rec.meta.localAddr),
+          denied: rec.status === 401,
+          mtls: true,
+        });
+      }
       // The access line of the destination side (issue 6 gives it Istio's full field set): who connected, to what.
       log.info(
         {

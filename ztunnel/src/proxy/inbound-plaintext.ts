@@ -3,7 +3,8 @@ import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
 import { formatHostPort, unmapIp } from '@ambit/core/hbone';
 import { connectFromNetns, getOriginalDst, socketFdOf } from '../native/index.ts';
-import { authorize } from '../policy/authorize.ts';
+import { authorizeInbound } from '../policy/inbound-authz.ts';
+import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
 import { originalSource } from './original-source.ts';
 import { pipeSockets } from './pipe-sockets.ts';
@@ -30,6 +31,7 @@ export interface InboundPlaintextRecord {
 
 export interface InboundPlaintextDeps {
   readonly state: MeshState;
+  readonly live: LiveConnections;
   readonly log: Logger;
   readonly onClose?: (record: InboundPlaintextRecord) => void;
 }
@@ -71,15 +73,10 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
     finish({ allowed: false, policy: undefined, bytesReceived: 0, bytesSent: 0, error: 'unknown destination workload' });
     return;
   }
-  const decision = authorize(deps.state.policiesFor(workload), {
-    sourceIdentity: undefined,
-    sourceIp: srcIp,
-    destinationIp: orig.address,
-    destinationPort: orig.port,
-  });
+  const facts = { sourceIdentity: undefined, sourceIp: srcIp, destinationIp: orig.address, destinationPort: orig.port };
+  const decision = authorizeInbound(deps.state, workload, facts, deps.log);
   if (!decision.allow) {
     client.resetAndDestroy();
-    deps.log.info({ pod: `${pod.namespace}/${pod.name}`, src, dst, policy: decision.policy }, `plaintext inbound refused: ${decision.reason}`);
     finish({ allowed: false, policy: decision.policy, bytesReceived: 0, bytesSent: 0, error: decision.reason });
     return;
   }
@@ -90,9 +87,18 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
         finish({ allowed: true, policy: decision.policy, bytesReceived: 0, bytesSent: 0, error: 'client went away' });
         return;
       }
-      pipeSockets(client, upstream, (r) =>
-        finish({ allowed: true, policy: decision.policy, bytesReceived: r.bytesAtoB, bytesSent: r.bytesBtoA, error: r.error?.message }),
-      );
+      const untrack = deps.live.add({
+        workloadUid: workload.uid,
+        facts,
+        close: () => {
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+        },
+      });
+      pipeSockets(client, upstream, (r) => {
+        untrack();
+        finish({ allowed: true, policy: decision.policy, bytesReceived: r.bytesAtoB, bytesSent: r.bytesBtoA, error: r.error?.message });
+      });
     },
     (err: unknown) => {
       client.resetAndDestroy();

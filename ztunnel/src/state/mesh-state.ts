@@ -7,6 +7,7 @@ import {
   type Workload,
 } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
+import { compilePolicies, policiesInScope, type PolicySet } from '@ambit/core/policy';
 
 /**
  * What this ztunnel knows of the mesh (ztunnel `src/state.rs`): workloads, services and authorizations as the
@@ -40,6 +41,8 @@ export interface MeshState {
   resolve(ip: string, port: number): Destination;
   /** The authorizations that apply to connections to `workload`: global, its namespace's, and its selector ones. */
   policiesFor(workload: Workload): Authorization[];
+  /** The same, compiled for fast decisions; cached until the state changes. */
+  policySetFor(workload: Workload): PolicySet;
   workloads(): Workload[];
   services(): Service[];
   authorizations(): Authorization[];
@@ -83,6 +86,12 @@ export function createMeshState(rootNamespace: string): MeshState {
   /** Round-robin cursor per service:port. */
   const cursors = new Map<string, number>();
   let gen = 0;
+  /** Compiled policy sets by workload uid, valid for one generation. */
+  let compiled = new Map<string, PolicySet>();
+  let compiledGen = -1;
+
+  const policiesFor = (workload: Workload): Authorization[] =>
+    policiesInScope(workload, authorizations.values(), (key) => authorizations.get(key), rootNamespace);
 
   function dropWorkload(uid: string): void {
     const old = workloads.get(uid);
@@ -164,17 +173,15 @@ export function createMeshState(rootNamespace: string): MeshState {
       if (workload !== undefined) return { kind: 'workload', workload, port, service: undefined };
       return { kind: 'passthrough' };
     },
-    policiesFor(workload) {
-      const out: Authorization[] = [];
-      for (const a of authorizations.values()) {
-        if (a.scope === 'GLOBAL' && a.namespace === rootNamespace) out.push(a);
-        else if (a.scope === 'NAMESPACE' && a.namespace === workload.namespace) out.push(a);
+    policiesFor,
+    policySetFor(workload) {
+      if (compiledGen !== gen) {
+        compiled = new Map();
+        compiledGen = gen;
       }
-      for (const key of workload.authorizationPolicies) {
-        const a = authorizations.get(key);
-        if (a !== undefined && a.scope === 'WORKLOAD_SELECTOR') out.push(a);
-      }
-      return out;
+      let set = compiled.get(workload.uid);
+      if (set === undefined) compiled.set(workload.uid, (set = compilePolicies(policiesFor(workload))));
+      return set;
     },
     workloads: () => [...workloads.values()],
     services: () => [...services.values()],
