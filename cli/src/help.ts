@@ -5,6 +5,7 @@ export const HELP: Record<string, string> = {
 Usage:
   ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
   ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
+  ambitctl policy explain --from NS/POD --to NS/POD:PORT   why a connection is allowed or denied (L4)
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -67,6 +68,15 @@ service account, health, waypoint), services (VIPs, ports) and authorizations (s
 
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: read through the API server's proxy to ambit-system/ambit-controller`,
+  'policy-explain': `Usage: ambitctl policy explain --from NAMESPACE/POD --to NAMESPACE/POD:PORT [-o json] [--name NAME | --kubeconfig PATH]
+
+Evaluates the L4 authorization the destination's ztunnel applies to a connection from one pod to another, against
+the controller's current model, with the same code ztunnel runs. Prints the decision, the policy and rule that
+decided it, and for every other policy in scope why it did not match (the first field that failed, per rule).
+A source outside the mesh is evaluated as plaintext (no identity). -o json prints the whole explanation.
+
+  --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
+  --kubeconfig PATH    a real cluster instead: the model is read through the API server's proxy`,
   kubeconfig: `Usage: ambitctl local kubeconfig
 
 Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,

@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
+import { policyExplain } from './policy/explain.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
 import { createContext, readyRunner, type LocalContext } from './local/context.ts';
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
     return group === undefined ? 1 : 0;
   }
   if (group === 'debug') return debugCommand(command, rest);
+  if (group === 'policy') return policyCommand(command, rest);
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);
@@ -55,6 +57,35 @@ async function main(argv: string[]): Promise<number> {
   const name = str('name') ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
   return run(ctx, command, positionals, passthrough, str, values['follow'] === true);
+}
+
+async function policyCommand(command: string | undefined, rest: string[]): Promise<number> {
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP['policy-explain']}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  if (command !== 'explain') throw new AmbitError('BAD_ARGS', `unknown command "policy ${command}" (see ambitctl --help)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      output: { type: 'string', short: 'o' },
+      kubeconfig: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${HELP['policy-explain']}\n`);
+    return 0;
+  }
+  if (values.from === undefined || values.to === undefined) throw new AmbitError('BAD_ARGS', 'policy explain needs --from NAMESPACE/POD and --to NAMESPACE/POD:PORT');
+  const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
+  const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
+  await policyExplain(ctx, values.from, values.to, values.kubeconfig, values.output);
+  return 0;
 }
 
 async function debugCommand(command: string | undefined, rest: string[]): Promise<number> {

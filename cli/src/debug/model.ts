@@ -7,7 +7,7 @@ import { AmbitError } from '@ambit/core';
 import { formatTable } from '../table.ts';
 import { readyRunner, type LocalContext } from '../local/context.ts';
 
-interface ModelDump {
+export interface ModelDump {
   readonly workloads: ReadonlyArray<Record<string, unknown>>;
   readonly services: ReadonlyArray<Record<string, unknown>>;
   readonly authorizations: ReadonlyArray<Record<string, unknown>>;
@@ -19,8 +19,7 @@ interface ModelDump {
  * wherever kubectl does.
  */
 export async function debugModel(ctx: LocalContext, kubeconfig: string | undefined, output: string | undefined): Promise<void> {
-  const text = kubeconfig === undefined ? await fromLocal(ctx) : await fromCluster(kubeconfig);
-  const model = JSON.parse(text) as ModelDump;
+  const model = await fetchModel(ctx, kubeconfig);
   if (output === 'json') {
     ctx.out.write(`${JSON.stringify(model, null, 2)}\n`);
     return;
@@ -43,6 +42,12 @@ export async function debugModel(ctx: LocalContext, kubeconfig: string | undefin
     ['NAMESPACE', 'NAME', 'SCOPE', 'ACTION', 'RULES', 'DRY-RUN'],
     model.authorizations.map((a) => [str(a['namespace']), str(a['name']), str(a['scope']), str(a['action']), String(Array.isArray(a['rules']) ? a['rules'].length : 0), str(a['dryRun'])]),
   )}\n`);
+}
+
+/** The controller's model as JSON: from the local cluster's debug socket, or through a real cluster's API proxy. */
+export async function fetchModel(ctx: LocalContext, kubeconfig: string | undefined): Promise<ModelDump> {
+  const text = kubeconfig === undefined ? await fromLocal(ctx) : await fromCluster(kubeconfig);
+  return JSON.parse(text) as ModelDump;
 }
 
 function waypointName(w: unknown): string {
