@@ -4,6 +4,7 @@ import { emptyMatch, type Authorization, type Clause, type Match, type Rule } fr
 import { authorize, type ConnectionFacts } from './authorize.ts';
 import { explain } from './explain.ts';
 import { compilePolicies } from './policy-set.ts';
+import { policiesInScope } from './scope.ts';
 
 // Table-driven cases of ztunnel's L4 semantics (reference istio-ambient.md §6; ztunnel src/rbac.rs tests). Every case
 // is decided three ways — authorize() over the list, the indexed PolicySet, and explain() — which must agree.
@@ -227,5 +228,25 @@ describe('indexed set = list, on random policies', () => {
         if (!a.allow || a.policy !== undefined) assert.equal(b.policy === undefined, a.policy === undefined, `round ${round} policy`);
       }
     }
+  });
+});
+
+describe('scope: which policies apply to a destination', () => {
+  const mk = (name: string, namespace: string, scope: Authorization['scope']): Authorization => ({ name, namespace, scope, action: 'ALLOW', rules: [], dryRun: false });
+  const all = [
+    mk('mesh', 'ambit-system', 'GLOBAL'),
+    mk('stray-global', 'b', 'GLOBAL'),
+    mk('ns-b', 'b', 'NAMESPACE'),
+    mk('ns-c', 'c', 'NAMESPACE'),
+    mk('sel', 'b', 'WORKLOAD_SELECTOR'),
+    mk('sel-other', 'b', 'WORKLOAD_SELECTOR'),
+  ];
+  const byKey = (k: string): Authorization | undefined => all.find((a) => `${a.namespace}/${a.name}` === k);
+  test('root-namespace GLOBAL + own NAMESPACE + listed selector policies, nothing else', () => {
+    const got = policiesInScope({ namespace: 'b', authorizationPolicies: ['b/sel', 'b/missing', 'b/ns-b'] }, all, byKey, 'ambit-system').map((a) => a.name);
+    assert.deepEqual(got, ['mesh', 'ns-b', 'sel']);
+  });
+  test('a workload elsewhere sees only the mesh-wide policy', () => {
+    assert.deepEqual(policiesInScope({ namespace: 'z', authorizationPolicies: [] }, all, byKey, 'ambit-system').map((a) => a.name), ['mesh']);
   });
 });
