@@ -22,9 +22,11 @@ need make command -v make
 need python3 command -v python3
 # kubectl usually comes with the machine image; Debian's own client is the fallback.
 need kubernetes-client command -v kubectl
-# Tests only: tshark reads the packet captures that prove traffic between nodes is TLS 1.3.
+# Tests only: tshark reads the packet captures that prove traffic between nodes is TLS 1.3; Prometheus scrapes the
+# ztunnels in the telemetry test.
 if [ "${1:-}" = --test ]; then
   need tshark command -v tshark
+  need prometheus command -v prometheus
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -35,7 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "ambit: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No package may start a service here (prometheus ships one): policy-rc.d refuses every start during the install.
+  created_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # npm ci when node_modules is absent or older than the lockfile.

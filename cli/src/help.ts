@@ -6,6 +6,7 @@ Usage:
   ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
   ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
   ambitctl policy explain --from NS/POD --to NS/POD:PORT   why a connection is allowed or denied (L4)
+  ambitctl ztunnel-config workloads|services|policies|certificates [--node N] [-o json]   what a ztunnel believes
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -77,6 +78,11 @@ A source outside the mesh is evaluated as plaintext (no identity). -o json print
 
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: the model is read through the API server's proxy`,
+  'ztunnel-config': `Usage: ambitctl ztunnel-config workloads|services|policies|certificates [--node NODE] [-o json] [--name NAME]
+
+What the ztunnel of each node (or of --node) believes, read from its admin endpoint /config_dump (127.0.0.1:15000
+inside the node's network namespace): the workloads, services and policies it holds, and its certificates with
+their validity and next refresh. -o json prints {"<node>": [...]} as the ztunnel serves it.`,
   kubeconfig: `Usage: ambitctl local kubeconfig
 
 Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,

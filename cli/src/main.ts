@@ -3,6 +3,7 @@ import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
 import { policyExplain } from './policy/explain.ts';
+import { ztunnelConfig } from './ztunnel/ztunnel-config.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
 import { createContext, readyRunner, type LocalContext } from './local/context.ts';
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (group === 'debug') return debugCommand(command, rest);
   if (group === 'policy') return policyCommand(command, rest);
+  if (group === 'ztunnel-config') return ztunnelConfigCommand(command, rest);
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);
@@ -57,6 +59,26 @@ async function main(argv: string[]): Promise<number> {
   const name = str('name') ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
   return run(ctx, command, positionals, passthrough, str, values['follow'] === true);
+}
+
+async function ztunnelConfigCommand(kind: string | undefined, rest: string[]): Promise<number> {
+  if (kind === undefined || kind === '--help' || kind === '-h') {
+    process.stdout.write(`${HELP['ztunnel-config']}\n`);
+    return kind === undefined ? 1 : 0;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' }, output: { type: 'string', short: 'o' }, node: { type: 'string' } },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${HELP['ztunnel-config']}\n`);
+    return 0;
+  }
+  const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
+  const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
+  await ztunnelConfig(ctx, kind, values.node, values.output);
+  return 0;
 }
 
 async function policyCommand(command: string | undefined, rest: string[]): Promise<number> {

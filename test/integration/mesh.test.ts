@@ -122,18 +122,18 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     assert.ok(hello.length > 0, 'a ServerHello was captured');
     for (const v of hello) assert.equal(v, '0x0304', 'TLS 1.3 negotiated');
     const rec = await eventually(() => {
-      const found = inboundRecords('node2').find((x) => x['dst'] === `${ip('mesh/server')}:7000` && x['status'] === 200);
+      const found = inboundRecords('node2').find((x) => x['dst.addr'] === `${ip('mesh/server')}:7000` && x['error'] === undefined);
       assert.ok(found, 'node2 ztunnel logged the inbound tunnel');
       return found;
     });
-    assert.equal(rec['srcIdentity'], `${TD}/ns/mesh/sa/client`);
+    assert.equal(rec['src.identity'], `${TD}/ns/mesh/sa/client`);
   });
 
   test('Service VIP by name: load-balanced to the endpoint over HBONE', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const r = await nc('mesh', 'client', 'server', 80, 'via-service\n');
     assert.equal(r.stdout, `hello from server to ${ip('mesh/client')}\nvia-service\n`);
-    await eventually(() => assert.ok(inboundRecords('node2').some((x) => x['dst'] === `${ip('mesh/server')}:7000` && x['srcIdentity'] === `${TD}/ns/mesh/sa/client`)));
+    await eventually(() => assert.ok(inboundRecords('node2').some((x) => x['dst.addr'] === `${ip('mesh/server')}:7000` && x['src.identity'] === `${TD}/ns/mesh/sa/client`)));
   });
 
   test('100 MB upload and 100 MB download: SHA-256 equal on both ends; half-closed clients get the whole reply', async (t) => {
@@ -231,7 +231,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     await eventually(async () => {
       const r = await nc('late', 'caller', ip('late/app'), 7000, 'enrolled\n');
       assert.equal(r.stdout, `hello from app to ${ip('late/caller')}\nenrolled\n`);
-      assert.ok(inboundRecords('node2').some((x) => x['dst'] === `${ip('late/app')}:7000` && x['srcIdentity'] === `${TD}/ns/late/sa/default`), 'caller → app went over HBONE');
+      assert.ok(inboundRecords('node2').some((x) => x['dst.addr'] === `${ip('late/app')}:7000` && x['src.identity'] === `${TD}/ns/late/sa/default`), 'caller → app went over HBONE');
     }, 10_000);
     const after1 = (await pods(CLUSTER, 'late')).find((p) => p.name === 'app');
     assert.equal(after1?.ip, before.ip, 'same pod, same sandbox');

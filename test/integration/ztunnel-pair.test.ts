@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -20,6 +21,8 @@ import { encodeZds, lineReader, parseZtunnelMessage, type ZdsPod, type ZdsZtunne
 import { startZtunnel, type Ztunnel } from '@ambit/ztunnel';
 import { canRunNetnsTests, createNetnsFixture, type NetnsFixture } from '../../ztunnel/src/native/netns-fixture.ts';
 import { installCaptureRules } from '../../cni/src/agent/capture-rules.ts';
+import { Ajv } from 'ajv';
+import { REPO } from './helpers/ambitctl.ts';
 
 // One ztunnel, in process, serving two captured pods in real network namespaces, against a fake controller (xDS),
 // a fake CA and a stand-in node agent: the data path of DESIGN §3 without the rest of the cluster.
@@ -87,6 +90,25 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
   const apps: ChildProcess[] = [];
   const acks: ZdsZtunnelMessage[] = [];
   let agentConn: Socket | undefined;
+  let ports: Readonly<Record<string, string>> = {};
+  let readinessBeforeConfig: { status: number; body: string } | undefined;
+  let quitRequested = false;
+
+  async function get(server: string, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
+    const res = await fetch(`http://${ports[server] ?? 'missing'}${path}`, { method });
+    return { status: res.status, body: await res.text() };
+  }
+
+  /** The value of one sample of the ztunnel's metrics (0 when absent). */
+  async function sample(name: string, labels: Record<string, string>): Promise<number> {
+    const text = (await get('metrics', '/metrics')).body;
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`)) continue;
+      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1));
+    }
+    return total;
+  }
 
   function sendAddresses(extraAuth: Authorization[] = []): void {
     const stream = xds?.streams.at(-1);
@@ -147,9 +169,20 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
       tokenFile: dir.path('token'),
       agentSocket: dir.path('agent.sock'),
       trustDomain: TD,
+      // The test process is in the host namespace: its own ports on loopback only, ephemeral.
+      metricsListen: { host: '127.0.0.1', port: 0 },
+      readinessListen: { host: '127.0.0.1', port: 0 },
+      adminListen: { host: '127.0.0.1', port: 0 },
+      onQuit: () => (quitRequested = true),
       log: silentLogger(),
     });
+    ports = await eventually(async () => {
+      const l = await zt!.listening();
+      assert.ok(l['metrics'] !== undefined && l['readiness'] !== undefined && l['admin'] !== undefined);
+      return l;
+    });
     await eventually(() => assert.ok(xds!.streams.length > 0));
+    readinessBeforeConfig = await get('readiness', '/healthz/ready');
     sendAddresses();
     await eventually(() => assert.ok(zt!.ready(), 'ztunnel ready'), 10_000);
   });
@@ -223,6 +256,75 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     assert.ok(performance.now() - started < 1000, 'refused at once, not after a timeout');
     sendAddresses();
     await eventually(() => assert.equal(zt!.state.workloadByIp(B)?.status, 'HEALTHY'));
+  });
+
+  it('readiness: 500 with what is pending until config sync, then ready; not ready while the node agent is away', async (t) => {
+    if (!canRunNetnsTests(t)) return;
+    assert.equal(readinessBeforeConfig?.status, 500);
+    assert.match(readinessBeforeConfig?.body ?? '', /^not ready, pending: .*config sync/);
+    assert.deepEqual(await get('readiness', '/healthz/ready'), { status: 200, body: 'ready\n' });
+    // The agent goes away (its server stops and the connection drops), then comes back.
+    const closed = new Promise<void>((resolve) => agent!.close(() => resolve()));
+    agentConn?.destroy();
+    await closed;
+    await eventually(async () => assert.deepEqual(await get('readiness', '/healthz/ready'), { status: 500, body: 'not ready, pending: node agent\n' }));
+    await new Promise<void>((resolve) => agent!.listen(dir!.path('agent.sock'), resolve));
+    await eventually(async () => assert.equal((await get('readiness', '/healthz/ready')).status, 200), 8000);
+  });
+
+  it('config_dump matches the schema in the repo and shows workloads, pods and certificates', async (t) => {
+    if (!canRunNetnsTests(t)) return;
+    const dump = JSON.parse((await get('admin', '/config_dump')).body) as Record<string, unknown>;
+    const schema = JSON.parse(readFileSync(join(REPO, 'ztunnel', 'schema', 'config-dump.schema.json'), 'utf8')) as object;
+    const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+    assert.ok(validate(dump), JSON.stringify(validate.errors, null, 2));
+    const certs = dump['certificates'] as Array<{ identity: string; state: string; certChain: unknown[] }>;
+    for (const sa of ['sa-a', 'sa-b']) {
+      const c = certs.find((x) => x.identity === `spiffe://${TD}/ns/t/sa/${sa}`);
+      assert.equal(c?.state, 'Available');
+      assert.equal(c?.certChain.length, 1);
+    }
+    assert.deepEqual(Object.keys(dump['workloadState'] as object).sort(), ['uid-a', 'uid-b']);
+    assert.deepEqual((dump['workloads'] as Array<{ name: string }>).map((w) => w.name).sort(), ['a', 'b']);
+  });
+
+  it('admin: /logging reads and changes the level; /quitquitquit asks for a graceful shutdown', async (t) => {
+    if (!canRunNetnsTests(t)) return;
+    assert.deepEqual(JSON.parse((await get('admin', '/logging')).body), { level: 'silent' });
+    assert.deepEqual(JSON.parse((await get('admin', '/logging?level=debug', 'POST')).body), { level: 'debug' });
+    assert.equal((await get('admin', '/logging?level=loud', 'POST')).status, 400);
+    await get('admin', '/logging?level=silent', 'POST');
+    assert.equal((await get('admin', '/quitquitquit', 'POST')).status, 200);
+    assert.equal(quitRequested, true);
+  });
+
+  it('metrics: both reporters count connections with Istio labels; byte counters rise while a connection is open', async (t) => {
+    if (!canRunNetnsTests(t)) return;
+    const pair = { source_workload: 'a', destination_workload: 'b', connection_security_policy: 'mutual_tls' };
+    const before = await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'destination' });
+    const held = spawn('ip', ['netns', 'exec', ns!.name('a'), 'nc', B, '7000'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    held.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      held.stdin.write(`${'x'.repeat(999)}\n`);
+      await eventually(() => assert.ok(out.length > 1000));
+      const recv1 = await sample('istio_tcp_received_bytes_total', { ...pair, reporter: 'destination' });
+      held.stdin.write(`${'y'.repeat(4999)}\n`);
+      await eventually(() => assert.ok(out.length > 6000));
+      const recv2 = await sample('istio_tcp_received_bytes_total', { ...pair, reporter: 'destination' });
+      assert.ok(recv2 - recv1 >= 5000, `received bytes rose by ${recv2 - recv1} while the connection stayed open`);
+      const sent = await sample('istio_tcp_sent_bytes_total', { ...pair, reporter: 'source' });
+      assert.ok(sent >= 6000, `source reporter sent ${sent}`);
+    } finally {
+      held.kill();
+    }
+    await eventually(async () => assert.ok((await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'destination' })) > before));
+    assert.ok((await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'source', source_principal: `spiffe://${TD}/ns/t/sa/sa-a` })) >= 1);
+    const text = (await get('metrics', '/stats/prometheus')).body;
+    assert.match(text, /^ambit_ztunnel_enrolled_pods 2$/m);
+    assert.match(text, /^ambit_ztunnel_certificate_expiry_timestamp_seconds\{identity="spiffe:\/\/cluster.local\/ns\/t\/sa\/sa-a"\} \d+$/m);
+    assert.match(text, /^process_cpu_seconds_total /m);
+    assert.doesNotMatch(text, /10\.90\.|:7000"/, 'no addresses or ports in label values');
   });
 
   it('releases a pod on del: its listeners close', async (t) => {

@@ -6,6 +6,7 @@ import { startZtunnel } from './ztunnel.ts';
 
 const USAGE = `usage: ztunnel --node NAME --controller unix:/path|host:port --token-file PATH --agent-socket PATH
          [--ca TARGET] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--metrics-port 15020]
+         [--readiness-port 15021] [--admin-port 15000]
          [--exit-with-parent]`;
 
 const { values } = parseArgs({
@@ -19,6 +20,8 @@ const { values } = parseArgs({
     'cert-ttl': { type: 'string' },
     'drain-seconds': { type: 'string', default: '10' },
     'metrics-port': { type: 'string', default: '15020' },
+    'readiness-port': { type: 'string', default: '15021' },
+    'admin-port': { type: 'string', default: '15000' },
     'exit-with-parent': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -47,6 +50,8 @@ const agentSocket = values['agent-socket'] ?? fail('--agent-socket is required')
 const certTtlSeconds = positive('cert-ttl', values['cert-ttl']);
 const drainMs = (positive('drain-seconds', values['drain-seconds']) ?? 10) * 1000;
 const metricsPort = positive('metrics-port', values['metrics-port']) ?? 15020;
+const readinessPort = positive('readiness-port', values['readiness-port']) ?? 15021;
+const adminPort = positive('admin-port', values['admin-port']) ?? 15000;
 
 const log = createLogger('ztunnel', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
 if (values['exit-with-parent'] === true) {
@@ -67,6 +72,10 @@ try {
     ...(certTtlSeconds !== undefined && { certTtlSeconds }),
     // All addresses of ztunnel's own (node) namespace, for Prometheus; never a pod's.
     metricsListen: { host: '0.0.0.0', port: metricsPort },
+    readinessListen: { host: '0.0.0.0', port: readinessPort },
+    // Admin can change the log level and shut ztunnel down: localhost only (reference §2).
+    adminListen: { host: '127.0.0.1', port: adminPort },
+    onQuit: () => stop('quitquitquit'),
     log,
   });
   let stopping = false;

@@ -18,8 +18,11 @@ import { startZdsClient, type ZdsClient } from './agent/zds-client.ts';
 import { createCertManager, type CertManager } from './identity/index.ts';
 import { createPodManager, type PodManager } from './pods/pod-manager.ts';
 import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
-import { startMetricsServer } from './metrics/metrics-server.ts';
-import { createTcpMetrics, type TcpMetrics } from './metrics/tcp-metrics.ts';
+import { Registry } from 'prom-client';
+import { configDump } from './admin/config-dump.ts';
+import { closeServer } from './admin/http-servers.ts';
+import { startOwnServers } from './admin/own-servers.ts';
+import { createTcpMetrics, registerHealthMetrics, type TcpMetrics, type Telemetry } from './telemetry/index.ts';
 import { createLiveConnections, type LiveConnections } from './policy/live-connections.ts';
 import { createMeshState, type MeshState } from './state/mesh-state.ts';
 
@@ -37,22 +40,39 @@ export interface ZtunnelOptions {
   readonly agentSocket: string;
   /** Workload certificate lifetime asked of the CA; default 86400 s. */
   readonly certTtlSeconds?: number;
-  /** Where to serve Prometheus metrics (15020); absent: not served (in-process tests). */
-  readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** Prometheus metrics (15020), readiness (15021), admin (15000, localhost); each absent: not served. */
+  readonly metricsListen?: ListenAddress;
+  readonly readinessListen?: ListenAddress;
+  readonly adminListen?: ListenAddress;
+  /** `POST /quitquitquit` on the admin port: the process's graceful shutdown. */
+  readonly onQuit?: () => void;
   readonly log: Logger;
 }
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Reported as `istio_build{tag}` and in the config dump. */
+export const ZTUNNEL_VERSION = '0.1.0';
 
 export interface Ztunnel {
   readonly state: MeshState;
   /** Inbound connections that policy changes re-check. */
   readonly live: LiveConnections;
   readonly metrics: TcpMetrics;
+  readonly registry: Registry;
   readonly pods: PodManager;
   readonly certs: CertManager;
   readonly xds: XdsClient;
   readonly zds: ZdsClient;
   /** Config synced from the controller and the agent's snapshot applied. */
   ready(): boolean;
+  /** What `/config_dump` serves. */
+  configDump(): Record<string, unknown>;
+  /** Addresses the own servers listen on, once started (tests use port 0). */
+  listening(): Promise<Readonly<Record<string, string>>>;
   /** SIGTERM: stop accepting, drain open connections for up to `graceMs`, then close everything. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -85,7 +105,9 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const log = options.log;
   const state = createMeshState(ROOT_NAMESPACE);
   const live = createLiveConnections(state, log);
-  const metrics = createTcpMetrics();
+  const registry = new Registry();
+  const metrics = createTcpMetrics(registry);
+  const access = log.child({ component: 'access' });
   const token = async (): Promise<string> => (await readFile(options.tokenFile, 'utf8')).trim();
   const xds = createXdsClient({
     target: options.controllerTarget,
@@ -126,30 +148,21 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     return bound.pods;
   };
   const roots = rootsTracker(() => certs, () => podList().pods().map((p) => p.identity));
-  const hbone: HboneServer = createHboneServer(inboundHboneOptions({ state, live, metrics, pods: podList, certs, roots, trustDomain: options.trustDomain, log }));
-  const pods = createPodManager({
-    state,
-    live,
-    hbone,
-    certs,
-    roots,
-    trustDomain: options.trustDomain,
-    log,
-    onInboundPlaintextClose: (_pod, rec) => {
-      if (rec.error === 'loop to a ztunnel port' || rec.error === 'unknown destination workload') return;
-      const [srcIp = ''] = splitHostPort(rec.src);
-      const [dstIp = ''] = splitHostPort(rec.dst);
-      metrics.inboundClosed({
-        source: state.workloadByIp(srcIp),
-        sourceIdentity: undefined,
-        destination: state.workloadByIp(dstIp),
-        denied: !rec.allowed,
-        mtls: false,
-      });
+  // The health metrics read ztunnel's parts at scrape time; they are bound right below.
+  const parts: { zds?: ZdsClient } = {};
+  const health = registerHealthMetrics(
+    registry,
+    {
+      xdsConnected: () => xds.connected(),
+      agentConnected: () => parts.zds?.synced() ?? false,
+      enrolledPods: () => podList().pods().length,
+      certificates: () => certs.state(),
     },
-  });
-  const metricsServer = options.metricsListen === undefined ? undefined : startMetricsServer(metrics.registry, options.metricsListen, log);
-  metricsServer?.catch((err: unknown) => log.error({ err: errorMessage(err) }, 'metrics server failed to start'));
+    ZTUNNEL_VERSION,
+  );
+  const telemetry: Telemetry = { metrics, health, access };
+  const hbone: HboneServer = createHboneServer(inboundHboneOptions({ state, live, telemetry, pods: podList, certs, roots, trustDomain: options.trustDomain, log }));
+  const pods = createPodManager({ state, live, hbone, certs, roots, telemetry, trustDomain: options.trustDomain, log });
   bound.pods = pods;
   const zds = startZdsClient({
     socketPath: options.agentSocket,
@@ -157,29 +170,37 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     log,
     handlers: { add: (p) => pods.add(p), del: (uid) => pods.del(uid), snapshot: (uids) => pods.retainOnly(uids) },
   });
+  parts.zds = zds;
+  const pending = (): string[] => [...(zds.synced() ? [] : ['node agent']), ...(xds.connected() ? [] : ['config sync'])];
+  const dump = (): Record<string, unknown> =>
+    configDump({ state, pods, certs, node: options.node, version: ZTUNNEL_VERSION, xdsConnected: () => xds.connected(), agentSynced: () => zds.synced() });
+  const servers = startOwnServers(options, { registry, pending, dump, log });
   return {
     state,
     live,
     metrics,
+    registry,
     pods,
     certs,
     xds,
     zds,
-    ready: () => xds.connected() && zds.synced(),
+    ready: () => pending().length === 0,
+    configDump: dump,
+    listening: async () => {
+      const out: Record<string, string> = {};
+      for (const { name, server } of await servers) {
+        const a = server.address();
+        if (a !== null && typeof a !== 'string') out[name] = `${a.address}:${a.port}`;
+      }
+      return out;
+    },
     async shutdown(graceMs) {
       zds.close();
       await Promise.all([pods.drain(graceMs), hbone.close(graceMs)]).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'drain'));
       xds.close();
       certs.close();
       ca.close();
-      const server = await metricsServer?.catch(() => undefined);
-      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+      await Promise.all((await servers).map((s) => closeServer(s.server)));
     },
   };
-}
-
-/** `10.0.0.1:80` → ['10.0.0.1', '80']; `[fd00::1]:80` → ['fd00::1', '80']. */
-function splitHostPort(text: string): [string, string] {
-  const i = text.lastIndexOf(':');
-  return [text.slice(0, i).replace(/^\[|\]$/g, ''), text.slice(i + 1)];
 }

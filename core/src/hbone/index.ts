@@ -13,6 +13,7 @@ export {
   createHboneServer,
   type HboneAuthorizeRequest,
   type HboneDecision,
+  type HboneOpenTunnel,
   type HboneServer,
   type HboneServerOptions,
   type HboneTunnelMeta,

@@ -61,6 +61,15 @@ export interface HboneTunnelRecord {
   readonly error: Error | undefined;
 }
 
+/** An accepted tunnel, as onTunnelOpen sees it. */
+export interface HboneOpenTunnel {
+  abort(reason: string): void;
+  /** The CONNECT stream: its 'data' is what the client sent. */
+  readonly stream: Duplex;
+  /** The upstream connection: its 'data' is what goes back to the client. */
+  readonly upstream: Duplex;
+}
+
 export interface HboneServerOptions {
   /** The destination pod's certificate, chosen by the local address the connection arrived on (HBONE has no SNI). */
   readonly certFor: (localIp: string) => WorkloadCert | undefined;
@@ -75,10 +84,11 @@ export interface HboneServerOptions {
   /** Called once per CONNECT stream when it is done. */
   readonly onTunnelClose?: (record: HboneTunnelRecord) => void;
   /**
-   * Called when a tunnel is up (200 sent), with a function that tears it down (stream reset, upstream reset): how
-   * live policy re-checks close connections a new policy denies. The returned function, if any, runs at close.
+   * Called when a tunnel is up (200 sent). `tunnel.abort` tears it down (stream reset, upstream reset): how live policy
+   * re-checks close connections a new policy denies. `stream` and `upstream` may be observed (e.g. 'data' for byte
+   * counters), not consumed. The returned function, if any, runs at close, before onTunnelClose.
    */
-  readonly onTunnelOpen?: (meta: HboneTunnelMeta, abort: (reason: string) => void) => (() => void) | undefined;
+  readonly onTunnelOpen?: (meta: HboneTunnelMeta, tunnel: HboneOpenTunnel) => (() => void) | undefined;
   /** Target ports refused with 400 (loop protection); default 15001, 15006, 15008. */
   readonly illegalPorts?: readonly number[];
   /** SETTINGS_MAX_CONCURRENT_STREAMS; default 100 (without it Node advertises no limit). */
@@ -293,10 +303,14 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
         }
         stream.respond({ ':status': 200 });
         let abortReason: string | undefined;
-        const dispose = options.onTunnelOpen?.(tunnelMeta, (reason) => {
-          abortReason ??= reason;
-          if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
-          upstream.destroy();
+        const dispose = options.onTunnelOpen?.(tunnelMeta, {
+          abort: (reason) => {
+            abortReason ??= reason;
+            if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+            upstream.destroy();
+          },
+          stream,
+          upstream,
         });
         relay(stream, upstream, (r) => {
           dispose?.();

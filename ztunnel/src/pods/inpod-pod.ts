@@ -4,11 +4,12 @@ import { errorMessage, spiffeId } from '@ambit/core';
 import { createHbonePool, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
 import type { ZdsPod } from '@ambit/core/zds';
 import { closeFd, listenInNetns, openNetns, unconnectedSocketInNetns } from '../native/index.ts';
-import { handleInboundPlaintext, type InboundPlaintextRecord } from '../proxy/inbound-plaintext.ts';
-import { handleOutbound, type OutboundRecord } from '../proxy/outbound.ts';
+import { handleInboundPlaintext } from '../proxy/inbound-plaintext.ts';
+import { handleOutbound } from '../proxy/outbound.ts';
 import { INBOUND_HBONE_PORT, INBOUND_PLAINTEXT_PORT, INPOD_MARK, OUTBOUND_PORT } from '../proxy/ports.ts';
 import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
+import type { Telemetry } from '../telemetry/index.ts';
 
 export interface InpodDeps {
   readonly state: MeshState;
@@ -18,8 +19,7 @@ export interface InpodDeps {
   readonly certFor: (identity: string) => Promise<WorkloadCert>;
   readonly roots: () => readonly string[];
   readonly log: Logger;
-  readonly onOutboundClose?: (pod: ZdsPod, rec: OutboundRecord) => void;
-  readonly onInboundPlaintextClose?: (pod: ZdsPod, rec: InboundPlaintextRecord) => void;
+  readonly telemetry: Telemetry;
   /** HBONE pool settings (tests shorten them). */
   readonly poolIdleTimeoutMs?: number;
 }
@@ -69,13 +69,13 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
     servers.push(outbound);
     outbound.on('connection', (s: Socket) => {
       track(s);
-      handleOutbound(s, self, { state: deps.state, log, onClose: (r) => deps.onOutboundClose?.(info, r) });
+      handleOutbound(s, self, { state: deps.state, telemetry: deps.telemetry, log });
     });
     const plaintext = listenInNetns(netnsFd, { port: INBOUND_PLAINTEXT_PORT, mark: INPOD_MARK });
     servers.push(plaintext);
     plaintext.on('connection', (s: Socket) => {
       track(s);
-      handleInboundPlaintext(s, self, { state: deps.state, live: deps.live, log, onClose: (r) => deps.onInboundPlaintextClose?.(info, r) });
+      handleInboundPlaintext(s, self, { state: deps.state, live: deps.live, telemetry: deps.telemetry, log });
     });
     const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK });
     servers.push(hbone);

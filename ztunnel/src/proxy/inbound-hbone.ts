@@ -1,13 +1,13 @@
 import type { Logger } from '@ambit/core';
 import type { HboneAuthorizeRequest, HboneServerOptions } from '@ambit/core/hbone';
+import type { ConnectionFacts } from '@ambit/core/policy';
 import type { CertManager } from '../identity/index.ts';
 import { connectFromNetns } from '../native/index.ts';
 import type { PodManager } from '../pods/pod-manager.ts';
-import type { ConnectionFacts } from '@ambit/core/policy';
 import { authorizeInbound } from '../policy/inbound-authz.ts';
 import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
-import type { TcpMetrics } from '../metrics/tcp-metrics.ts';
+import { logAccess, type ConnectionLabelsInput, type ConnectionMetrics, type Telemetry } from '../telemetry/index.ts';
 import { originalSource } from './original-source.ts';
 import { INPOD_MARK } from './ports.ts';
 
@@ -18,7 +18,7 @@ export interface InboundHboneDeps {
   readonly roots: () => readonly string[];
   readonly trustDomain: string;
   readonly live: LiveConnections;
-  readonly metrics: TcpMetrics;
+  readonly telemetry: Telemetry;
   readonly log: Logger;
 }
 
@@ -30,9 +30,22 @@ function factsOf(req: HboneAuthorizeRequest): ConnectionFacts {
  * The destination side of HBONE (DESIGN §3 "Inbound"): the certificate is the pod's whose address the connection
  * arrived on, the client's SPIFFE ID is checked against the pod's authorizations (401 when denied), and the upstream
  * connection to the app is made inside that pod's namespace, marked so the pod's rules do not capture it again.
+ * Reported as `reporter="destination"`, one access line per tunnel.
  */
 export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions {
-  const log = deps.log;
+  const { log, telemetry } = deps;
+  const labels = (req: HboneAuthorizeRequest): ConnectionLabelsInput => ({
+    reporter: 'destination',
+    source: deps.state.workloadByIp(req.srcAddr.ip),
+    sourcePrincipal: req.peerIdentity,
+    destination: deps.state.workloadByIp(req.localAddr),
+    service: undefined,
+    mtls: true,
+  });
+  /** Open tunnels' counters, closed with the tunnel's record. */
+  const open = new Map<string, ConnectionMetrics>();
+  const tunnelKey = (m: { srcAddr: { ip: string; port: number }; authority: string; traceparent: string | undefined }): string =>
+    `${m.srcAddr.ip}:${m.srcAddr.port}>${m.authority}#${m.traceparent ?? ''}`;
   return {
     log,
     trustDomain: deps.trustDomain,
@@ -47,10 +60,19 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
       const decision = authorizeInbound(deps.state, workload, factsOf(req), log);
       return decision.allow ? { allow: true } : { allow: false, status: 401, reason: decision.reason };
     },
-    onTunnelOpen: (meta, abort) => {
+    onTunnelOpen: (meta, tunnel) => {
+      const m = telemetry.metrics.open(labels(meta));
+      tunnel.stream.on('data', (c: Buffer) => m.received(c.length));
+      tunnel.upstream.on('data', (c: Buffer) => m.sent(c.length));
+      const key = tunnelKey(meta);
+      open.set(key, m);
       const workload = deps.state.workloadByIp(meta.localAddr);
-      if (workload === undefined) return undefined;
-      return deps.live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: abort });
+      const untrack = workload === undefined ? undefined : deps.live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: tunnel.abort });
+      return () => {
+        untrack?.();
+        m.close();
+        open.delete(key);
+      };
     },
     connectUpstream: (target, meta) => {
       const pod = deps.pods().byIp(target.host);
@@ -58,31 +80,24 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
       return connectFromNetns(pod.netnsFd, { host: target.host, port: target.port, mark: INPOD_MARK, ...originalSource(meta.srcAddr.ip, target.host) });
     },
     onTunnelClose: (rec) => {
-      if (rec.meta !== undefined && (rec.status === 200 || rec.status === 401)) {
-        deps.metrics.inboundClosed({
-          source: deps.state.workloadByIp(rec.meta.srcAddr.ip),
-          sourceIdentity: rec.meta.peerIdentity,
-          destination: deps.state.workloadByIp(rec.meta.localAddr),
-          denied: rec.status === 401,
-          mtls: true,
-        });
-      }
-      // The access line of the destination side (issue 6 gives it Istio's full field set): who connected, to what.
-      log.info(
-        {
-          direction: 'inbound',
-          src: rec.meta === undefined ? undefined : `${rec.meta.srcAddr.ip}:${rec.meta.srcAddr.port}`,
-          srcIdentity: rec.meta?.peerIdentity,
-          dst: rec.authority,
-          status: rec.status,
-          reason: rec.reason,
-          bytesReceived: rec.bytesFromClient,
-          bytesSent: rec.bytesToClient,
-          durationMs: Math.round(rec.durationMs),
-          error: rec.error?.message,
-        },
-        'connection closed',
-      );
+      const meta = rec.meta;
+      if (meta !== undefined && rec.status === 401) telemetry.metrics.refused(labels(meta), 'DENY');
+      else if (meta !== undefined && rec.status === 503) telemetry.metrics.refused(labels(meta), 'CONNECT');
+      if (rec.status !== 200) telemetry.health.error(rec.status === 401 ? 'denied' : `hbone_${rec.status}`);
+      logAccess(telemetry.access, {
+        direction: 'inbound',
+        srcAddr: meta === undefined ? 'unknown' : `${meta.srcAddr.ip}:${meta.srcAddr.port}`,
+        srcWorkload: meta === undefined ? undefined : deps.state.workloadByIp(meta.srcAddr.ip),
+        srcIdentity: meta?.peerIdentity,
+        dstAddr: rec.authority,
+        hboneAddr: rec.authority,
+        dstService: undefined,
+        dstWorkload: meta === undefined ? undefined : deps.state.workloadByIp(meta.localAddr),
+        bytesSent: rec.bytesToClient,
+        bytesRecv: rec.bytesFromClient,
+        durationMs: rec.durationMs,
+        error: rec.status === 200 ? rec.error?.message ?? rec.reason : (rec.reason ?? `HTTP ${rec.status}`),
+      });
     },
   };
 }

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
-import type { Logger } from '@ambit/core';
+import type { Logger, Service, Workload } from '@ambit/core';
 import { errorMessage, HBONE_PORT } from '@ambit/core';
-import { formatHostPort, relay, unmapIp, type HbonePool } from '@ambit/core/hbone';
+import { formatHostPort, HboneError, relay, unmapIp, type HbonePool } from '@ambit/core/hbone';
 import { connectFromNetns, getOriginalDst, socketFdOf } from '../native/index.ts';
 import { workloadIdentity, type MeshState } from '../state/mesh-state.ts';
+import { logAccess, type ConnectionLabelsInput, type Telemetry } from '../telemetry/index.ts';
 import { pipeSockets } from './pipe-sockets.ts';
 import { INPOD_MARK, ZTUNNEL_PORTS } from './ports.ts';
 
@@ -21,22 +22,8 @@ export interface OutboundSource {
 
 export interface OutboundDeps {
   readonly state: MeshState;
+  readonly telemetry: Telemetry;
   readonly log: Logger;
-  /** One record per connection, at close (the access log). */
-  readonly onClose?: (record: OutboundRecord) => void;
-}
-
-export interface OutboundRecord {
-  readonly src: string;
-  readonly dst: string;
-  readonly dstWorkload: string | undefined;
-  readonly dstIdentity: string | undefined;
-  readonly service: string | undefined;
-  readonly mode: 'hbone' | 'passthrough' | 'refused';
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  readonly durationMs: number;
-  readonly error: string | undefined;
 }
 
 /**
@@ -44,97 +31,128 @@ export interface OutboundRecord {
  * resolve it against the mesh state, then tunnel it over HBONE to the destination pod's 15008 (mesh destination),
  * pass it through as plain TCP (not in the mesh), or refuse it at once (a Service with no healthy endpoint). Every
  * upstream socket is created inside the source pod's namespace with the ztunnel mark, so the pod's own rules let it
- * out and the peer sees the pod's IP.
+ * out and the peer sees the pod's IP. Reported as `reporter="source"`, with one access line at close.
  */
 export function handleOutbound(client: Socket, src: OutboundSource, deps: OutboundDeps): void {
   const started = performance.now();
   const srcAddr = formatHostPort(unmapIp(client.remoteAddress ?? ''), client.remotePort ?? 0);
-  const log = deps.log;
+  const { telemetry, log } = deps;
   client.on('error', () => {});
-  const finish = (partial: Omit<OutboundRecord, 'src' | 'durationMs'>): void => {
-    const rec: OutboundRecord = { src: srcAddr, durationMs: performance.now() - started, ...partial };
-    deps.onClose?.(rec);
-  };
   let orig: { address: string; port: number };
   try {
     const o = getOriginalDst(socketFdOf(client));
     orig = { address: unmapIp(o.address), port: o.port };
   } catch (err) {
     log.warn({ pod: `${src.namespace}/${src.name}`, err: errorMessage(err) }, 'outbound connection without an original destination');
+    telemetry.health.error('no_original_dst');
     client.resetAndDestroy();
     return;
   }
+  const srcWorkload = deps.state.workloadByIp(src.ips[0] ?? '');
+  const access = (dstAddr: string, hboneAddr: string | undefined, service: Service | undefined, dstWorkload: Workload | undefined, sent: number, recv: number, error: string | undefined): void =>
+    logAccess(telemetry.access, {
+      direction: 'outbound',
+      srcAddr,
+      srcWorkload,
+      srcIdentity: src.identity,
+      dstAddr,
+      hboneAddr,
+      dstService: service?.hostname,
+      dstWorkload,
+      bytesSent: sent,
+      bytesRecv: recv,
+      durationMs: performance.now() - started,
+      error,
+    });
+  const labels = (destination: Workload | undefined, service: Service | undefined, mtls: boolean): ConnectionLabelsInput => ({
+    reporter: 'source',
+    source: srcWorkload,
+    sourcePrincipal: src.identity,
+    destination,
+    service,
+    mtls,
+  });
   const dst = formatHostPort(orig.address, orig.port);
   // A connection made straight to a ztunnel port would come back to us forever.
   if (src.ips.includes(orig.address) && ZTUNNEL_PORTS.includes(orig.port)) {
     client.resetAndDestroy();
-    finish({ dst, dstWorkload: undefined, dstIdentity: undefined, service: undefined, mode: 'refused', bytesSent: 0, bytesReceived: 0, error: 'loop to a ztunnel port' });
+    telemetry.health.error('loop');
+    access(dst, undefined, undefined, undefined, 0, 0, 'loop to a ztunnel port');
     return;
   }
   const dest = deps.state.resolve(orig.address, orig.port);
   if (dest.kind === 'no-healthy-upstream') {
     client.resetAndDestroy();
-    log.info({ pod: `${src.namespace}/${src.name}`, dst, service: dest.service.hostname }, 'no healthy upstream');
-    finish({ dst, dstWorkload: undefined, dstIdentity: undefined, service: dest.service.hostname, mode: 'refused', bytesSent: 0, bytesReceived: 0, error: 'no healthy upstream' });
+    telemetry.health.error('no_healthy_upstream');
+    telemetry.metrics.refused(labels(undefined, dest.service, false), 'CONNECT');
+    access(dst, undefined, dest.service, undefined, 0, 0, 'no healthy upstream');
     return;
   }
   if (dest.kind === 'workload' && dest.workload.tunnelProtocol === 'HBONE') {
     const w = dest.workload;
     const ip = w.addresses[0] ?? orig.address;
-    const dstIdentity = workloadIdentity(w);
-    const service = dest.service?.hostname;
-    const base = { dst, dstWorkload: `${w.namespace}/${w.name}`, dstIdentity, service, mode: 'hbone' as const };
+    const hboneAddr = formatHostPort(ip, dest.port);
+    const nextHop = formatHostPort(ip, HBONE_PORT);
     src.pool
       .open({
         srcIdentity: src.identity,
-        dstIdentities: [dstIdentity, ...(dest.service?.subjectAltNames ?? [])],
+        dstIdentities: [workloadIdentity(w), ...(dest.service?.subjectAltNames ?? [])],
         nextHop: { host: ip, port: HBONE_PORT },
-        authority: formatHostPort(ip, dest.port),
+        authority: hboneAddr,
         forwardedFor: srcAddr,
       })
       .then(
         (stream) => {
+          const m = telemetry.metrics.open(labels(w, dest.service, true));
           if (client.destroyed) {
             stream.close();
-            finish({ ...base, bytesSent: 0, bytesReceived: 0, error: 'client went away' });
+            m.close('CONNECT');
+            access(nextHop, hboneAddr, dest.service, w, 0, 0, 'client went away');
             return;
           }
-          relay(stream, client, (r) => finish({ ...base, bytesSent: r.bytesToTunnel, bytesReceived: r.bytesFromTunnel, error: r.error?.message }));
+          client.on('data', (c: Buffer) => m.sent(c.length));
+          stream.on('data', (c: Buffer) => m.received(c.length));
+          relay(stream, client, (r) => {
+            m.close();
+            access(nextHop, hboneAddr, dest.service, w, r.bytesToTunnel, r.bytesFromTunnel, r.error?.message);
+          });
         },
         (err: unknown) => {
           client.resetAndDestroy();
-          log.info({ pod: `${src.namespace}/${src.name}`, dst, err: errorMessage(err) }, 'HBONE tunnel failed');
-          finish({ ...base, bytesSent: 0, bytesReceived: 0, error: errorMessage(err) });
+          const denied = err instanceof HboneError && err.code === 'POLICY_DENIED';
+          telemetry.health.error(denied ? 'denied_by_destination' : 'hbone_connect');
+          telemetry.metrics.refused(labels(w, dest.service, true), denied ? 'DENY' : 'CONNECT');
+          access(nextHop, hboneAddr, dest.service, w, 0, 0, errorMessage(err));
         },
       );
     return;
   }
   // Not in the mesh: the pod's own connection, as if there were no ztunnel (after Service load balancing, if any).
   const target = dest.kind === 'workload' ? { host: dest.workload.addresses[0] ?? orig.address, port: dest.port } : { host: orig.address, port: orig.port };
-  const base = {
-    dst,
-    dstWorkload: dest.kind === 'workload' ? `${dest.workload.namespace}/${dest.workload.name}` : undefined,
-    dstIdentity: undefined,
-    service: dest.kind === 'workload' ? dest.service?.hostname : undefined,
-    mode: 'passthrough' as const,
-  };
+  const workload = dest.kind === 'workload' ? dest.workload : undefined;
+  const service = dest.kind === 'workload' ? dest.service : undefined;
+  const targetAddr = formatHostPort(target.host, target.port);
   connectFromNetns(src.netnsFd, { host: target.host, port: target.port, mark: INPOD_MARK }).then(
     (upstream) => {
+      const m = telemetry.metrics.open(labels(workload, service, false));
       if (client.destroyed) {
         upstream.destroy();
-        finish({ ...base, bytesSent: 0, bytesReceived: 0, error: 'client went away' });
+        m.close('CONNECT');
+        access(targetAddr, undefined, service, workload, 0, 0, 'client went away');
         return;
       }
-      pipeAndFinish(client, upstream, (r) => finish({ ...base, ...r }));
+      client.on('data', (c: Buffer) => m.sent(c.length));
+      upstream.on('data', (c: Buffer) => m.received(c.length));
+      pipeSockets(client, upstream, (r) => {
+        m.close();
+        access(targetAddr, undefined, service, workload, r.bytesAtoB, r.bytesBtoA, r.error?.message);
+      });
     },
     (err: unknown) => {
       client.resetAndDestroy();
-      finish({ ...base, bytesSent: 0, bytesReceived: 0, error: errorMessage(err) });
+      telemetry.health.error('upstream_connect');
+      telemetry.metrics.refused(labels(workload, service, false), 'CONNECT');
+      access(targetAddr, undefined, service, workload, 0, 0, errorMessage(err));
     },
   );
-}
-
-
-function pipeAndFinish(client: Socket, upstream: Socket, done: (r: { bytesSent: number; bytesReceived: number; error: string | undefined }) => void): void {
-  pipeSockets(client, upstream, (r) => done({ bytesSent: r.bytesAtoB, bytesReceived: r.bytesBtoA, error: r.error?.message }));
 }
