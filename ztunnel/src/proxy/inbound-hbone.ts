@@ -7,7 +7,7 @@ import type { PodManager } from '../pods/pod-manager.ts';
 import { authorizeInbound } from '../policy/inbound-authz.ts';
 import type { LiveConnections } from '../policy/live-connections.ts';
 import type { MeshState } from '../state/mesh-state.ts';
-import { logAccess, type ConnectionLabelsInput, type ConnectionMetrics, type Telemetry } from '../telemetry/index.ts';
+import { logAccess, type ConnectionLabelsInput, type Telemetry } from '../telemetry/index.ts';
 import { originalSource } from './original-source.ts';
 import { INPOD_MARK } from './ports.ts';
 
@@ -42,10 +42,6 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
     service: undefined,
     mtls: true,
   });
-  /** Open tunnels' counters, closed with the tunnel's record. */
-  const open = new Map<string, ConnectionMetrics>();
-  const tunnelKey = (m: { srcAddr: { ip: string; port: number }; authority: string; traceparent: string | undefined }): string =>
-    `${m.srcAddr.ip}:${m.srcAddr.port}>${m.authority}#${m.traceparent ?? ''}`;
   return {
     log,
     trustDomain: deps.trustDomain,
@@ -64,14 +60,11 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
       const m = telemetry.metrics.open(labels(meta));
       tunnel.stream.on('data', (c: Buffer) => m.received(c.length));
       tunnel.upstream.on('data', (c: Buffer) => m.sent(c.length));
-      const key = tunnelKey(meta);
-      open.set(key, m);
       const workload = deps.state.workloadByIp(meta.localAddr);
       const untrack = workload === undefined ? undefined : deps.live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: tunnel.abort });
       return () => {
         untrack?.();
         m.close();
-        open.delete(key);
       };
     },
     connectUpstream: (target, meta) => {
