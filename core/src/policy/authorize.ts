@@ -148,48 +148,74 @@ export function matchingRule(policy: Authorization, src: SourceFacts, conn: Conn
 export const policyKey = (p: Pick<Authorization, 'namespace' | 'name'>): string => `${p.namespace}/${p.name}`;
 
 /**
+ * What one pass over the policies in scope found, as policy keys. The ALLOW look-ups are functions so they run only
+ * when the decision needs them (a matching DENY makes them moot).
+ */
+export interface PolicyFindings {
+  readonly deny: string | undefined;
+  readonly dryDeny: string | undefined;
+  readonly hasAllow: boolean;
+  readonly hasDryAllow: boolean;
+  /** Enforced ALLOW policies in scope, named in the reason of a default denial. */
+  readonly allowKeys: readonly string[];
+  findAllow(): string | undefined;
+  findDryAllow(): string | undefined;
+}
+
+/**
+ * The decision rule (reference §6), shared by authorize() and the indexed PolicySet: a matching enforced DENY refuses;
+ * with no enforced ALLOW the connection is allowed; otherwise one enforced ALLOW must match. Then, when dry-run
+ * policies exist, what the decision would be with them enforced too, reported only when it differs.
+ */
+export function decide(f: PolicyFindings): AuthzDecision {
+  let allow: string | undefined;
+  let decision: AuthzDecision;
+  if (f.deny !== undefined) decision = { allow: false, policy: f.deny, reason: `denied by DENY policy ${f.deny}` };
+  else if (!f.hasAllow) decision = { allow: true, reason: 'no ALLOW policy applies' };
+  else {
+    allow = f.findAllow();
+    const names = f.allowKeys.length <= 5 ? f.allowKeys.join(', ') : `${f.allowKeys.length} policies`;
+    decision = allow !== undefined ? { allow: true, policy: allow, reason: `allowed by ALLOW policy ${allow}` } : { allow: false, reason: `no ALLOW policy matched (${names})` };
+  }
+  if (f.dryDeny === undefined && !f.hasDryAllow) return decision;
+  let would: { allow: boolean; policy?: string };
+  const denier = f.deny ?? f.dryDeny;
+  if (denier !== undefined) would = { allow: false, policy: denier };
+  else if (!f.hasAllow && !f.hasDryAllow) would = { allow: true };
+  else {
+    const by = allow ?? f.findDryAllow();
+    would = by !== undefined ? { allow: true, policy: by } : { allow: false };
+  }
+  return would.allow === decision.allow ? decision : { ...decision, dryRun: would };
+}
+
+/**
  * Decides over the policies in scope for the destination (any order). `src` may be passed when already derived.
  */
 export function authorize(policies: Iterable<Authorization>, conn: ConnectionFacts, src: SourceFacts = sourceFacts(conn.sourceIdentity)): AuthzDecision {
   let deny: Authorization | undefined;
   let dryDeny: Authorization | undefined;
-  let hasAllow = false;
-  let hasDryAllow = false;
-  let allow: Authorization | undefined;
-  let dryAllow: Authorization | undefined;
   const allows: Authorization[] = [];
+  const dryAllows: Authorization[] = [];
   for (const p of policies) {
     if (p.action === 'DENY') {
       if (p.dryRun ? dryDeny !== undefined : deny !== undefined) continue;
       if (matchingRule(p, src, conn) < 0) continue;
       if (p.dryRun) dryDeny = p;
       else deny = p;
-    } else if (p.dryRun) {
-      hasDryAllow = true;
-      if (dryAllow === undefined && matchingRule(p, src, conn) >= 0) dryAllow = p;
-    } else {
-      hasAllow = true;
-      allows.push(p);
-    }
+    } else (p.dryRun ? dryAllows : allows).push(p);
   }
-  let decision: AuthzDecision;
-  if (deny !== undefined) decision = { allow: false, policy: policyKey(deny), reason: `denied by DENY policy ${policyKey(deny)}` };
-  else if (!hasAllow) decision = { allow: true, reason: 'no ALLOW policy applies' };
-  else {
-    allow = allows.find((p) => matchingRule(p, src, conn) >= 0);
-    decision =
-      allow !== undefined
-        ? { allow: true, policy: policyKey(allow), reason: `allowed by ALLOW policy ${policyKey(allow)}` }
-        : { allow: false, reason: `no ALLOW policy matched (${allows.map(policyKey).join(', ')})` };
-  }
-  if (dryDeny === undefined && !hasDryAllow) return decision;
-  // What the decision would be with the dry-run policies enforced too.
-  let would: { allow: boolean; policy?: string };
-  if (deny !== undefined || dryDeny !== undefined) would = { allow: false, policy: policyKey(deny ?? (dryDeny as Authorization)) };
-  else if (!hasAllow && !hasDryAllow) would = { allow: true };
-  else {
-    const by = allow ?? dryAllow;
-    would = by !== undefined ? { allow: true, policy: policyKey(by) } : { allow: false };
-  }
-  return would.allow === decision.allow ? decision : { ...decision, dryRun: would };
+  const matching = (list: readonly Authorization[]): string | undefined => {
+    const p = list.find((x) => matchingRule(x, src, conn) >= 0);
+    return p === undefined ? undefined : policyKey(p);
+  };
+  return decide({
+    deny: deny === undefined ? undefined : policyKey(deny),
+    dryDeny: dryDeny === undefined ? undefined : policyKey(dryDeny),
+    hasAllow: allows.length > 0,
+    hasDryAllow: dryAllows.length > 0,
+    allowKeys: allows.map(policyKey),
+    findAllow: () => matching(allows),
+    findDryAllow: () => matching(dryAllows),
+  });
 }

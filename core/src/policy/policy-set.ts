@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { Authorization, Cidr, Match, Rule, StringMatch } from '../model/types.ts';
-import { cidrMatches, isEmptyMatch, policyKey, sourceFacts, type AuthzDecision, type ConnectionFacts, type SourceFacts } from './authorize.ts';
+import { cidrMatches, decide, isEmptyMatch, policyKey, sourceFacts, type AuthzDecision, type ConnectionFacts, type SourceFacts } from './authorize.ts';
 
 /**
  * The policies in scope for one destination, compiled and indexed so a decision costs microseconds with 10 000
@@ -178,25 +178,24 @@ function cachedSource(identity: string | undefined): SourceFacts {
   return s;
 }
 
-function firstMatch(lists: ReadonlyArray<readonly Compiled[]>, p: Prepared): Compiled | undefined {
-  for (const list of lists) for (const c of list) if (c.matches(p)) return c;
+/** The first policy of class `cls` that matches, over the source's buckets in order. */
+function firstMatch(buckets: readonly Bucket[], cls: keyof Bucket, p: Prepared): string | undefined {
+  for (const b of buckets) for (const c of b[cls]) if (c.matches(p)) return c.key;
   return undefined;
 }
 
 export function compilePolicies(policies: readonly Authorization[]): PolicySet {
   const anyBucket = emptyBucket();
   const byKey = new Map<string, Bucket>();
-  let allowCount = 0;
   let dryAllowCount = 0;
+  let hasDryDeny = false;
   const allowNames: string[] = [];
   for (const policy of policies) {
     const compiled = compilePolicy(policy);
     const cls: keyof Bucket = policy.action === 'DENY' ? (policy.dryRun ? 'dryDeny' : 'deny') : policy.dryRun ? 'dryAllow' : 'allow';
-    if (cls === 'allow') {
-      allowCount += 1;
-      allowNames.push(compiled.key);
-    }
+    if (cls === 'allow') allowNames.push(compiled.key);
     if (cls === 'dryAllow') dryAllowCount += 1;
+    if (cls === 'dryDeny') hasDryDeny = true;
     const keys = policyKeys(policy);
     if (keys === ANY) {
       anyBucket[cls].push(compiled);
@@ -217,29 +216,15 @@ export function compilePolicies(policies: readonly Authorization[]): PolicySet {
       const byP = src.principal === undefined ? none : (byKey.get(`p:${src.principal}`) ?? none);
       const byN = src.namespace === undefined ? none : (byKey.get(`n:${src.namespace}`) ?? none);
       const buckets = [byP, byN, anyBucket];
-      const deny = firstMatch(buckets.map((b) => b.deny), p);
-      let decision: AuthzDecision;
-      let allow: Compiled | undefined;
-      if (deny !== undefined) decision = { allow: false, policy: deny.key, reason: `denied by DENY policy ${deny.key}` };
-      else if (allowCount === 0) decision = { allow: true, reason: 'no ALLOW policy applies' };
-      else {
-        allow = firstMatch(buckets.map((b) => b.allow), p);
-        decision =
-          allow !== undefined
-            ? { allow: true, policy: allow.key, reason: `allowed by ALLOW policy ${allow.key}` }
-            : { allow: false, reason: `no ALLOW policy matched (${allowNames.length <= 5 ? allowNames.join(', ') : `${allowNames.length} policies`})` };
-      }
-      if (dryAllowCount === 0 && anyBucket.dryDeny.length === 0 && byP.dryDeny.length === 0 && byN.dryDeny.length === 0) return decision;
-      // What the decision would be with the dry-run policies enforced too (same rules as authorize()).
-      const dryDeny = firstMatch(buckets.map((b) => b.dryDeny), p);
-      let would: { allow: boolean; policy?: string };
-      if (deny !== undefined || dryDeny !== undefined) would = { allow: false, policy: (deny ?? dryDeny)?.key ?? '' };
-      else if (allowCount === 0 && dryAllowCount === 0) would = { allow: true };
-      else {
-        const by = allow ?? firstMatch(buckets.map((b) => b.dryAllow), p);
-        would = by !== undefined ? { allow: true, policy: by.key } : { allow: false };
-      }
-      return would.allow === decision.allow ? decision : { ...decision, dryRun: would };
+      return decide({
+        deny: firstMatch(buckets, 'deny', p),
+        dryDeny: hasDryDeny ? firstMatch(buckets, 'dryDeny', p) : undefined,
+        hasAllow: allowNames.length > 0,
+        hasDryAllow: dryAllowCount > 0,
+        allowKeys: allowNames,
+        findAllow: () => firstMatch(buckets, 'allow', p),
+        findDryAllow: () => firstMatch(buckets, 'dryAllow', p),
+      });
     },
   };
 }
