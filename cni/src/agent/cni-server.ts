@@ -1,7 +1,6 @@
 // The agent's HTTP/1.1 server on a unix socket for the CNI plugin (contract: cni/README.md, src/plugin/agent-client.ts).
 // ADD answers 200 only once the pod is captured and ztunnel has its listeners up; DEL answers 200 whether or not the
 // sandbox was ever enrolled (CNI spec: DEL tolerates missing state).
-import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { AmbitError, errorMessage, type Logger } from '@ambit/core';
@@ -12,7 +11,7 @@ import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
 import { podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
 import { EnrolError, type PodEnroller } from './pod-enroller.ts';
 import { AGENT_EXEC_PATH, handlePluginExec } from './plugin-exec.ts';
-import { removeStaleSocket } from './ztunnel-link.ts';
+import { listenPrivate } from './private-socket.ts';
 
 export interface CniServerOptions {
   readonly socketPath: string;
@@ -183,16 +182,8 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
   // Bounded: a stuck plugin must not hold a connection forever (its own bound is 10 s by default).
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  await removeStaleSocket(opts.socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
   // Whoever can call it can capture or release any pod of the node: root only (the plugin runs as root).
-  await chmod(opts.socketPath, 0o600);
+  await listenPrivate(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'serving the CNI plugin');
 
   return {

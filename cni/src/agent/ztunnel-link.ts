@@ -1,10 +1,10 @@
 // The agent's side of ZDS (`@ambit/core/zds`, protocol.ts has the flow): a unix socket server that one ztunnel at a
 // time is connected to. The agent tells it which pods are captured and waits for its acks, which mean "listeners are
 // up in the pod's namespace" (add) or "gone" (del).
-import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { AmbitError, errorMessage, type Logger } from '@ambit/core';
 import { encodeZds, lineReader, parseZtunnelMessage, ZDS_VERSION, type ZdsAgentMessage, type ZdsPod } from '@ambit/core/zds';
+import { listenPrivate } from './private-socket.ts';
 
 export interface ZtunnelLinkOptions {
   readonly socketPath: string;
@@ -52,17 +52,6 @@ interface Connection {
   readonly id: number;
   hello: boolean;
   readonly pending: Map<number, Pending>;
-}
-
-/** Removes a stale socket file left by a previous run (bind fails on it); refuses to delete anything else. */
-export async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const st = await lstat(path);
-    if (!st.isSocket()) throw new AmbitError('SOCKET_PATH_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }
 
 /** Binds the socket (fails fast: a start-up error) and serves ztunnel connections. */
@@ -173,16 +162,8 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
     });
   });
 
-  await removeStaleSocket(opts.socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
   // Whoever connects learns every pod of the node and can fake acks: root only.
-  await chmod(opts.socketPath, 0o600);
+  await listenPrivate(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'serving ztunnel');
 
   return {
