@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { silentLogger, validateAuthorization, validateService, validateWorkload, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, type Authorization, type Service, type Workload } from '@ambit/core';
-import { decodeAddress, decodeAuthorization } from '@ambit/core/codec';
+import { silentLogger, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, type Authorization, type Service, type Workload } from '@ambit/core';
+import { decodeCheckedAddress, decodeCheckedAuthorization } from '@ambit/core/codec';
 import { createCaClient, parseCertInfo } from '@ambit/core/identity';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
@@ -28,13 +28,10 @@ function proxy(id: string): { client: XdsClient; addresses: () => ReadonlyMap<st
     types: [
       xdsType<Address>({
         typeUrl: ADDRESS_TYPE_URL,
-        decode: (_name, bytes) => {
-          const a = decodeAddress(bytes);
-          return 'workload' in a ? { workload: validateWorkload(a.workload) } : { service: validateService(a.service) };
-        },
+        decode: (_name, bytes) => decodeCheckedAddress(bytes),
         onChange: () => undefined,
       }),
-      xdsType<Authorization>({ typeUrl: AUTHORIZATION_TYPE_URL, decode: (_n, b) => validateAuthorization(decodeAuthorization(b)), onChange: () => undefined }),
+      xdsType<Authorization>({ typeUrl: AUTHORIZATION_TYPE_URL, decode: (_n, b) => decodeCheckedAuthorization(b), onChange: () => undefined }),
     ],
   });
   return {

@@ -4,13 +4,10 @@ import {
   AUTHORIZATION_TYPE_URL,
   errorMessage,
   ROOT_NAMESPACE,
-  validateAuthorization,
-  validateService,
-  validateWorkload,
   type Authorization,
   type Logger,
 } from '@ambit/core';
-import { decodeAddress, decodeAuthorization, type AddressResource } from '@ambit/core/codec';
+import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
 import { createHboneServer, type HboneServer } from '@ambit/core/hbone';
 import { createCaClient, type CaClient } from '@ambit/core/identity';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
@@ -117,10 +114,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     types: [
       xdsType<AddressResource>({
         typeUrl: ADDRESS_TYPE_URL,
-        decode: (_name, bytes) => {
-          const a = decodeAddress(bytes);
-          return 'workload' in a ? { workload: validateWorkload(a.workload) } : { service: validateService(a.service) };
-        },
+        decode: (_name, bytes) => decodeCheckedAddress(bytes),
         onChange: (c) => {
           state.applyAddresses(c.upserted, c.removed);
           live.recheck();
@@ -128,7 +122,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
       }),
       xdsType<Authorization>({
         typeUrl: AUTHORIZATION_TYPE_URL,
-        decode: (_name, bytes) => validateAuthorization(decodeAuthorization(bytes)),
+        decode: (_name, bytes) => decodeCheckedAuthorization(bytes),
         onChange: (c) => {
           state.applyAuthorizations(c.upserted, c.removed);
           live.recheck();

@@ -8,6 +8,7 @@
 import { AmbitError, errorMessage } from '../errors.ts';
 import { bytesToIp, ipToBytes } from '../proto/ip-bytes.ts';
 import { protoTypes } from '../proto/load.ts';
+import { validateAuthorization, validateService, validateWorkload } from './validate.ts';
 import type {
   AddressWire,
   AuthorizationWire,
@@ -360,4 +361,17 @@ function port(field: string, value: number): number {
 
 function nonEmpty(field: string, value: string): void {
   if (value === '') throw new Error(`${field} is empty`);
+}
+
+/**
+ * What a proxy accepts from xDS: the resource decoded and then validated (validate.ts), so a bad resource throws an
+ * error naming it and its field, and the xDS client NACKs the response.
+ */
+export function decodeCheckedAddress(bytes: Uint8Array): AddressResource {
+  const a = decodeAddress(bytes);
+  return 'workload' in a ? { workload: validateWorkload(a.workload) } : { service: validateService(a.service) };
+}
+
+export function decodeCheckedAuthorization(bytes: Uint8Array): Authorization {
+  return validateAuthorization(decodeAuthorization(bytes));
 }
