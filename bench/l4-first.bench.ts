@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { ambitctl, ambitctlOk, fixtureCopy, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, fixtureCopy, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
 
 const CLUSTER = 'bench-l4';
 const ROUNDS = 3;
@@ -26,11 +26,6 @@ function runIn(netns: string, args: readonly string[]): Promise<Record<string, n
   });
 }
 
-async function netnsOf(ns: string, pod: string): Promise<string> {
-  const r = await ambitctl(CLUSTER, ['local', 'exec', '-n', ns, pod, '--', 'ip', 'netns', 'identify']);
-  return r.stdout.trim();
-}
-
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const fmt = (xs: number[], digits = 0): string => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 
@@ -47,8 +42,8 @@ try {
     return p.ip;
   };
   const modes = {
-    direct: { netns: await netnsOf('plain', 'outsider'), server: await ipOf('plain', 'plainsrv') },
-    ambit: { netns: await netnsOf('mesh', 'client'), server: await ipOf('mesh', 'server') },
+    direct: { netns: await podNetns(CLUSTER, 'plain', 'outsider'), server: await ipOf('plain', 'plainsrv') },
+    ambit: { netns: await podNetns(CLUSTER, 'mesh', 'client'), server: await ipOf('mesh', 'server') },
   };
   const results: Record<string, { p50: number[]; p90: number[]; p99: number[]; mbPerSec: number[] }> = {
     direct: { p50: [], p90: [], p99: [], mbPerSec: [] },

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createCaClient } from '@ambit/core/identity';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths, nodeComponentPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, pods, removeDir, run, type PodInfo } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, podNetns, pods, removeDir, run, type PodInfo } from './helpers/ambitctl.ts';
 
 // Issue 4 acceptance on a 2-node local cluster with the whole mesh running: controller, and on each node the node
 // agent, the ambit-cni plugin and ztunnel. Clients are unmodified (nc, node scripts) inside pods. Certificates live
@@ -163,7 +163,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
   test('200 concurrent connections from one pod to another share at most 2 TLS connections', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const app = join(dir, 'apps', 'hold.mjs');
-    const child = spawn('ip', ['netns', 'exec', await netnsOf('mesh', 'client'), process.execPath, app, ip('mesh/server'), '7000', '200', '4'], {
+    const child = spawn('ip', ['netns', 'exec', await podNetns(CLUSTER, 'mesh', 'client'), process.execPath, app, ip('mesh/server'), '7000', '200', '4'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -248,7 +248,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const file = join(work, 'victim.yaml');
     writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: { name: victim, namespace: mesh }\nspec:\n  nodeName: node2\n  containers:\n    - { name: idle, command: [sleep, infinity] }\n');
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]);
-    const netns = await eventually(() => netnsOf('mesh', 'victim'), 20_000);
+    const netns = await eventually(() => podNetns(CLUSTER, 'mesh', 'victim'), 20_000);
     const listening = await inPod('mesh', 'victim', ['ss', '-Htln']);
     for (const port of [15001, 15006, 15008]) assert.match(listening.stdout, new RegExp(`:${port}\\b`), `ztunnel listens on ${port} in the pod`);
     const inode = statSync(`/run/netns/${netns}`).ino;
@@ -316,10 +316,3 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     assert.ok(issued() - first >= 2, `server certificate renewed ${issued() - first} times in 26 s`);
   });
 });
-
-async function netnsOf(ns: string, pod: string): Promise<string> {
-  const r = await ambitctl(CLUSTER, ['local', 'exec', '-n', ns, pod, '--', 'ip', 'netns', 'identify']);
-  const name = r.stdout.trim();
-  assert.ok(name.startsWith(paths.prefix), `pod ${ns}/${pod} has a sandbox (${r.stderr})`);
-  return name;
-}

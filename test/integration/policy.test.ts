@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, pods, REPO, removeDir, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, podNetns, pods, REPO, removeDir, run } from './helpers/ambitctl.ts';
 
 // Issue 5 acceptance: AuthorizationPolicy and PeerAuthentication enforced by the destination ztunnel on a 2-node
 // local cluster, with unmodified clients (nc) in pods. backend (shop, node2) is the destination throughout.
@@ -166,7 +166,7 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   test('a long-lived connection is closed within 1 s of a policy that denies it; the denial is counted', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const netns = (await ambitctl(CLUSTER, ['local', 'exec', '-n', 'shop', 'frontend', '--', 'ip', 'netns', 'identify'])).stdout.trim();
+    const netns = await podNetns(CLUSTER, 'shop', 'frontend');
     const app = join(REPO, 'test', 'integration', 'fixtures', 'mesh', 'apps', 'watch-close.mjs');
     const holder = spawn('ip', ['netns', 'exec', netns, process.execPath, app, ip('shop/backend'), '7000'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { parse as parseYaml } from 'yaml';
 import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, netnsWithPrefix, pods, REPO, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, netnsWithPrefix, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
 
 // Issue 6 acceptance: a real Prometheus (Debian's) inside the sealed cluster scrapes every node's ztunnel on 15020;
 // known traffic between demo pods must show up, through Prometheus' query API, as connection and byte counts per
@@ -109,7 +109,7 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
 
   test(`a connection open for ${LONG_SECONDS} s shows its byte counters rising while it is open`, async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const netns = (await ambitctl(CLUSTER, ['local', 'exec', '-n', 'demo', 'client', '--', 'ip', 'netns', 'identify'])).stdout.trim();
+    const netns = await podNetns(CLUSTER, 'demo', 'client');
     const held = spawn('ip', ['netns', 'exec', netns, 'nc', echoIp, '9000'], { stdio: ['pipe', 'ignore', 'ignore'] });
     const sel = 'reporter="destination",source_workload="client",destination_workload="tcp-echo"';
     try {

@@ -68,6 +68,14 @@ export interface PodInfo {
   readonly ready: boolean;
 }
 
+/** The network namespace of a running pod (its sandbox), e.g. to start a client in it by PID. Throws when it has none. */
+export async function podNetns(cluster: string, namespace: string, pod: string): Promise<string> {
+  const r = await ambitctl(cluster, ['local', 'exec', '-n', namespace, pod, '--', 'ip', 'netns', 'identify']);
+  const name = r.stdout.trim();
+  if (!name.startsWith(`ambit-${cluster}-`)) throw new Error(`pod ${namespace}/${pod} has no sandbox in cluster ${cluster}: ${r.stderr}${r.stdout}`);
+  return name;
+}
+
 export async function pods(cluster: string, namespace?: string): Promise<PodInfo[]> {
   const args = ['local', 'get', 'pods', '-o', 'json', ...(namespace === undefined ? [] : ['-n', namespace])];
   return (JSON.parse(await ambitctlOk(cluster, args)) as { items: PodInfo[] }).items;

@@ -8,6 +8,8 @@ import type { MeshState } from '../state/mesh-state.ts';
  */
 export function authorizeInbound(state: MeshState, workload: Workload, facts: ConnectionFacts, log: Logger): AuthzDecision {
   const decision = state.policySetFor(workload).decide(facts);
+  if (decision.allow && decision.dryRun === undefined) return decision;
+  // Only denials and dry-run disagreements are logged: the common path builds nothing.
   const fields = {
     src: facts.sourceIp,
     srcIdentity: facts.sourceIdentity,
