@@ -28,6 +28,14 @@ if [ "${1:-}" = --test ]; then
   need tshark command -v tshark
   need prometheus command -v prometheus
 fi
+# Benchmarks only (bench/l4.bench.ts): the load generators and the HAProxy peer, with nginx as the app.
+if [ "${1:-}" = --bench ]; then
+  need nghttp2-client command -v h2load
+  need iperf3 command -v iperf3
+  need haproxy command -v haproxy
+  need nginx-light command -v nginx
+  need openssl command -v openssl
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
