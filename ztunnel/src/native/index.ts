@@ -71,7 +71,7 @@ export interface ListenInNetnsOptions {
 
 /**
  * A net.Server listening inside the namespace, with `allowHalfOpen` (a proxy forwards each direction's FIN on its
- * own). The socket is bound and listening when this returns; bind errors (EADDRINUSE, …) throw synchronously, and
+ * own) and TCP_NODELAY on every accepted socket (a proxy must not add Nagle's delay to what the app already sent). The socket is bound and listening when this returns; bind errors (EADDRINUSE, …) throw synchronously, and
  * 'listening' fires on the next tick as for any server.
  */
 export function listenInNetns(netnsFd: number, options: ListenInNetnsOptions): net.Server {
@@ -89,7 +89,7 @@ export function listenInNetns(netnsFd: number, options: ListenInNetnsOptions): n
     },
     ...(options.mark !== undefined && { mark: options.mark }),
   });
-  const server = net.createServer({ allowHalfOpen: true });
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true });
   try {
     // Node calls listen(2) again with this backlog; pass ours so it is not reset to 511.
     server.listen({ fd, backlog });
@@ -113,7 +113,7 @@ export interface ConnectFromNetnsOptions {
 }
 
 /**
- * A connected net.Socket (`allowHalfOpen`) whose socket lives in the namespace. Rejects with Node's connect error
+ * A connected net.Socket (`allowHalfOpen`, TCP_NODELAY) whose socket lives in the namespace. Rejects with Node's connect error
  * (`ECONNREFUSED`, `ETIMEDOUT`, …); the socket is destroyed then.
  *
  * How: the addon creates an unconnected socket inside the namespace, `new net.Socket({ fd })` adopts it, and
@@ -138,6 +138,7 @@ export async function connectFromNetns(netnsFd: number, options: ConnectFromNetn
   let socket: net.Socket;
   try {
     socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+    socket.setNoDelay(true);
   } catch (err) {
     closeFd(fd);
     throw err;
@@ -161,13 +162,13 @@ export async function connectFromNetns(netnsFd: number, options: ConnectFromNetn
 }
 
 /**
- * An unconnected net.Socket (`allowHalfOpen`) whose socket lives in the namespace, for a caller that connects it to
+ * An unconnected net.Socket (`allowHalfOpen`, TCP_NODELAY) whose socket lives in the namespace, for a caller that connects it to
  * `host` *in the same tick* (the HBONE pool does): see connectFromNetns for why the tick matters.
  */
 export function unconnectedSocketInNetns(netnsFd: number, host: string, mark?: number): net.Socket {
   const fd = createSocket({ netnsFd, family: familyOf(host), ...(mark !== undefined && { mark }) });
   try {
-    return new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+    return new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true }).setNoDelay(true);
   } catch (err) {
     closeFd(fd);
     throw err;
