@@ -74,3 +74,10 @@ if [ ! -f "$plugin" ] || [ ! -f cni/bin/ambit-cni-node ] || [ -n "$(find cni/src
   echo "ambit: building the CNI plugin" >&2
   node cni/scripts/build-plugin.mjs
 fi
+
+# ztunnel runs from a bundle with plain node (the local runner falls back to tsx while it is stale). Offline.
+bundle=ztunnel/build/bundle/ztunnel.mjs
+if [ ! -f "$bundle" ] || [ -n "$(find ztunnel/src core/src ztunnel/scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
+  echo "ambit: bundling ztunnel" >&2
+  node ztunnel/scripts/build-bundle.mjs
+fi
