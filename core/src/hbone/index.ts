@@ -30,4 +30,5 @@ export {
   verifyServerIdentity,
   type WorkloadCert,
 } from './tls-config.ts';
+export { pump, PUMP_MAX_BUFFERED } from './pump.ts';
 export { buffersOnly, formatHostPort, parseIpAuthority, relay, unmapIp, type RelayResult } from './h2-util.ts';

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { pump } from '@ambit/core/hbone';
 
 export interface PipeResult {
   /** Bytes read from `a` and written to `b`. */
@@ -45,6 +46,6 @@ export function pipeSockets(a: Socket, b: Socket, done: (r: PipeResult) => void)
     if (hadError || !(b.readableEnded && b.writableFinished)) reset(a);
     closed();
   });
-  a.pipe(b);
-  b.pipe(a);
+  pump(a, b);
+  pump(b, a);
 }
