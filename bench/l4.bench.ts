@@ -15,7 +15,7 @@ import { clusterPaths, nodeComponentPaths } from '@ambit/local';
 import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
 import { connectionRate, h2loadFixedRate, holdIdleConnections, iperf3 } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
-import { rssBytes, sampleProcesses } from './l4/proc-sampler.ts';
+import { privateRssBytes, rssBytes, sampleProcesses } from './l4/proc-sampler.ts';
 import { markdown } from './l4/report.ts';
 import { MODES, type L4Results, type Mode } from './l4/results.ts';
 import { BODY_BYTES, HAPROXY_MAXCONN, PORTS, startHaproxyPair, startServers } from './l4/servers.ts';
@@ -151,12 +151,18 @@ try {
     progress(`${m}: RSS with ${count} idle connections`);
     const pids = targets[m].proxies;
     await sleep(3000);
-    const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, rssBytes(pid)]));
+    const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, { rss: rssBytes(pid), anon: privateRssBytes(pid) }]));
     const held = await holdIdleConnections(targets[m].netns, join(APPS, 'conn-client.mjs'), targets[m].host, PORTS.conn, count);
     await sleep(3000);
-    const withIdle = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, rssBytes(pid)]));
+    const withIdle = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, { rss: rssBytes(pid), anon: privateRssBytes(pid) }]));
     await held.close();
-    results.idle.push({ mode: m, connections: count, proxies: Object.fromEntries(Object.keys(pids).map((n) => [n, { before: before[n] ?? NaN, with: withIdle[n] ?? NaN }])) });
+    results.idle.push({
+      mode: m,
+      connections: count,
+      proxies: Object.fromEntries(
+        Object.keys(pids).map((n) => [n, { before: before[n]?.rss ?? NaN, with: withIdle[n]?.rss ?? NaN, privateBefore: before[n]?.anon ?? NaN, privateWith: withIdle[n]?.anon ?? NaN }]),
+      ),
+    });
     await sleep(3000);
   }
   for (const [n, pid] of Object.entries(ztunnels)) {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { RAISED_FD_LIMIT } from './netns-process.ts';
 
 /** Runs a program inside a pod's network namespace to completion; rejects with its output when it fails. */
@@ -33,6 +33,8 @@ export interface LatencyRun {
  * warm-up; latencies come from its per-request log, which covers the main duration only.
  */
 export async function h2loadFixedRate(netns: string, url: string, o: { rps: number; conns: number; seconds: number; warmupSeconds: number; bodyFile: string; logFile: string }): Promise<LatencyRun> {
+  // h2load appends to its log file: start each run from an empty one.
+  rmSync(o.logFile, { force: true });
   const out = await runIn(
     netns,
     ['h2load', '--h1', '-t', '1', '-c', String(o.conns), '--rps', String(o.rps / o.conns), '-D', String(o.seconds), '--warm-up-time', String(o.warmupSeconds), '-d', o.bodyFile, '--log-file', o.logFile, url],

@@ -26,8 +26,8 @@ export interface L4Results {
   readonly usage: { rps: number; conns: number; mode: Mode; runs: Record<string, ProcessUsage>[] }[];
   readonly throughput: { streams: number; mode: Mode; gbps: number[] }[];
   readonly connRate: { mode: Mode; runs: ConnRate[] }[];
-  /** RSS of each proxy before and with the idle connections open. */
-  readonly idle: { mode: Mode; connections: number; proxies: Record<string, { before: number; with: number }> }[];
+  /** RSS of each proxy before and with the idle connections open (private RSS alongside). */
+  readonly idle: { mode: Mode; connections: number; proxies: Record<string, { before: number; with: number; privateBefore: number; privateWith: number }> }[];
 }
 
 export interface Spread {
@@ -75,13 +75,17 @@ export function throughputOf(r: L4Results, streams: number, mode: Mode): Spread 
 }
 
 /** vCPU per 1000 rps and mean RSS of each proxy of a mode at one rate. */
-export function usageOf(r: L4Results, rps: number, conns: number, mode: Mode): Record<string, { vcpuPer1000: Spread; rssMb: Spread }> {
+export function usageOf(r: L4Results, rps: number, conns: number, mode: Mode): Record<string, { vcpuPer1000: Spread; rssMb: Spread; privateMb: Spread }> {
   const runs = r.usage.find((x) => x.rps === rps && x.conns === conns && x.mode === mode)?.runs ?? [];
   const names = [...new Set(runs.flatMap((u) => Object.keys(u)))].sort();
-  const out: Record<string, { vcpuPer1000: Spread; rssMb: Spread }> = {};
+  const out: Record<string, { vcpuPer1000: Spread; rssMb: Spread; privateMb: Spread }> = {};
   for (const n of names) {
     const us = runs.map((u) => u[n]).filter((u): u is ProcessUsage => u !== undefined);
-    out[n] = { vcpuPer1000: spread(us.map((u) => u.vcpu / (rps / 1000))), rssMb: spread(us.map((u) => u.rssMean / 1e6)) };
+    out[n] = {
+      vcpuPer1000: spread(us.map((u) => u.vcpu / (rps / 1000))),
+      rssMb: spread(us.map((u) => u.rssMean / 1e6)),
+      privateMb: spread(us.map((u) => u.privateRssMean / 1e6)),
+    };
   }
   return out;
 }
