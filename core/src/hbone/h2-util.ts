@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { constants, type Http2Session, type Http2Stream, type Settings } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { HboneError } from './errors.ts';
-import { pump } from './pump.ts';
+import { pump, type ByteCount } from './pump.ts';
 
 /**
  * HTTP/2 settings of HBONE on both ends (reference istio-ambient.md §1 table; DESIGN §3). The 64 KiB defaults cap a
@@ -53,6 +53,32 @@ function toBuffer(chunk: unknown, encoding: BufferEncoding): Buffer {
   throw new TypeError('HBONE streams carry bytes only');
 }
 
+type WriteFn = (chunk: unknown, encoding: BufferEncoding, cb: (error?: Error | null) => void) => void;
+type WritevFn = (chunks: WriteChunk[], cb: (error?: Error | null) => void) => void;
+interface GuardedStream {
+  _write: WriteFn;
+  _writev?: WritevFn | null;
+}
+
+// Shared by every guarded stream (no closure or bound function per tunnel): they call the stream class's own methods.
+function guardedWrite(this: Http2Stream, chunk: unknown, encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
+  (Object.getPrototypeOf(this) as GuardedStream)._write.call(this, toBuffer(chunk, encoding), BUFFER, cb);
+}
+
+function guardedWritev(this: Http2Stream, chunks: WriteChunk[], cb: (error?: Error | null) => void): void {
+  const bufs: WriteChunk[] = [];
+  for (const { chunk, encoding } of chunks) {
+    const buf = toBuffer(chunk, encoding);
+    if (buf.length > 0) bufs.push({ chunk: buf, encoding: BUFFER });
+  }
+  if (bufs.length === 0) {
+    cb();
+    return;
+  }
+  // Node's writevGeneric takes the all-Buffers fast path only when the array says so.
+  (Object.getPrototypeOf(this) as GuardedStream)._writev?.call(this, Object.assign(bufs, { allBuffers: true }), cb);
+}
+
 /**
  * Guards an Http2Stream against a Node bug (20, 22, 24; node-facts "HTTP inside HBONE streams"): a batched write
  * (`_writev`) holding a string and ending in an empty chunk — what `res.end(body)` produces — frees the string before
@@ -60,25 +86,9 @@ function toBuffer(chunk: unknown, encoding: BufferEncoding): Buffer {
  * are encoded here and zero-length chunks are dropped.
  */
 export function buffersOnly(stream: Http2Stream): void {
-  const write = stream._write.bind(stream);
-  const writev = stream._writev?.bind(stream);
-  stream._write = (chunk: unknown, encoding: BufferEncoding, cb: (error?: Error | null) => void) => {
-    write(toBuffer(chunk, encoding), BUFFER, cb);
-  };
-  if (writev === undefined) return;
-  stream._writev = (chunks: WriteChunk[], cb: (error?: Error | null) => void) => {
-    const bufs: WriteChunk[] = [];
-    for (const { chunk, encoding } of chunks) {
-      const buf = toBuffer(chunk, encoding);
-      if (buf.length > 0) bufs.push({ chunk: buf, encoding: BUFFER });
-    }
-    if (bufs.length === 0) {
-      cb();
-      return;
-    }
-    // Node's writevGeneric takes the all-Buffers fast path only when the array says so.
-    writev(Object.assign(bufs, { allBuffers: true }), cb);
-  };
+  const s = stream as unknown as GuardedStream;
+  s._write = guardedWrite;
+  if (typeof (Object.getPrototypeOf(stream) as GuardedStream)._writev === 'function') s._writev = guardedWritev;
 }
 
 /**
@@ -109,6 +119,14 @@ export function keepAlive(session: Http2Session, intervalMs: number, timeoutMs: 
   return stop;
 }
 
+/** Live byte counts of a tunnel, for metrics while it is open. */
+export interface RelayCounts {
+  /** Read from the HBONE stream and written upstream. */
+  readonly fromTunnel: ByteCount;
+  /** Read upstream and sent into the HBONE stream. */
+  readonly toTunnel: ByteCount;
+}
+
 /** What one tunnel moved, for the access log. */
 export interface RelayResult {
   /** Bytes read from the HBONE stream and written upstream. */
@@ -130,37 +148,33 @@ function resetSocket(s: Duplex): void {
  * Copies bytes both ways between an HBONE stream and its upstream, with half-close carried both ways: the peer's
  * END_STREAM ends upstream's write side, upstream's FIN ends the stream. Errors follow RFC 9113 §8.5: an upstream error
  * resets the stream with CONNECT_ERROR; a stream reset resets upstream. `done` runs once, when both are closed.
- * `upstream` must be half-open capable (`allowHalfOpen: true` for sockets).
+ * `upstream` must be half-open capable (`allowHalfOpen: true` for sockets). Returns the live byte counts.
  */
-export function relay(tunnel: Http2Stream, upstream: Duplex, done: (r: RelayResult) => void): void {
-  let fromTunnel = 0;
-  let toTunnel = 0;
+export function relay(tunnel: Http2Stream, upstream: Duplex, done: (r: RelayResult) => void): RelayCounts {
+  const counts = { fromTunnel: pump(tunnel, upstream), toTunnel: pump(upstream, tunnel) };
   let error: Error | undefined;
   let open = 2;
   const closed = (): void => {
     open -= 1;
-    if (open === 0) done({ bytesFromTunnel: fromTunnel, bytesToTunnel: toTunnel, error });
+    if (open === 0) done({ bytesFromTunnel: counts.fromTunnel.bytes, bytesToTunnel: counts.toTunnel.bytes, error });
   };
-  tunnel.on('data', (c: Buffer) => (fromTunnel += c.length));
-  upstream.on('data', (c: Buffer) => (toTunnel += c.length));
   tunnel.on('error', (err: Error) => {
     error ??= err;
   });
   upstream.on('error', (err: Error) => {
     error ??= err;
   });
-  tunnel.once('close', () => {
+  tunnel.on('close', () => {
     const clean = tunnel.rstCode === constants.NGHTTP2_NO_ERROR && tunnel.writableFinished;
     if (!clean) resetSocket(upstream);
     // Peer said NO_ERROR after our reply but never sent END_STREAM: nothing more will come, so finish upstream.
     else if (!tunnel.readableEnded && !upstream.writableEnded) upstream.end();
     closed();
   });
-  upstream.once('close', () => {
+  upstream.on('close', () => {
     const clean = upstream.readableEnded && upstream.writableFinished;
     if (!clean && !tunnel.closed) tunnel.close(constants.NGHTTP2_CONNECT_ERROR);
     closed();
   });
-  pump(tunnel, upstream);
-  pump(upstream, tunnel);
+  return counts;
 }

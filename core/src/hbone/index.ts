@@ -30,5 +30,5 @@ export {
   verifyServerIdentity,
   type WorkloadCert,
 } from './tls-config.ts';
-export { pump, PUMP_MAX_BUFFERED } from './pump.ts';
-export { buffersOnly, formatHostPort, parseIpAuthority, relay, unmapIp, type RelayResult } from './h2-util.ts';
+export { pump, PUMP_MAX_BUFFERED, type ByteCount } from './pump.ts';
+export { buffersOnly, formatHostPort, parseIpAuthority, relay, unmapIp, type RelayCounts, type RelayResult } from './h2-util.ts';

@@ -290,7 +290,7 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
       return Promise.reject(new HboneError('HBONE_STREAM_REFUSED', `cannot open a stream: ${String(err)}`, { cause: err }));
     }
     buffersOnly(stream);
-    stream.once('close', () => release(entry));
+    stream.on('close', () => release(entry));
     return new Promise((resolve, reject) => {
       const cleanup = (): void => {
         stream.off('response', onResponse);

@@ -7,41 +7,61 @@ import type { Duplex } from 'node:stream';
  */
 export const PUMP_MAX_BUFFERED = 256 * 1024;
 
+/** Bytes moved so far, read live (metrics at scrape time, the access log at close). */
+export interface ByteCount {
+  readonly bytes: number;
+}
+
+// One object per direction and the 'data'/'end' listeners: an idle tunnel is two of these, so the per-connection state
+// is kept to fields instead of closures (issue 7: memory per idle connection).
+class Pump implements ByteCount {
+  bytes = 0;
+  corked = false;
+  paused = false;
+  constructor(
+    readonly src: Duplex,
+    readonly dst: Duplex,
+  ) {}
+}
+
+function flush(p: Pump): void {
+  p.corked = false;
+  if (!p.dst.destroyed) p.dst.uncork();
+}
+
+function endDst(p: Pump): void {
+  if (!p.dst.destroyed && !p.dst.writableEnded) p.dst.end();
+}
+
 /**
- * Copies `src` into `dst` like `src.pipe(dst)` (backpressure; `dst.end()` after `src` ends) but coalesces the writes:
- * every chunk that arrives within one event-loop turn is corked and leaves in a single writev when the turn's I/O
- * callbacks are done (setImmediate runs right after them, which is where node:http2 flushes its own frames too).
- * Each DATA frame is a separate 'data' event, so with `pipe` a 64 KiB burst became four write syscalls.
+ * Copies `src` into `dst` like `src.pipe(dst)` (backpressure; `dst.end()` after `src` ends, also when it had already
+ * ended) but coalesces the writes: every chunk that arrives within one event-loop turn is corked and leaves in a single
+ * writev when the turn's I/O callbacks are done (setImmediate runs right after them, which is where node:http2 flushes
+ * its own frames too). Each DATA frame is a separate 'data' event, so with `pipe` a 64 KiB burst became four write
+ * syscalls. Data for a destination that is destroyed or ended is dropped. Returns the live byte count.
  */
-export function pump(src: Duplex, dst: Duplex): void {
-  let corked = false;
-  let paused = false;
-  const flush = (): void => {
-    corked = false;
-    if (!dst.destroyed) dst.uncork();
-  };
-  const resume = (): void => {
-    paused = false;
-    src.resume();
-  };
+export function pump(src: Duplex, dst: Duplex): ByteCount {
+  const p = new Pump(src, dst);
   src.on('data', (chunk: Buffer) => {
+    p.bytes += chunk.length;
     if (dst.destroyed || dst.writableEnded) return;
-    if (!corked) {
-      corked = true;
+    if (!p.corked) {
+      p.corked = true;
       dst.cork();
-      setImmediate(flush);
+      setImmediate(flush, p);
     }
     dst.write(chunk);
-    if (!paused && dst.writableLength >= PUMP_MAX_BUFFERED) {
-      paused = true;
+    if (!p.paused && dst.writableLength >= PUMP_MAX_BUFFERED) {
+      p.paused = true;
       src.pause();
-      dst.once('drain', resume);
+      dst.once('drain', () => {
+        p.paused = false;
+        src.resume();
+      });
     }
   });
-  const end = (): void => {
-    if (!dst.destroyed && !dst.writableEnded) dst.end();
-  };
-  // As pipe(): a source that already ended (its 'end' came before the pump) still ends the destination.
-  if (src.readableEnded) process.nextTick(end);
-  else src.once('end', end);
+  // 'end' and 'close' fire once: on() spares the wrapper once() allocates per connection.
+  if (src.readableEnded) process.nextTick(endDst, p);
+  else src.on('end', () => endDst(p));
+  return p;
 }

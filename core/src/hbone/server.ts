@@ -22,6 +22,7 @@ import {
   parseIpAuthority,
   relay,
   unmapIp,
+  type RelayCounts,
   type RelayResult,
 } from './h2-util.ts';
 import { SERVER_SOCKET_TLS, serverContextOptions, verifyClientIdentity, type WorkloadCert } from './tls-config.ts';
@@ -68,6 +69,8 @@ export interface HboneOpenTunnel {
   readonly stream: Duplex;
   /** The upstream connection: its 'data' is what goes back to the client. */
   readonly upstream: Duplex;
+  /** Live byte counts: from the client (stream → upstream) and back to it (upstream → stream). */
+  readonly bytes: RelayCounts;
 }
 
 export interface HboneServerOptions {
@@ -240,7 +243,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     state.streams += 1;
     clearTimeout(state.idleTimer);
     state.idleTimer = undefined;
-    stream.once('close', () => {
+    stream.on('close', () => {
       state.streams -= 1;
       if (state.streams === 0 && !state.session.closed) armIdle(state);
     });
@@ -303,7 +306,13 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
         }
         stream.respond({ ':status': 200 });
         let abortReason: string | undefined;
-        const dispose = options.onTunnelOpen?.(tunnelMeta, {
+        // The relay's close callbacks run on later ticks, after onTunnelOpen has answered.
+        const opened: { dispose?: (() => void) | undefined } = {};
+        const bytes = relay(stream, upstream, (r) => {
+          opened.dispose?.();
+          record(200, abortReason, tunnelMeta, r);
+        });
+        opened.dispose = options.onTunnelOpen?.(tunnelMeta, {
           abort: (reason) => {
             abortReason ??= reason;
             if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
@@ -311,10 +320,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
           },
           stream,
           upstream,
-        });
-        relay(stream, upstream, (r) => {
-          dispose?.();
-          record(200, abortReason, tunnelMeta, r);
+          bytes,
         });
       },
       (err: unknown) => refuse(503, `upstream ${formatHostPort(target.host, target.port)} unavailable: ${errorMessage(err)}`, tunnelMeta),
@@ -335,7 +341,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
         return;
       }
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.on('close', () => sockets.delete(socket));
       // An error before TLS takes the socket over (a reset during accept) must not be uncaught.
       socket.on('error', (err) => log.debug({ err: errorMessage(err) }, 'HBONE socket error'));
       serverFor(localIp, cert).emit('connection', socket);

@@ -62,7 +62,7 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
     });
     const track = (s: Socket): void => {
       clients.add(s);
-      s.once('close', () => clients.delete(s));
+      s.on('close', () => clients.delete(s));
     };
     const self: InpodPodView = { netnsFd, identity, name: info.name, namespace: info.namespace, ips: info.ips, uid: info.uid, pool };
     const outbound = listenInNetns(netnsFd, { port: OUTBOUND_PORT, mark: INPOD_MARK });
@@ -81,7 +81,7 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
     servers.push(hbone);
     hbone.on('connection', (s: Socket) => {
       tunnels.add(s);
-      s.once('close', () => tunnels.delete(s));
+      s.on('close', () => tunnels.delete(s));
       deps.hbone.handle(s);
     });
     for (const srv of servers) srv.on('error', (err) => log.warn({ err: errorMessage(err) }, 'in-pod listener error'));

@@ -58,8 +58,7 @@ export function inboundHboneOptions(deps: InboundHboneDeps): HboneServerOptions 
     },
     onTunnelOpen: (meta, tunnel) => {
       const m = telemetry.metrics.open(labels(meta));
-      tunnel.stream.on('data', (c: Buffer) => m.received(c.length));
-      tunnel.upstream.on('data', (c: Buffer) => m.sent(c.length));
+      m.follow(tunnel.bytes.toTunnel, tunnel.bytes.fromTunnel);
       const workload = deps.state.workloadByIp(meta.localAddr);
       const untrack = workload === undefined ? undefined : deps.live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: tunnel.abort });
       return () => {

@@ -98,8 +98,6 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
         access(0, 0, 'client went away');
         return;
       }
-      client.on('data', (c: Buffer) => m.received(c.length));
-      upstream.on('data', (c: Buffer) => m.sent(c.length));
       const untrack = deps.live.add({
         workloadUid: workload.uid,
         facts,
@@ -108,11 +106,12 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
           upstream.resetAndDestroy();
         },
       });
-      pipeSockets(client, upstream, (r) => {
+      const bytes = pipeSockets(client, upstream, (r) => {
         untrack();
         m.close();
         access(r.bytesBtoA, r.bytesAtoB, r.error?.message);
       });
+      m.follow(bytes.bToA, bytes.aToB);
     },
     (err: unknown) => {
       client.resetAndDestroy();

@@ -110,12 +110,11 @@ export function handleOutbound(client: Socket, src: OutboundSource, deps: Outbou
             access(nextHop, hboneAddr, dest.service, w, 0, 0, 'client went away');
             return;
           }
-          client.on('data', (c: Buffer) => m.sent(c.length));
-          stream.on('data', (c: Buffer) => m.received(c.length));
-          relay(stream, client, (r) => {
+          const bytes = relay(stream, client, (r) => {
             m.close();
             access(nextHop, hboneAddr, dest.service, w, r.bytesToTunnel, r.bytesFromTunnel, r.error?.message);
           });
+          m.follow(bytes.toTunnel, bytes.fromTunnel);
         },
         (err: unknown) => {
           client.resetAndDestroy();
@@ -141,12 +140,11 @@ export function handleOutbound(client: Socket, src: OutboundSource, deps: Outbou
         access(targetAddr, undefined, service, workload, 0, 0, 'client went away');
         return;
       }
-      client.on('data', (c: Buffer) => m.sent(c.length));
-      upstream.on('data', (c: Buffer) => m.received(c.length));
-      pipeSockets(client, upstream, (r) => {
+      const bytes = pipeSockets(client, upstream, (r) => {
         m.close();
         access(targetAddr, undefined, service, workload, r.bytesAtoB, r.bytesBtoA, r.error?.message);
       });
+      m.follow(bytes.aToB, bytes.bToA);
     },
     (err: unknown) => {
       client.resetAndDestroy();

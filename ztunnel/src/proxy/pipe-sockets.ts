@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { pump } from '@ambit/core/hbone';
+import { pump, type ByteCount } from '@ambit/core/hbone';
 
 export interface PipeResult {
   /** Bytes read from `a` and written to `b`. */
@@ -17,19 +17,17 @@ function reset(s: Socket): void {
 /**
  * Copies bytes both ways between two half-open capable TCP sockets (plain passthrough, inbound plaintext): a FIN
  * from one side ends the other's write side only, so a client that shuts down its write side still gets the whole
- * reply; an error or reset on one side resets the other. `done` runs once, when both are closed.
+ * reply; an error or reset on one side resets the other. `done` runs once, when both are closed. Returns the live
+ * byte counts.
  */
-export function pipeSockets(a: Socket, b: Socket, done: (r: PipeResult) => void): void {
-  let aToB = 0;
-  let bToA = 0;
+export function pipeSockets(a: Socket, b: Socket, done: (r: PipeResult) => void): { readonly aToB: ByteCount; readonly bToA: ByteCount } {
+  const counts = { aToB: pump(a, b), bToA: pump(b, a) };
   let error: Error | undefined;
   let open = 2;
   const closed = (): void => {
     open -= 1;
-    if (open === 0) done({ bytesAtoB: aToB, bytesBtoA: bToA, error });
+    if (open === 0) done({ bytesAtoB: counts.aToB.bytes, bytesBtoA: counts.bToA.bytes, error });
   };
-  a.on('data', (c: Buffer) => (aToB += c.length));
-  b.on('data', (c: Buffer) => (bToA += c.length));
   a.on('error', (err) => {
     error ??= err;
     reset(b);
@@ -38,14 +36,13 @@ export function pipeSockets(a: Socket, b: Socket, done: (r: PipeResult) => void)
     error ??= err;
     reset(a);
   });
-  a.once('close', (hadError) => {
+  a.on('close', (hadError) => {
     if (hadError || !(a.readableEnded && a.writableFinished)) reset(b);
     closed();
   });
-  b.once('close', (hadError) => {
+  b.on('close', (hadError) => {
     if (hadError || !(b.readableEnded && b.writableFinished)) reset(a);
     closed();
   });
-  pump(a, b);
-  pump(b, a);
+  return counts;
 }

@@ -1,3 +1,4 @@
+import type { ByteCount } from '@ambit/core/hbone';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Service, Workload } from '@ambit/core';
 import { workloadIdentity } from '../state/mesh-state.ts';
@@ -84,9 +85,11 @@ export function trafficLabels(i: ConnectionLabelsInput, responseFlags: string): 
 
 /** One open connection's counters. */
 export interface ConnectionMetrics {
-  /** Bytes this reporter sent toward the client / received from it, since open. */
-  sent(n: number): void;
-  received(n: number): void;
+  /**
+   * Where the connection's byte counts are read, at every scrape and at close: what this reporter sent toward the
+   * client / received from it (the relay's live counters; nothing runs per chunk).
+   */
+  follow(sent: ByteCount, received: ByteCount): void;
   /** Closes the connection's series; `responseFlags` default `-`. Idempotent. */
   close(responseFlags?: string): void;
 }
@@ -101,17 +104,57 @@ export interface TcpMetrics {
   openConnections(): number;
 }
 
-interface Live {
-  readonly labels: TrafficLabels;
-  sent: number;
-  received: number;
+const NO_BYTES: ByteCount = { bytes: 0 };
+
+interface Series {
+  readonly live: Set<LiveConnection>;
+  readonly sentBytes: Counter;
+  readonly receivedBytes: Counter;
+  readonly closed: Counter;
 }
+
+class LiveConnection implements ConnectionMetrics {
+  private sentFrom = NO_BYTES;
+  private receivedFrom = NO_BYTES;
+  /** What the counters already hold for this connection. */
+  private sentReported = 0;
+  private receivedReported = 0;
+  private done = false;
+  constructor(
+    readonly labels: TrafficLabels,
+    private readonly series: Series,
+  ) {}
+  follow(sent: ByteCount, received: ByteCount): void {
+    this.sentFrom = sent;
+    this.receivedFrom = received;
+  }
+  /** Adds what moved since the last flush to the byte counters. */
+  flush(): void {
+    const sent = this.sentFrom.bytes;
+    const received = this.receivedFrom.bytes;
+    if (sent > this.sentReported) this.series.sentBytes.inc(this.labels, sent - this.sentReported);
+    if (received > this.receivedReported) this.series.receivedBytes.inc(this.labels, received - this.receivedReported);
+    this.sentReported = sent;
+    this.receivedReported = received;
+  }
+  close(responseFlags = '-'): void {
+    if (this.done) return;
+    this.done = true;
+    this.series.live.delete(this);
+    // The byte series keep the labels they were opened with; only the close carries the outcome.
+    this.flush();
+    this.series.closed.inc(responseFlags === '-' ? this.labels : { ...this.labels, response_flags: responseFlags });
+  }
+}
+
+/** Label sets are shared between connections with the same values (most connections repeat a few peer pairs). */
+const MAX_INTERNED_LABEL_SETS = 10_000;
 
 export function createTcpMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): TcpMetrics {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const live = new Set<Live>();
+  const live = new Set<LiveConnection>();
   const flush = (): void => {
-    for (const c of live) flushOne(c);
+    for (const c of live) c.flush();
   };
   const opened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames: TRAFFIC_LABELS, registers: [registry] });
   const closed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: TRAFFIC_LABELS, registers: [registry] });
@@ -129,32 +172,25 @@ export function createTcpMetrics(registry: Registry = new Registry(), options: {
     registers: [registry],
     collect: flush,
   });
-  function flushOne(c: Live): void {
-    if (c.sent > 0) sentBytes.inc(c.labels, c.sent);
-    if (c.received > 0) receivedBytes.inc(c.labels, c.received);
-    c.sent = 0;
-    c.received = 0;
-  }
+  const series: Series = { live, sentBytes, receivedBytes, closed };
+  const interned = new Map<string, TrafficLabels>();
+  const intern = (labels: TrafficLabels): TrafficLabels => {
+    const key = TRAFFIC_LABELS.map((k) => labels[k]).join('\u0000');
+    const known = interned.get(key);
+    if (known !== undefined) return known;
+    // Workloads come and go: start over rather than keep label sets of pods long gone.
+    if (interned.size >= MAX_INTERNED_LABEL_SETS) interned.clear();
+    interned.set(key, labels);
+    return labels;
+  };
   return {
     registry,
     open(input) {
-      const labels = trafficLabels(input, '-');
+      const labels = intern(trafficLabels(input, '-'));
       opened.inc(labels);
-      const c: Live = { labels, sent: 0, received: 0 };
+      const c = new LiveConnection(labels, series);
       live.add(c);
-      let done = false;
-      return {
-        sent: (n) => void (c.sent += n),
-        received: (n) => void (c.received += n),
-        close(responseFlags = '-') {
-          if (done) return;
-          done = true;
-          live.delete(c);
-          // The byte series keep the labels they were opened with; only the close carries the outcome.
-          flushOne(c);
-          closed.inc(responseFlags === '-' ? labels : { ...labels, response_flags: responseFlags });
-        },
-      };
+      return c;
     },
     refused(input, responseFlags) {
       const labels = trafficLabels(input, responseFlags);
