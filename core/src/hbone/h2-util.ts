@@ -151,7 +151,7 @@ function resetSocket(s: Duplex): void {
  * `upstream` must be half-open capable (`allowHalfOpen: true` for sockets). Returns the live byte counts.
  */
 export function relay(tunnel: Http2Stream, upstream: Duplex, done: (r: RelayResult) => void): RelayCounts {
-  const counts = { fromTunnel: pump(tunnel, upstream), toTunnel: pump(upstream, tunnel) };
+  const counts = { fromTunnel: pump(tunnel, upstream, true), toTunnel: pump(upstream, tunnel) };
   let error: Error | undefined;
   let open = 2;
   const closed = (): void => {

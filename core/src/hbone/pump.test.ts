@@ -37,10 +37,10 @@ class Recorder extends Duplex {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-test('chunks that arrive in one event-loop turn leave in one writev', async () => {
+test('coalescing: chunks that arrive in one event-loop turn leave in one writev', async () => {
   const src = new PassThrough();
   const dst = new Recorder();
-  pump(src, dst);
+  pump(src, dst, true);
   for (let i = 0; i < 4; i++) src.write(Buffer.alloc(16 * 1024, i));
   await tick();
   await tick();
@@ -51,6 +51,15 @@ test('chunks that arrive in one event-loop turn leave in one writev', async () =
   await tick();
   await tick();
   assert.equal(dst.calls.length, 2, 'the next turn is a new write');
+});
+
+test('without coalescing every chunk is written as it comes', async () => {
+  const src = new PassThrough();
+  const dst = new Recorder();
+  pump(src, dst);
+  for (let i = 0; i < 3; i++) src.write(Buffer.alloc(1024, i));
+  await tick();
+  assert.equal(dst.calls.length, 3);
 });
 
 test('the end of the source ends the destination after its data', async () => {
@@ -77,7 +86,7 @@ test('a source that already ended before the pump still ends the destination (as
 test('a destination holding PUMP_MAX_BUFFERED pauses the source until it drains', async () => {
   const src = new PassThrough({ highWaterMark: 1024 });
   const dst = new Recorder(true);
-  pump(src, dst);
+  pump(src, dst, true);
   const block = Buffer.alloc(64 * 1024);
   for (let i = 0; i < (PUMP_MAX_BUFFERED / block.length) * 2; i++) src.write(block);
   await tick();

@@ -35,17 +35,20 @@ function endDst(p: Pump): void {
 
 /**
  * Copies `src` into `dst` like `src.pipe(dst)` (backpressure; `dst.end()` after `src` ends, also when it had already
- * ended) but coalesces the writes: every chunk that arrives within one event-loop turn is corked and leaves in a single
- * writev when the turn's I/O callbacks are done (setImmediate runs right after them, which is where node:http2 flushes
- * its own frames too). Each DATA frame is a separate 'data' event, so with `pipe` a 64 KiB burst became four write
- * syscalls. Data for a destination that is destroyed or ended is dropped. Returns the live byte count.
+ * ended). Data for a destination that is destroyed or ended is dropped. Returns the live byte count.
+ *
+ * With `coalesce` (for an HTTP/2 stream into a socket), every chunk that arrives within one event-loop turn is corked
+ * and leaves in a single writev when the turn's I/O callbacks are done (setImmediate runs right after them). Each DATA
+ * frame is a separate 'data' event, so with `pipe` a 64 KiB burst became four write syscalls. Not into an HTTP/2
+ * stream: nghttp2 already batches its frames until its own setImmediate, and corking in front of it would push the
+ * send to the next loop turn.
  */
-export function pump(src: Duplex, dst: Duplex): ByteCount {
+export function pump(src: Duplex, dst: Duplex, coalesce = false): ByteCount {
   const p = new Pump(src, dst);
   src.on('data', (chunk: Buffer) => {
     p.bytes += chunk.length;
     if (dst.destroyed || dst.writableEnded) return;
-    if (!p.corked) {
+    if (coalesce && !p.corked) {
       p.corked = true;
       dst.cork();
       setImmediate(flush, p);
