@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Duplex, PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { pump, PUMP_MAX_BUFFERED } from './pump.ts';
+import { COALESCE_MIN_CHUNK, pump, PUMP_MAX_BUFFERED } from './pump.ts';
 
 /** A destination that records how its data arrived: one entry per _write or _writev call, completed when told. */
 class Recorder extends Duplex {
@@ -47,10 +47,19 @@ test('coalescing: chunks that arrive in one event-loop turn leave in one writev'
   assert.equal(dst.calls.length, 1, `writes: ${dst.calls.map((c) => c.length).join(', ')}`);
   assert.equal(dst.calls[0]?.length, 4);
   assert.equal(dst.bytes(), 64 * 1024);
-  src.write(Buffer.from('later'));
+  src.write(Buffer.alloc(COALESCE_MIN_CHUNK));
   await tick();
   await tick();
   assert.equal(dst.calls.length, 2, 'the next turn is a new write');
+});
+
+test('coalescing leaves small chunks (requests and replies) unbatched', async () => {
+  const src = new PassThrough();
+  const dst = new Recorder();
+  pump(src, dst, true);
+  src.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.equal(dst.calls.length, 1, 'written before the loop turn ends');
 });
 
 test('without coalescing every chunk is written as it comes', async () => {

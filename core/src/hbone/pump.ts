@@ -6,6 +6,11 @@ import type { Duplex } from 'node:stream';
  * the first 16 KiB. Memory stays bounded per connection, and an idle connection holds none of it.
  */
 export const PUMP_MAX_BUFFERED = 256 * 1024;
+/**
+ * Chunks below this are written at once even when coalescing: a small chunk is a request or a reply someone waits
+ * for; bulk transfers arrive in TLS-record-sized pieces (16 KiB less framing).
+ */
+export const COALESCE_MIN_CHUNK = 8 * 1024;
 
 /** Bytes moved so far, read live (metrics at scrape time, the access log at close). */
 export interface ByteCount {
@@ -37,8 +42,9 @@ function endDst(p: Pump): void {
  * Copies `src` into `dst` like `src.pipe(dst)` (backpressure; `dst.end()` after `src` ends, also when it had already
  * ended). Data for a destination that is destroyed or ended is dropped. Returns the live byte count.
  *
- * With `coalesce` (for an HTTP/2 stream into a socket), every chunk that arrives within one event-loop turn is corked
- * and leaves in a single writev when the turn's I/O callbacks are done (setImmediate runs right after them). Each DATA
+ * With `coalesce` (for an HTTP/2 stream into a socket), a bulk chunk (≥ COALESCE_MIN_CHUNK) corks the destination and
+ * everything that arrives within the same event-loop turn leaves in a single writev when the turn's I/O callbacks are
+ * done (setImmediate runs right after them). Each DATA
  * frame is a separate 'data' event, so with `pipe` a 64 KiB burst became four write syscalls. Not into an HTTP/2
  * stream: nghttp2 already batches its frames until its own setImmediate, and corking in front of it would push the
  * send to the next loop turn.
@@ -48,7 +54,7 @@ export function pump(src: Duplex, dst: Duplex, coalesce = false): ByteCount {
   src.on('data', (chunk: Buffer) => {
     p.bytes += chunk.length;
     if (dst.destroyed || dst.writableEnded) return;
-    if (coalesce && !p.corked) {
+    if (coalesce && !p.corked && chunk.length >= COALESCE_MIN_CHUNK) {
       p.corked = true;
       dst.cork();
       setImmediate(flush, p);
