@@ -94,6 +94,8 @@ export function markdown(r: L4Results): string {
     }
   }
   lines.push('', `## Idle connections (${c.idleConnections} open through the proxies)`, '');
+  lines.push('One run per proxy, after the rounds: a proxy does not hand freed memory back to the OS at once, so a second');
+  lines.push('run on the same process would measure reused memory, not the cost of the connections.', '');
   row(['proxy', 'connections', 'RSS before (MB)', 'RSS with them (MB)', 'RSS bytes per connection', 'private bytes per connection']);
   row(Array(6).fill('---') as string[]);
   for (const e2 of r.idle) {
