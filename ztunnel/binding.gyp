@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "ambit_netns",
-      "sources": ["native/netns.cc"],
+      "sources": ["native/netns.cc", "native/memory.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

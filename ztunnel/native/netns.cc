@@ -351,6 +351,15 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
   return AddressObject(env, orig);
 }
 
+}  // namespace
+
+namespace ambit {
+// memory.cc
+Napi::Value TrimMemory(const Napi::CallbackInfo& info);
+}  // namespace ambit
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openNetns", Napi::Function::New(env, OpenNetns, "openNetns"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
@@ -358,6 +367,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMark", Napi::Function::New(env, SetMark, "setMark"));
   exports.Set("getMark", Napi::Function::New(env, GetMark, "getMark"));
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
+  exports.Set("trimMemory", Napi::Function::New(env, ambit::TrimMemory, "trimMemory"));
   return exports;
 }
 

@@ -18,6 +18,7 @@ import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
 import { Registry } from 'prom-client';
 import { configDump } from './admin/config-dump.ts';
 import { closeServer } from './admin/http-servers.ts';
+import { startMemoryTrim } from './process/memory-trim.ts';
 import { startOwnServers } from './admin/own-servers.ts';
 import { createTcpMetrics, registerHealthMetrics, type TcpMetrics, type Telemetry } from './telemetry/index.ts';
 import { createLiveConnections, type LiveConnections } from './policy/live-connections.ts';
@@ -169,6 +170,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const dump = (): Record<string, unknown> =>
     configDump({ state, pods, certs, node: options.node, version: ZTUNNEL_VERSION, xdsConnected: () => xds.connected(), agentSynced: () => zds.synced() });
   const servers = startOwnServers(options, { registry, pending, dump, log });
+  const stopTrim = startMemoryTrim(log);
   return {
     state,
     live,
@@ -189,6 +191,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
       return out;
     },
     async shutdown(graceMs) {
+      stopTrim();
       zds.close();
       await Promise.all([pods.drain(graceMs), hbone.close(graceMs)]).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'drain'));
       xds.close();

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 /**
  * Node flags ztunnel runs with. A small young generation (V8's default semi-space grows to 16 MB, and RSS keeps every
  * page it touched) keeps a node proxy's RSS near its live data; scavenges of a proxy's short-lived buffers stay cheap.
+ * `--expose-gc` lets the memory trim collect dropped buffers once the proxy goes quiet (ztunnel/src/process).
  */
-export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
 
 export function ztunnelBundlePath(repoRoot: string): string {
   return join(repoRoot, 'ztunnel', 'build', 'bundle', 'ztunnel.mjs');

@@ -72,6 +72,8 @@ export interface NativeBinding {
   /** SO_MARK of a socket; for tests and diagnostics. */
   getMark(fd: number): number;
   getOriginalDst(fd: number): SocketAddress;
+  /** glibc malloc_trim(0): freed heap pages go back to the OS; true when some were released. */
+  trimMemory(): boolean;
 }
 
 /** The addon could not be loaded, almost always because it was not built. */

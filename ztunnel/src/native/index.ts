@@ -46,6 +46,11 @@ export function getOriginalDst(fd: number): SocketAddress {
  * The fd under a connected or accepted net.Socket. Node keeps it on the undocumented `_handle.fd` (Unix only); it is
  * read here and nowhere else so a Node change breaks one place.
  */
+/** Gives freed malloc memory back to the OS (see native/memory.cc); true when some was released. */
+export function trimMemory(): boolean {
+  return nativeBinding().trimMemory();
+}
+
 export function socketFdOf(socket: net.Socket): number {
   // Narrow view of Node's internal TCPWrap: only `fd` is used.
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
