@@ -4,7 +4,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
-import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, pods, removeDir, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, pods, run } from './helpers/ambitctl.ts';
 
 const CLUSTER = 'it-main';
 const NEEDS = { root: true, executables: ['/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/sbin/nft', '/usr/bin/curl', '/usr/bin/kubectl'] };
@@ -26,9 +26,7 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
   });
 
   after(async () => {
-    await ambitctl(CLUSTER, ['local', 'down']);
-    removeDir(dir);
-    assert.deepEqual(netnsWithPrefix(`ambit-${CLUSTER}-`), [], 'down removed every namespace');
+    await downAndCheckClean(CLUSTER, dir);
   });
 
   test('pods get IPs from their node CIDR through host-local', async (t) => {

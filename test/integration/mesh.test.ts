@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createCaClient } from '@ambit/core/identity';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths, nodeComponentPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, podNetns, pods, removeDir, run, type PodInfo } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, type PodInfo, podNetns, pods, run } from './helpers/ambitctl.ts';
 
 // Issue 4 acceptance on a 2-node local cluster with the whole mesh running: controller, and on each node the node
 // agent, the ambit-cni plugin and ztunnel. Clients are unmodified (nc, node scripts) inside pods. Certificates live
@@ -91,10 +91,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   after(async () => {
     if (process.getuid?.() !== 0) return;
-    await ambitctl(CLUSTER, ['local', 'down']);
-    removeDir(dir);
-    rmSync(work, { recursive: true, force: true });
-    assert.deepEqual(netnsWithPrefix(`ambit-${CLUSTER}-`), [], 'down removed every namespace');
+    await downAndCheckClean(CLUSTER, dir, work);
   });
 
   test('pod IP across nodes: only TLS 1.3 to 15008 on the wire, never the marker; the server side knows the client', async (t) => {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, fixtureCopy, netnsWithPrefix, podNetns, pods, REPO, removeDir, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
 
 // Issue 5 acceptance: AuthorizationPolicy and PeerAuthentication enforced by the destination ztunnel on a 2-node
 // local cluster, with unmodified clients (nc) in pods. backend (shop, node2) is the destination throughout.
@@ -60,10 +60,7 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   after(async () => {
     if (process.getuid?.() !== 0) return;
-    await ambitctl(CLUSTER, ['local', 'down']);
-    removeDir(dir);
-    rmSync(work, { recursive: true, force: true });
-    assert.deepEqual(netnsWithPrefix(`ambit-${CLUSTER}-`), []);
+    await downAndCheckClean(CLUSTER, dir, work);
   });
 
   test('no ALLOW policy: every caller is allowed', async (t) => {

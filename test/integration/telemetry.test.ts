@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { parse as parseYaml } from 'yaml';
 import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, netnsWithPrefix, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
 
 // Issue 6 acceptance: a real Prometheus (Debian's) inside the sealed cluster scrapes every node's ztunnel on 15020;
 // known traffic between demo pods must show up, through Prometheus' query API, as connection and byte counts per
@@ -75,9 +75,7 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
       prometheus.kill('SIGTERM');
       await new Promise((resolve) => prometheus?.once('exit', resolve));
     }
-    await ambitctl(CLUSTER, ['local', 'down']);
-    rmSync(work, { recursive: true, force: true });
-    assert.deepEqual(netnsWithPrefix(paths.prefix), []);
+    await downAndCheckClean(CLUSTER, work);
   });
 
   test('connections and bytes by source and destination workload, both reporters', async (t) => {

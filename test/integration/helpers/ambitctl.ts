@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,16 @@ export function fixtureCopy(name: string): string {
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The end of a suite that brought a cluster up: `local down`, its directories removed, and not one of the cluster's
+ * network namespaces left behind.
+ */
+export async function downAndCheckClean(cluster: string, ...dirs: string[]): Promise<void> {
+  await ambitctl(cluster, ['local', 'down']);
+  for (const d of dirs) removeDir(d);
+  assert.deepEqual(netnsWithPrefix(`ambit-${cluster}-`), [], 'down removed every namespace');
 }
 
 export interface PodInfo {
