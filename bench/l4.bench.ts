@@ -17,7 +17,7 @@ import { connectionRate, h2loadFixedRate, holdIdleConnections, iperf3 } from './
 import type { NetnsProcess } from './l4/netns-process.ts';
 import { privateRssBytes, rssBytes, sampleProcesses } from './l4/proc-sampler.ts';
 import { markdown } from './l4/report.ts';
-import { MODES, type L4Results, type Mode } from './l4/results.ts';
+import { entryFor, MODES, type L4Results, type Mode } from './l4/results.ts';
 import { BODY_BYTES, HAPROXY_MAXCONN, PORTS, startHaproxyPair, startServers } from './l4/servers.ts';
 import { svgChart } from './l4/svg-chart.ts';
 
@@ -115,12 +115,9 @@ try {
           const run = await h2(m, rps, conns, SECONDS, WARMUP);
           clearTimeout(startSampling);
           const usage = sampler?.stop() ?? {};
-          let lat = results.latency.find((x) => x.rps === rps && x.conns === conns && x.mode === m);
-          if (lat === undefined) results.latency.push((lat = { rps, conns, mode: m, runs: [] }));
-          lat.runs.push(run);
-          let u = results.usage.find((x) => x.rps === rps && x.conns === conns && x.mode === m);
-          if (u === undefined) results.usage.push((u = { rps, conns, mode: m, runs: [] }));
-          u.runs.push(usage);
+          const same = (x: { rps: number; conns: number; mode: Mode }): boolean => x.rps === rps && x.conns === conns && x.mode === m;
+          entryFor(results.latency, same, () => ({ rps, conns, mode: m, runs: [] })).runs.push(run);
+          entryFor(results.usage, same, () => ({ rps, conns, mode: m, runs: [] })).runs.push(usage);
           if (run.void) progress(`  void: ${run.achievedRps.toFixed(1)} of ${rps} rps, ${run.failed} failed`);
         }
       }
@@ -129,17 +126,13 @@ try {
       for (const m of MODES) {
         progress(`round ${round}/${ROUNDS}: ${m} iperf3 with ${streams} stream(s)`);
         const gbps = await iperf3(targets[m].netns, targets[m].host, PORTS.iperf, streams, IPERF_SECONDS);
-        let t = results.throughput.find((x) => x.streams === streams && x.mode === m);
-        if (t === undefined) results.throughput.push((t = { streams, mode: m, gbps: [] }));
-        t.gbps.push(gbps);
+        entryFor(results.throughput, (x) => x.streams === streams && x.mode === m, () => ({ streams, mode: m, gbps: [] })).gbps.push(gbps);
       }
     }
     for (const m of MODES) {
       progress(`round ${round}/${ROUNDS}: ${m} new connections per second`);
       const c = await connectionRate(targets[m].netns, join(APPS, 'conn-client.mjs'), targets[m].host, PORTS.conn, CONN_RATE_SECONDS, CONN_RATE_CONCURRENCY);
-      let e = results.connRate.find((x) => x.mode === m);
-      if (e === undefined) results.connRate.push((e = { mode: m, runs: [] }));
-      e.runs.push(c);
+      entryFor(results.connRate, (x) => x.mode === m, () => ({ mode: m, runs: [] })).runs.push(c);
       // Let the closed connections' TIME_WAIT and the proxies' buffers settle before the next mode.
       await sleep(2000);
     }

@@ -30,6 +30,26 @@ export interface L4Results {
   readonly idle: { mode: Mode; connections: number; proxies: Record<string, { before: number; with: number; privateBefore: number; privateWith: number }> }[];
 }
 
+/**
+ * The entry of `list` that `match` picks, added from `fresh()` when there is none: the bench records run by run into
+ * one entry per (figure, mode).
+ */
+export function entryFor<T>(list: T[], match: (x: T) => boolean, fresh: () => T): T {
+  const found = list.find(match);
+  if (found !== undefined) return found;
+  const made = fresh();
+  list.push(made);
+  return made;
+}
+
+function latencyRuns(r: L4Results, rps: number, conns: number, mode: Mode): LatencyRun[] {
+  return r.latency.find((x) => x.rps === rps && x.conns === conns && x.mode === mode)?.runs ?? [];
+}
+
+function throughputRuns(r: L4Results, streams: number, mode: Mode): number[] {
+  return r.throughput.find((x) => x.streams === streams && x.mode === mode)?.gbps ?? [];
+}
+
 export interface Spread {
   readonly median: number;
   readonly min: number;
@@ -44,10 +64,9 @@ export function spread(xs: readonly number[]): Spread {
 
 /** Latency a mode adds over direct, per round (both runs valid), for one percentile. */
 export function addedLatency(r: L4Results, rps: number, conns: number, mode: Mode, key: 'p50' | 'p90' | 'p99'): Spread {
-  const runs = (m: Mode): LatencyRun[] => r.latency.find((x) => x.rps === rps && x.conns === conns && x.mode === m)?.runs ?? [];
-  const direct = runs('direct');
+  const direct = latencyRuns(r, rps, conns, 'direct');
   const added: number[] = [];
-  runs(mode).forEach((run, i) => {
+  latencyRuns(r, rps, conns, mode).forEach((run, i) => {
     const base = direct[i];
     if (base !== undefined && !base.void && !run.void) added.push(run[key] - base[key]);
   });
@@ -55,8 +74,7 @@ export function addedLatency(r: L4Results, rps: number, conns: number, mode: Mod
 }
 
 export function latencyOf(r: L4Results, rps: number, conns: number, mode: Mode, key: 'p50' | 'p90' | 'p99'): Spread {
-  const runs = r.latency.find((x) => x.rps === rps && x.conns === conns && x.mode === mode)?.runs ?? [];
-  return spread(runs.filter((x) => !x.void).map((x) => x[key]));
+  return spread(latencyRuns(r, rps, conns, mode).filter((x) => !x.void).map((x) => x[key]));
 }
 
 export function voidRuns(r: L4Results): number {
@@ -65,13 +83,12 @@ export function voidRuns(r: L4Results): number {
 
 /** Throughput of a mode as a ratio to direct, per round. */
 export function throughputRatio(r: L4Results, streams: number, mode: Mode): Spread {
-  const of = (m: Mode): number[] => r.throughput.find((x) => x.streams === streams && x.mode === m)?.gbps ?? [];
-  const direct = of('direct');
-  return spread(of(mode).map((g, i) => g / (direct[i] ?? NaN)));
+  const direct = throughputRuns(r, streams, 'direct');
+  return spread(throughputRuns(r, streams, mode).map((g, i) => g / (direct[i] ?? NaN)));
 }
 
 export function throughputOf(r: L4Results, streams: number, mode: Mode): Spread {
-  return spread(r.throughput.find((x) => x.streams === streams && x.mode === mode)?.gbps ?? []);
+  return spread(throughputRuns(r, streams, mode));
 }
 
 /** vCPU per 1000 rps and mean RSS of each proxy of a mode at one rate. */
