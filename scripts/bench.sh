@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh --bench
+source scripts/node-env.sh
+echo "ambit: benchmarking on Node $(node --version)"
 shopt -s nullglob
 if [ $# -gt 0 ]; then
   benches=()

@@ -1,41 +1,28 @@
 #!/usr/bin/env bash
-# Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing:
-# Debian packages (network tools, nftables, the CNI reference plugins, test clients) and the npm dependencies.
+# Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing: the Debian packages
+# of scripts/debian-packages.txt (scope `run`, plus `test` with --test and `bench` with --bench), the npm dependencies
+# (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the ztunnel bundle.
+# Usage: scripts/ensure-deps.sh [--test|--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scopes=" run "
+case "${1:-}" in
+  --test) scopes+="test " ;;
+  --bench) scopes+="bench " ;;
+  "") ;;
+  *) echo "usage: scripts/ensure-deps.sh [--test|--bench]" >&2; exit 2 ;;
+esac
+
+# A package is missing when one of its listed executables is not there.
 missing=()
-need() { # need PACKAGE TEST...
-  local pkg=$1; shift
-  "$@" >/dev/null 2>&1 || missing+=("$pkg")
-}
-need iproute2 command -v ip
-need nftables command -v nft
-need containernetworking-plugins test -x /usr/lib/cni/bridge
-need curl command -v curl
-need netcat-openbsd command -v nc
-need tcpdump command -v tcpdump
-need procps command -v ps
-# The ztunnel's native addon is built with node-gyp against Node's own headers (/usr/include/node).
-need g++ command -v g++
-need make command -v make
-need python3 command -v python3
-# kubectl usually comes with the machine image; Debian's own client is the fallback.
-need kubernetes-client command -v kubectl
-# Tests only: tshark reads the packet captures that prove traffic between nodes is TLS 1.3; Prometheus scrapes the
-# ztunnels in the telemetry test.
-if [ "${1:-}" = --test ]; then
-  need tshark command -v tshark
-  need prometheus command -v prometheus
-fi
-# Benchmarks only (bench/l4.bench.ts): the load generators and the HAProxy peer, with nginx as the app.
-if [ "${1:-}" = --bench ]; then
-  need nghttp2-client command -v h2load
-  need iperf3 command -v iperf3
-  need haproxy command -v haproxy
-  need nginx-light command -v nginx
-  need openssl command -v openssl
-fi
+while read -r pkg scope exes; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  [[ "$scopes" == *" $scope "* ]] || continue
+  for exe in $exes; do
+    if [ ! -x "$exe" ]; then missing+=("$pkg"); break; fi
+  done
+done < scripts/debian-packages.txt
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -54,23 +41,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
-# npm ci when node_modules is absent or older than the lockfile.
+# npm ci when node_modules is absent or older than the lockfile. It runs on whatever npm the machine has; the Node
+# that Ambit then runs on is the one it installs.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "ambit: installing npm dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund >/dev/null
 fi
+source scripts/node-env.sh
 
 # npm 11 runs no install scripts, and a native build would need --nodedir anyway: build the addon here, offline,
-# whenever it is missing or older than its sources.
+# against the headers of the Node it runs in, whenever it is missing, older than its sources or built for another Node.
 addon=ztunnel/build/Release/ambit_netns.node
-if [ ! -f "$addon" ] || [ -n "$(find ztunnel/native ztunnel/binding.gyp -newer "$addon")" ]; then
-  echo "ambit: building the ztunnel native addon" >&2
+addon_node=ztunnel/build/node-version
+if [ ! -f "$addon" ] || [ "$(cat "$addon_node" 2>/dev/null)" != "$(node --version)" ] ||
+  [ -n "$(find ztunnel/native ztunnel/binding.gyp -newer "$addon")" ]; then
+  echo "ambit: building the ztunnel native addon for Node $(node --version)" >&2
   npm run build:native -w @ambit/ztunnel --silent >/dev/null
+  node --version > "$addon_node"
 fi
 
 # The CNI plugin runs on every pod start: a C front end plus the plugin bundled for plain node (no tsx). Offline.
 plugin=cni/bin/ambit-cni
-if [ ! -f "$plugin" ] || [ ! -f cni/bin/ambit-cni-node ] || [ -n "$(find cni/src/plugin cni/native core/src/errors.ts cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
+if [ ! -f "$plugin" ] || [ ! -f cni/bin/ambit-cni-node ] || [ "$(head -1 cni/bin/ambit-cni-node)" != "#!$(node -p process.execPath)" ] ||
+  [ -n "$(find cni/src/plugin cni/native core/src/errors.ts cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
   echo "ambit: building the CNI plugin" >&2
   node cni/scripts/build-plugin.mjs
 fi

@@ -7,6 +7,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ensure-deps.sh
+source scripts/node-env.sh
+echo "ambit: running on Node $(node --version) ($(node -p process.execPath))"
 npx ambitctl local up -f examples/demo "$@"
 cat <<'TXT'
 

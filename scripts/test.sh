@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh --test
+source scripts/node-env.sh
+echo "ambit: testing on Node $(node --version) ($(node -p process.execPath))"
 npx tsc -b
 npx eslint --max-warnings 0 .
 mapfile -t unit < <(find core controller ztunnel local cli cni -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
+mapfile -t repo < <(find test/repo -name '*.test.ts' -print | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' ! -name 'zz-*' -print | sort)
 exec node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
-  "${unit[@]}" "${integration[@]}" test/integration/zz-leftovers.test.ts
+  "${repo[@]}" "${unit[@]}" "${integration[@]}" test/integration/zz-leftovers.test.ts

@@ -26,8 +26,10 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
-  banner: { js: '#!/usr/bin/env node' },
+  target: 'node24',
+  // The runtime execs the fallback with the kubelet's environment, whose PATH may find an older system node: name the
+  // Node that built it (the project's Node 24, see scripts/node-env.sh) instead of `env node`.
+  banner: { js: `#!${process.execPath}` },
   // The plugin needs only AmbitError from @ambit/core; the package's index also loads pino, prom-client and gRPC,
   // which would multiply start-up time. Anything else imported from @ambit/core fails this build, loudly.
   alias: { '@ambit/core': join(cniDir, '..', 'core', 'src', 'errors.ts') },

@@ -24,7 +24,7 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   // CommonJS dependencies (grpc-js, protobufjs, pino) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);" },
   logLevel: 'warning',
