@@ -13,7 +13,7 @@ import type { CapturedPod } from './pod-directory.ts';
 export interface InpodOptions {
   /** The inbound HBONE server that every pod's 15008 connections are handed to. */
   readonly hbone: HboneServer;
-  /** Idle time before the pod's HBONE pool closes a connection (the pool's default when absent; tests shorten it). */
+  /** Idle time before the pod's HBONE pool closes a connection (the pool's default when absent). */
   readonly poolIdleTimeoutMs?: number;
 }
 
