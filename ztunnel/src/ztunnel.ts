@@ -8,21 +8,24 @@ import {
   type Logger,
 } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
-import { createHboneServer, type HboneServer } from '@ambit/core/hbone';
-import { createCaClient, type CaClient } from '@ambit/core/identity';
+import { createHboneServer } from '@ambit/core/hbone';
+import { createCaClient } from '@ambit/core/identity';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
-import { startZdsClient, type ZdsClient } from './agent/zds-client.ts';
-import { createCertManager, type CertManager } from './identity/index.ts';
-import { createPodManager, type PodManager } from './pods/pod-manager.ts';
-import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
 import { Registry } from 'prom-client';
 import { configDump } from './admin/config-dump.ts';
 import { closeServer } from './admin/http-servers.ts';
-import { startMemoryTrim } from './process/memory-trim.ts';
 import { startOwnServers } from './admin/own-servers.ts';
-import { createTcpMetrics, registerHealthMetrics, type TcpMetrics, type Telemetry } from './telemetry/index.ts';
+import { startZdsClient, type ZdsClient } from './agent/zds-client.ts';
+import { createCertManager, type CertManager } from './identity/index.ts';
+import type { InpodPod } from './pods/inpod-pod.ts';
+import { createPodRegistry } from './pods/pod-directory.ts';
+import { createPodManager, type PodManager } from './pods/pod-manager.ts';
 import { createLiveConnections, type LiveConnections } from './policy/live-connections.ts';
+import { startMemoryTrim } from './process/memory-trim.ts';
+import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
+import { meshRoots, type ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createMeshState, type MeshState } from './state/mesh-state.ts';
+import { createHealthMetrics, createTcpMetrics, registerHealthGauges, type TcpMetrics } from './telemetry/index.ts';
 
 export interface ZtunnelOptions {
   /** This node's name: the xDS node id and the node the CA checks impersonation against. */
@@ -75,106 +78,70 @@ export interface Ztunnel {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** Keeps one array per distinct root set, so TLS contexts keyed on it are rebuilt only when the roots change. */
-function rootsTracker(certs: () => CertManager, identities: () => string[]): () => readonly string[] {
-  let roots: readonly string[] = [];
-  let joined = '';
-  return () => {
-    for (const id of identities()) {
-      const cert = certs().current(id);
-      if (cert === undefined) continue;
-      const j = cert.roots.join('\n');
-      if (j !== joined) {
-        joined = j;
-        roots = cert.roots;
-      }
-      break;
-    }
-    return roots;
-  };
-}
-
 /**
  * The per-node L4 proxy (DESIGN §3–5): mesh state from the controller over delta xDS, certificates for the node's
  * identities from the controller's CA, pods from the node agent over ZDS, and for each pod the in-namespace listeners
  * that carry its traffic over HBONE.
+ *
+ * Start-up reads top to bottom, each step using only what the steps above built (Istio's ztunnel `app.rs`):
+ * inputs → proxy → links → own servers. Nothing is bound later: the parts that change (mesh state, pods,
+ * certificates) exist empty from step 1 and are filled once the links of step 3 deliver.
  */
 export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const log = options.log;
-  const state = createMeshState(ROOT_NAMESPACE);
-  const live = createLiveConnections(state, log);
-  const registry = new Registry();
-  const metrics = createTcpMetrics(registry);
-  const access = log.child({ component: 'access' });
   const token = async (): Promise<string> => (await readFile(options.tokenFile, 'utf8')).trim();
-  const xds = createXdsClient({
-    target: options.controllerTarget,
-    node: { id: options.node, metadata: { NODE_NAME: options.node } },
-    log,
-    callMetadata: async () => ({ authorization: `Bearer ${await token()}` }),
-    types: [
-      xdsType<AddressResource>({
-        typeUrl: ADDRESS_TYPE_URL,
-        decode: (_name, bytes) => decodeCheckedAddress(bytes),
-        onChange: (c) => {
-          state.applyAddresses(c.upserted, c.removed);
-          live.recheck();
-        },
-      }),
-      xdsType<Authorization>({
-        typeUrl: AUTHORIZATION_TYPE_URL,
-        decode: (_name, bytes) => decodeCheckedAuthorization(bytes),
-        onChange: (c) => {
-          state.applyAuthorizations(c.upserted, c.removed);
-          live.recheck();
-        },
-      }),
-    ],
-  });
-  const ca: CaClient = createCaClient({ target: options.caTarget ?? options.controllerTarget, token });
+
+  // 1. The inputs every listener shares, built once. `podRegistry` is the pod directory as plain data: the listeners
+  //    read it (`inputs.pods`), the pod manager of step 2 fills it.
+  const registry = new Registry();
+  const state = createMeshState(ROOT_NAMESPACE);
+  const podRegistry = createPodRegistry<InpodPod>();
+  const ca = createCaClient({ target: options.caTarget ?? options.controllerTarget, token });
   const certs = createCertManager({
     fetch: (identity, ttl) => ca.fetchCertificate(identity, ttl),
     ...(options.certTtlSeconds !== undefined && { ttlSeconds: options.certTtlSeconds }),
     log,
   });
-  const bound: { pods?: PodManager } = {};
-  const podList = (): PodManager => {
-    if (bound.pods === undefined) throw new Error('BUG: pod manager used before it exists');
-    return bound.pods;
+  const inputs: ProxyInputs = {
+    config: { node: options.node, trustDomain: options.trustDomain },
+    state,
+    live: createLiveConnections(state, log),
+    certs,
+    roots: meshRoots(certs, podRegistry),
+    pods: podRegistry,
+    telemetry: { metrics: createTcpMetrics(registry), health: createHealthMetrics(registry), access: log.child({ component: 'access' }) },
+    log,
   };
-  const roots = rootsTracker(() => certs, () => podList().pods().map((p) => p.identity));
-  // The health metrics read ztunnel's parts at scrape time; they are bound right below.
-  const parts: { zds?: ZdsClient } = {};
-  const health = registerHealthMetrics(
-    registry,
-    {
-      xdsConnected: () => xds.connected(),
-      agentConnected: () => parts.zds?.synced() ?? false,
-      enrolledPods: () => podList().pods().length,
-      certificates: () => certs.state(),
-    },
-    ZTUNNEL_VERSION,
-  );
-  const telemetry: Telemetry = { metrics, health, access };
-  const hbone: HboneServer = createHboneServer(inboundHboneOptions({ state, live, telemetry, pods: podList, certs, roots, trustDomain: options.trustDomain, log }));
-  const pods = createPodManager({ state, live, hbone, certs, roots, telemetry, trustDomain: options.trustDomain, log });
-  bound.pods = pods;
+
+  // 2. The proxy: one inbound HBONE server for every pod, and the pod manager, which binds each pod's listeners in its
+  //    namespace and hands their 15008 connections to that server.
+  const hbone = createHboneServer(inboundHboneOptions(inputs));
+  const pods = createPodManager(inputs, { registry: podRegistry, hbone });
+
+  // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent.
+  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token);
   const zds = startZdsClient({
     socketPath: options.agentSocket,
     node: options.node,
     log,
     handlers: { add: (p) => pods.add(p), del: (uid) => pods.del(uid), snapshot: (uids) => pods.retainOnly(uids) },
   });
-  parts.zds = zds;
+
+  // 4. What reports on all of the above: health gauges read at scrape time, the own servers, memory trim.
+  registerHealthGauges(
+    registry,
+    { xdsConnected: () => xds.connected(), agentConnected: () => zds.synced(), enrolledPods: () => podRegistry.pods().length, certificates: () => certs.state() },
+    ZTUNNEL_VERSION,
+  );
   const pending = (): string[] => [...(zds.synced() ? [] : ['node agent']), ...(xds.connected() ? [] : ['config sync'])];
   const dump = (): Record<string, unknown> =>
-    configDump({ state, pods, certs, node: options.node, version: ZTUNNEL_VERSION, xdsConnected: () => xds.connected(), agentSynced: () => zds.synced() });
+    configDump({ state, pods: podRegistry, certs, node: options.node, version: ZTUNNEL_VERSION, xdsConnected: () => xds.connected(), agentSynced: () => zds.synced() });
   const servers = startOwnServers(options, { registry, pending, dump, log });
   const stopTrim = startMemoryTrim(log);
   return {
     state,
-    live,
-    metrics,
+    live: inputs.live,
+    metrics: inputs.telemetry.metrics,
     registry,
     pods,
     certs,
@@ -200,4 +167,33 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
       await Promise.all((await servers).map((s) => closeServer(s.server)));
     },
   };
+}
+
+/** The controller's delta-xDS subscription: it fills the mesh state, and every change re-checks live connections. */
+function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => Promise<string>): XdsClient {
+  const { state, live, config } = inputs;
+  return createXdsClient({
+    target,
+    node: { id: config.node, metadata: { NODE_NAME: config.node } },
+    log: inputs.log,
+    callMetadata: async () => ({ authorization: `Bearer ${await token()}` }),
+    types: [
+      xdsType<AddressResource>({
+        typeUrl: ADDRESS_TYPE_URL,
+        decode: (_name, bytes) => decodeCheckedAddress(bytes),
+        onChange: (c) => {
+          state.applyAddresses(c.upserted, c.removed);
+          live.recheck();
+        },
+      }),
+      xdsType<Authorization>({
+        typeUrl: AUTHORIZATION_TYPE_URL,
+        decode: (_name, bytes) => decodeCheckedAuthorization(bytes),
+        onChange: (c) => {
+          state.applyAuthorizations(c.upserted, c.removed);
+          live.recheck();
+        },
+      }),
+    ],
+  });
 }

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { CertManager } from '../identity/index.ts';
-import type { PodManager } from '../pods/pod-manager.ts';
+import type { PodDirectory } from '../pods/pod-directory.ts';
 import type { MeshState } from '../state/mesh-state.ts';
 
 /** A certificate in the dump (Istio's shape: `{pem, serialNumber, validFrom, expirationTime}`). */
@@ -18,7 +18,7 @@ function certEntry(pem: string): CertEntry {
 
 export interface ConfigDumpSources {
   readonly state: MeshState;
-  readonly pods: PodManager;
+  readonly pods: PodDirectory;
   readonly certs: CertManager;
   readonly node: string;
   readonly version: string;

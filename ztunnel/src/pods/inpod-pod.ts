@@ -1,34 +1,24 @@
 import type { Server, Socket } from 'node:net';
-import type { Logger } from '@ambit/core';
 import { errorMessage, spiffeId } from '@ambit/core';
-import { createHbonePool, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
+import { createHbonePool, type HbonePool, type HboneServer } from '@ambit/core/hbone';
 import type { ZdsPod } from '@ambit/core/zds';
 import { closeFd, listenInNetns, openNetns, unconnectedSocketInNetns } from '../native/index.ts';
 import { handleInboundPlaintext } from '../proxy/inbound-plaintext.ts';
 import { handleOutbound } from '../proxy/outbound.ts';
 import { INBOUND_HBONE_PORT, INBOUND_PLAINTEXT_PORT, INPOD_MARK, OUTBOUND_PORT } from '../proxy/ports.ts';
-import type { LiveConnections } from '../policy/live-connections.ts';
-import type { MeshState } from '../state/mesh-state.ts';
-import type { Telemetry } from '../telemetry/index.ts';
+import type { ProxyInputs } from '../proxy/proxy-inputs.ts';
+import type { CapturedPod } from './pod-directory.ts';
 
-export interface InpodDeps {
-  readonly state: MeshState;
-  readonly live: LiveConnections;
+/** What a pod's listeners need beyond the shared inputs. */
+export interface InpodOptions {
+  /** The inbound HBONE server that every pod's 15008 connections are handed to. */
   readonly hbone: HboneServer;
-  readonly trustDomain: string;
-  readonly certFor: (identity: string) => Promise<WorkloadCert>;
-  readonly roots: () => readonly string[];
-  readonly log: Logger;
-  readonly telemetry: Telemetry;
-  /** HBONE pool settings (tests shorten them). */
+  /** Idle time before the pod's HBONE pool closes a connection (the pool's default when absent). */
   readonly poolIdleTimeoutMs?: number;
 }
 
 /** One captured pod as ztunnel serves it: its namespace handle, its three listeners, its HBONE pool. */
-export interface InpodPod {
-  readonly info: ZdsPod;
-  readonly identity: string;
-  readonly netnsFd: number;
+export interface InpodPod extends CapturedPod {
   readonly pool: HbonePool;
   /** Client connections accepted on 15001/15006 that are still open. */
   openConnections(): number;
@@ -42,9 +32,11 @@ export interface InpodPod {
  * Opens the pod's namespace and binds 15001, 15006 and 15008 inside it (DESIGN §4). Throws (and releases what it
  * took) when the namespace cannot be opened or a port is taken, so the agent's add fails with the reason.
  */
-export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
-  const identity = spiffeId(deps.trustDomain, info.namespace, info.serviceAccount);
-  const log = deps.log.child({ pod: `${info.namespace}/${info.name}` });
+export function startInpodPod(info: ZdsPod, shared: ProxyInputs, options: InpodOptions): InpodPod {
+  const identity = spiffeId(shared.config.trustDomain, info.namespace, info.serviceAccount);
+  const log = shared.log.child({ pod: `${info.namespace}/${info.name}` });
+  // The pod's listeners get the shared inputs with the pod's logger (Istio's ztunnel derives a ProxyInputs per pod).
+  const inputs: ProxyInputs = { ...shared, log };
   const netnsFd = openNetns(info.netns);
   const servers: Server[] = [];
   const clients = new Set<Socket>();
@@ -54,11 +46,11 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
   try {
     pool = createHbonePool({
       log,
-      certFor: deps.certFor,
-      roots: deps.roots,
+      certFor: (id) => inputs.certs.certFor(id),
+      roots: inputs.roots,
       // The socket is created in the pod's namespace with the ztunnel mark; the pool connects it in the same tick.
       connect: (nextHop) => unconnectedSocketInNetns(netnsFd, nextHop.host, INPOD_MARK),
-      ...(deps.poolIdleTimeoutMs !== undefined && { idleTimeoutMs: deps.poolIdleTimeoutMs }),
+      ...(options.poolIdleTimeoutMs !== undefined && { idleTimeoutMs: options.poolIdleTimeoutMs }),
     });
     const track = (s: Socket): void => {
       clients.add(s);
@@ -69,20 +61,20 @@ export function startInpodPod(info: ZdsPod, deps: InpodDeps): InpodPod {
     servers.push(outbound);
     outbound.on('connection', (s: Socket) => {
       track(s);
-      handleOutbound(s, self, { state: deps.state, telemetry: deps.telemetry, log });
+      handleOutbound(s, self, inputs);
     });
     const plaintext = listenInNetns(netnsFd, { port: INBOUND_PLAINTEXT_PORT, mark: INPOD_MARK });
     servers.push(plaintext);
     plaintext.on('connection', (s: Socket) => {
       track(s);
-      handleInboundPlaintext(s, self, { state: deps.state, live: deps.live, telemetry: deps.telemetry, log });
+      handleInboundPlaintext(s, self, inputs);
     });
     const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK });
     servers.push(hbone);
     hbone.on('connection', (s: Socket) => {
       tunnels.add(s);
       s.on('close', () => tunnels.delete(s));
-      deps.hbone.handle(s);
+      options.hbone.handle(s);
     });
     for (const srv of servers) srv.on('error', (err) => log.warn({ err: errorMessage(err) }, 'in-pod listener error'));
   } catch (err) {

@@ -1,11 +1,12 @@
 import { errorMessage } from '@ambit/core';
-import { unmapIp } from '@ambit/core/hbone';
 import type { ZdsPod } from '@ambit/core/zds';
-import type { CertManager } from '../identity/index.ts';
-import { startInpodPod, type InpodDeps, type InpodPod } from './inpod-pod.ts';
+import type { ProxyInputs } from '../proxy/proxy-inputs.ts';
+import { startInpodPod, type InpodOptions, type InpodPod } from './inpod-pod.ts';
+import type { PodRegistry } from './pod-directory.ts';
 
-export interface PodManagerOptions extends Omit<InpodDeps, 'certFor'> {
-  readonly certs: CertManager;
+export interface PodManagerOptions extends InpodOptions {
+  /** Where the served pods are kept; the same directory the listeners read as `inputs.pods`. */
+  readonly registry: PodRegistry<InpodPod>;
   /** How long an add waits for the pod's first certificate before it is acknowledged anyway; default 5000 ms. */
   readonly certWaitMs?: number;
 }
@@ -28,10 +29,10 @@ function samePod(a: ZdsPod, b: ZdsPod): boolean {
   return a.netns === b.netns && a.namespace === b.namespace && a.serviceAccount === b.serviceAccount && a.ips.join() === b.ips.join();
 }
 
-export function createPodManager(options: PodManagerOptions): PodManager {
-  const log = options.log.child({ component: 'pods' });
-  const pods = new Map<string, InpodPod>();
-  const byIp = new Map<string, InpodPod>();
+export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions): PodManager {
+  const log = inputs.log.child({ component: 'pods' });
+  const { certs } = inputs;
+  const { registry } = options;
   const certWaitMs = options.certWaitMs ?? 5000;
   // Adds and deletes of one uid run in order; different pods proceed in parallel.
   const chains = new Map<string, Promise<void>>();
@@ -47,50 +48,44 @@ export function createPodManager(options: PodManagerOptions): PodManager {
     return next;
   }
 
-  function identityInUse(identity: string): boolean {
-    for (const p of pods.values()) if (p.identity === identity) return true;
-    return false;
-  }
-
   async function remove(uid: string): Promise<void> {
-    const pod = pods.get(uid);
+    const pod = registry.byUid(uid);
     if (pod === undefined) return;
-    pods.delete(uid);
-    for (const ip of pod.info.ips) if (byIp.get(unmapIp(ip)) === pod) byIp.delete(unmapIp(ip));
+    registry.remove(pod);
     await pod.close();
-    if (!identityInUse(pod.identity)) options.certs.untrack(pod.identity);
+    if (!registry.pods().some((p) => p.identity === pod.identity)) certs.untrack(pod.identity);
     log.info({ pod: `${pod.info.namespace}/${pod.info.name}`, uid }, 'pod released');
   }
 
   return {
     add: (info) =>
       serial(info.uid, async () => {
-        const cur = pods.get(info.uid);
+        const cur = registry.byUid(info.uid);
         if (cur !== undefined && samePod(cur.info, info)) return;
         if (cur !== undefined) await remove(info.uid);
-        const pod = startInpodPod(info, { ...options, certFor: (id) => options.certs.certFor(id) });
-        pods.set(info.uid, pod);
-        for (const ip of info.ips) byIp.set(unmapIp(ip), pod);
-        options.certs.track(pod.identity);
+        const pod = startInpodPod(info, inputs, options);
+        registry.put(pod);
+        certs.track(pod.identity);
         // Inbound HBONE needs the pod's certificate: wait for it (bounded) so the pod's first connections work.
         await Promise.race([
-          options.certs.certFor(pod.identity).catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
+          certs.certFor(pod.identity).catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
           new Promise((resolve) => setTimeout(resolve, certWaitMs).unref()),
         ]);
         log.info({ pod: `${info.namespace}/${info.name}`, uid: info.uid, netns: info.netns, ips: info.ips }, 'pod captured');
       }),
     del: (uid) => serial(uid, () => remove(uid)),
     async retainOnly(uids) {
-      await Promise.all([...pods.keys()].filter((uid) => !uids.has(uid)).map((uid) => serial(uid, () => remove(uid))));
+      const gone = registry.pods().filter((p) => !uids.has(p.info.uid));
+      await Promise.all(gone.map((p) => serial(p.info.uid, () => remove(p.info.uid))));
     },
-    byIp: (ip) => byIp.get(unmapIp(ip)),
-    pods: () => [...pods.values()],
+    byIp: (ip) => registry.byIp(ip),
+    pods: () => registry.pods(),
     async drain(graceMs) {
-      const all = [...pods.values()];
+      const all = registry.pods();
       await Promise.all(all.map((p) => p.stopAccepting()));
       const deadline = Date.now() + graceMs;
       while (Date.now() < deadline && all.some((p) => p.openConnections() > 0)) await new Promise((r) => setTimeout(r, 50));
-      await Promise.all([...pods.keys()].map((uid) => serial(uid, () => remove(uid))));
+      await Promise.all(registry.pods().map((p) => serial(p.info.uid, () => remove(p.info.uid))));
     },
   };
 }

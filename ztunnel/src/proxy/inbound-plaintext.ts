@@ -1,15 +1,13 @@
 import type { Socket } from 'node:net';
-import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
 import { formatHostPort, unmapIp } from '@ambit/core/hbone';
 import { connectFromNetns, getOriginalDst, socketFdOf } from '../native/index.ts';
 import { authorizeInbound } from '../policy/inbound-authz.ts';
-import type { LiveConnections } from '../policy/live-connections.ts';
-import type { MeshState } from '../state/mesh-state.ts';
-import { logAccess, type ConnectionLabelsInput, type Telemetry } from '../telemetry/index.ts';
+import { logAccess, type ConnectionLabelsInput } from '../telemetry/index.ts';
 import { originalSource } from './original-source.ts';
 import { pipeSockets } from './pipe-sockets.ts';
 import { INPOD_MARK, ZTUNNEL_PORTS } from './ports.ts';
+import type { ProxyInputs } from './proxy-inputs.ts';
 
 export interface InboundPlaintextTarget {
   readonly netnsFd: number;
@@ -19,22 +17,15 @@ export interface InboundPlaintextTarget {
   readonly ips: readonly string[];
 }
 
-export interface InboundPlaintextDeps {
-  readonly state: MeshState;
-  readonly live: LiveConnections;
-  readonly telemetry: Telemetry;
-  readonly log: Logger;
-}
-
 /**
  * A plaintext connection from outside the mesh that the pod's rules redirected to 15006 (DESIGN §3 "Inbound"): it
  * carries no identity, so the pod's authorizations are evaluated without one — PeerAuthentication STRICT arrives here
  * as a DENY of every request without a principal — then it is connected to the app inside the pod. A refusal is a
  * reset, as ztunnel does (there is no protocol to say why). Reported as `reporter="destination"`.
  */
-export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarget, deps: InboundPlaintextDeps): void {
+export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarget, inputs: ProxyInputs): void {
   const started = performance.now();
-  const { telemetry } = deps;
+  const { telemetry, state, live, log } = inputs;
   client.on('error', () => {});
   const srcIp = unmapIp(client.remoteAddress ?? '');
   const src = formatHostPort(srcIp, client.remotePort ?? 0);
@@ -43,14 +34,14 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
     const o = getOriginalDst(socketFdOf(client));
     orig = { address: unmapIp(o.address), port: o.port };
   } catch (err) {
-    deps.log.warn({ pod: `${pod.namespace}/${pod.name}`, err: errorMessage(err) }, 'inbound connection without an original destination');
+    log.warn({ pod: `${pod.namespace}/${pod.name}`, err: errorMessage(err) }, 'inbound connection without an original destination');
     telemetry.health.error('no_original_dst');
     client.resetAndDestroy();
     return;
   }
   const dst = formatHostPort(orig.address, orig.port);
-  const srcWorkload = deps.state.workloadByIp(srcIp);
-  const workload = deps.state.workloadByIp(orig.address);
+  const srcWorkload = state.workloadByIp(srcIp);
+  const workload = state.workloadByIp(orig.address);
   const access = (sent: number, recv: number, error: string | undefined): void =>
     logAccess(telemetry.access, {
       direction: 'inbound',
@@ -82,7 +73,7 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
   }
   const labels: ConnectionLabelsInput = { reporter: 'destination', source: srcWorkload, sourcePrincipal: undefined, destination: workload, service: undefined, mtls: false };
   const facts = { sourceIdentity: undefined, sourceIp: srcIp, destinationIp: orig.address, destinationPort: orig.port };
-  const decision = authorizeInbound(deps.state, workload, facts, deps.log);
+  const decision = authorizeInbound(state, workload, facts, log);
   if (!decision.allow) {
     client.resetAndDestroy();
     telemetry.metrics.refused(labels, 'DENY');
@@ -98,7 +89,7 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
         access(0, 0, 'client went away');
         return;
       }
-      const untrack = deps.live.add({
+      const untrack = live.add({
         workloadUid: workload.uid,
         facts,
         close: () => {

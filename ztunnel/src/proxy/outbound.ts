@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
-import type { Logger, Service, Workload } from '@ambit/core';
+import type { Service, Workload } from '@ambit/core';
 import { errorMessage, HBONE_PORT } from '@ambit/core';
 import { formatHostPort, HboneError, relay, unmapIp, type HbonePool } from '@ambit/core/hbone';
 import { connectFromNetns, getOriginalDst, socketFdOf } from '../native/index.ts';
-import { workloadIdentity, type MeshState } from '../state/mesh-state.ts';
-import { logAccess, type ConnectionLabelsInput, type Telemetry } from '../telemetry/index.ts';
+import { workloadIdentity } from '../state/mesh-state.ts';
+import { logAccess, type ConnectionLabelsInput } from '../telemetry/index.ts';
 import { pipeSockets } from './pipe-sockets.ts';
 import { INPOD_MARK, ZTUNNEL_PORTS } from './ports.ts';
+import type { ProxyInputs } from './proxy-inputs.ts';
 
 /** The source pod as the outbound path needs it. */
 export interface OutboundSource {
@@ -20,12 +21,6 @@ export interface OutboundSource {
   readonly pool: HbonePool;
 }
 
-export interface OutboundDeps {
-  readonly state: MeshState;
-  readonly telemetry: Telemetry;
-  readonly log: Logger;
-}
-
 /**
  * One connection the pod's capture rules redirected to 15001 (DESIGN §3 "Outbound"): read its original destination,
  * resolve it against the mesh state, then tunnel it over HBONE to the destination pod's 15008 (mesh destination),
@@ -33,10 +28,10 @@ export interface OutboundDeps {
  * upstream socket is created inside the source pod's namespace with the ztunnel mark, so the pod's own rules let it
  * out and the peer sees the pod's IP. Reported as `reporter="source"`, with one access line at close.
  */
-export function handleOutbound(client: Socket, src: OutboundSource, deps: OutboundDeps): void {
+export function handleOutbound(client: Socket, src: OutboundSource, inputs: ProxyInputs): void {
   const started = performance.now();
   const srcAddr = formatHostPort(unmapIp(client.remoteAddress ?? ''), client.remotePort ?? 0);
-  const { telemetry, log } = deps;
+  const { telemetry, state, log } = inputs;
   client.on('error', () => {});
   let orig: { address: string; port: number };
   try {
@@ -48,7 +43,7 @@ export function handleOutbound(client: Socket, src: OutboundSource, deps: Outbou
     client.resetAndDestroy();
     return;
   }
-  const srcWorkload = deps.state.workloadByIp(src.ips[0] ?? '');
+  const srcWorkload = state.workloadByIp(src.ips[0] ?? '');
   const access = (dstAddr: string, hboneAddr: string | undefined, service: Service | undefined, dstWorkload: Workload | undefined, sent: number, recv: number, error: string | undefined): void =>
     logAccess(telemetry.access, {
       direction: 'outbound',
@@ -80,7 +75,7 @@ export function handleOutbound(client: Socket, src: OutboundSource, deps: Outbou
     access(dst, undefined, undefined, undefined, 0, 0, 'loop to a ztunnel port');
     return;
   }
-  const dest = deps.state.resolve(orig.address, orig.port);
+  const dest = state.resolve(orig.address, orig.port);
   if (dest.kind === 'no-healthy-upstream') {
     client.resetAndDestroy();
     telemetry.health.error('no_healthy_upstream');

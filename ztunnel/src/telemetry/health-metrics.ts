@@ -15,10 +15,20 @@ export interface HealthMetrics {
 }
 
 /**
- * ztunnel's own health, next to the traffic metrics: build, control-plane and node-agent connection state, captured
- * pods, certificate expiry per identity, errors by code. Gauges are computed when Prometheus scrapes.
+ * ztunnel's own health, next to the traffic metrics, in two parts registered at two points of start-up. The error
+ * counter (`ambit_ztunnel_errors_total{code}`) is counted by the data path, so it is part of the proxy inputs and
+ * exists before any listener.
  */
-export function registerHealthMetrics(registry: Registry, src: HealthSources, version: string): HealthMetrics {
+export function createHealthMetrics(registry: Registry): HealthMetrics {
+  const errors = new Counter({ name: 'ambit_ztunnel_errors_total', help: 'Errors by code', labelNames: ['code'], registers: [registry] });
+  return { error: (code) => errors.inc({ code }) };
+}
+
+/**
+ * The gauges (build, control-plane and node-agent connection state, captured pods, certificate expiry per identity)
+ * read ztunnel's parts when Prometheus scrapes, so they are registered last, once every part they read exists.
+ */
+export function registerHealthGauges(registry: Registry, src: HealthSources, version: string): void {
   new Gauge({ name: 'istio_build', help: 'Build of this proxy', labelNames: ['component', 'tag'], registers: [registry] }).set({ component: 'ztunnel', tag: version }, 1);
   new Gauge({
     name: 'ambit_ztunnel_xds_connected',
@@ -56,6 +66,4 @@ export function registerHealthMetrics(registry: Registry, src: HealthSources, ve
       }
     },
   });
-  const errors = new Counter({ name: 'ambit_ztunnel_errors_total', help: 'Errors by code', labelNames: ['code'], registers: [registry] });
-  return { error: (code) => errors.inc({ code }) };
 }

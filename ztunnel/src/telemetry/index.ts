@@ -11,6 +11,6 @@ export interface Telemetry {
 }
 
 export { logAccess, type AccessRecord } from './access-log.ts';
-export { registerHealthMetrics, type HealthMetrics, type HealthSources } from './health-metrics.ts';
+export { createHealthMetrics, registerHealthGauges, type HealthMetrics, type HealthSources } from './health-metrics.ts';
 export { startMetricsServer } from './metrics-server.ts';
 export { createTcpMetrics, trafficLabels, TRAFFIC_LABELS, type ConnectionLabelsInput, type ConnectionMetrics, type TcpMetrics } from './tcp-metrics.ts';
