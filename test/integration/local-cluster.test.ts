@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
@@ -136,5 +136,19 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.equal((await pods(CLUSTER, 'it')).some((p) => p.name === 'via-kubectl'), false);
     unlinkSync(manifest);
+  });
+
+  test('the controller, and every node agent and ztunnel, run on the project\'s Node 24', async (t) => {
+    if (!requirePrivileges(t, NEEDS) || !ready) return;
+    const state = join('/run/ambit', CLUSTER);
+    const pidFiles = [join(state, 'controller', 'controller.pid')];
+    for (const node of ['node1', 'node2']) pidFiles.push(join(state, 'nodes', node, 'ztunnel.pid'), join(state, 'nodes', node, 'node-agent.pid'));
+    for (const file of pidFiles) {
+      const pid = readFileSync(file, 'utf8').trim();
+      // The running binary itself, as `node --version` inside the process's container would report it.
+      const exe = readlinkSync(`/proc/${pid}/exe`);
+      const version = await run([exe, '--version']);
+      assert.match(version.stdout, /^v24\./, `${file}: ${exe} is ${version.stdout.trim()}`);
+    }
   });
 });
