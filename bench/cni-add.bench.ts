@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { silentLogger } from '@ambit/core';
 import { startAgent } from '../cni/src/agent/agent.ts';
-import { startFakeKubeApi } from '../cni/src/agent/test-kube-api.ts';
+import { startFakeKubeApi } from '../cni/testing/fake-kube-api.ts';
 
 const RUNS = 50;
 const WARMUP = 5;

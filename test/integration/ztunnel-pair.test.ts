@@ -14,12 +14,11 @@ import {
   type Workload,
 } from '@ambit/core';
 import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
-import { startFakeCa, type FakeCa } from '@ambit/core/identity';
-import { eventually } from '@ambit/core/testing';
-import { createFakeXdsServer, makeSocketDir, type FakeXdsServer, type SocketDir } from '@ambit/core/xds/testing';
+import { canRunNetnsTests, createNetnsFixture, eventually, makeSocketDir, type NetnsFixture, type SocketDir } from '@ambit/core/testing';
+import { startFakeCa, type FakeCa } from '@ambit/core/testing/fake-ca';
+import { createFakeXdsServer, type FakeXdsServer } from '@ambit/core/testing/fake-xds-server';
 import { encodeZds, lineReader, parseZtunnelMessage, type ZdsPod, type ZdsZtunnelMessage } from '@ambit/core/zds';
 import { startZtunnel, type Ztunnel } from '@ambit/ztunnel';
-import { canRunNetnsTests, createNetnsFixture, type NetnsFixture } from '../../ztunnel/src/native/netns-fixture.ts';
 import { installCaptureRules } from '../../cni/src/agent/capture-rules.ts';
 import { Ajv } from 'ajv';
 import { REPO } from './helpers/ambitctl.ts';

@@ -5,13 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
-import { buildPlugin, BRIDGE_RESULT, netConf, podEnv, runPluginBin } from '../plugin/test-servers.ts';
+import { buildPlugin, BRIDGE_RESULT, netConf, podEnv, runPluginBin } from '../../testing/plugin-harness.ts';
 import { parseStateFile } from './agent-state.ts';
 import { captureRulesInstalled, installCaptureRules } from './capture-rules.ts';
-import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from './test-agent.ts';
-import { namespaceObject, podObject } from './test-kube-api.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilInNetns } from './test-netns.ts';
-import { connectFakeZtunnel, summary, type FakeZtunnel } from './test-ztunnel.ts';
+import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from '../../testing/agent-harness.ts';
+import { namespaceObject, podObject } from '../../testing/fake-kube-api.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilInNetns } from '../../testing/capture-netns.ts';
+import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
 
 const ADD = '/v1/cni/add';
 const DEL = '/v1/cni/del';

@@ -6,10 +6,10 @@ import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
 import { parseStateFile } from './agent-state.ts';
 import { captureRulesInstalled } from './capture-rules.ts';
-import { addPodNetns, createAgentHarness, podIp, type AgentHarness } from './test-agent.ts';
-import { namespaceObject, podObject, type PodFields } from './test-kube-api.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from './test-netns.ts';
-import { connectFakeZtunnel, type FakeZtunnel } from './test-ztunnel.ts';
+import { addPodNetns, createAgentHarness, podIp, type AgentHarness } from '../../testing/agent-harness.ts';
+import { namespaceObject, podObject, type PodFields } from '../../testing/fake-kube-api.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from '../../testing/capture-netns.ts';
+import { connectFakeZtunnel, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
 
 const AMBIENT = { 'istio.io/dataplane-mode': 'ambient' };
 const isRoot = process.getuid?.() === 0;

@@ -7,8 +7,8 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '@ambit/core/testing';
 import { parseAgentFlags } from './agent-flags.ts';
-import { cniCall, createAgentHarness } from './test-agent.ts';
-import { connectFakeZtunnel } from './test-ztunnel.ts';
+import { cniCall, createAgentHarness } from '../../testing/agent-harness.ts';
+import { connectFakeZtunnel } from '../../testing/fake-ztunnel.ts';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
 import { parseStateFile, type EnrolledPod } from './agent-state.ts';
 import { captureRulesInstalled, installCaptureRules } from './capture-rules.ts';
-import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from './test-agent.ts';
-import { namespaceObject, podObject } from './test-kube-api.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from './test-netns.ts';
-import { connectFakeZtunnel, summary, type FakeZtunnel } from './test-ztunnel.ts';
+import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from '../../testing/agent-harness.ts';
+import { namespaceObject, podObject } from '../../testing/fake-kube-api.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from '../../testing/capture-netns.ts';
+import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
 
 const isRoot = process.getuid?.() === 0;
 const fx = createCaptureNetnsFixture('tagent');

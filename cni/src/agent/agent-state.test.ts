@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AgentState, parseStateFile, type EnrolledPod } from './agent-state.ts';
-import { testLogger } from './test-agent.ts';
+import { testLogger } from '../../testing/agent-harness.ts';
 
 const pod = (name: string, containerId?: string): EnrolledPod => ({
   uid: `uid-${name}`,

@@ -8,8 +8,8 @@ import { test, type TestContext } from 'node:test';
 import { eventually } from '@ambit/core/testing';
 import { parseNamespace, parsePod, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
 import { startListWatch, type ListWatch, type ListWatchOptions } from './kube-watch.ts';
-import { testLogger } from './test-agent.ts';
-import { namespaceObject, podObject, startFakeKubeApi, type FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from './test-kube-api.ts';
+import { testLogger } from '../../testing/agent-harness.ts';
+import { namespaceObject, podObject, startFakeKubeApi, type FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from '../../testing/fake-kube-api.ts';
 
 interface Recorded<T> {
   readonly changes: string[];

@@ -5,8 +5,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
 import { hasCode } from '@ambit/core';
 import { findNetnsByIp, findNetnsCandidates, ipv6sOfIfInet6, localIpv4s, normaliseIp } from './netns-finder.ts';
-import { addPodNetns, podIp } from './test-agent.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilOwnNetns } from './test-netns.ts';
+import { addPodNetns, podIp } from '../../testing/agent-harness.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilOwnNetns } from '../../testing/capture-netns.ts';
 
 const isRoot = process.getuid?.() === 0;
 const fx = createCaptureNetnsFixture('tagent');

@@ -11,8 +11,8 @@ import { hasCode } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { ZdsPod } from '@ambit/core/zds';
 import type { EnrolledPod } from './agent-state.ts';
-import { testLogger } from './test-agent.ts';
-import { connectFakeZtunnel, summary, type FakeZtunnel } from './test-ztunnel.ts';
+import { testLogger } from '../../testing/agent-harness.ts';
+import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
 import { createZtunnelLink, type ZtunnelLink, type ZtunnelLinkOptions } from './ztunnel-link.ts';
 
 const pod = (name: string): EnrolledPod => ({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { BRIDGE_RESULT, buildPlugin, netConf, podEnv, runPluginBin, socketDir, startFakeAgent, startFakeApi, type ApiObjects } from './test-servers.ts';
+import { BRIDGE_RESULT, buildPlugin, netConf, podEnv, runPluginBin, socketDir, startFakeAgent, startFakeApi, type ApiObjects } from '../../testing/plugin-harness.ts';
 
 before(buildPlugin);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { buildPlugin, netConf, podEnv, runPluginBin, socketDir, startFakeAgent } from './test-servers.ts';
+import { buildPlugin, netConf, podEnv, runPluginBin, socketDir, startFakeAgent } from '../../testing/plugin-harness.ts';
 
 before(buildPlugin);
 

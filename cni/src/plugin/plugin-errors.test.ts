@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { buildPlugin, netConf, podEnv, runPluginBin } from './test-servers.ts';
+import { buildPlugin, netConf, podEnv, runPluginBin } from '../../testing/plugin-harness.ts';
 
 before(buildPlugin);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
-import { buildPlugin, netConf, podEnv, runPluginBin, socketDir } from './test-servers.ts';
+import { buildPlugin, netConf, podEnv, runPluginBin, socketDir } from '../../testing/plugin-harness.ts';
 
 // The C front end (native/ambit-cni-shim.c): it forwards the invocation to the agent's /v1/cni/exec and relays the
 // answer, and hands the invocation to the Node implementation whenever the agent cannot answer.

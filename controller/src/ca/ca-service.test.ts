@@ -22,7 +22,7 @@ import { createCaMetrics } from './ca-metrics.ts';
 import { addCaService } from './ca-service.ts';
 import { FileRootStore } from './file-root-store.ts';
 import { createMeshCa, type MeshCa } from './mesh-ca.ts';
-import { oddCsr } from './testing-csrs.ts';
+import { oddCsr } from '../../testing/odd-csrs.ts';
 
 // The CA end to end over a real gRPC server on a unix socket: the node-credential authenticator, impersonation
 // rules, CSR policy and the status each refusal maps to.

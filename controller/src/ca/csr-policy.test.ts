@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { hasCode } from '@ambit/core';
 import { createCsr } from './core-identity.ts';
 import { checkCsr } from './csr-policy.ts';
-import { oddCsr, tamperedCsr } from './testing-csrs.ts';
+import { oddCsr, tamperedCsr } from '../../testing/odd-csrs.ts';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 

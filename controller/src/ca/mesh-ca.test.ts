@@ -9,7 +9,7 @@ import { createCaCertificate, createCsr, parseCertInfo, x509 } from './core-iden
 import { FileRootStore } from './file-root-store.ts';
 import { createMeshCa, type MeshCaOptions } from './mesh-ca.ts';
 import type { CaMaterial, PluggedCaSource } from './root-store.ts';
-import { notACa, pluggedCa } from './testing-ca.ts';
+import { notACa, pluggedCa } from '../../testing/plugged-ca.ts';
 
 const TD = 'cluster.local';
 const ID = `spiffe://${TD}/ns/default/sa/reviews`;

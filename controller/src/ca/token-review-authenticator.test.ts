@@ -9,7 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { hasCode, silentLogger } from '@ambit/core';
 import { createCaClient, IdentityError } from './core-identity.ts';
 import { addCaService } from './ca-service.ts';
-import { runningPod, startFakeKubeAuthApi, type FakeKubeAuthApi } from './fake-kube-auth-api.ts';
+import { runningPod, startFakeKubeAuthApi, type FakeKubeAuthApi } from '../../testing/fake-kube-auth-api.ts';
 import { FileRootStore } from './file-root-store.ts';
 import { createMeshCa } from './mesh-ca.ts';
 import { TokenReviewAuthenticator } from './token-review-authenticator.ts';

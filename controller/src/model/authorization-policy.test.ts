@@ -4,7 +4,7 @@ import { convertAuthorizationPolicy, emptyMatch, type ConvertedAuthorization } f
 import type { Match, Rule } from './core-model.ts';
 import { KubeObjectError } from './parse-fields.ts';
 import { parseAuthorizationPolicy } from './security-objects.ts';
-import { authorizationPolicy } from './test-fixtures.ts';
+import { authorizationPolicy } from '../../testing/kube-objects.ts';
 
 function convert(spec: Record<string, unknown>, o: Parameters<typeof authorizationPolicy>[2] = {}): ConvertedAuthorization {
   return convertAuthorizationPolicy(parseAuthorizationPolicy(authorizationPolicy('p', spec, o)), 'ambit-system');

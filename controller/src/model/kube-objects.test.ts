@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseGateway, parseNamespace, parsePod, parseService } from './kube-objects.ts';
 import { KubeObjectError } from './parse-fields.ts';
 import { parseAuthorizationPolicy, parsePeerAuthentication } from './security-objects.ts';
-import { authorizationPolicy, gateway, peerAuthentication, pod, service } from './test-fixtures.ts';
+import { authorizationPolicy, gateway, peerAuthentication, pod, service } from '../../testing/kube-objects.ts';
 
 /** Deep-sets `path` (dot/bracket-free segments) in a copy of `obj`. */
 function withField(obj: Record<string, unknown>, path: readonly (string | number)[], value: unknown): Record<string, unknown> {

@@ -11,7 +11,7 @@ import {
   peerAuthentication,
   pod,
   service,
-} from './test-fixtures.ts';
+} from '../../testing/kube-objects.ts';
 
 const upsert = (b: ModelBuilder, object: unknown): ModelDelta => b.apply({ type: 'upsert', object });
 const remove = (b: ModelBuilder, object: unknown): ModelDelta => b.apply({ type: 'delete', object });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { emptyMatch } from './authorization-policy.ts';
 import type { Authorization, Match } from './core-model.ts';
 import { ModelBuilder } from './model-builder.ts';
-import { peerAuthentication, pod } from './test-fixtures.ts';
+import { peerAuthentication, pod } from '../../testing/kube-objects.ts';
 
 const ROOT = 'ambit-system';
 const STATIC = `${ROOT}/istio_converted_static_strict`;

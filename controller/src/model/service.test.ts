@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { appProtocolOf } from './app-protocol.ts';
 import { parseGateway, parseService } from './kube-objects.ts';
 import { buildService } from './service.ts';
-import { gateway, NS, service } from './test-fixtures.ts';
+import { gateway, NS, service } from '../../testing/kube-objects.ts';
 import { resolveWaypoint, type WaypointTarget } from './waypoint.ts';
 
 test('service: hostname, cluster IPs, ports with named targetPorts as 0, no SANs', () => {

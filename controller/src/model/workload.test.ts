@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Workload } from './core-model.ts';
 import { parseGateway, parsePod, parseService, type GatewayView } from './kube-objects.ts';
-import { deploymentPod, gateway, NS, pod, service, type PodOptions } from './test-fixtures.ts';
+import { deploymentPod, gateway, NS, pod, service, type PodOptions } from '../../testing/kube-objects.ts';
 import { buildWorkload, type BuiltWorkload } from './workload.ts';
 
 interface Env {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { eventually } from '@ambit/core/testing';
 import { aggregatedDiscoveryService, DELTA_AGGREGATED_RESOURCES_PATH, type DeltaDiscoveryRequestWire } from '@ambit/core/xds';
-import { ADDRESS_TYPE_URL, harness, workload, workloadResource, type Harness } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, workload, workloadResource, type Harness } from '../../testing/xds-harness.ts';
 
 const method = aggregatedDiscoveryService.DeltaAggregatedResources;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '@ambit/core/testing';
-import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from '../../testing/xds-harness.ts';
 
 test('a malformed resource is NACKed, the proxy keeps its good version, and the server records it without resending', async (t) => {
   const h = harness(t);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '@ambit/core/testing';
-import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from '../../testing/xds-harness.ts';
 import { createXdsServer } from './xds-server.ts';
 import { silentLogger } from '@ambit/core';
 import * as grpc from '@grpc/grpc-js';

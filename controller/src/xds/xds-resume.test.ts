@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '@ambit/core/testing';
-import { ADDRESS_TYPE_URL, harness, startRelay, workload, workloadResource, type TestClient } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, startRelay, workload, workloadResource, type TestClient } from '../../testing/xds-harness.ts';
 
 function assertConverged(c: TestClient, expected: ReadonlyMap<string, ReturnType<typeof workload>>): void {
   assert.deepEqual(new Map([...c.workloads()].sort()), new Map([...expected].sort()));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { eventually } from '@ambit/core/testing';
 import type { AddressResource } from '@ambit/core/codec';
-import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, workload, workloadResource } from '../../testing/xds-harness.ts';
 
 const RESOURCES = 10_000;
 const CLIENTS = 10;

@@ -8,7 +8,7 @@ import {
   type DeltaDiscoveryRequestWire,
   type DeltaDiscoveryResponseWire,
 } from '@ambit/core/xds';
-import { ADDRESS_TYPE_URL, harness, type Harness } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, type Harness } from '../../testing/xds-harness.ts';
 
 const method = aggregatedDiscoveryService.DeltaAggregatedResources;
 const body = (s: string) => ({ name: s, body: Buffer.from(s) });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { eventually } from '@ambit/core/testing';
-import { ADDRESS_TYPE_URL, harness, workload, workloadResource, type Harness } from './test-fixtures.ts';
+import { ADDRESS_TYPE_URL, harness, workload, workloadResource, type Harness } from '../../testing/xds-harness.ts';
 
 const SERVER_NAME = 'xds.ambit-system.svc';
 

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { hasCode } from '../errors.ts';
-import { eventually } from '../testing/eventually.ts';
-import { openSockets, pendingTimers } from '../xds/test-helpers.ts';
+import { eventually } from '../../testing/eventually.ts';
+import { openSockets, pendingTimers } from '../../testing/sockets.ts';
 import { HboneError } from './errors.ts';
-import { createTestPki, idOf, readAll, startHarness, type Harness } from './test-support.ts';
+import { createTestPki, idOf, readAll, startHarness, type Harness } from '../../testing/hbone-harness.ts';
 
 let h: Harness;
 let baseline: { sockets: number; timers: number };

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { silentLogger } from '../log.ts';
-import { eventually } from '../testing/eventually.ts';
-import { openSockets, pendingTimers } from '../xds/test-helpers.ts';
+import { eventually } from '../../testing/eventually.ts';
+import { openSockets, pendingTimers } from '../../testing/sockets.ts';
 import { createHboneServer } from './server.ts';
-import { connectTcp, readAll, startFreezableRelay, startHarness, TRUST_DOMAIN, type FreezableRelay } from './test-support.ts';
+import { connectTcp, readAll, startFreezableRelay, startHarness, TRUST_DOMAIN, type FreezableRelay } from '../../testing/hbone-harness.ts';
 
 let baseline: { sockets: number; timers: number };
 

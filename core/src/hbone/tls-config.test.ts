@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { hasCode } from '../errors.ts';
 import { formatHostPort, parseIpAuthority, unmapIp } from './h2-util.ts';
-import { createTestPki, idOf, listen } from './test-support.ts';
+import { createTestPki, idOf, listen } from '../../testing/hbone-harness.ts';
 import { clientTlsOptions, serverContextOptions, SERVER_SOCKET_TLS, uriSansOf, verifyClientIdentity, verifyServerIdentity } from './tls-config.ts';
 
 const cert = (subjectaltname: string): PeerCertificate => ({ subjectaltname }) as PeerCertificate;

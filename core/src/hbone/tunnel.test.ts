@@ -2,9 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { eventually } from '../testing/eventually.ts';
-import { openSockets, pendingTimers } from '../xds/test-helpers.ts';
-import { connectTcp, hashAll, patternChunk, readAll, startHarness, type Harness } from './test-support.ts';
+import { eventually } from '../../testing/eventually.ts';
+import { openSockets, pendingTimers } from '../../testing/sockets.ts';
+import { connectTcp, hashAll, patternChunk, readAll, startHarness, type Harness } from '../../testing/hbone-harness.ts';
 
 const MB = 1024 * 1024;
 let h: Harness;

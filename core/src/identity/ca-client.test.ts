@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { createCaClient } from './ca-client.ts';
-import { startFakeCa } from './fake-ca.ts';
+import { startFakeCa } from '../../testing/fake-ca.ts';
 import { IdentityError } from './identity-error.ts';
 
 // The client against a fake CA (a real gRPC server): what it sends, and what it refuses to accept. The real CA's

@@ -21,4 +21,3 @@ export {
   type CertificateServiceImplementation,
 } from './citadel-proto.ts';
 export { createCaClient, type CaClient, type CaClientOptions, type FetchedCertificate } from './ca-client.ts';
-export { startFakeCa, type FakeCa, type FakeCaOptions } from './fake-ca.ts';

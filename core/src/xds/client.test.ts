@@ -1,12 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../log.ts';
-import { eventually } from '../testing/eventually.ts';
+import { eventually } from '../../testing/eventually.ts';
 import { RPC_INVALID_ARGUMENT, type DeltaDiscoveryRequestWire } from '../proto/discovery-wire.ts';
 import { fromStruct } from '../proto/load.ts';
 import { createXdsClient, type XdsChange, type XdsClientOptions } from './client.ts';
-import { createFakeXdsServer, type FakeXdsServer, type FakeXdsStream } from './fake-xds-server.ts';
-import { makeSocketDir, openSockets, pendingTimers, type SocketDir } from './test-helpers.ts';
+import { createFakeXdsServer, type FakeXdsServer, type FakeXdsStream } from '../../testing/fake-xds-server.ts';
+import { makeSocketDir, openSockets, pendingTimers, type SocketDir } from '../../testing/sockets.ts';
 
 const TYPE = 'type.googleapis.com/test.Thing';
 const OTHER = 'type.googleapis.com/test.Other';

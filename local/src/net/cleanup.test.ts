@@ -8,7 +8,7 @@ import { silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import { cleanupLeftovers, listNetnsWithPrefix } from './cleanup.ts';
 import { addNetns, pidsIn } from './netns.ts';
-import { assertNothingLeft, needsNetwork, tempDir, testPrefix } from './test-fixtures.ts';
+import { assertNothingLeft, needsNetwork, tempDir, testPrefix } from '../../testing/network.ts';
 import { createTopology } from './topology.ts';
 import { createPodSandbox } from './pod-sandbox.ts';
 

@@ -6,7 +6,7 @@ import { hasCode } from '@ambit/core';
 import { cniAdd, cniCheck, cniDel, podIpv4, CniError, type CniAttachment } from './cni.ts';
 import { ipIn, ipNetns } from './exec.ts';
 import { addNetns, deleteNetns, netnsPath } from './netns.ts';
-import { needsNetwork, tempDir, withTopology } from './test-fixtures.ts';
+import { needsNetwork, tempDir, withTopology } from '../../testing/network.ts';
 import { CNI_CONFLIST_NAME, type NodeNet } from './topology.ts';
 
 /**

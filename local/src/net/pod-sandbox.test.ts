@@ -7,7 +7,7 @@ import { hasCode } from '@ambit/core';
 import { ipNetns, runRaw } from './exec.ts';
 import { nsExists } from './netns.ts';
 import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } from './pod-sandbox.ts';
-import { curlIn, needsNetwork, startHttpServer, withTopology } from './test-fixtures.ts';
+import { curlIn, needsNetwork, startHttpServer, withTopology } from '../../testing/network.ts';
 import { CNI_CONFLIST_NAME, type NodeNet } from './topology.ts';
 
 test('2 nodes × 2 pods: IPs from each node CIDR, pod-to-pod across nodes, hosts resolution, clean delete', async (t) => {

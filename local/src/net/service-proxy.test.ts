@@ -6,7 +6,7 @@ import { eventually } from '@ambit/core/testing';
 import { ipNetns, runRaw } from './exec.ts';
 import { createPodSandbox } from './pod-sandbox.ts';
 import { removeServiceRules, serviceRulesScript, syncServiceRules, SERVICES_TABLE, type ServiceRule } from './service-proxy.ts';
-import { curlIn, needsNetwork, startHttpServer, withTopology } from './test-fixtures.ts';
+import { curlIn, needsNetwork, startHttpServer, withTopology } from '../../testing/network.ts';
 
 const VIP = '10.96.0.10';
 

@@ -9,7 +9,7 @@ import { eventually } from '@ambit/core/testing';
 import { ipNetns, runRaw } from './exec.ts';
 import { listNetnsWithPrefix } from './netns.ts';
 import { createPodSandbox } from './pod-sandbox.ts';
-import { assertNothingLeft, needsNetwork, tempDir, testPrefix, withTopology } from './test-fixtures.ts';
+import { assertNothingLeft, needsNetwork, tempDir, testPrefix, withTopology } from '../../testing/network.ts';
 import { createTopology, destroyTopology } from './topology.ts';
 
 test('topology up then down leaves no namespace, /etc/netns dir or CNI state', async (t) => {

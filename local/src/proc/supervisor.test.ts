@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { addNetns, deleteNetns, listNetnsWithPrefix, loopbackUp, pidsIn } from '../net/netns.ts';
-import { tempDir, testPrefix } from '../net/test-fixtures.ts';
+import { tempDir, testPrefix } from '../../testing/network.ts';
 import { startContainer, type ContainerHandle, type ContainerOptions, type ContainerState } from './supervisor.ts';
 
 const prefix = testPrefix('sup');

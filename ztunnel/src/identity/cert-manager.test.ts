@@ -6,7 +6,7 @@ import type { FetchedCertificate } from '@ambit/core/identity';
 import { eventually } from '@ambit/core/testing';
 import type { BackoffOptions } from './backoff.ts';
 import { createCertManager, type CertManager, type CertStatus } from './cert-manager.ts';
-import { manualClock, testIssuer, type ManualClock, type TestIssuer } from './cert-fixture.ts';
+import { manualClock, testIssuer, type ManualClock, type TestIssuer } from '../../testing/clock-and-issuer.ts';
 
 // The certificate manager against a scripted CA and a hand-driven clock: rotation and backoff are checked to the
 // millisecond without waiting for them. Certificates are real (the manager parses the leaf), dated by the fake clock.

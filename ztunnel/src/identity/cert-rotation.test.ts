@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger, spiffeId } from '@ambit/core';
-import { createCaClient, parseCertInfo, startFakeCa } from '@ambit/core/identity';
+import { createCaClient, parseCertInfo } from '@ambit/core/identity';
 import { eventually } from '@ambit/core/testing';
+import { startFakeCa } from '@ambit/core/testing/fake-ca';
 import { createCertManager } from './cert-manager.ts';
 
 // Real time, a real gRPC CA on a unix socket, the real CA client: a 20 s certificate must be rotated on its own,

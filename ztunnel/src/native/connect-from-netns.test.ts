@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, test } from 'node:test';
-import { closeFd, connectFromNetns, getMark, listenInNetns, openNetns, socketFdOf } from './index.ts';
 import {
   canRunNetnsTests,
   createNetnsFixture,
@@ -9,7 +8,8 @@ import {
   readAll,
   threadNetns,
   trackConnections,
-} from './netns-fixture.ts';
+} from '@ambit/core/testing';
+import { closeFd, connectFromNetns, getMark, listenInNetns, openNetns, socketFdOf } from './index.ts';
 
 const MARK = 0x539;
 const fx = createNetnsFixture();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, threadNetns } from '@ambit/core/testing';
 import { closeFd, createSocket, openNetns, type CreateSocketOptions } from './index.ts';
-import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, threadNetns } from './netns-fixture.ts';
 
 const ROUNDS = 2000;
 const fx = createNetnsFixture();

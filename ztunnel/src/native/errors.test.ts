@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { closeSync, openSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, threadNetns, trackConnections } from '@ambit/core/testing';
 import { closeFd, createSocket, isNativeSystemError, listenInNetns, openNetns, setMark, getMark } from './index.ts';
-import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, threadNetns, trackConnections } from './netns-fixture.ts';
 
 const fx = createNetnsFixture();
 let aFd = -1;

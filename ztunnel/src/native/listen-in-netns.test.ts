@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { eventually } from '@ambit/core/testing';
+import { canRunNetnsTests, createNetnsFixture, eventually, namespacesWithPrefix, threadNetns, trackConnections } from '@ambit/core/testing';
 import { closeFd, listenInNetns, openNetns } from './index.ts';
-import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, threadNetns, trackConnections } from './netns-fixture.ts';
 
 const fx = createNetnsFixture();
 let aFd = -1;

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, test } from 'node:test';
-import { eventually } from '@ambit/core/testing';
+import { canRunNetnsTests, createNetnsFixture, eventually, namespacesWithPrefix, readAll, trackConnections } from '@ambit/core/testing';
 import { closeFd, connectFromNetns, getOriginalDst, listenInNetns, openNetns, socketFdOf, type SocketAddress } from './index.ts';
-import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, readAll, trackConnections } from './netns-fixture.ts';
 
 const MARK = 0x539;
 const CAPTURE_PORT = 15001;

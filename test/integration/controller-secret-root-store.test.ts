@@ -1,25 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { hasCode, silentLogger } from '@ambit/core';
-import { createCsr } from './core-identity.ts';
-import { startLocalKubeApi, type LocalKubeApi } from './local-kube-api.ts';
-import { createMeshCa } from './mesh-ca.ts';
-import { SecretPluggedCa, SecretRootStore } from './secret-root-store.ts';
-import { pluggedCa } from './testing-ca.ts';
+import { createCsr } from '@ambit/core/identity';
+import { createMeshCa } from '../../controller/src/ca/mesh-ca.ts';
+import { SecretPluggedCa, SecretRootStore } from '../../controller/src/ca/secret-root-store.ts';
+import { pluggedCa } from '../../controller/testing/plugged-ca.ts';
+import { LocalApi } from './helpers/local-api.ts';
 
-// Cluster mode against the local Kubernetes-style API server (real HTTP semantics: 404, 409 AlreadyExists, base64 data).
+// The controller's CA in cluster mode against the local Kubernetes-style API server, in-process on 127.0.0.1:0 (real
+// HTTP semantics: 404, 409 AlreadyExists, base64 data). Here because it needs both components: controller and local.
 
-let api: LocalKubeApi;
+const api = new LocalApi();
+let kubeConfig: KubeConfig;
 let core: CoreV1Api;
 const ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 
 before(async () => {
-  api = await startLocalKubeApi();
-  core = api.kubeConfig.makeApiClient(CoreV1Api);
+  await api.start();
+  kubeConfig = api.kubeConfig();
+  core = kubeConfig.makeApiClient(CoreV1Api);
 });
 after(async () => {
-  await api.close();
+  await api.stop();
 });
 
 async function deleteSecret(name: string): Promise<void> {
@@ -29,15 +32,15 @@ async function deleteSecret(name: string): Promise<void> {
 function meshCa(pluggedSecret?: string) {
   return createMeshCa({
     trustDomain: 'cluster.local',
-    rootStore: new SecretRootStore(api.kubeConfig),
-    ...(pluggedSecret === undefined ? {} : { pluggedCa: new SecretPluggedCa(api.kubeConfig, { name: pluggedSecret }) }),
+    rootStore: new SecretRootStore(kubeConfig),
+    ...(pluggedSecret === undefined ? {} : { pluggedCa: new SecretPluggedCa(kubeConfig, { name: pluggedSecret }) }),
     log: silentLogger(),
   });
 }
 
 test('the first CA creates Secret ambit-system/ambit-ca; a restarted CA loads the same root from it', async () => {
   await deleteSecret('ambit-ca');
-  assert.equal(await new SecretRootStore(api.kubeConfig).load(), undefined);
+  assert.equal(await new SecretRootStore(kubeConfig).load(), undefined);
   const first = await meshCa();
   assert.equal(first.source, 'generated');
   const secret = await core.readNamespacedSecret({ namespace: 'ambit-system', name: 'ambit-ca' });
@@ -110,5 +113,5 @@ test('an invalid cacerts Secret fails start-up with a clear error', async () => 
 });
 
 test('without a cacerts Secret the plugged source reports nothing', async () => {
-  assert.equal(await new SecretPluggedCa(api.kubeConfig).load(), undefined);
+  assert.equal(await new SecretPluggedCa(kubeConfig).load(), undefined);
 });

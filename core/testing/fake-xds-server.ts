@@ -5,9 +5,9 @@
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { aggregatedDiscoveryService } from '../proto/load.ts';
-import type { DeltaDiscoveryRequestWire, DeltaDiscoveryResponseWire } from '../proto/discovery-wire.ts';
-import { serverChannelOptions } from './channel-options.ts';
+import { aggregatedDiscoveryService } from '../src/proto/load.ts';
+import type { DeltaDiscoveryRequestWire, DeltaDiscoveryResponseWire } from '../src/proto/discovery-wire.ts';
+import { serverChannelOptions } from '../src/xds/channel-options.ts';
 
 export interface FakeResource {
   readonly name: string;

@@ -5,9 +5,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import type net from 'node:net';
 import type { TestContext } from 'node:test';
-import { requirePrivileges } from '@ambit/core/testing';
+import { requirePrivileges } from './privileges.ts';
 
-export const NEEDED_EXECUTABLES = ['/usr/sbin/ip', '/usr/sbin/nft', '/usr/bin/nc', '/usr/bin/ss'] as const;
+export const NETNS_EXECUTABLES = ['/usr/sbin/ip', '/usr/sbin/nft', '/usr/bin/nc', '/usr/bin/ss'] as const;
 
 export interface ExecResult {
   readonly code: number;
@@ -36,7 +36,7 @@ export interface NetnsFixture {
 
 /** True when the machine can run these tests; otherwise the test is skipped (or failed under CI). */
 export function canRunNetnsTests(t: TestContext): boolean {
-  return requirePrivileges(t, { root: true, executables: [...NEEDED_EXECUTABLES] });
+  return requirePrivileges(t, { root: true, executables: [...NETNS_EXECUTABLES] });
 }
 
 /** `tag` keeps the prefixes of different test files apart (`ambit-<tag><pid>-`); default `tza`. */

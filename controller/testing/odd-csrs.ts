@@ -1,4 +1,4 @@
-import { generateP256KeyPair, subtle, x509, type CryptoKeyPair } from './core-identity.ts';
+import { generateP256KeyPair, subtle, x509, type CryptoKeyPair } from '@ambit/core/identity';
 
 // Test-only: CSRs that a well-behaved client never sends, to exercise csr-policy.ts. Built with the same library as
 // real CSRs so only the property under test differs.

@@ -4,7 +4,6 @@ import type net from 'node:net';
 import { after, before, test } from 'node:test';
 import { hasCode } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
-// Relative import: cni/tsconfig.json has no reference to ../ztunnel (see the agent's report).
 import {
   closeFd,
   connectFromNetns,
@@ -13,7 +12,7 @@ import {
   openNetns,
   socketFdOf,
   type SocketAddress,
-} from '../../../ztunnel/src/native/index.ts';
+} from '../../ztunnel/src/native/index.ts';
 import {
   CAPTURE_TABLE,
   captureRulesInstalled,
@@ -24,8 +23,8 @@ import {
   installCaptureRules,
   OUTBOUND_CAPTURE_PORT,
   removeCaptureRules,
-} from './capture-rules.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, nftTables, waitUntilInNetns } from './test-netns.ts';
+} from '../../cni/src/agent/capture-rules.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, nftTables, waitUntilInNetns } from '../../cni/testing/capture-netns.ts';
 
 // P is the "pod" the rules are installed in, Q a peer joined to it by a veth pair.
 const P_IP = '10.251.0.1';

@@ -1,8 +1,8 @@
 import { Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { certificateServiceDefinition, IMPERSONATED_IDENTITY_KEY, type CertificateRequest, type CertificateResponse } from './citadel-proto.ts';
-import { createCaCertificate, issueLeafCertificate, loadIssuer, type Issuer } from './issue-cert.ts';
-import { generateP256KeyPair, privateKeyPem } from './signing-key.ts';
-import { x509 } from './x509.ts';
+import { certificateServiceDefinition, IMPERSONATED_IDENTITY_KEY, type CertificateRequest, type CertificateResponse } from '../src/identity/citadel-proto.ts';
+import { createCaCertificate, issueLeafCertificate, loadIssuer, type Issuer } from '../src/identity/issue-cert.ts';
+import { generateP256KeyPair, privateKeyPem } from '../src/identity/signing-key.ts';
+import { x509 } from '../src/identity/x509.ts';
 
 /**
  * A fake CA for tests of CA clients (ztunnel's cert manager, the CA client itself): a real gRPC server speaking

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from './core-identity.ts';
+import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '@ambit/core/identity';
 
 /**
  * Test-only: the two Kubernetes endpoints the TokenReview authenticator uses, over HTTPS on 127.0.0.1:0, because no

@@ -1,5 +1,5 @@
-import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from './core-identity.ts';
-import type { CaMaterial } from './root-store.ts';
+import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '@ambit/core/identity';
+import type { CaMaterial } from '../src/ca/root-store.ts';
 
 // Test-only: Istio plug-in CA material ("cacerts") made with the project's own CA code, never checked-in PEMs.
 

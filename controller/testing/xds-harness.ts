@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { ADDRESS_TYPE_URL, silentLogger, type Workload } from '@ambit/core';
 import { decodeAddress, encodeAddress, type AddressResource } from '@ambit/core/codec';
 import { createXdsClient, xdsType, type XdsChange, type XdsClient, type XdsClientOptions } from '@ambit/core/xds';
-import { makeSocketDir, openSockets, pendingTimers, type SocketDir } from './core-xds-testing.ts';
-import { createXdsServer, type XdsServer, type XdsServerOptions } from './xds-server.ts';
+import { makeSocketDir, openSockets, pendingTimers, type SocketDir } from '@ambit/core/testing';
+import { createXdsServer, type XdsServer, type XdsServerOptions } from '../src/xds/xds-server.ts';
 
 export { ADDRESS_TYPE_URL };
 

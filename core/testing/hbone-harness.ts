@@ -3,12 +3,12 @@
 import { createHash } from 'node:crypto';
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '../identity/index.ts';
-import { silentLogger } from '../log.ts';
-import { spiffeId } from '../model/spiffe.ts';
-import { createHbonePool, type HbonePool, type HbonePoolOptions, type NextHop } from './pool.ts';
-import { createHboneServer, type HboneServer, type HboneServerOptions, type HboneTunnelRecord } from './server.ts';
-import type { WorkloadCert } from './tls-config.ts';
+import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '../src/identity/index.ts';
+import { silentLogger } from '../src/log.ts';
+import { spiffeId } from '../src/model/spiffe.ts';
+import { createHbonePool, type HbonePool, type HbonePoolOptions, type NextHop } from '../src/hbone/pool.ts';
+import { createHboneServer, type HboneServer, type HboneServerOptions, type HboneTunnelRecord } from '../src/hbone/server.ts';
+import type { WorkloadCert } from '../src/hbone/tls-config.ts';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const idOf = (sa: string, td = TRUST_DOMAIN): string => spiffeId(td, 'default', sa);

@@ -1,17 +1,15 @@
-// Test fixture for the capture-rule and agent tests: ztunnel's throw-away namespace fixture (prefix
+// Test fixture for the capture-rule and agent tests: core's throw-away namespace fixture (prefix
 // `ambit-<tag><pid>-`, never linked to the host namespace, cleanup deletes exactly what it created) plus long-running
 // tools started inside the namespaces, which cleanup kills by their pids before the namespaces go.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { eventually } from '@ambit/core/testing';
 import type { TestContext } from 'node:test';
-import { requirePrivileges } from '@ambit/core/testing';
-import { NEEDED_EXECUTABLES as BASE_EXECUTABLES, createNetnsFixture, type NetnsFixture } from '../../../ztunnel/src/native/netns-fixture.ts';
+import { NETNS_EXECUTABLES, createNetnsFixture, eventually, requirePrivileges, type NetnsFixture } from '@ambit/core/testing';
 
-export { namespacesWithPrefix, type ExecResult } from '../../../ztunnel/src/native/netns-fixture.ts';
+export { namespacesWithPrefix, type ExecResult } from '@ambit/core/testing';
 
-export const NEEDED_EXECUTABLES = [...BASE_EXECUTABLES, '/usr/bin/socat', '/usr/bin/nsenter'] as const;
+export const NEEDED_EXECUTABLES = [...NETNS_EXECUTABLES, '/usr/bin/socat', '/usr/bin/nsenter'] as const;
 
 export interface CaptureNetnsFixture extends Omit<NetnsFixture, 'cleanup'> {
   /** Starts a long-running process inside a namespace (`ip netns exec` execs it, so its pid is the tool's). */

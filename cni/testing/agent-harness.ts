@@ -5,9 +5,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, silentLogger, type Logger } from '@ambit/core';
-import { startAgent, type Agent, type AgentOptions } from './agent.ts';
-import { startFakeKubeApi, type FakeKubeApi, type FakeKubeApiOptions } from './test-kube-api.ts';
-import type { CaptureNetnsFixture } from './test-netns.ts';
+import { startAgent, type Agent, type AgentOptions } from '../src/agent/agent.ts';
+import { startFakeKubeApi, type FakeKubeApi, type FakeKubeApiOptions } from './fake-kube-api.ts';
+import type { CaptureNetnsFixture } from './capture-netns.ts';
 
 export const NODE = 'node1';
 

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
  * a node agent, both real HTTP servers on unix sockets.
  */
 
-const CNI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CNI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PLUGIN_BIN = join(CNI_DIR, 'bin', 'ambit-cni');
 
 let built: Promise<void> | undefined;

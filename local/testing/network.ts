@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { silentLogger, type Logger } from '@ambit/core';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
-import { runRaw, type RunResult } from './exec.ts';
-import { listNetnsWithPrefix } from './netns.ts';
-import { createTopology, destroyTopology, type Topology } from './topology.ts';
-import { startContainer, type ContainerHandle } from '../proc/supervisor.ts';
+import { runRaw, type RunResult } from '../src/net/exec.ts';
+import { listNetnsWithPrefix } from '../src/net/netns.ts';
+import { createTopology, destroyTopology, type Topology } from '../src/net/topology.ts';
+import { startContainer, type ContainerHandle } from '../src/proc/supervisor.ts';
 
 /**
  * Shared by the net and proc tests: a topology per test with guaranteed teardown, HTTP servers in pods, and curl

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { before, test } from 'node:test';
-import { cniAdd, cniDel, podIpv4, type CniAttachment } from '../../../local/src/net/cni.ts';
-import { addNetns, deleteNetns, netnsPath } from '../../../local/src/net/netns.ts';
-import { needsNetwork, withTopology } from '../../../local/src/net/test-fixtures.ts';
-import { CNI_CONFLIST_NAME } from '../../../local/src/net/topology.ts';
-import { buildPlugin, PLUGIN_BIN, socketDir, startFakeAgent, startFakeApi } from './test-servers.ts';
+import { cniAdd, cniDel, podIpv4, type CniAttachment } from '../../local/src/net/cni.ts';
+import { addNetns, deleteNetns, netnsPath } from '../../local/src/net/netns.ts';
+import { needsNetwork, withTopology } from '../../local/testing/network.ts';
+import { CNI_CONFLIST_NAME } from '../../local/src/net/topology.ts';
+import { buildPlugin, PLUGIN_BIN, socketDir, startFakeAgent, startFakeApi } from '../../cni/testing/plugin-harness.ts';
 
 before(buildPlugin);
 

@@ -1,2 +1,0 @@
-export { eventually } from './eventually.ts';
-export { requirePrivileges, type PrivilegeNeeds } from './privileges.ts';

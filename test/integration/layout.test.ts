@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { REPO } from './helpers/ambitctl.ts';
+
+// Where test code may live: `*.test.ts` next to the code it tests, test support in each package's `testing/` folder
+// (sibling of `src/`), cross-component tests here. eslint.config.js keeps production code from importing test support;
+// this checks what a lint rule cannot see: file names under src/, and what actually went into the shipped bundles.
+
+const PACKAGES = ['core', 'controller', 'ztunnel', 'waypoint', 'cni', 'local', 'cli'];
+
+/** A file or folder name that says "test support": test-*, fake-*, testing*, *-fixture(s), mocks, stubs. */
+const HELPER_NAME = /(^|[-_.])(tests?|testing|fakes?|fixtures?|mocks?|stubs?)([-_.]|$)/i;
+
+function walk(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.name === 'node_modules') return [];
+    return e.isDirectory() ? [path, ...walk(path)] : [path];
+  });
+}
+
+test('no test support under */src or */bin: only *.test.ts files there are about tests', () => {
+  const offenders = PACKAGES.flatMap((pkg) =>
+    ['src', 'bin'].flatMap((top) =>
+      walk(join(REPO, pkg, top))
+        .map((path) => relative(REPO, path))
+        .filter((path) => {
+          const name = path.split('/').at(-1) ?? '';
+          return !name.endsWith('.test.ts') && HELPER_NAME.test(name);
+        }),
+    ),
+  );
+  assert.deepEqual(offenders, [], 'test support belongs in <package>/testing/ (named by role), tests in *.test.ts next to the code');
+});
+
+test('testing/ folders hold no tests (scripts/test.sh runs *.test.ts; tests stay next to the code they test)', () => {
+  const tests = PACKAGES.flatMap((pkg) => walk(join(REPO, pkg, 'testing')))
+    .filter((path) => path.endsWith('.test.ts'))
+    .map((path) => relative(REPO, path));
+  assert.deepEqual(tests, []);
+});
+
+/**
+ * The shipped bundles, their entry and the sources they are built from (as scripts/ensure-deps.sh decides whether to
+ * rebuild them): a bundle older than its sources would prove nothing about the code under test.
+ */
+const BUNDLES = [
+  { file: 'ztunnel/build/bundle/ztunnel.mjs', entry: 'ztunnel/src/main.ts', sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'] },
+  { file: 'cni/bin/ambit-cni-node', entry: 'cni/src/plugin/main.ts', sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'] },
+];
+
+/** Strings only test support contains (the fake CA and xDS server, the privilege gate of tests). */
+const TEST_SUPPORT_MARKERS = ['startFakeCa', 'Ambit Fake CA', 'fake CA:', 'createFakeXdsServer', 'fake xDS server', 'CI must not skip'];
+
+function newestMtimeMs(path: string): number {
+  const stat = statSync(path);
+  return stat.isDirectory() ? Math.max(stat.mtimeMs, ...walk(path).map((p) => statSync(p).mtimeMs)) : stat.mtimeMs;
+}
+
+for (const bundle of BUNDLES) {
+  test(`${bundle.file} contains no test support`, () => {
+    const file = join(REPO, bundle.file);
+    assert.ok(existsSync(file), `${bundle.file} is missing: run scripts/ensure-deps.sh`);
+    const builtMs = statSync(file).mtimeMs;
+    const stale = bundle.sources.filter((s) => newestMtimeMs(join(REPO, s)) > builtMs);
+    assert.deepEqual(stale, [], `${bundle.file} is older than its sources: run scripts/ensure-deps.sh`);
+
+    const text = readFileSync(file, 'utf8');
+    // esbuild (not minified) names every module it bundles in a `// <path>` line.
+    const modules = [...text.matchAll(/^\/\/ ((?:[\w-]+\/)+[\w.-]+\.ts)$/gm)].map((m) => m[1] ?? '').filter((p) => PACKAGES.includes(p.split('/')[0] ?? ''));
+    assert.ok(modules.includes(bundle.entry), `BUG: no module comment for ${bundle.entry}; the check below would prove nothing`);
+    const testModules = modules.filter((p) => p.split('/').some((segment) => segment === 'testing' || HELPER_NAME.test(segment)));
+    assert.deepEqual(testModules, [], 'test modules in the bundle');
+    assert.deepEqual(
+      TEST_SUPPORT_MARKERS.filter((marker) => text.includes(marker)),
+      [],
+      'test support code in the bundle',
+    );
+  });
+}
