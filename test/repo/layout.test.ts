@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { REPO } from './helpers/ambitctl.ts';
+import { REPO } from './repo-files.ts';
 
 // Where test code may live: `*.test.ts` next to the code it tests, test support in each package's `testing/` folder
 // (sibling of `src/`), cross-component tests here. eslint.config.js keeps production code from importing test support;
