@@ -3,7 +3,7 @@
 // redirected to listeners nobody tells ztunnel to create.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { errorMessage, type Logger } from '@ambit/core';
+import { errorMessage, isRecord, type Logger } from '@ambit/core';
 import { parseZdsPod, type ZdsPod } from '@ambit/core/zds';
 
 /** A captured pod: what ztunnel is told, plus the sandbox that CNI ADD enrolled (none for label-driven enrolment). */
@@ -102,8 +102,8 @@ export class AgentState {
 /** The pods of a state file; throws naming the entry and field. */
 export function parseStateFile(text: string): EnrolledPod[] {
   const json: unknown = JSON.parse(text);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('state file: not a JSON object');
-  const o = json as Record<string, unknown>;
+  if (!isRecord(json)) throw new Error('state file: not a JSON object');
+  const o = json;
   if (o['version'] !== FILE_VERSION) throw new Error(`state file: field version must be ${FILE_VERSION}`);
   const pods = o['pods'];
   if (!Array.isArray(pods)) throw new Error('state file: field pods must be a list');

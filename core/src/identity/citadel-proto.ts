@@ -1,5 +1,6 @@
 import type { ServiceDefinition, UntypedServiceImplementation, handleUnaryCall } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { isRecord } from '../fields/is-record.ts';
 
 // Istio's CA API, field numbers as in istio/api security/v1alpha1/ca.proto and ztunnel proto/citadel.proto (reference
 // istio-ambient.md §5). Kept inline so client and server need no .proto file on disk at run time.
@@ -52,10 +53,6 @@ const RequestType = root.lookupType('istio.v1.auth.IstioCertificateRequest');
 const ResponseType = root.lookupType('istio.v1.auth.IstioCertificateResponse');
 
 const MAX_STRUCT_DEPTH = 16;
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** google.protobuf.Value (as protobufjs objects) → JSON value. Unknown or empty kinds become null, like protojson. */
 function fromValue(v: unknown, depth: number): unknown {

@@ -14,6 +14,8 @@
  * force (for `add`: listeners up in the pod's namespace), or with `error` when it could not be made.
  */
 
+import { isRecord } from '../fields/is-record.ts';
+
 export const ZDS_VERSION = 1;
 export const ZDS_MAX_LINE_BYTES = 64 * 1024;
 
@@ -50,8 +52,8 @@ function record(line: string): Record<string, unknown> {
   } catch (err) {
     throw new ZdsProtocolError(`ZDS message is not JSON: ${(err as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ZdsProtocolError('ZDS message is not a JSON object');
-  return v as Record<string, unknown>;
+  if (!isRecord(v)) throw new ZdsProtocolError('ZDS message is not a JSON object');
+  return v;
 }
 
 function str(o: Record<string, unknown>, field: string, what: string): string {
@@ -67,8 +69,8 @@ function id(o: Record<string, unknown>, what: string): number {
 }
 
 export function parseZdsPod(v: unknown, what = 'pod'): ZdsPod {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ZdsProtocolError(`${what} must be an object`);
-  const o = v as Record<string, unknown>;
+  if (!isRecord(v)) throw new ZdsProtocolError(`${what} must be an object`);
+  const o = v;
   const ips = o['ips'];
   if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) throw new ZdsProtocolError(`${what}: field ips must be a list of strings`);
   return {

@@ -1,6 +1,7 @@
+import { asRecord, isRecord } from '@ambit/core';
 import type { FieldError, KubeObject } from '../kube/types.ts';
 import { validateObject, isServiceIp } from '../manifest/validate.ts';
-import { asRecord, isRecord, type StoreView } from './store-view.ts';
+import type { StoreView } from './store-view.ts';
 
 export type AdmissionOp = 'CREATE' | 'UPDATE';
 

@@ -1,3 +1,4 @@
+import { isRecord } from '@ambit/core';
 import type { FieldError, KubeObject, ObjectMeta, ResourceType } from '../kube/types.ts';
 import { typesFromCrd } from './resource-types.ts';
 
@@ -18,10 +19,6 @@ const LABEL_MSG =
 
 /** Namespaces the real API server refuses to delete. */
 export const PROTECTED_NAMESPACES: ReadonlySet<string> = new Set(['default', 'kube-system', 'kube-public']);
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** RFC 3339 with whole seconds, the form metav1.Time serialises to. */
 export function rfc3339(d: Date): string {

@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { silentLogger, type Logger } from '@ambit/core';
+import { isRecord, type Logger, silentLogger } from '@ambit/core';
 import type { FieldError, KubeObject, ResourceType, WatchEvent } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 import { applyMergePatch, deepFreeze, jsonEqual } from './merge-patch.ts';
@@ -8,7 +8,6 @@ import {
   applyCreateDefaults,
   carryServerMeta,
   isKind,
-  isRecord,
   isScheduledPod,
   podGraceSeconds,
   rfc3339,

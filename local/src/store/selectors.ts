@@ -1,3 +1,4 @@
+import { isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 
@@ -170,7 +171,7 @@ export function parseLabelSelector(selector: string | undefined): Selector {
 export function fieldValue(obj: KubeObject, path: string): string {
   let cur: unknown = obj;
   for (const part of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) return '';
+    if (!isRecord(cur)) return '';
     cur = (cur as Record<string, unknown>)[part];
   }
   if (typeof cur === 'string') return cur;
