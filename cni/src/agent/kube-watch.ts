@@ -5,7 +5,7 @@
 // in-stream ERROR event carrying a Status with code 410 (older servers answer the watch request itself with 410).
 import { request, type ClientRequest } from 'node:http';
 import { AmbitError, errorMessage, type Logger } from '@ambit/core';
-import { backoffDelayMs, DEFAULT_BACKOFF, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
+import { createBackoff, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
 
 export interface ListWatchOptions<T> {
   readonly socketPath: string;
@@ -73,7 +73,7 @@ const isJson = (x: unknown): x is Json => typeof x === 'object' && x !== null &&
 /** Starts listing and watching at once; the first list's result arrives through `onChange` and `onSynced`. */
 export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
   const clock = opts.clock ?? systemClock;
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const backoff = createBackoff(opts.backoff);
   const log = opts.log.child({ component: 'list-watch', resource: opts.path });
   const cache = new Map<string, T>();
   const stats = { lists: 0, watches: 0, gone: 0, failures: 0, badObjects: 0 };
@@ -304,7 +304,7 @@ export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
         if (endedCleanly) continue;
       }
       if (stopped) break;
-      await sleep(backoffDelayMs(attempt++, backoff));
+      await sleep(backoff.delayMs(++attempt));
     }
   };
 
