@@ -1,3 +1,4 @@
+import assert from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import {
   ADDRESS_TYPE_URL,
@@ -139,7 +140,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   });
   const bound: { pods?: PodManager } = {};
   const podList = (): PodManager => {
-    if (bound.pods === undefined) throw new Error('BUG: pod manager used before it exists');
+    assert(bound.pods !== undefined, 'BUG: pod manager used before it exists');
     return bound.pods;
   };
   const roots = rootsTracker(() => certs, () => podList().pods().map((p) => p.identity));

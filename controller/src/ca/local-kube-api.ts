@@ -1,6 +1,7 @@
+import assert from 'node:assert';
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
-import { silentLogger } from '@ambit/core';
+import { isRecord, silentLogger } from '@ambit/core';
 
 /**
  * Test-only: starts the local cluster's Kubernetes-style API server (local/src/api) in-process, with namespaces
@@ -28,9 +29,7 @@ function localModule(path: string): string {
 
 async function load<T>(path: string, has: string): Promise<T> {
   const mod: unknown = await import(localModule(path));
-  if (typeof mod !== 'object' || mod === null || typeof (mod as Record<string, unknown>)[has] !== 'function') {
-    throw new Error(`local/src/${path} no longer exports ${has}; update controller/src/ca/local-kube-api.ts`);
-  }
+  assert(isRecord(mod) && typeof mod[has] === 'function', `BUG: local/src/${path} no longer exports ${has}; update controller/src/ca/local-kube-api.ts`);
   return mod as T;
 }
 

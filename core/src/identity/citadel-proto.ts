@@ -1,3 +1,4 @@
+import assert from 'node:assert';
 import type { ServiceDefinition, UntypedServiceImplementation, handleUnaryCall } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { isRecord } from '../fields/is-record.ts';
@@ -45,7 +46,7 @@ export interface CertificateResponse {
 
 const root = new protobuf.Root();
 const structJson = protobuf.common.get('google/protobuf/struct.proto');
-if (structJson === null) throw new Error('BUG: protobufjs lacks google/protobuf/struct.proto');
+assert(structJson !== null, 'BUG: protobufjs lacks google/protobuf/struct.proto');
 root.addJSON(structJson.nested ?? {});
 protobuf.parse(CITADEL_PROTO, root, { keepCase: false });
 root.resolveAll();

@@ -202,13 +202,17 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     const upserted = new Map<string, unknown>();
     const versions = new Map<string, string>();
     for (const r of res.resources) {
+      const what = `resource ${JSON.stringify(r.name)}`;
+      const body = r.resource;
+      if (!body || body.type_url !== res.typeUrl) {
+        nack(stream, res, `${what}: ${body ? `the body is a ${body.type_url}, not a ${res.typeUrl}` : 'the resource body is missing'}`);
+        return;
+      }
       try {
-        if (!r.resource) throw new Error('the resource body is missing');
-        if (r.resource.type_url !== res.typeUrl) throw new Error(`the body is a ${r.resource.type_url}, not a ${res.typeUrl}`);
-        upserted.set(r.name, t.sub.decode(r.name, r.resource.value));
+        upserted.set(r.name, t.sub.decode(r.name, body.value));
         versions.set(r.name, r.version);
       } catch (err) {
-        nack(stream, res, `resource ${JSON.stringify(r.name)}: ${errorMessage(err)}`);
+        nack(stream, res, `${what}: ${errorMessage(err)}`);
         return;
       }
     }

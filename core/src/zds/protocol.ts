@@ -14,6 +14,7 @@
  * force (for `add`: listeners up in the pod's namespace), or with `error` when it could not be made.
  */
 
+import { AmbitError } from '../errors.ts';
 import { isRecord } from '../fields/is-record.ts';
 
 export const ZDS_VERSION = 1;
@@ -41,8 +42,11 @@ export type ZdsZtunnelMessage =
   | { readonly type: 'hello'; readonly version: number; readonly node: string }
   | { readonly type: 'ack'; readonly id: number; readonly error?: string };
 
-export class ZdsProtocolError extends Error {
-  override readonly name = 'ZdsProtocolError';
+/** A ZDS message that breaks the protocol (not JSON, too long, a field missing or of the wrong type). */
+export class ZdsProtocolError extends AmbitError {
+  constructor(message: string) {
+    super('ZDS_PROTOCOL_VIOLATION', message);
+  }
 }
 
 function record(line: string): Record<string, unknown> {
