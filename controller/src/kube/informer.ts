@@ -75,10 +75,12 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   informer.on('add', (o) => opts.onEvent('upsert', stamp(o)));
   informer.on('update', (o) => opts.onEvent('upsert', stamp(o)));
   informer.on('delete', (o) => opts.onEvent('delete', stamp(o)));
-  informer.on('connect', () => {
-    failures = 0;
-  });
+  // client-node emits 'connect' as each attempt begins, before its list, and start() resolves even when that list
+  // failed (the failure comes through 'error'): so the backoff restarts from the beginning only after an attempt that
+  // raised no error, else a server that is down would be retried at the first delay forever.
+  let attemptFailed = false;
   informer.on('error', (err: unknown) => {
+    attemptFailed = true;
     if (stopped) return;
     failures++;
     restartCount++;
@@ -88,8 +90,10 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   });
   const begin = async (): Promise<void> => {
     if (stopped) return;
+    attemptFailed = false;
     try {
       await informer.start();
+      if (!attemptFailed) failures = 0;
       markSynced();
     } catch (err) {
       // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
