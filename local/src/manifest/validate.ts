@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { describeValue, FieldReader } from '@ambit/core';
 import type { FieldError } from '../kube/types.ts';
-import { isDnsLabel, isDnsSubdomain } from './dns-names.ts';
+import { isDnsLabel, isDnsSubdomain } from '../kube/dns-names.ts';
 
 /** The reader validation uses: it records every problem and goes on, so a user sees all mistakes at once. */
 type Checker = FieldReader<undefined>;

@@ -1,4 +1,5 @@
 import { isRecord } from '@ambit/core';
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../kube/dns-names.ts';
 import type { FieldError, KubeObject, ObjectMeta, ResourceType } from '../kube/types.ts';
 import { typesFromCrd } from './resource-types.ts';
 
@@ -7,9 +8,6 @@ import { typesFromCrd } from './resource-types.ts';
  * name validation, a few defaults, CRD sanity. Kind-specific admission (clusterIP allocation, pod validation) is the
  * admission plugins' job, not this file's.
  */
-
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 // Messages are apimachinery's (validation.IsDNS1123Subdomain / IsDNS1123Label), so tools that grep them keep working.
 const SUBDOMAIN_MSG =

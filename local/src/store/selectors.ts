@@ -1,4 +1,5 @@
 import { isRecord } from '@ambit/core';
+import { isDnsSubdomain } from '../kube/dns-names.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 
@@ -20,13 +21,12 @@ interface Requirement {
 }
 
 const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function validKey(key: string): boolean {
   const slash = key.indexOf('/');
   const prefix = slash === -1 ? undefined : key.slice(0, slash);
   const name = slash === -1 ? key : key.slice(slash + 1);
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) return false;
   return name.length <= 63 && NAME.test(name);
 }
 
