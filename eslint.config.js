@@ -70,6 +70,31 @@ export default tseslint.config(
     },
   },
   {
+    // STYLE rule 13: an error a user or operator can see is an AmbitError with a stable code; an invariant is an
+    // assert() whose message starts `BUG:`. Tests, test helpers and benchmarks may throw plain errors.
+    files: ['**/*.ts'],
+    ignores: [
+      '**/*.test.ts',
+      '**/testing/**',
+      '**/testing.ts',
+      '**/test-*.ts',
+      '**/fake-*.ts',
+      '**/*-fixture.ts',
+      '**/*-fixtures.ts',
+      'test/**',
+      'bench/**',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ThrowStatement > NewExpression[callee.name='Error'], ThrowStatement > CallExpression[callee.name='Error']",
+          message: "Throw an AmbitError subclass with a stable code (core/src/errors.ts), or assert(...) from node:assert with a message starting 'BUG:' for an invariant.",
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly' } },
   },

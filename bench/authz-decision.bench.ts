@@ -4,7 +4,7 @@
 // drawn at random (known principals, unknown ones, plaintext). Not a test: `npm run bench`.
 import { cpus } from 'node:os';
 import { emptyMatch, type Authorization, type Match } from '@ambit/core';
-import { authorize, compilePolicies, type ConnectionFacts } from '@ambit/core/policy';
+import { authorize, compilePolicies, createSourceFactsCache, type ConnectionFacts } from '@ambit/core/policy';
 
 const N = 10_000;
 const DECISIONS = 200_000;
@@ -38,7 +38,7 @@ function percentiles(ns: number[]): { p50: number; p99: number; max: number } {
 
 const conns = Array.from({ length: DECISIONS }, connection);
 const compileStart = process.hrtime.bigint();
-const set = compilePolicies(policies);
+const set = compilePolicies(policies, createSourceFactsCache());
 const compileMs = Number(process.hrtime.bigint() - compileStart) / 1e6;
 let allowed = 0;
 for (let i = 0; i < 20_000; i++) set.decide(conns[i] as ConnectionFacts); // warm-up (JIT)

@@ -63,7 +63,7 @@ fi
 # The CNI plugin runs on every pod start: a C front end plus the plugin bundled for plain node (no tsx). Offline.
 plugin=cni/bin/ambit-cni
 if [ ! -f "$plugin" ] || [ ! -f cni/bin/ambit-cni-node ] || [ "$(head -1 cni/bin/ambit-cni-node)" != "#!$(node -p process.execPath)" ] ||
-  [ -n "$(find cni/src/plugin cni/native core/src/errors.ts cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
+  [ -n "$(find cni/src/plugin cni/native core/src/errors.ts core/src/fields cni/scripts/build-plugin.mjs -newer "$plugin")" ]; then
   echo "ambit: building the CNI plugin" >&2
   node cni/scripts/build-plugin.mjs
 fi

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { AmbitError } from '@ambit/core';
+import { AmbitError, isRecord } from '@ambit/core';
 
 /** A JSON request to the local cluster's API over its unix socket (no token needed: the socket is root-only). */
 export async function apiRequest<T>(socketPath: string, method: string, path: string, body?: unknown): Promise<T> {
@@ -24,7 +24,7 @@ export async function apiRequest<T>(socketPath: string, method: string, path: st
             parsed = text;
           }
           if ((res.statusCode ?? 500) >= 400) {
-            const msg = typeof parsed === 'object' && parsed !== null && 'message' in parsed ? String(parsed.message) : text;
+            const msg = isRecord(parsed) && 'message' in parsed ? String(parsed['message']) : text;
             reject(new AmbitError('API_ERROR', msg));
           } else resolve(parsed as T);
         });

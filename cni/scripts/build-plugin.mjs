@@ -19,6 +19,20 @@ const tmp = `${out}.${process.pid}.tmp`;
 const shim = join(binDir, 'ambit-cni');
 const shimTmp = `${shim}.${process.pid}.tmp`;
 
+// The plugin runs on every pod start, so it may take from @ambit/core only the entries that load nothing but Node
+// built-ins: the package's index also loads pino, prom-client and gRPC, which would multiply start-up time. Any other
+// @ambit/core import fails this build, loudly.
+const LIGHT_CORE_ENTRIES = new Set(['@ambit/core/errors', '@ambit/core/fields']);
+const lightCoreOnly = {
+  name: 'light-core-only',
+  setup(b) {
+    b.onResolve({ filter: /^@ambit\/core(\/|$)/ }, (args) => {
+      if (LIGHT_CORE_ENTRIES.has(args.path)) return undefined;
+      return { errors: [{ text: `the CNI plugin may import only ${[...LIGHT_CORE_ENTRIES].join(', ')} from core, not ${args.path}` }] };
+    });
+  },
+};
+
 await mkdir(dirname(out), { recursive: true });
 await build({
   entryPoints: [join(cniDir, 'src', 'plugin', 'main.ts')],
@@ -30,9 +44,7 @@ await build({
   // The runtime execs the fallback with the kubelet's environment, whose PATH may find an older system node: name the
   // Node that built it (the project's Node 24, see scripts/node-env.sh) instead of `env node`.
   banner: { js: `#!${process.execPath}` },
-  // The plugin needs only AmbitError from @ambit/core; the package's index also loads pino, prom-client and gRPC,
-  // which would multiply start-up time. Anything else imported from @ambit/core fails this build, loudly.
-  alias: { '@ambit/core': join(cniDir, '..', 'core', 'src', 'errors.ts') },
+  plugins: [lightCoreOnly],
   logLevel: 'warning',
   legalComments: 'none',
 });

@@ -3,7 +3,14 @@ import type { Server } from '@grpc/grpc-js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '@ambit/core';
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, serviceKey, authorizationKey } from '@ambit/core';
+import {
+  ADDRESS_TYPE_URL,
+  asRecord,
+  AUTHORIZATION_TYPE_URL,
+  authorizationKey,
+  errorMessage,
+  serviceKey,
+} from '@ambit/core';
 import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
 import {
   addCaService,
@@ -51,7 +58,6 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
 /**
  * Wires the controller (DESIGN §5–6): informers → incremental model → delta-xDS push; the CA on the same gRPC
@@ -164,7 +170,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   };
 
   const onEvent = (kind: string) => (type: WatchEventType, obj: Record<string, unknown>): void => {
-    const meta = rec(obj['metadata']);
+    const meta = asRecord(obj['metadata']);
     const started = performance.now();
     try {
       const delta = builder.apply({ type, object: obj });
@@ -179,7 +185,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       if (type === 'delete' || meta['deletionTimestamp'] !== undefined) rootPublisher.namespaceRemoved(ns);
       else void rootPublisher.namespaceAdded(ns);
     } else if (kind === 'ConfigMap' && meta['name'] === ROOT_CONFIGMAP) {
-      void rootPublisher.configMapChanged(String(meta['namespace']), type === 'delete' ? undefined : rec(obj['data']));
+      void rootPublisher.configMapChanged(String(meta['namespace']), type === 'delete' ? undefined : asRecord(obj['data']));
     } else if (kind === 'Gateway') {
       if (type === 'delete') statusWriter.forget({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', namespace: String(meta['namespace']), name: String(meta['name']) });
       writeGateway(gateways.gateway(type, obj));

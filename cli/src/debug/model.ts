@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AmbitError } from '@ambit/core';
+import { AmbitError, isRecord } from '@ambit/core';
 import { formatTable } from '../table.ts';
 import { readyRunner, type LocalContext } from '../local/context.ts';
 
@@ -51,7 +51,7 @@ export async function fetchModel(ctx: LocalContext, kubeconfig: string | undefin
 }
 
 function waypointName(w: unknown): string {
-  if (typeof w !== 'object' || w === null) return '';
+  if (!isRecord(w)) return '';
   const d = (w as { destination?: { hostname?: string; address?: string } }).destination;
   return d?.hostname ?? d?.address ?? '';
 }

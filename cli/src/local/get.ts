@@ -1,4 +1,4 @@
-import { AmbitError } from '@ambit/core';
+import { AmbitError, asRecord } from '@ambit/core';
 import { apiRequest, type KubeList } from '../api-client.ts';
 import { formatTable } from '../table.ts';
 import { readyRunner, type LocalContext } from './context.ts';
@@ -27,7 +27,6 @@ export interface NodeRow {
 
 type Obj = KubeList['items'][number];
 
-const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
 
 export async function getRows(ctx: LocalContext, kind: GetKind, namespace?: string): Promise<PodRow[] | ServiceRow[] | NodeRow[]> {
   const info = readyRunner(ctx);
@@ -45,10 +44,10 @@ function byNsName(a: { namespace: string; name: string }, b: { namespace: string
 }
 
 function podRow(p: Obj): PodRow {
-  const spec = rec(p['spec']);
-  const status = rec(p['status']);
-  const conditions = Array.isArray(status['conditions']) ? status['conditions'].map(rec) : [];
-  const terminating = rec(p['metadata'])['deletionTimestamp'] !== undefined;
+  const spec = asRecord(p['spec']);
+  const status = asRecord(p['status']);
+  const conditions = Array.isArray(status['conditions']) ? status['conditions'].map(asRecord) : [];
+  const terminating = asRecord(p['metadata'])['deletionTimestamp'] !== undefined;
   return {
     name: p.metadata.name,
     namespace: p.metadata.namespace ?? '',
@@ -60,8 +59,8 @@ function podRow(p: Obj): PodRow {
 }
 
 function serviceRow(s: Obj): ServiceRow {
-  const spec = rec(s['spec']);
-  const ports = (Array.isArray(spec['ports']) ? spec['ports'] : []).map(rec).map((p) => {
+  const spec = asRecord(s['spec']);
+  const ports = (Array.isArray(spec['ports']) ? spec['ports'] : []).map(asRecord).map((p) => {
     const port = { port: Number(p['port']), targetPort: (p['targetPort'] as number | string | undefined) ?? Number(p['port']), protocol: String(p['protocol'] ?? 'TCP') };
     return typeof p['name'] === 'string' ? { name: p['name'], ...port } : port;
   });

@@ -1,6 +1,7 @@
 // The node agent's command line, parsed into AgentOptions (kept apart from main.ts so tests can parse without
 // starting an agent).
 import { parseArgs } from 'node:util';
+import { AmbitError } from '@ambit/core';
 import type { AgentOptions } from './agent.ts';
 
 export const USAGE = `usage: main.ts --node NAME --api-socket PATH --cni-socket PATH --ztunnel-socket PATH --state-file PATH
@@ -12,7 +13,7 @@ export interface AgentFlags {
   readonly logLevel: string;
 }
 
-/** Parses argv (without node and script); throws an Error whose message a user can act on. */
+/** Parses argv (without node and script); throws AmbitError `BAD_ARGS` with a message a user can act on. */
 export function parseAgentFlags(argv: readonly string[]): AgentFlags {
   const { values } = parseArgs({
     args: [...argv],
@@ -30,12 +31,12 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
   });
   const required = (flag: 'node' | 'api-socket' | 'cni-socket' | 'ztunnel-socket' | 'state-file'): string => {
     const v = values[flag];
-    if (v === undefined || v === '') throw new Error(`--${flag} is required`);
-    if (flag !== 'node' && !v.startsWith('/')) throw new Error(`--${flag} must be an absolute path, got ${JSON.stringify(v)}`);
+    if (v === undefined || v === '') throw new AmbitError('BAD_ARGS', `--${flag} is required`);
+    if (flag !== 'node' && !v.startsWith('/')) throw new AmbitError('BAD_ARGS', `--${flag} must be an absolute path, got ${JSON.stringify(v)}`);
     return v;
   };
   const logLevel = values['log-level'];
-  if (!LEVELS.includes(logLevel)) throw new Error(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  if (!LEVELS.includes(logLevel)) throw new AmbitError('BAD_ARGS', `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const exclude = values['exclude-namespaces'];
   return {
     options: {

@@ -3,7 +3,7 @@
 // redirected to listeners nobody tells ztunnel to create.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { errorMessage, type Logger } from '@ambit/core';
+import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
 import { parseZdsPod, type ZdsPod } from '@ambit/core/zds';
 
 /** A captured pod: what ztunnel is told, plus the sandbox that CNI ADD enrolled (none for label-driven enrolment). */
@@ -102,16 +102,16 @@ export class AgentState {
 /** The pods of a state file; throws naming the entry and field. */
 export function parseStateFile(text: string): EnrolledPod[] {
   const json: unknown = JSON.parse(text);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('state file: not a JSON object');
-  const o = json as Record<string, unknown>;
-  if (o['version'] !== FILE_VERSION) throw new Error(`state file: field version must be ${FILE_VERSION}`);
+  if (!isRecord(json)) throw new AmbitError('BAD_STATE_FILE', 'state file: not a JSON object');
+  const o = json;
+  if (o['version'] !== FILE_VERSION) throw new AmbitError('BAD_STATE_FILE', `state file: field version must be ${FILE_VERSION}`);
   const pods = o['pods'];
-  if (!Array.isArray(pods)) throw new Error('state file: field pods must be a list');
+  if (!Array.isArray(pods)) throw new AmbitError('BAD_STATE_FILE', 'state file: field pods must be a list');
   return pods.map((entry: unknown, i) => {
     const pod = parseZdsPod(entry, `state file: pods[${i}]`);
     const containerId = (entry as Record<string, unknown>)['containerId'];
     if (containerId === undefined) return pod;
-    if (typeof containerId !== 'string' || containerId === '') throw new Error(`state file: pods[${i}]: field containerId must be a non-empty string`);
+    if (typeof containerId !== 'string' || containerId === '') throw new AmbitError('BAD_STATE_FILE', `state file: pods[${i}]: field containerId must be a non-empty string`);
     return { ...pod, containerId };
   });
 }

@@ -3,7 +3,7 @@
 // sandbox was ever enrolled (CNI spec: DEL tolerates missing state).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { AmbitError, errorMessage, type Logger } from '@ambit/core';
+import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
 import { AGENT_ADD_PATH, AGENT_DEL_PATH, type AgentAddRequest, type AgentDelRequest } from '../plugin/agent-client.ts';
 import type { AgentState } from './agent-state.ts';
 import type { KeyedSerializer } from './keyed-serializer.ts';
@@ -63,8 +63,8 @@ function bodyObject(text: string, what: string): Json {
   } catch (err) {
     throw new HttpError(400, `${what}: body is not JSON: ${errorMessage(err)}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, `${what}: body must be a JSON object`);
-  return v as Json;
+  if (!isRecord(v)) throw new HttpError(400, `${what}: body must be a JSON object`);
+  return v;
 }
 
 export function parseAddRequest(text: string): AgentAddRequest {

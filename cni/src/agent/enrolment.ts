@@ -2,7 +2,7 @@
 // `istio.io/dataplane-mode=ambient`, and leave when they lose it. Watches Namespaces and this node's Pods, and
 // reconciles one pod at a time under its lock, so it never races the CNI path for the same pod.
 import { errorMessage, type Logger } from '@ambit/core';
-import { backoffDelayMs, DEFAULT_BACKOFF, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
+import { createBackoff, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
 import type { AgentState, EnrolledPod } from './agent-state.ts';
 import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
 import type { KeyedSerializer } from './keyed-serializer.ts';
@@ -41,10 +41,10 @@ export interface Enrolment {
 export function startEnrolment(opts: EnrolmentOptions): Enrolment {
   const log = opts.log.child({ component: 'enrolment' });
   const clock = opts.clock ?? systemClock;
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const backoff = createBackoff(opts.backoff);
   const findNetns = opts.findNetns ?? ((ip: string) => findNetnsByIp(ip));
   const queued = new Set<string>();
-  const retries = new Map<string, { attempt: number; timer: ClockTimer | undefined }>();
+  const retries = new Map<string, { failures: number; timer: ClockTimer | undefined }>();
   let closed = false;
   let pruned = false;
 
@@ -64,9 +64,9 @@ export function startEnrolment(opts: EnrolmentOptions): Enrolment {
 
   /** Tries the pod again later, with backoff per pod; any later success or no-op resets it. */
   const retryLater = (uid: string, why: string): void => {
-    const r = retries.get(uid) ?? { attempt: 0, timer: undefined };
+    const r = retries.get(uid) ?? { failures: 0, timer: undefined };
     if (r.timer !== undefined) clock.clearTimeout(r.timer);
-    const delayMs = backoffDelayMs(r.attempt++, backoff);
+    const delayMs = backoff.delayMs(++r.failures);
     r.timer = clock.setTimeout(() => {
       r.timer = undefined;
       enqueue(uid);

@@ -4,8 +4,8 @@
 // a watch is a chunked 200 response of `{"type","object"}` JSON lines; an expired resourceVersion arrives as an
 // in-stream ERROR event carrying a Status with code 410 (older servers answer the watch request itself with 410).
 import { request, type ClientRequest } from 'node:http';
-import { AmbitError, errorMessage, type Logger } from '@ambit/core';
-import { backoffDelayMs, DEFAULT_BACKOFF, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
+import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
+import { createBackoff, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
 
 export interface ListWatchOptions<T> {
   readonly socketPath: string;
@@ -67,13 +67,10 @@ const MAX_LIST_BYTES = 256 * 1024 * 1024;
 /** A watch that ends sooner than this after opening counts as a failure for backoff (a server closing at once). */
 const MIN_HEALTHY_WATCH_MS = 1000;
 
-type Json = Record<string, unknown>;
-const isJson = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
-
 /** Starts listing and watching at once; the first list's result arrives through `onChange` and `onSynced`. */
 export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
   const clock = opts.clock ?? systemClock;
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const backoff = createBackoff(opts.backoff);
   const log = opts.log.child({ component: 'list-watch', resource: opts.path });
   const cache = new Map<string, T>();
   const stats = { lists: 0, watches: 0, gone: 0, failures: 0, badObjects: 0 };
@@ -131,7 +128,7 @@ export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
     } catch (err) {
       throw new ListWatchError(`list ${opts.path}: body is not JSON`, false, err);
     }
-    if (!isJson(json) || !Array.isArray(json['items']) || !isJson(json['metadata'])) {
+    if (!isRecord(json) || !Array.isArray(json['items']) || !isRecord(json['metadata'])) {
       throw new ListWatchError(`list ${opts.path}: not a List (fields items and metadata)`);
     }
     const rv = json['metadata']['resourceVersion'];
@@ -198,7 +195,7 @@ export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
         } catch (err) {
           return fail(new ListWatchError(`watch ${opts.path}: event is not JSON`, false, err));
         }
-        if (!isJson(event) || typeof event['type'] !== 'string' || !isJson(event['object'])) {
+        if (!isRecord(event) || typeof event['type'] !== 'string' || !isRecord(event['object'])) {
           return fail(new ListWatchError(`watch ${opts.path}: event without type and object`));
         }
         const object = event['object'];
@@ -207,7 +204,7 @@ export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
           const message = typeof object['message'] === 'string' ? object['message'] : JSON.stringify(object).slice(0, 300);
           return fail(new ListWatchError(`watch ${opts.path}: ERROR ${String(code)}: ${message}`, code === 410));
         }
-        const metadata = isJson(object['metadata']) ? object['metadata'] : {};
+        const metadata = isRecord(object['metadata']) ? object['metadata'] : {};
         const objectRv = metadata['resourceVersion'];
         if (typeof objectRv === 'string' && objectRv !== '') last = objectRv;
         switch (event['type']) {
@@ -304,7 +301,7 @@ export function startListWatch<T>(opts: ListWatchOptions<T>): ListWatch<T> {
         if (endedCleanly) continue;
       }
       if (stopped) break;
-      await sleep(backoffDelayMs(attempt++, backoff));
+      await sleep(backoff.delayMs(++attempt));
     }
   };
 

@@ -1,5 +1,5 @@
+import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError } from './cni-error.ts';
-import { isObject } from './config.ts';
 import { unixHttp, UnixHttpError } from './unix-http.ts';
 
 /** `POST /v1/cni/add`: the agent answers 200 only once the pod's traffic is captured. */
@@ -55,7 +55,7 @@ export function agentMessage(body: string): string {
   let text = body.trim();
   try {
     const json: unknown = JSON.parse(body);
-    if (isObject(json)) {
+    if (isRecord(json)) {
       const m = json['message'] ?? json['error'];
       if (typeof m === 'string') text = m;
     }

@@ -1,4 +1,4 @@
-import { AmbitError } from '@ambit/core';
+import { AmbitError } from '@ambit/core/errors';
 
 /**
  * Error codes of the CNI spec ("Error" section, https://github.com/containernetworking/cni/blob/main/SPEC.md#error).

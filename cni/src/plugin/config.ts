@@ -1,3 +1,4 @@
+import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError } from './cni-error.ts';
 
 /** The CNI versions this plugin speaks; it adds no interfaces, so every result shape since 0.3.0 passes through. */
@@ -95,7 +96,7 @@ export function parseStdin(text: string, command: CniCommandName): PluginConfig 
     const what = text.trim() === '' ? 'stdin is empty' : 'stdin is not valid JSON';
     throw new CniPluginError(CniCode.DECODING_FAILURE, `cannot decode network configuration: ${what}`, detail, err);
   }
-  if (!isObject(json)) throw new CniPluginError(CniCode.DECODING_FAILURE, 'cannot decode network configuration: stdin is not a JSON object');
+  if (!isRecord(json)) throw new CniPluginError(CniCode.DECODING_FAILURE, 'cannot decode network configuration: stdin is not a JSON object');
   if (command === 'VERSION') return undefined;
   return parsePluginConfig(json);
 }
@@ -120,7 +121,7 @@ export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginC
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000)) {
     throw bad('timeoutMs', 'must be an integer number of milliseconds in 1…600000');
   }
-  if (prevResult !== undefined && !isObject(prevResult)) throw bad('prevResult', 'must be an object');
+  if (prevResult !== undefined && !isRecord(prevResult)) throw bad('prevResult', 'must be an object');
   return {
     cniVersion,
     name,
@@ -130,8 +131,4 @@ export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginC
     timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(prevResult === undefined ? {} : { prevResult }),
   };
-}
-
-export function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -1,5 +1,5 @@
+import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError } from './cni-error.ts';
-import { isObject } from './config.ts';
 import { unixHttp, UnixHttpError } from './unix-http.ts';
 
 /** Istio's opt-in label, on a namespace or a pod (value `ambient`); `none` on a pod opts it out. */
@@ -80,7 +80,7 @@ export function parsePodFacts(x: unknown, what: string): PodFacts {
 }
 
 function metadataOf(x: unknown, what: string): Record<string, unknown> {
-  if (!isObject(x) || !isObject(x['metadata'])) {
+  if (!isRecord(x) || !isRecord(x['metadata'])) {
     throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `the API answered ${what} without "metadata"`);
   }
   return x['metadata'];
@@ -88,7 +88,7 @@ function metadataOf(x: unknown, what: string): Record<string, unknown> {
 
 function stringMap(x: unknown, what: string, field: string): Record<string, string> {
   if (x === undefined || x === null) return {};
-  if (!isObject(x) || !Object.values(x).every((v) => typeof v === 'string')) {
+  if (!isRecord(x) || !Object.values(x).every((v) => typeof v === 'string')) {
     throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `the API answered ${what} with a bad "metadata.${field}"`);
   }
   return x as Record<string, string>;

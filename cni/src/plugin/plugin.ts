@@ -1,5 +1,13 @@
+import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError, toErrorJson } from './cni-error.ts';
-import { isObject, parseCniEnv, parseStdin, PLUGIN_CNI_VERSION, SUPPORTED_VERSIONS, type CniEnv, type PluginConfig } from './config.ts';
+import {
+  parseCniEnv,
+  parseStdin,
+  PLUGIN_CNI_VERSION,
+  SUPPORTED_VERSIONS,
+  type CniEnv,
+  type PluginConfig,
+} from './config.ts';
 import { agentAdd, agentDel } from './agent-client.ts';
 import { lookUpMembership } from './membership.ts';
 
@@ -114,7 +122,7 @@ export function prevResultIps(prevResult: Readonly<Record<string, unknown>>): st
   if (!Array.isArray(ips)) return [];
   const out: string[] = [];
   for (const ipc of ips as unknown[]) {
-    if (!isObject(ipc) || typeof ipc['address'] !== 'string') continue;
+    if (!isRecord(ipc) || typeof ipc['address'] !== 'string') continue;
     const address = ipc['address'].split('/')[0] ?? '';
     if (address !== '') out.push(address);
   }

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { AmbitError } from '@ambit/core';
+import { AmbitError } from '@ambit/core/errors';
 
 /** One HTTP/1.1 exchange over a unix socket; the plugin never opens TCP. */
 export interface UnixHttpRequest {

@@ -1,6 +1,13 @@
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import {
+  createBackoff,
+  errorMessage,
+  systemClock,
+  type BackoffOptions,
+  type Clock,
+  type ClockTimer,
+  type Logger,
+} from '@ambit/core';
 import type { KubeClient } from './kube-client.ts';
 import type { WatchedKind } from './watched-kinds.ts';
 
@@ -12,8 +19,13 @@ export interface InformerOptions {
   readonly kind: WatchedKind;
   readonly onEvent: (type: WatchEventType, object: Record<string, unknown>) => void;
   readonly log: Logger;
-  /** Backoff between restarts after an error; default 200 ms doubling to 10 s. */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * Delays between restarts after an error; default 200 ms doubling to 10 s, equal jitter (so the informers of one
+   * controller, which all fail together when the API server goes away, do not all come back at the same instant).
+   */
+  readonly backoff?: BackoffOptions;
+  /** Default the system clock. */
+  readonly clock?: Clock;
 }
 
 export interface RunningInformer {
@@ -28,12 +40,13 @@ export interface RunningInformer {
  * A client-node informer (list, then watch from the list's resourceVersion) that survives what clusters do to
  * watches: a watch the server closes is resumed from the last resourceVersion (client-node does this); a 410 Gone
  * relists, and the relist reports deletions that happened meanwhile (client-node); any other error (API down, TLS,
- * 5xx) stops client-node's loop, so here it is restarted with capped exponential backoff. Nothing is lost or
- * duplicated: after a restart the informer resumes from its resourceVersion or relists and diffs.
+ * 5xx) stops client-node's loop, so here it is restarted with capped, jittered exponential backoff. Nothing is lost
+ * or duplicated: after a restart the informer resumes from its resourceVersion or relists and diffs.
  */
 export function startInformer(opts: InformerOptions): RunningInformer {
   const { kind, log } = opts;
-  const backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
+  const backoff = createBackoff({ initialMs: 200, maxMs: 10_000, ...opts.backoff });
+  const clock = opts.clock ?? systemClock;
   const listPath = kind.fieldSelector === undefined ? kind.path : `${kind.path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}`;
   const informer = new ListWatch<KubernetesObject>(
     kind.path,
@@ -50,7 +63,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   let stopped = false;
   let failures = 0;
   let restartCount = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ClockTimer | undefined;
   let markSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
   const stamp = (o: KubernetesObject): Record<string, unknown> => {
@@ -62,21 +75,25 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   informer.on('add', (o) => opts.onEvent('upsert', stamp(o)));
   informer.on('update', (o) => opts.onEvent('upsert', stamp(o)));
   informer.on('delete', (o) => opts.onEvent('delete', stamp(o)));
-  informer.on('connect', () => {
-    failures = 0;
-  });
+  // client-node emits 'connect' as each attempt begins, before its list, and start() resolves even when that list
+  // failed (the failure comes through 'error'): so the backoff restarts from the beginning only after an attempt that
+  // raised no error, else a server that is down would be retried at the first delay forever.
+  let attemptFailed = false;
   informer.on('error', (err: unknown) => {
+    attemptFailed = true;
     if (stopped) return;
     failures++;
     restartCount++;
-    const delayMs = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1));
+    const delayMs = backoff.delayMs(failures);
     log.warn({ kind: kind.kind, err: errorMessage(err), delayMs }, 'watch failed; restarting');
-    timer = setTimeout(() => void begin(), delayMs);
+    timer = clock.setTimeout(() => void begin(), delayMs);
   });
   const begin = async (): Promise<void> => {
     if (stopped) return;
+    attemptFailed = false;
     try {
       await informer.start();
+      if (!attemptFailed) failures = 0;
       markSynced();
     } catch (err) {
       // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
@@ -89,7 +106,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
     restarts: () => restartCount,
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       await informer.stop();
     },
   };

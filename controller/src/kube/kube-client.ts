@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { AmbitError } from '@ambit/core';
+import { AmbitError, asRecord } from '@ambit/core';
 
 /** A Kubernetes API error: the HTTP status and the Status object's reason and message. */
 export class KubeApiError extends AmbitError {
@@ -51,7 +51,7 @@ export class KubeClient {
           }
           const status = res.statusCode ?? 500;
           if (status >= 400) {
-            const s = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+            const s = asRecord(parsed);
             reject(new KubeApiError(status, String(s['reason'] ?? ''), `${method} ${path}: ${status} ${String(s['message'] ?? text)}`));
           } else resolve(parsed as T);
         });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { KubeObjectError } from '@ambit/core';
 import { convertAuthorizationPolicy, emptyMatch, type ConvertedAuthorization } from './authorization-policy.ts';
 import type { Match, Rule } from './core-model.ts';
-import { KubeObjectError } from './parse-fields.ts';
 import { parseAuthorizationPolicy } from './security-objects.ts';
 import { authorizationPolicy } from '../../testing/kube-objects.ts';
 

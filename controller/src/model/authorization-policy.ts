@@ -1,7 +1,7 @@
+import { type FieldReader, kubeObjectReader } from '@ambit/core';
 import { emptyMatch, type Authorization, type AuthorizationAction, type AuthorizationScope, type Clause, type Match, type Rule } from './core-model.ts';
 import { DRY_RUN_ANNOTATION } from './labels.ts';
 import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch } from './l4-values.ts';
-import { FieldReader } from './parse-fields.ts';
 import { ACCEPTED, rejected, type PolicyStatus } from './policy-status.ts';
 import {
   OPERATION_UNSUPPORTED_FIELDS,
@@ -44,7 +44,7 @@ const DENY_BOILERPLATE = 'DENY policy with HTTP attributes is enforced without t
 /** Throws KubeObjectError for values that do not parse (ports, CIDRs, empty sources/operations/conditions). */
 export function convertAuthorizationPolicy(view: AuthorizationPolicyView, rootNamespace: string): ConvertedAuthorization {
   const { name, namespace } = view.meta;
-  const r = new FieldReader(`AuthorizationPolicy ${namespace}/${name}`);
+  const r = kubeObjectReader(`AuthorizationPolicy ${namespace}/${name}`);
   if (view.hasTargetRefs) {
     return {
       status: {

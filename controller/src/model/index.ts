@@ -10,7 +10,7 @@ export type {
   PolicyStatusUpdate,
 } from './model-types.ts';
 export type { PolicyStatus } from './policy-status.ts';
-export { KubeObjectError } from './parse-fields.ts';
+export { KubeObjectError } from '@ambit/core';
 export { parsePod, parseService, parseNamespace, parseGateway } from './kube-objects.ts';
 export type { PodView, ServiceView, NamespaceView, GatewayView, ObjectMeta } from './kube-objects.ts';
 export { parseAuthorizationPolicy, parsePeerAuthentication } from './security-objects.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { KubeObjectError } from '@ambit/core';
 import { parseGateway, parseNamespace, parsePod, parseService } from './kube-objects.ts';
-import { KubeObjectError } from './parse-fields.ts';
 import { parseAuthorizationPolicy, parsePeerAuthentication } from './security-objects.ts';
 import { authorizationPolicy, gateway, peerAuthentication, pod, service } from '../../testing/kube-objects.ts';
 

@@ -1,4 +1,4 @@
-import { describeObject, FieldReader } from './parse-fields.ts';
+import { describeObject, type FieldReader, kubeObjectReader } from '@ambit/core';
 
 /**
  * Typed views of the core and Gateway API objects the model reads: only the fields it uses, narrowed once here
@@ -99,7 +99,7 @@ export function parseObjectMeta(r: FieldReader, value: unknown, namespaced: bool
 }
 
 export function parsePod(value: unknown): PodView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.optRecord(o['spec'], 'spec') ?? {};
@@ -140,7 +140,7 @@ export function parsePod(value: unknown): PodView {
 }
 
 export function parseService(value: unknown): ServiceView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.optRecord(o['spec'], 'spec') ?? {};
@@ -171,13 +171,13 @@ export function parseService(value: unknown): ServiceView {
 }
 
 export function parseNamespace(value: unknown): NamespaceView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   return { meta: parseObjectMeta(r, o['metadata'], false) };
 }
 
 export function parseGateway(value: unknown): GatewayView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.record(o['spec'], 'spec');

@@ -1,5 +1,5 @@
+import type { FieldReader } from '@ambit/core';
 import { parseCidr, type Cidr, type ServiceAccountMatch, type StringMatch } from './core-model.ts';
-import type { FieldReader } from './parse-fields.ts';
 
 /**
  * AuthorizationPolicy values → Match values, with istiod's forms (authorization.go stringToMatch & co). Unlike

@@ -1,3 +1,4 @@
+import { describeObject, isRecord, KubeObjectError } from '@ambit/core';
 import { convertAuthorizationPolicy } from './authorization-policy.ts';
 import { ChangeTracker } from './change-tracker.ts';
 import {
@@ -23,7 +24,6 @@ import { selectorMatches } from './labels.ts';
 import type { ModelChange, ModelDelta, ModelError, ModelOptions, ModelSnapshot, NodePod, PolicyStatusUpdate } from './model-types.ts';
 import { NamespacedStore } from './namespaced-store.ts';
 import { identityOf, modelKindOf, type ModelKind, type ObjectIdentity } from './object-kind.ts';
-import { describeObject, isRecord, KubeObjectError } from './parse-fields.ts';
 import {
   convertPeerAuthentication,
   needsStaticStrict,

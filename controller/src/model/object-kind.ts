@@ -1,4 +1,4 @@
-import { describeObject, FieldReader, isRecord } from './parse-fields.ts';
+import { describeObject, isRecord, kubeObjectReader } from '@ambit/core';
 
 export type ModelKind = 'Pod' | 'Service' | 'Namespace' | 'Gateway' | 'AuthorizationPolicy' | 'PeerAuthentication';
 
@@ -23,7 +23,7 @@ export interface ObjectIdentity {
  * no apiVersion/kind to tell.
  */
 export function modelKindOf(value: unknown): ModelKind | undefined {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const apiVersion = r.name(o['apiVersion'], 'apiVersion');
   const kind = r.name(o['kind'], 'kind');
@@ -32,7 +32,7 @@ export function modelKindOf(value: unknown): ModelKind | undefined {
 
 /** Kind, namespace and name only: what a delete needs, read without judging the rest (tombstones may be partial). */
 export function identityOf(kind: ModelKind, value: unknown): ObjectIdentity {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const meta = r.record(isRecord(value) ? value['metadata'] : undefined, 'metadata');
   return {
     kind,

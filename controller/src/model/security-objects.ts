@@ -1,5 +1,5 @@
+import { describeObject, type FieldReader, kubeObjectReader } from '@ambit/core';
 import { parseObjectMeta, type ObjectMeta } from './kube-objects.ts';
-import { describeObject, FieldReader } from './parse-fields.ts';
 
 /**
  * Typed views of `security.istio.io` AuthorizationPolicy and PeerAuthentication (v1 and v1beta1 share a schema).
@@ -81,7 +81,7 @@ export interface PeerAuthenticationView {
 }
 
 export function parseAuthorizationPolicy(value: unknown): AuthorizationPolicyView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.optRecord(o['spec'], 'spec') ?? {};
@@ -144,7 +144,7 @@ function listOfText(r: FieldReader, value: unknown, field: string): readonly str
 }
 
 export function parsePeerAuthentication(value: unknown): PeerAuthenticationView {
-  const r = new FieldReader(describeObject(value));
+  const r = kubeObjectReader(describeObject(value));
   const o = r.record(value, '.');
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.optRecord(o['spec'], 'spec') ?? {};

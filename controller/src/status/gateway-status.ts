@@ -1,3 +1,4 @@
+import { asRecord } from '@ambit/core';
 import type { Condition } from './status-writer.ts';
 
 const WAYPOINT_CLASS = 'istio-waypoint';
@@ -9,7 +10,6 @@ interface GatewayView {
   readonly problem: string | undefined;
 }
 
-const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
 /**
  * Conditions of waypoint Gateways (`gatewayClassName: istio-waypoint`): Accepted when the spec is a valid waypoint
@@ -23,15 +23,15 @@ export class GatewayStatus {
 
   /** Returns the gateway key whose conditions may have changed, if any. */
   gateway(type: 'upsert' | 'delete', obj: Record<string, unknown>): string | undefined {
-    const meta = rec(obj['metadata']);
-    const spec = rec(obj['spec']);
+    const meta = asRecord(obj['metadata']);
+    const spec = asRecord(obj['spec']);
     const key = `${String(meta['namespace'])}/${String(meta['name'])}`;
     if (type === 'delete' || spec['gatewayClassName'] !== WAYPOINT_CLASS) {
       // Gone (or not ours): nothing to write; the status writer forgets it on the delete event.
       this.#gateways.delete(key);
       return undefined;
     }
-    const listeners = Array.isArray(spec['listeners']) ? spec['listeners'].map(rec) : [];
+    const listeners = Array.isArray(spec['listeners']) ? spec['listeners'].map(asRecord) : [];
     const hbone = listeners.find((l) => l['protocol'] === 'HBONE');
     const problem = hbone === undefined
       ? 'spec.listeners: a waypoint needs a listener with protocol HBONE (name mesh, port 15008)'
@@ -45,14 +45,14 @@ export class GatewayStatus {
 
   /** Returns the gateway key affected by an EndpointSlice change, if it backs a waypoint Gateway's Service. */
   endpointSlice(type: 'upsert' | 'delete', obj: Record<string, unknown>): string | undefined {
-    const meta = rec(obj['metadata']);
-    const svc = rec(meta['labels'])['kubernetes.io/service-name'];
+    const meta = asRecord(obj['metadata']);
+    const svc = asRecord(meta['labels'])['kubernetes.io/service-name'];
     if (typeof svc !== 'string') return undefined;
     const key = `${String(meta['namespace'])}/${svc}`;
     const slices = this.#ready.get(key) ?? new Map<string, number>();
-    const endpoints = Array.isArray(obj['endpoints']) ? obj['endpoints'].map(rec) : [];
+    const endpoints = Array.isArray(obj['endpoints']) ? obj['endpoints'].map(asRecord) : [];
     if (type === 'delete') slices.delete(String(meta['name']));
-    else slices.set(String(meta['name']), endpoints.filter((e) => rec(e['conditions'])['ready'] === true).length);
+    else slices.set(String(meta['name']), endpoints.filter((e) => asRecord(e['conditions'])['ready'] === true).length);
     this.#ready.set(key, slices);
     return this.#gateways.has(key) ? key : undefined;
   }

@@ -1,5 +1,7 @@
+import assert from 'node:assert';
 import type { ServiceDefinition, UntypedServiceImplementation, handleUnaryCall } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { isRecord } from '../fields/is-record.ts';
 
 // Istio's CA API, field numbers as in istio/api security/v1alpha1/ca.proto and ztunnel proto/citadel.proto (reference
 // istio-ambient.md §5). Kept inline so client and server need no .proto file on disk at run time.
@@ -44,7 +46,7 @@ export interface CertificateResponse {
 
 const root = new protobuf.Root();
 const structJson = protobuf.common.get('google/protobuf/struct.proto');
-if (structJson === null) throw new Error('BUG: protobufjs lacks google/protobuf/struct.proto');
+assert(structJson !== null, 'BUG: protobufjs lacks google/protobuf/struct.proto');
 root.addJSON(structJson.nested ?? {});
 protobuf.parse(CITADEL_PROTO, root, { keepCase: false });
 root.resolveAll();
@@ -52,10 +54,6 @@ const RequestType = root.lookupType('istio.v1.auth.IstioCertificateRequest');
 const ResponseType = root.lookupType('istio.v1.auth.IstioCertificateResponse');
 
 const MAX_STRUCT_DEPTH = 16;
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** google.protobuf.Value (as protobufjs objects) → JSON value. Unknown or empty kinds become null, like protojson. */
 function fromValue(v: unknown, depth: number): unknown {

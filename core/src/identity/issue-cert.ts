@@ -31,6 +31,11 @@ export interface CaCertificateOptions {
   readonly notAfter: Date;
   /** Signs the new certificate; absent makes a self-signed root. */
   readonly issuer?: Issuer;
+  /**
+   * DNS names or IPs the certificate also serves TLS for (adds subjectAltName and extendedKeyUsage serverAuth): a
+   * self-signed root that is its own serving certificate, as the local API's on 127.0.0.1. Default none.
+   */
+  readonly sans?: readonly LeafSan[];
 }
 
 /** Loads PEM certificate + key as an issuer; the caller validates that they match and that the cert is a CA. */
@@ -91,7 +96,10 @@ export async function issueLeafCertificate(options: LeafOptions): Promise<string
   return `${cert.toString('pem')}\n`;
 }
 
-/** Creates an ECDSA P-256 CA certificate: a self-signed root, or an intermediate when `issuer` is given. */
+/**
+ * Creates an ECDSA P-256 CA certificate: a self-signed root, or an intermediate when `issuer` is given; with `sans`,
+ * one that also serves TLS under those names.
+ */
 export async function createCaCertificate(options: CaCertificateOptions): Promise<{ certPem: string; keyPem: string }> {
   const keys = await generateP256KeyPair();
   const extensions: x509.Extension[] = [
@@ -99,6 +107,12 @@ export async function createCaCertificate(options: CaCertificateOptions): Promis
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
   ];
+  if (options.sans !== undefined && options.sans.length > 0) {
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(options.sans.map((s) => ({ type: s.type, value: s.value }))),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    );
+  }
   const common = { serialNumber: randomSerialHex(), notBefore: options.notBefore, notAfter: options.notAfter };
   let cert: x509.X509Certificate;
   if (options.issuer === undefined) {

@@ -47,6 +47,16 @@ export class WireCodecError extends AmbitError {
   }
 }
 
+/**
+ * A bad value inside a resource, raised where it is found and prefixed with each enclosing field on the way out; the
+ * codec's entry points wrap it in a WireCodecError that names the resource.
+ */
+class WireFieldError extends AmbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MALFORMED_FIELD', message, options);
+  }
+}
+
 export type AddressResource = { readonly workload: Workload } | { readonly service: Service };
 
 /** Istio elides a service account of "default" on the wire. */
@@ -237,7 +247,7 @@ function at<T>(field: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    throw new Error(`${field}: ${errorMessage(err)}`, { cause: err });
+    throw new WireFieldError(`${field}: ${errorMessage(err)}`, { cause: err });
   }
 }
 
@@ -302,7 +312,7 @@ function gatewayFromWire(g: GatewayAddressWire): GatewayAddress {
     const a = g.address;
     return { destination: { kind: 'address', network: a.network, address: at('address', () => bytesToIp(a.address)) }, hboneMtlsPort };
   }
-  throw new Error('neither hostname nor address is set');
+  throw new WireFieldError('neither hostname nor address is set');
 }
 
 function matchFromWire(m: MatchWire): Match {
@@ -337,30 +347,30 @@ function stringMatchFromWire(s: StringMatchWire): StringMatch {
     case 'presence':
       return { presence: true };
     default:
-      throw new Error('no match_type is set');
+      throw new WireFieldError('no match_type is set');
   }
 }
 
 function cidrFromWire(c: CidrWire): Cidr {
   const address = bytesToIp(c.address);
   const max = c.address.length * 8;
-  if (c.length > max) throw new Error(`prefix length ${c.length} exceeds ${max}`);
+  if (c.length > max) throw new WireFieldError(`prefix length ${c.length} exceeds ${max}`);
   return { address, length: c.length };
 }
 
 function oneOf<T extends string>(field: string, value: string | number, allowed: readonly T[]): T {
   const found = allowed.find((a) => a === value);
-  if (found === undefined) throw new Error(`${field}: unsupported value ${JSON.stringify(value)}`);
+  if (found === undefined) throw new WireFieldError(`${field}: unsupported value ${JSON.stringify(value)}`);
   return found;
 }
 
 function port(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > MAX_PORT) throw new Error(`${field}: ${value} is not a port`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_PORT) throw new WireFieldError(`${field}: ${value} is not a port`);
   return value;
 }
 
 function nonEmpty(field: string, value: string): void {
-  if (value === '') throw new Error(`${field} is empty`);
+  if (value === '') throw new WireFieldError(`${field} is empty`);
 }
 
 /**

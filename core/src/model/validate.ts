@@ -1,6 +1,9 @@
-import { describeResource, FieldChecker } from './validate-fields.ts';
+import { FieldError } from '../fields/field-error.ts';
+import { FieldReader } from '../fields/field-reader.ts';
+import { describeResource, readCidr, readGatewayAddress, readNamespacedKey, readPortMapping } from './validate-fields.ts';
 import type {
   Authorization,
+  Cidr,
   Clause,
   Match,
   PortMapping,
@@ -14,17 +17,20 @@ import type {
 /**
  * Runtime checks that a decoded resource is well-formed, for the xDS client to NACK what it cannot use instead of
  * letting a bad address or port reach a proxy. Each returns a fresh object holding only the model's fields; each
- * throws AmbitError `INVALID_RESOURCE` naming the resource and the field.
+ * throws FieldError `INVALID_RESOURCE` naming the resource and the field.
  */
 
+const reader = (resource: string): FieldReader =>
+  FieldReader.throwing(resource, (object, field, problem) => new FieldError('INVALID_RESOURCE', object, field, problem));
+
 export function validateWorkload(value: unknown): Workload {
-  const c = new FieldChecker(describeResource('Workload', value, (r) => r['uid']));
+  const c = reader(describeResource('Workload', value, (r) => r['uid']));
   const r = c.record(value, 'workload');
   const services: Record<string, readonly PortMapping[]> = {};
   for (const [key, ports] of Object.entries(c.record(r['services'], 'services'))) {
     const field = `services[${JSON.stringify(key)}]`;
-    c.namespacedKey(key, field);
-    services[key] = c.array(ports, field).map((p, i) => c.portMapping(p, `${field}[${i}]`));
+    readNamespacedKey(c, key, field);
+    services[key] = c.array(ports, field).map((p, i) => readPortMapping(c, p, `${field}[${i}]`));
   }
   const base = {
     uid: c.name(r['uid'], 'uid'),
@@ -44,15 +50,15 @@ export function validateWorkload(value: unknown): Workload {
     services,
     authorizationPolicies: c
       .array(r['authorizationPolicies'], 'authorizationPolicies')
-      .map((p, i) => c.namespacedKey(p, `authorizationPolicies[${i}]`)),
+      .map((p, i) => readNamespacedKey(c, p, `authorizationPolicies[${i}]`)),
     status: c.oneOf(r['status'], 'status', ['HEALTHY', 'UNHEALTHY'] as const),
     clusterId: c.string(r['clusterId'], 'clusterId'),
   };
-  return r['waypoint'] === undefined ? base : { ...base, waypoint: c.gatewayAddress(r['waypoint'], 'waypoint') };
+  return r['waypoint'] === undefined ? base : { ...base, waypoint: readGatewayAddress(c, r['waypoint'], 'waypoint') };
 }
 
 export function validateService(value: unknown): Service {
-  const c = new FieldChecker(
+  const c = reader(
     describeResource('Service', value, (r) =>
       typeof r['namespace'] === 'string' && typeof r['hostname'] === 'string' ? `${r['namespace']}/${r['hostname']}` : undefined,
     ),
@@ -69,14 +75,14 @@ export function validateService(value: unknown): Service {
         address: c.ip(na['address'], `addresses[${i}].address`),
       };
     }),
-    ports: c.array(r['ports'], 'ports').map((p, i) => c.portMapping(p, `ports[${i}]`)),
+    ports: c.array(r['ports'], 'ports').map((p, i) => readPortMapping(c, p, `ports[${i}]`)),
     subjectAltNames: c.strings(r['subjectAltNames'], 'subjectAltNames'),
   };
-  return r['waypoint'] === undefined ? base : { ...base, waypoint: c.gatewayAddress(r['waypoint'], 'waypoint') };
+  return r['waypoint'] === undefined ? base : { ...base, waypoint: readGatewayAddress(c, r['waypoint'], 'waypoint') };
 }
 
 export function validateAuthorization(value: unknown): Authorization {
-  const c = new FieldChecker(
+  const c = reader(
     describeResource('Authorization', value, (r) =>
       typeof r['namespace'] === 'string' && typeof r['name'] === 'string' ? `${r['namespace']}/${r['name']}` : undefined,
     ),
@@ -92,7 +98,7 @@ export function validateAuthorization(value: unknown): Authorization {
   };
 }
 
-function validateRule(c: FieldChecker, value: unknown, field: string): Rule {
+function validateRule(c: FieldReader, value: unknown, field: string): Rule {
   const r = c.record(value, field);
   return {
     clauses: c.array(r['clauses'], `${field}.clauses`).map((clause, i): Clause => {
@@ -103,7 +109,7 @@ function validateRule(c: FieldChecker, value: unknown, field: string): Rule {
   };
 }
 
-function validateMatch(c: FieldChecker, value: unknown, field: string): Match {
+function validateMatch(c: FieldReader, value: unknown, field: string): Match {
   const r = c.record(value, field);
   const list = <T>(key: string, one: (v: unknown, f: string) => T): T[] =>
     c.array(r[key], `${field}.${key}`).map((v, i) => one(v, `${field}.${key}[${i}]`));
@@ -115,8 +121,8 @@ function validateMatch(c: FieldChecker, value: unknown, field: string): Match {
       serviceAccount: c.name(sa['serviceAccount'], `${f}.serviceAccount`),
     };
   };
-  const cidr = c.cidr.bind(c);
-  const port = c.port.bind(c);
+  const cidr = (v: unknown, f: string): Cidr => readCidr(c, v, f);
+  const port = (v: unknown, f: string): number => c.port(v, f, 0);
   return {
     namespaces: list('namespaces', stringMatch),
     notNamespaces: list('notNamespaces', stringMatch),
@@ -133,7 +139,7 @@ function validateMatch(c: FieldChecker, value: unknown, field: string): Match {
   };
 }
 
-function validateStringMatch(c: FieldChecker, value: unknown, field: string): StringMatch {
+function validateStringMatch(c: FieldReader, value: unknown, field: string): StringMatch {
   const r = c.record(value, field);
   const forms = (['exact', 'prefix', 'suffix', 'presence'] as const).filter((k) => r[k] !== undefined);
   if (forms.length !== 1) return c.fail(field, 'must have exactly one of exact, prefix, suffix, presence');

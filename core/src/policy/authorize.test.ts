@@ -4,12 +4,15 @@ import { emptyMatch, type Authorization, type Clause, type Match, type Rule } fr
 import { authorize, type ConnectionFacts } from './authorize.ts';
 import { explain } from './explain.ts';
 import { compilePolicies } from './policy-set.ts';
+import { createSourceFactsCache } from './source-cache.ts';
 import { policiesInScope } from './scope.ts';
 
 // Table-driven cases of ztunnel's L4 semantics (reference istio-ambient.md §6; ztunnel src/rbac.rs tests). Every case
 // is decided three ways — authorize() over the list, the indexed PolicySet, and explain() — which must agree.
 
 const SPIFFE = 'spiffe://cluster.local';
+/** One cache for every indexed set here, as a proxy shares one across its sets. */
+const sources = createSourceFactsCache();
 const conn = (over: Partial<ConnectionFacts> = {}): ConnectionFacts => ({
   sourceIdentity: `${SPIFFE}/ns/a/sa/client`,
   sourceIp: '10.244.1.5',
@@ -146,7 +149,7 @@ describe('L4 authorization (table)', () => {
       assert.equal(direct.allow, c.allow, direct.reason);
       if (c.by !== undefined) assert.equal(direct.policy, `${c.policies[c.by]?.namespace}/${c.policies[c.by]?.name}`);
       assert.equal(direct.dryRun?.allow, c.dryRun, `dry-run outcome ${JSON.stringify(direct.dryRun)}`);
-      const indexed = compilePolicies(c.policies).decide(c.conn);
+      const indexed = compilePolicies(c.policies, sources).decide(c.conn);
       assert.equal(indexed.allow, direct.allow, 'the indexed set decides as the list');
       assert.equal(indexed.dryRun?.allow, direct.dryRun?.allow);
       const ex = explain(c.policies, c.conn);
@@ -175,7 +178,7 @@ describe('explain', () => {
 describe('indexed policy set', () => {
   test('10 000 principal-scoped ALLOW policies: only the caller’s is consulted, and decisions match the list', () => {
     const many = Array.from({ length: 10_000 }, (_, i) => allowIf({ principals: [exact(`cluster.local/ns/n${i}/sa/s`)] }));
-    const set = compilePolicies(many);
+    const set = compilePolicies(many, sources);
     for (const i of [0, 17, 9999]) {
       const c = conn({ sourceIdentity: `${SPIFFE}/ns/n${i}/sa/s` });
       assert.equal(set.decide(c).allow, true);
@@ -218,7 +221,7 @@ describe('indexed set = list, on random policies', () => {
       const policies = Array.from({ length: 1 + rnd(5) }, () =>
         policy(pick(['ALLOW', 'DENY'] as const), Array.from({ length: rnd(3) }, randomRule), { dryRun: rnd(5) === 0 }),
       );
-      const set = compilePolicies(policies);
+      const set = compilePolicies(policies, sources);
       for (let i = 0; i < 20; i++) {
         const c = conns[i % conns.length] as ConnectionFacts;
         const a = authorize(policies, c);
@@ -249,4 +252,17 @@ describe('scope: which policies apply to a destination', () => {
   test('a workload elsewhere sees only the mesh-wide policy', () => {
     assert.deepEqual(policiesInScope({ namespace: 'z', authorizationPolicies: [] }, all, byKey, 'ambit-system').map((a) => a.name), ['mesh']);
   });
+});
+
+test('the source cache is bounded: least recently used identities go first, busy ones stay', () => {
+  const small = createSourceFactsCache(2);
+  const a = small.factsOf(`${SPIFFE}/ns/a/sa/x`);
+  const b = small.factsOf(`${SPIFFE}/ns/b/sa/x`);
+  assert.equal(small.factsOf(`${SPIFFE}/ns/a/sa/x`), a, 'a hit returns the same parsed facts');
+  small.factsOf(`${SPIFFE}/ns/c/sa/x`); // evicts b, the least recently used
+  assert.equal(small.factsOf(`${SPIFFE}/ns/a/sa/x`), a, 'a was used last: still held');
+  const again = small.factsOf(`${SPIFFE}/ns/b/sa/x`);
+  assert.notEqual(again, b, 'b was evicted: parsed anew');
+  assert.deepEqual(again, { principal: 'cluster.local/ns/b/sa/x', namespace: 'b', serviceAccount: 'x' });
+  assert.deepEqual(small.factsOf(undefined), { principal: undefined, namespace: undefined, serviceAccount: undefined });
 });

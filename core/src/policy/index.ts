@@ -17,4 +17,5 @@ export {
 } from './authorize.ts';
 export { explain, type Explanation, type PolicyExplanation } from './explain.ts';
 export { compilePolicies, type PolicySet } from './policy-set.ts';
+export { createSourceFactsCache, type SourceFactsCache } from './source-cache.ts';
 export { policiesInScope } from './scope.ts';

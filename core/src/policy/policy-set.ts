@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Authorization, Cidr, Match, Rule, StringMatch } from '../model/types.ts';
-import { cidrMatches, decide, isEmptyMatch, policyKey, sourceFacts, type AuthzDecision, type ConnectionFacts, type SourceFacts } from './authorize.ts';
+import { cidrMatches, decide, isEmptyMatch, policyKey, type AuthzDecision, type ConnectionFacts, type SourceFacts } from './authorize.ts';
+import type { SourceFactsCache } from './source-cache.ts';
 
 /**
  * The policies in scope for one destination, compiled and indexed so a decision costs microseconds with 10 000
@@ -165,26 +166,14 @@ function policyKeys(p: Authorization): Keys {
   return keys;
 }
 
-/** Source facts by SPIFFE ID: identities repeat, parsing them does not need to (bounded). */
-const sourceCache = new Map<string, SourceFacts>();
-const NO_SOURCE = sourceFacts(undefined);
-function cachedSource(identity: string | undefined): SourceFacts {
-  if (identity === undefined) return NO_SOURCE;
-  let s = sourceCache.get(identity);
-  if (s === undefined) {
-    if (sourceCache.size >= 10_000) sourceCache.clear();
-    sourceCache.set(identity, (s = sourceFacts(identity)));
-  }
-  return s;
-}
-
 /** The first policy of class `cls` that matches, over the source's buckets in order. */
 function firstMatch(buckets: readonly Bucket[], cls: keyof Bucket, p: Prepared): string | undefined {
   for (const b of buckets) for (const c of b[cls]) if (c.matches(p)) return c.key;
   return undefined;
 }
 
-export function compilePolicies(policies: readonly Authorization[]): PolicySet {
+/** `sources`: the proxy's cache of parsed source identities, shared by all its sets (source-cache.ts). */
+export function compilePolicies(policies: readonly Authorization[], sources: SourceFactsCache): PolicySet {
   const anyBucket = emptyBucket();
   const byKey = new Map<string, Bucket>();
   let dryAllowCount = 0;
@@ -211,7 +200,7 @@ export function compilePolicies(policies: readonly Authorization[]): PolicySet {
   return {
     size: policies.length,
     decide(conn) {
-      const src = cachedSource(conn.sourceIdentity);
+      const src = sources.factsOf(conn.sourceIdentity);
       const p: Prepared = { conn, src, srcV4: v4(conn.sourceIp), dstV4: v4(conn.destinationIp) };
       const byP = src.principal === undefined ? none : (byKey.get(`p:${src.principal}`) ?? none);
       const byN = src.namespace === undefined ? none : (byKey.get(`n:${src.namespace}`) ?? none);

@@ -20,8 +20,8 @@ import {
   type DeltaDiscoveryRequestWire,
   type DeltaDiscoveryResponseWire,
 } from '../proto/discovery-wire.ts';
-import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffOptions } from './backoff.ts';
-import { systemClock, type Clock, type ClockTimer } from './clock.ts';
+import { createBackoff, type BackoffOptions } from '../backoff.ts';
+import { systemClock, type Clock, type ClockTimer } from '../clock.ts';
 import { clientChannelOptions } from './channel-options.ts';
 
 export interface XdsChange<T> {
@@ -68,12 +68,10 @@ export interface XdsClientOptions {
   readonly types: ReadonlyArray<XdsTypeSubscription<unknown>>;
   readonly log: Logger;
   readonly clock?: Clock;
-  /** Default { initialMs: 100, maxMs: 10 000 }. */
+  /** Reconnect schedule; default core's (100 ms doubling to 10 s, equal jitter, so a fleet that lost the controller at once does not come back in lock-step). */
   readonly backoff?: BackoffOptions;
   /** Headers for each new stream, e.g. `authorization: Bearer <token>`; called per attempt so tokens can rotate. */
   readonly callMetadata?: () => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>;
-  /** Jitter source in [0, 1); default Math.random. */
-  readonly random?: () => number;
 }
 
 export interface XdsClientStats {
@@ -111,7 +109,7 @@ interface Stream {
 
 export function createXdsClient(options: XdsClientOptions): XdsClient {
   const clock = options.clock ?? systemClock;
-  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const backoff = createBackoff(options.backoff);
   const log = options.log.child({ component: 'xds-client', node: options.node.id });
   const types = new Map<string, TypeState>();
   for (const sub of options.types) {
@@ -204,13 +202,17 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     const upserted = new Map<string, unknown>();
     const versions = new Map<string, string>();
     for (const r of res.resources) {
+      const what = `resource ${JSON.stringify(r.name)}`;
+      const body = r.resource;
+      if (!body || body.type_url !== res.typeUrl) {
+        nack(stream, res, `${what}: ${body ? `the body is a ${body.type_url}, not a ${res.typeUrl}` : 'the resource body is missing'}`);
+        return;
+      }
       try {
-        if (!r.resource) throw new Error('the resource body is missing');
-        if (r.resource.type_url !== res.typeUrl) throw new Error(`the body is a ${r.resource.type_url}, not a ${res.typeUrl}`);
-        upserted.set(r.name, t.sub.decode(r.name, r.resource.value));
+        upserted.set(r.name, t.sub.decode(r.name, body.value));
         versions.set(r.name, r.version);
       } catch (err) {
-        nack(stream, res, `resource ${JSON.stringify(r.name)}: ${errorMessage(err)}`);
+        nack(stream, res, `${what}: ${errorMessage(err)}`);
         return;
       }
     }
@@ -262,7 +264,7 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
 
   function scheduleReconnect(): void {
     if (closed || retryTimer !== undefined) return;
-    const delayMs = backoffDelayMs(failedAttempts++, backoff, options.random);
+    const delayMs = backoff.delayMs(++failedAttempts);
     log.debug({ delayMs }, 'xds: reconnecting');
     retryTimer = clock.setTimeout(connect, delayMs);
   }

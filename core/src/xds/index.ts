@@ -12,8 +12,9 @@ export {
   type XdsClientTls,
   type XdsTypeSubscription,
 } from './client.ts';
-export { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-export { systemClock, type Clock, type ClockTimer } from './clock.ts';
+// The client's options take these; they live in core proper (every retry loop uses them) and are re-exported here.
+export { createBackoff, type BackoffOptions } from '../backoff.ts';
+export { systemClock, type Clock, type ClockTimer } from '../clock.ts';
 export { clientChannelOptions, serverChannelOptions, XDS_MAX_MESSAGE_BYTES } from './channel-options.ts';
 export {
   aggregatedDiscoveryService,

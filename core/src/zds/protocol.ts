@@ -14,6 +14,9 @@
  * force (for `add`: listeners up in the pod's namespace), or with `error` when it could not be made.
  */
 
+import { AmbitError } from '../errors.ts';
+import { isRecord } from '../fields/is-record.ts';
+
 export const ZDS_VERSION = 1;
 export const ZDS_MAX_LINE_BYTES = 64 * 1024;
 
@@ -39,8 +42,11 @@ export type ZdsZtunnelMessage =
   | { readonly type: 'hello'; readonly version: number; readonly node: string }
   | { readonly type: 'ack'; readonly id: number; readonly error?: string };
 
-export class ZdsProtocolError extends Error {
-  override readonly name = 'ZdsProtocolError';
+/** A ZDS message that breaks the protocol (not JSON, too long, a field missing or of the wrong type). */
+export class ZdsProtocolError extends AmbitError {
+  constructor(message: string) {
+    super('ZDS_PROTOCOL_VIOLATION', message);
+  }
 }
 
 function record(line: string): Record<string, unknown> {
@@ -50,8 +56,8 @@ function record(line: string): Record<string, unknown> {
   } catch (err) {
     throw new ZdsProtocolError(`ZDS message is not JSON: ${(err as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ZdsProtocolError('ZDS message is not a JSON object');
-  return v as Record<string, unknown>;
+  if (!isRecord(v)) throw new ZdsProtocolError('ZDS message is not a JSON object');
+  return v;
 }
 
 function str(o: Record<string, unknown>, field: string, what: string): string {
@@ -67,8 +73,8 @@ function id(o: Record<string, unknown>, what: string): number {
 }
 
 export function parseZdsPod(v: unknown, what = 'pod'): ZdsPod {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ZdsProtocolError(`${what} must be an object`);
-  const o = v as Record<string, unknown>;
+  if (!isRecord(v)) throw new ZdsProtocolError(`${what} must be an object`);
+  const o = v;
   const ips = o['ips'];
   if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) throw new ZdsProtocolError(`${what}: field ips must be a list of strings`);
   return {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
 import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
@@ -24,10 +25,6 @@ const PATCH_TYPES = [
   'application/json-patch+json',
   'application/apply-patch+yaml',
 ];
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function param(url: URL, name: string): string | undefined {
   const v = url.searchParams.get(name);

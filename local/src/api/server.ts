@@ -169,7 +169,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   };
 
-  const tls = options.tls === false ? undefined : options.tls === true || options.tls === undefined ? createServingCert() : options.tls;
+  const tls = options.tls === false ? undefined : options.tls === true || options.tls === undefined ? await createServingCert() : options.tls;
   const onTcp = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false);
   const tcp: Server = tls === undefined ? createServer(onTcp) : createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, onTcp);
   await listen(tcp, { port: options.listen.port, host: '127.0.0.1' });

@@ -51,8 +51,8 @@ void describe('tables', () => {
     assert.equal(cells('v1', 'Pod', terminating)[2], 'Terminating');
   });
 
-  void it('serves with a valid self-signed certificate for 127.0.0.1', () => {
-    const cert = new X509Certificate(createServingCert().certPem);
+  void it('serves with a valid self-signed certificate for 127.0.0.1', async () => {
+    const cert = new X509Certificate((await createServingCert()).certPem);
     assert.equal(cert.checkIP('127.0.0.1'), '127.0.0.1');
     assert.ok(cert.verify(cert.publicKey));
     assert.ok(cert.ca);

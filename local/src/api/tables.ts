@@ -1,3 +1,4 @@
+import { asRecord } from '@ambit/core';
 import type { KubeObject, ResourceType } from '../kube/types.ts';
 
 /**
@@ -15,10 +16,6 @@ interface Column {
   readonly description: string;
   readonly priority?: number;
   readonly cell: (o: KubeObject, now: Date) => string | number;
-}
-
-function rec(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 function arr(v: unknown): unknown[] {
@@ -70,12 +67,12 @@ const AGE: Column = { name: 'Age', type: 'string', description: 'Time since the 
 
 /** kubectl's pod STATUS: the reason a container is waiting or terminated wins over the phase; deletion wins over all. */
 function podStatus(pod: KubeObject): string {
-  const status = rec(pod['status']);
+  const status = asRecord(pod['status']);
   let reason = str(status['reason']) || str(status['phase'], 'Unknown');
   for (const cs of arr(status['containerStatuses'])) {
-    const state = rec(rec(cs)['state']);
-    const waiting = str(rec(state['waiting'])['reason']);
-    const terminated = rec(state['terminated']);
+    const state = asRecord(asRecord(cs)['state']);
+    const waiting = str(asRecord(state['waiting'])['reason']);
+    const terminated = asRecord(state['terminated']);
     if (waiting !== '') reason = waiting;
     else if (str(terminated['reason']) !== '') reason = str(terminated['reason']);
     else if (Object.keys(terminated).length > 0) reason = `ExitCode:${num(terminated['exitCode'])}`;
@@ -91,8 +88,8 @@ const POD_COLUMNS: readonly Column[] = [
     type: 'string',
     description: 'The aggregate readiness state of this pod for accepting traffic.',
     cell: (o) => {
-      const ready = arr(rec(o['status'])['containerStatuses']).filter((c) => rec(c)['ready'] === true).length;
-      return `${ready}/${arr(rec(o['spec'])['containers']).length}`;
+      const ready = arr(asRecord(o['status'])['containerStatuses']).filter((c) => asRecord(c)['ready'] === true).length;
+      return `${ready}/${arr(asRecord(o['spec'])['containers']).length}`;
     },
   },
   { name: 'Status', type: 'string', description: 'The aggregate status of the containers in this pod.', cell: podStatus },
@@ -100,17 +97,17 @@ const POD_COLUMNS: readonly Column[] = [
     name: 'Restarts',
     type: 'string',
     description: 'The number of times the containers in this pod have been restarted.',
-    cell: (o) => String(arr(rec(o['status'])['containerStatuses']).reduce((n: number, c) => n + num(rec(c)['restartCount']), 0)),
+    cell: (o) => String(arr(asRecord(o['status'])['containerStatuses']).reduce((n: number, c) => n + num(asRecord(c)['restartCount']), 0)),
   },
   AGE,
-  { name: 'IP', type: 'string', priority: 1, description: 'The IP address assigned to the pod.', cell: (o) => str(rec(o['status'])['podIP']) || '<none>' },
-  { name: 'Node', type: 'string', priority: 1, description: 'The node the pod is scheduled to.', cell: (o) => str(rec(o['spec'])['nodeName']) || '<none>' },
+  { name: 'IP', type: 'string', priority: 1, description: 'The IP address assigned to the pod.', cell: (o) => str(asRecord(o['status'])['podIP']) || '<none>' },
+  { name: 'Node', type: 'string', priority: 1, description: 'The node the pod is scheduled to.', cell: (o) => str(asRecord(o['spec'])['nodeName']) || '<none>' },
 ];
 
 function nodeStatus(o: KubeObject): string {
-  const ready = arr(rec(o['status'])['conditions']).map(rec).find((c) => c['type'] === 'Ready');
+  const ready = arr(asRecord(o['status'])['conditions']).map(asRecord).find((c) => c['type'] === 'Ready');
   let s = ready === undefined ? 'Unknown' : ready['status'] === 'True' ? 'Ready' : ready['status'] === 'False' ? 'NotReady' : 'Unknown';
-  if (rec(o['spec'])['unschedulable'] === true) s += ',SchedulingDisabled';
+  if (asRecord(o['spec'])['unschedulable'] === true) s += ',SchedulingDisabled';
   return s;
 }
 
@@ -130,24 +127,24 @@ const NODE_COLUMNS: readonly Column[] = [
     },
   },
   AGE,
-  { name: 'Version', type: 'string', description: 'Kubelet version.', cell: (o) => str(rec(rec(o['status'])['nodeInfo'])['kubeletVersion']) },
+  { name: 'Version', type: 'string', description: 'Kubelet version.', cell: (o) => str(asRecord(asRecord(o['status'])['nodeInfo'])['kubeletVersion']) },
   {
     name: 'Internal-IP',
     type: 'string',
     priority: 1,
     description: 'The internal IP of the node.',
-    cell: (o) => str(arr(rec(o['status'])['addresses']).map(rec).find((a) => a['type'] === 'InternalIP')?.['address']) || '<none>',
+    cell: (o) => str(arr(asRecord(o['status'])['addresses']).map(asRecord).find((a) => a['type'] === 'InternalIP')?.['address']) || '<none>',
   },
 ];
 
 function externalIp(o: KubeObject): string {
-  const spec = rec(o['spec']);
+  const spec = asRecord(o['spec']);
   const type = str(spec['type'], 'ClusterIP');
   const external = arr(spec['externalIPs']).map((x) => str(x));
   if (type === 'ExternalName') return str(spec['externalName']) || '<none>';
   if (type === 'LoadBalancer') {
-    const ingress = arr(rec(rec(o['status'])['loadBalancer'])['ingress'])
-      .map(rec)
+    const ingress = arr(asRecord(asRecord(o['status'])['loadBalancer'])['ingress'])
+      .map(asRecord)
       .map((i) => str(i['ip']) || str(i['hostname']));
     const all = [...ingress, ...external].filter((x) => x !== '');
     return all.length === 0 ? '<pending>' : all.join(',');
@@ -156,16 +153,16 @@ function externalIp(o: KubeObject): string {
 }
 
 function ports(o: KubeObject): string {
-  const list = arr(rec(o['spec'])['ports'])
-    .map(rec)
+  const list = arr(asRecord(o['spec'])['ports'])
+    .map(asRecord)
     .map((p) => `${num(p['port'])}${p['nodePort'] === undefined ? '' : `:${num(p['nodePort'])}`}/${str(p['protocol'], 'TCP')}`);
   return list.length === 0 ? '<none>' : list.join(',');
 }
 
 const SERVICE_COLUMNS: readonly Column[] = [
   NAME,
-  { name: 'Type', type: 'string', description: 'The type of the service.', cell: (o) => str(rec(o['spec'])['type'], 'ClusterIP') },
-  { name: 'Cluster-IP', type: 'string', description: 'The cluster IP of the service.', cell: (o) => str(rec(o['spec'])['clusterIP']) || '<none>' },
+  { name: 'Type', type: 'string', description: 'The type of the service.', cell: (o) => str(asRecord(o['spec'])['type'], 'ClusterIP') },
+  { name: 'Cluster-IP', type: 'string', description: 'The cluster IP of the service.', cell: (o) => str(asRecord(o['spec'])['clusterIP']) || '<none>' },
   { name: 'External-IP', type: 'string', description: 'The external IPs of the service.', cell: externalIp },
   { name: 'Port(s)', type: 'string', description: 'The ports of the service.', cell: ports },
   AGE,
@@ -175,7 +172,7 @@ const SERVICE_COLUMNS: readonly Column[] = [
     priority: 1,
     description: 'The label selector of the service.',
     cell: (o) => {
-      const sel = Object.entries(rec(rec(o['spec'])['selector'])).map(([k, v]) => `${k}=${str(v)}`);
+      const sel = Object.entries(asRecord(asRecord(o['spec'])['selector'])).map(([k, v]) => `${k}=${str(v)}`);
       return sel.length === 0 ? '<none>' : sel.join(',');
     },
   },
@@ -188,18 +185,18 @@ const DEPLOYMENT_COLUMNS: readonly Column[] = [
     type: 'string',
     description: 'Number of the pod with ready state.',
     cell: (o) => {
-      const r = rec(o['spec'])['replicas'];
-      return `${num(rec(o['status'])['readyReplicas'])}/${typeof r === 'number' ? r : 1}`;
+      const r = asRecord(o['spec'])['replicas'];
+      return `${num(asRecord(o['status'])['readyReplicas'])}/${typeof r === 'number' ? r : 1}`;
     },
   },
-  { name: 'Up-to-date', type: 'integer', description: 'Total number of updated pods.', cell: (o) => num(rec(o['status'])['updatedReplicas']) },
-  { name: 'Available', type: 'integer', description: 'Total number of available pods.', cell: (o) => num(rec(o['status'])['availableReplicas']) },
+  { name: 'Up-to-date', type: 'integer', description: 'Total number of updated pods.', cell: (o) => num(asRecord(o['status'])['updatedReplicas']) },
+  { name: 'Available', type: 'integer', description: 'Total number of available pods.', cell: (o) => num(asRecord(o['status'])['availableReplicas']) },
   AGE,
 ];
 
 const NAMESPACE_COLUMNS: readonly Column[] = [
   NAME,
-  { name: 'Status', type: 'string', description: 'The status of the namespace.', cell: (o) => str(rec(o['status'])['phase'], 'Active') },
+  { name: 'Status', type: 'string', description: 'The status of the namespace.', cell: (o) => str(asRecord(o['status'])['phase'], 'Active') },
   AGE,
 ];
 

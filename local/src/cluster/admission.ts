@@ -1,16 +1,17 @@
+import { AmbitError, asRecord, isRecord } from '@ambit/core';
 import type { FieldError, KubeObject } from '../kube/types.ts';
 import { validateObject, isServiceIp } from '../manifest/validate.ts';
-import { asRecord, isRecord, type StoreView } from './store-view.ts';
+import type { StoreView } from './store-view.ts';
 
 export type AdmissionOp = 'CREATE' | 'UPDATE';
 
 /** Thrown by an admission step; the API turns it into a 422 Invalid Status with the field causes. */
-export class AdmissionError extends Error {
+export class AdmissionError extends AmbitError {
   constructor(
     readonly causes: readonly FieldError[],
     readonly conflict = false,
   ) {
-    super(causes.map((c) => `${c.field}: ${c.message}`).join('; '));
+    super('ADMISSION_REJECTED', causes.map((c) => `${c.field}: ${c.message}`).join('; '));
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { silentLogger } from '@ambit/core';
+import { asRecord, silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
 import { ObjectStore } from '../store/object-store.ts';
@@ -12,7 +12,7 @@ import { startEndpointSliceController } from './endpointslice-controller.ts';
 import { startReplicaSetController } from './replicaset-controller.ts';
 import { startServiceAccountController } from './serviceaccount-controller.ts';
 import { computeRules } from './service-proxy-controller.ts';
-import { asRecord, type StoreView } from './store-view.ts';
+import type { StoreView } from './store-view.ts';
 
 const log = silentLogger();
 

@@ -1,7 +1,8 @@
 import type { Logger } from '@ambit/core';
+import { asRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { controllerRef, isControlledBy, templateHash } from './owner.ts';
-import { asRecord, key, splitKey, type StoreView } from './store-view.ts';
+import { key, splitKey, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
 
 /**

@@ -1,7 +1,8 @@
 import type { Logger } from '@ambit/core';
+import { asRecord, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { controllerRef, stableJson, templateHash } from './owner.ts';
-import { asRecord, isPodReady, isRecord, key, labelsOf, matchesSelector, splitKey, type StoreView } from './store-view.ts';
+import { isPodReady, key, labelsOf, matchesSelector, splitKey, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';

@@ -1,6 +1,6 @@
+import { asRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import type { HostsEntry } from '../net/pod-sandbox.ts';
-import { asRecord } from './store-view.ts';
 
 /**
  * /etc/hosts entries that stand in for cluster DNS inside a pod: every Service as `name.ns.svc.cluster.local`,

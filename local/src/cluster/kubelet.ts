@@ -1,14 +1,14 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import { asRecord, errorMessage, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } from '../net/pod-sandbox.ts';
 import type { NodeNet, Topology } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import { hostsFor } from './hosts.ts';
 import { containerArgv, containerEnv } from './pod-env.ts';
-import { asRecord, isRecord, key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
+import { key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface KubeletOptions {

@@ -1,4 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
+import { isRecord } from '@ambit/core';
 import type { KubeObject, OwnerReference } from '../kube/types.ts';
 
 /** Kubernetes' "safe" alphabet for generated name suffixes: no vowels (no words), no look-alikes (0/o, 1/l). */
@@ -37,8 +38,8 @@ export function isControlledBy(obj: KubeObject, owner: KubeObject): boolean {
 /** JSON with sorted keys, so equal objects hash equally whatever order their fields were written in. */
 export function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const entries = Object.entries(v as Record<string, unknown>)
+  if (isRecord(v)) {
+    const entries = Object.entries(v)
       .filter(([, x]) => x !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;

@@ -1,5 +1,5 @@
+import { asRecord, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
-import { asRecord, isRecord } from './store-view.ts';
 
 /**
  * The environment a container starts with, as a kubelet builds it: the container's `env` (literal values and

@@ -1,9 +1,10 @@
 import type { Logger } from '@ambit/core';
+import { asRecord, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { syncServiceRules, type ServiceRule } from '../net/service-proxy.ts';
 import type { Topology } from '../net/topology.ts';
 import { SERVICE_NAME_LABEL } from './endpointslice-controller.ts';
-import { asRecord, isRecord, labelsOf, type StoreView } from './store-view.ts';
+import { labelsOf, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
 
 /**

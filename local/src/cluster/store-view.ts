@@ -1,3 +1,4 @@
+import { asRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 
 /** The kinds the local runtime's controllers read and write. */
@@ -54,14 +55,6 @@ export function matchesSelector(labels: Record<string, string>, selector: Record
   const entries = Object.entries(selector);
   if (entries.length === 0) return false;
   return entries.every(([k, v]) => labels[k] === v);
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function asRecord(v: unknown): Record<string, unknown> {
-  return isRecord(v) ? v : {};
 }
 
 export function nowRfc3339(): string {

@@ -1,5 +1,5 @@
-import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import type { Backoff, Logger } from '@ambit/core';
+import { createBackoff, errorMessage } from '@ambit/core';
 
 /**
  * A keyed work queue as Kubernetes controllers use: a key added many times before it is processed is processed
@@ -16,12 +16,16 @@ export class WorkQueue {
   #stopped = false;
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
+  readonly #backoff: Backoff;
 
+  /** `maxBackoffMs`: cap of the retry delay, which starts at 100 ms and doubles without jitter, as client-go's. */
   constructor(
     private readonly handler: (key: string) => void | Promise<void>,
     private readonly log: Logger,
-    private readonly maxBackoffMs = 10_000,
-  ) {}
+    maxBackoffMs = 10_000,
+  ) {
+    this.#backoff = createBackoff({ initialMs: 100, maxMs: maxBackoffMs, jitter: 'none' });
+  }
 
   add(key: string): void {
     if (this.#stopped) return;
@@ -54,7 +58,7 @@ export class WorkQueue {
     } catch (err) {
       const n = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, n);
-      const delayMs = Math.min(this.maxBackoffMs, 100 * 2 ** (n - 1));
+      const delayMs = this.#backoff.delayMs(n);
       this.log.warn({ key, attempt: n, delayMs, err: errorMessage(err) }, 'reconcile failed; retrying');
       const timer = setTimeout(() => {
         this.#timers.delete(timer);

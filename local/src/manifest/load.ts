@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { ManifestError, type ManifestProblem } from './manifest-error.ts';
 import { validateObject } from './validate.ts';
@@ -78,10 +79,9 @@ export function parseText(text: string, file: string, problems: ManifestProblem[
 
 /** `kind: List` documents (what `kubectl get -o yaml` writes) hold their objects in `items`. */
 function flattenList(value: unknown): Array<[unknown, string]> {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const v = value as Record<string, unknown>;
-    if (v['kind'] === 'List' && Array.isArray(v['items'])) {
-      return v['items'].map((item, i): [unknown, string] => [item, `items[${i}].`]);
+  if (isRecord(value)) {
+    if (value['kind'] === 'List' && Array.isArray(value['items'])) {
+      return value['items'].map((item, i): [unknown, string] => [item, `items[${i}].`]);
     }
   }
   return [[value, '']];

@@ -17,7 +17,7 @@ const cases: Array<[string, unknown, string | undefined]> = [
   ['missing metadata', { apiVersion: 'v1', kind: 'Pod' }, 'metadata'],
   ['missing name', pod({ containers: [ctr()] }, {}), 'metadata.name'],
   ['upper-case name', pod({ containers: [ctr()] }, { name: 'Web' }), 'metadata.name'],
-  ['numeric label value', pod({ containers: [ctr()] }, { name: 'p', labels: { version: 1 } }), 'metadata.labels.version'],
+  ['numeric label value', pod({ containers: [ctr()] }, { name: 'p', labels: { version: 1 } }), 'metadata.labels[version]'],
   ['annotations a list', pod({ containers: [ctr()] }, { name: 'p', annotations: ['x'] }), 'metadata.annotations'],
   ['bad namespace', pod({ containers: [ctr()] }, { name: 'p', namespace: 'Demo_1' }), 'metadata.namespace'],
   ['pod without spec', pod(undefined), 'spec'],

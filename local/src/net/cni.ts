@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AmbitError, errorMessage, type Logger } from '@ambit/core';
+import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
 import { SYSTEM_PATH, resolveExecutable, runRaw } from './exec.ts';
 import type { NodeNet } from './topology.ts';
 
@@ -152,13 +152,13 @@ export async function loadConfList(dir: string): Promise<CniConfList> {
 /** Validates a conflist's fields the runtime relies on; rejects with the file and field that do not parse. */
 export function parseConfList(x: unknown, file: string): CniConfList {
   const bad = (field: string): AmbitError => new AmbitError('CNI_CONFIG', `${file}: bad or missing "${field}"`);
-  if (!isObject(x)) throw bad('(top level)');
+  if (!isRecord(x)) throw bad('(top level)');
   const { cniVersion, name, plugins, disableCheck } = x;
   if (typeof cniVersion !== 'string') throw bad('cniVersion');
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) throw bad('name');
   if (!Array.isArray(plugins) || plugins.length === 0) throw bad('plugins');
   const parsed = plugins.map((p: unknown, i) => {
-    if (!isObject(p) || typeof p['type'] !== 'string') throw bad(`plugins[${i}].type`);
+    if (!isRecord(p) || typeof p['type'] !== 'string') throw bad(`plugins[${i}].type`);
     return p;
   });
   return { file, cniVersion, name, disableCheck: disableCheck === true, plugins: parsed };
@@ -167,7 +167,7 @@ export function parseConfList(x: unknown, file: string): CniConfList {
 /** Validates a plugin's ADD output (spec "Success" result); `plugin` names the source in errors. */
 export function parseCniResult(x: unknown, plugin: string): CniResult {
   const bad = (field: string): CniError => new CniError(plugin, 'ADD', `result has bad or missing "${field}"`);
-  if (!isObject(x) || typeof x['cniVersion'] !== 'string') throw bad('cniVersion');
+  if (!isRecord(x) || typeof x['cniVersion'] !== 'string') throw bad('cniVersion');
   const interfaces = (x['interfaces'] ?? []) as unknown;
   const ips = (x['ips'] ?? []) as unknown;
   if (!Array.isArray(interfaces)) throw bad('interfaces');
@@ -175,7 +175,7 @@ export function parseCniResult(x: unknown, plugin: string): CniResult {
   return {
     cniVersion: x['cniVersion'],
     interfaces: interfaces.map((i: unknown, k) => {
-      if (!isObject(i) || typeof i['name'] !== 'string') throw bad(`interfaces[${k}].name`);
+      if (!isRecord(i) || typeof i['name'] !== 'string') throw bad(`interfaces[${k}].name`);
       return {
         name: i['name'],
         ...(typeof i['mac'] === 'string' ? { mac: i['mac'] } : {}),
@@ -183,7 +183,7 @@ export function parseCniResult(x: unknown, plugin: string): CniResult {
       };
     }),
     ips: ips.map((ipc: unknown, k) => {
-      if (!isObject(ipc) || typeof ipc['address'] !== 'string') throw bad(`ips[${k}].address`);
+      if (!isRecord(ipc) || typeof ipc['address'] !== 'string') throw bad(`ips[${k}].address`);
       return {
         address: ipc['address'],
         ...(typeof ipc['gateway'] === 'string' ? { gateway: ipc['gateway'] } : {}),
@@ -275,7 +275,7 @@ function pluginError(type: string, command: CniCommand, exitCode: number | null,
   } catch {
     parsed = undefined;
   }
-  if (isObject(parsed) && typeof parsed['msg'] === 'string') {
+  if (isRecord(parsed) && typeof parsed['msg'] === 'string') {
     const code = typeof parsed['code'] === 'number' ? parsed['code'] : undefined;
     const details = typeof parsed['details'] === 'string' && parsed['details'] !== '' ? ` (${parsed['details']})` : '';
     return new CniError(type, command, `${parsed['msg']}${details} [code ${String(code)}]`, code);
@@ -316,10 +316,6 @@ async function readCache(node: NodeNet, network: string, attachment: CniAttachme
     return undefined; // Never added, or already deleted.
   }
   const entry: unknown = JSON.parse(text);
-  if (!isObject(entry) || !isObject(entry['result'])) throw new AmbitError('CNI_CONFIG', `bad CNI cache entry for ${attachment.containerId}`);
+  if (!isRecord(entry) || !isRecord(entry['result'])) throw new AmbitError('CNI_CONFIG', `bad CNI cache entry for ${attachment.containerId}`);
   return entry['result'];
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

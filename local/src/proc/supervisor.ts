@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
-import { errorMessage, type Logger } from '@ambit/core';
+import { type Backoff, createBackoff, errorMessage, type Logger } from '@ambit/core';
 import { SYSTEM_PATH, resolveExecutable } from '../net/exec.ts';
 
 /**
@@ -26,12 +26,13 @@ export interface ContainerState {
   readonly startedAt?: string;
 }
 
-export interface BackoffOptions {
-  /** Delay before the first restart; default 1000 ms. Doubles per restart. */
+/** The kubelet's CrashLoopBackOff schedule: no jitter, like the kubelet's. */
+export interface RestartBackoffOptions {
+  /** Delay before the first restart, ms; default 1000. Doubles per restart. */
   readonly initialMs?: number;
-  /** Cap of the delay; default 30 000 ms. */
+  /** Cap of the delay, ms; default 30 000. */
   readonly maxMs?: number;
-  /** A run at least this long resets the delay to `initialMs`; default 10 000 ms. */
+  /** A run at least this long resets the delay to `initialMs`, ms; default 10 000. */
   readonly resetAfterMs?: number;
 }
 
@@ -54,7 +55,7 @@ export interface ContainerOptions {
   readonly log: Logger;
   /** Called on every state change; exceptions it throws are logged and ignored. */
   readonly onState?: (state: ContainerState) => void;
-  readonly backoff?: BackoffOptions;
+  readonly backoff?: RestartBackoffOptions;
 }
 
 export interface ContainerHandle {
@@ -83,12 +84,12 @@ const START_ERROR_EXIT_CODE = 128;
 class Container implements ContainerHandle {
   private readonly opts: ContainerOptions;
   private readonly log: Logger;
-  private readonly initialMs: number;
-  private readonly maxMs: number;
+  private readonly backoff: Backoff;
   private readonly resetAfterMs: number;
   private child: ChildProcess | undefined;
   private current: ContainerState = { phase: 'waiting', reason: 'ContainerCreating', restarts: 0 };
-  private nextDelayMs: number;
+  /** Restarts since the last run that lasted `resetAfterMs`: what the next delay grows with. */
+  private quickExits = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private onGone: (() => void) | undefined;
@@ -97,10 +98,8 @@ class Container implements ContainerHandle {
   constructor(options: ContainerOptions) {
     this.opts = options;
     this.log = options.log.child({ component: 'supervisor', container: options.name, netns: options.netns });
-    this.initialMs = options.backoff?.initialMs ?? 1000;
-    this.maxMs = options.backoff?.maxMs ?? 30_000;
+    this.backoff = createBackoff({ initialMs: options.backoff?.initialMs ?? 1000, maxMs: options.backoff?.maxMs ?? 30_000, jitter: 'none' });
     this.resetAfterMs = options.backoff?.resetAfterMs ?? 10_000;
-    this.nextDelayMs = this.initialMs;
   }
 
   get restarts(): number {
@@ -219,9 +218,8 @@ class Container implements ContainerHandle {
     }
     const policy = this.opts.restartPolicy;
     if (policy === 'Never' || (policy === 'OnFailure' && exitCode === 0)) return;
-    if (ranMs >= this.resetAfterMs) this.nextDelayMs = this.initialMs;
-    const delayMs = this.nextDelayMs;
-    this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.maxMs);
+    if (ranMs >= this.resetAfterMs) this.quickExits = 0;
+    const delayMs = this.backoff.delayMs(++this.quickExits);
     this.setState({ ...this.current, phase: 'waiting', reason: 'CrashLoopBackOff', restarts: this.restarts });
     this.log.info({ delayMs, restarts: this.restarts }, 'restarting after back-off');
     this.restartTimer = setTimeout(() => {

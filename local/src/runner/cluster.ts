@@ -1,8 +1,9 @@
+import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
@@ -12,7 +13,7 @@ import { Kubelet } from '../cluster/kubelet.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
 import { startServiceProxy } from '../cluster/service-proxy-controller.ts';
-import { asRecord, isPodReady, nowRfc3339, type StoreView } from '../cluster/store-view.ts';
+import { isPodReady, nowRfc3339, type StoreView } from '../cluster/store-view.ts';
 import type { KubeObject } from '../kube/types.ts';
 import type { SourcedObject } from '../manifest/load.ts';
 import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
@@ -80,7 +81,7 @@ export class LocalCluster {
     // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
     const bound: { view?: StoreView } = {};
     const admit = createAdmission(() => {
-      if (bound.view === undefined) throw new Error('BUG: admission before the store view exists');
+      assert(bound.view !== undefined, 'BUG: admission before the store view exists');
       return bound.view;
     }, nodeNames);
     const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
@@ -161,12 +162,12 @@ export class LocalCluster {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
       const ctl = this.#controller?.state();
-      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError') throw new Error(`controller could not start: ${ctl.message ?? ''}`);
+      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError') throw new AmbitError('CONTROLLER_START_FAILED', `controller could not start: ${ctl.message ?? ''}`);
       const pods = view.list('Pod');
       const failed = pods.find((p) => asRecord(p['status'])['phase'] === 'Failed');
       if (failed !== undefined) {
         const st = asRecord(failed['status']);
-        throw new Error(`pod ${failed.metadata.namespace}/${failed.metadata.name} failed: ${String(st['message'] ?? st['reason'] ?? 'see its logs')}`);
+        throw new AmbitError('POD_FAILED', `pod ${failed.metadata.namespace}/${failed.metadata.name} failed: ${String(st['message'] ?? st['reason'] ?? 'see its logs')}`);
       }
       const waiting = pods.filter((p) => !isPodReady(p));
       const deploymentsSettled = view.list('Deployment').every((d) => {
@@ -180,7 +181,7 @@ export class LocalCluster {
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled) late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
-        throw new Error(`not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
+        throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { AmbitError } from '@ambit/core';
 
 /** Where a local cluster keeps its state, shared by the runner and `ambitctl`. */
 export interface ClusterPaths {
@@ -24,7 +25,7 @@ export const DEFAULT_STATE_ROOT = '/run/ambit';
 const NAME = /^[a-z0-9]([-a-z0-9]{0,14}[a-z0-9])?$/;
 
 export function clusterPaths(name: string, stateRoot = DEFAULT_STATE_ROOT): ClusterPaths {
-  if (!NAME.test(name)) throw new Error(`cluster name "${name}" must be 1-16 lower-case letters, digits or '-'`);
+  if (!NAME.test(name)) throw new AmbitError('BAD_CLUSTER_NAME', `cluster name "${name}" must be 1-16 lower-case letters, digits or '-'`);
   const stateDir = join(stateRoot, name);
   return {
     name,

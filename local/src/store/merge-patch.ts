@@ -1,8 +1,5 @@
-/** JSON helpers the store needs: RFC 7386 merge patch, deep equality, deep freeze. */
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+// JSON helpers the store needs: RFC 7386 merge patch, deep equality, deep freeze.
+import { isRecord } from '@ambit/core';
 
 /**
  * Applies an RFC 7386 JSON merge patch (https://www.rfc-editor.org/rfc/rfc7386): objects merge recursively, `null`

@@ -1,3 +1,5 @@
+import { isRecord } from '@ambit/core';
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../kube/dns-names.ts';
 import type { FieldError, KubeObject, ObjectMeta, ResourceType } from '../kube/types.ts';
 import { typesFromCrd } from './resource-types.ts';
 
@@ -7,9 +9,6 @@ import { typesFromCrd } from './resource-types.ts';
  * admission plugins' job, not this file's.
  */
 
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 // Messages are apimachinery's (validation.IsDNS1123Subdomain / IsDNS1123Label), so tools that grep them keep working.
 const SUBDOMAIN_MSG =
   "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -18,10 +17,6 @@ const LABEL_MSG =
 
 /** Namespaces the real API server refuses to delete. */
 export const PROTECTED_NAMESPACES: ReadonlySet<string> = new Set(['default', 'kube-system', 'kube-public']);
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** RFC 3339 with whole seconds, the form metav1.Time serialises to. */
 export function rfc3339(d: Date): string {

@@ -1,5 +1,6 @@
+import assert from 'node:assert';
 import { randomInt, randomUUID } from 'node:crypto';
-import { silentLogger, type Logger } from '@ambit/core';
+import { isRecord, type Logger, silentLogger } from '@ambit/core';
 import type { FieldError, KubeObject, ResourceType, WatchEvent } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 import { applyMergePatch, deepFreeze, jsonEqual } from './merge-patch.ts';
@@ -8,7 +9,6 @@ import {
   applyCreateDefaults,
   carryServerMeta,
   isKind,
-  isRecord,
   isScheduledPod,
   podGraceSeconds,
   rfc3339,
@@ -323,7 +323,7 @@ export class ObjectStore {
     } catch (err) {
       if (err !== discard) throw err;
     }
-    if (result === undefined) throw new Error('BUG: dry run produced no result');
+    assert(result !== undefined, 'BUG: dry run produced no result');
     return result.value;
   }
 
@@ -372,7 +372,7 @@ export class ObjectStore {
 
   private emit(type: ResourceType, event: StoreEvent): void {
     const entry: HistoryEntry = { rv: this.rv, storageKey: storageKeyOf(type), event };
-    if (this.tx === undefined) throw new Error('BUG: store write outside a transaction');
+    assert(this.tx !== undefined, 'BUG: store write outside a transaction');
     this.tx.events.push(entry);
   }
 

@@ -1,3 +1,4 @@
+import { isRecord } from '@ambit/core';
 import type { KubeObject, ResourceType } from '../kube/types.ts';
 
 /** `group/version`, or just `version` for the core group: the apiVersion objects of this type carry. */
@@ -93,10 +94,6 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
 /** Opaque saved state of a registry, for transaction rollback. */
 export interface RegistrySnapshot {
   readonly types: readonly ResourceType[];
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function strings(v: unknown): string[] {

@@ -1,3 +1,5 @@
+import { isRecord } from '@ambit/core';
+import { isDnsSubdomain } from '../kube/dns-names.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 
@@ -19,13 +21,12 @@ interface Requirement {
 }
 
 const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function validKey(key: string): boolean {
   const slash = key.indexOf('/');
   const prefix = slash === -1 ? undefined : key.slice(0, slash);
   const name = slash === -1 ? key : key.slice(slash + 1);
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) return false;
   return name.length <= 63 && NAME.test(name);
 }
 
@@ -170,7 +171,7 @@ export function parseLabelSelector(selector: string | undefined): Selector {
 export function fieldValue(obj: KubeObject, path: string): string {
   let cur: unknown = obj;
   for (const part of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) return '';
+    if (!isRecord(cur)) return '';
     cur = (cur as Record<string, unknown>)[part];
   }
   if (typeof cur === 'string') return cur;

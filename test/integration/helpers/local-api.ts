@@ -10,15 +10,22 @@ import { ObjectStore } from '../../../local/src/store/object-store.ts';
  * then serves the same store on the same port again.
  */
 export class LocalApi {
-  readonly cert: ServingCert = createServingCert();
   readonly token = 'test-token';
+  #cert: ServingCert | undefined;
   #api: ApiServer | undefined;
   #port = 0;
 
   constructor(readonly store: ObjectStore = new ObjectStore({ namespaces: ['default', 'ambit-system'] })) {}
 
+  /** The serving certificate, made at the first start and kept across restarts (clients keep trusting it). */
+  get cert(): ServingCert {
+    if (this.#cert === undefined) throw new Error('LocalApi.cert read before start()');
+    return this.#cert;
+  }
+
   async start(): Promise<this> {
-    this.#api = await createApiServer({ store: this.store, listen: { host: '127.0.0.1', port: this.#port }, token: this.token, log: silentLogger(), tls: this.cert });
+    this.#cert ??= await createServingCert();
+    this.#api = await createApiServer({ store: this.store, listen: { host: '127.0.0.1', port: this.#port }, token: this.token, log: silentLogger(), tls: this.#cert });
     this.#port = Number(new URL(this.#api.url).port);
     return this;
   }

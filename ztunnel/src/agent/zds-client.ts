@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import { createBackoff, errorMessage } from '@ambit/core';
 import { encodeZds, lineReader, parseAgentMessage, ZDS_VERSION, type ZdsAgentMessage, type ZdsPod } from '@ambit/core/zds';
 
 export interface ZdsHandlers {
@@ -28,7 +28,9 @@ export function startZdsClient(options: { socketPath: string; node: string; hand
   let closed = false;
   let isSynced = false;
   let isConnected = false;
-  let delayMs = 100;
+  // The agent is on the same node and serves this ztunnel alone: nothing to spread, so no jitter.
+  const backoff = createBackoff({ initialMs: 100, maxMs: 2000, jitter: 'none' });
+  let failures = 0;
   let retry: NodeJS.Timeout | undefined;
 
   function open(): void {
@@ -80,7 +82,7 @@ export function startZdsClient(options: { socketPath: string; node: string; hand
     );
     s.on('connect', () => {
       isConnected = true;
-      delayMs = 100;
+      failures = 0;
       log.info({ socket: options.socketPath }, 'connected to the node agent');
       send(encodeZds({ type: 'hello', version: ZDS_VERSION, node: options.node }));
     });
@@ -91,8 +93,7 @@ export function startZdsClient(options: { socketPath: string; node: string; hand
       isConnected = false;
       isSynced = false;
       if (closed) return;
-      retry = setTimeout(open, delayMs);
-      delayMs = Math.min(delayMs * 2, 2000);
+      retry = setTimeout(open, backoff.delayMs(++failures));
     });
   }
 

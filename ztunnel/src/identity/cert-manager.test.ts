@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { hasCode, silentLogger, spiffeId } from '@ambit/core';
+import { hasCode, silentLogger, spiffeId, type BackoffOptions } from '@ambit/core';
 import type { FetchedCertificate } from '@ambit/core/identity';
 import { eventually } from '@ambit/core/testing';
-import type { BackoffOptions } from './backoff.ts';
 import { createCertManager, type CertManager, type CertStatus } from './cert-manager.ts';
 import { manualClock, testIssuer, type ManualClock, type TestIssuer } from '../../testing/clock-and-issuer.ts';
 

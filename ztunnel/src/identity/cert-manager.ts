@@ -1,7 +1,14 @@
-import { errorMessage, parseSpiffeId, type Logger } from '@ambit/core';
+import {
+  createBackoff,
+  errorMessage,
+  parseSpiffeId,
+  systemClock,
+  type BackoffOptions,
+  type Clock,
+  type ClockTimer,
+  type Logger,
+} from '@ambit/core';
 import type { FetchedCertificate } from '@ambit/core/identity';
-import { systemClock, type Clock, type ClockTimer } from '@ambit/core/xds';
-import { createBackoff, type BackoffOptions } from './backoff.ts';
 import { CertError } from './cert-error.ts';
 import { acceptCertificate, refreshAtMs, type WorkloadCert } from './workload-cert.ts';
 
@@ -96,13 +103,20 @@ interface Entry {
   readonly waiters: Set<Waiter>;
 }
 
+/**
+ * Retries of a failed fetch, per identity (reference istio-ambient.md §5, as ztunnel's `SecretManager`): 500 ms
+ * doubling to 150 s, each delay drawn within ±20 % so the retries of many identities, and of many nodes after a CA
+ * outage, do not reach the CA in lockstep.
+ */
+const CA_RETRY_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 150_000, jitter: 0.2 };
+
 export function createCertManager(options: CertManagerOptions): CertManager {
   const clock = options.clock ?? systemClock;
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const certWaitMs = options.certWaitMs ?? 10_000;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 30_000;
   const maxConcurrent = options.maxConcurrentFetches ?? 8;
-  const backoff = createBackoff(options.backoff);
+  const backoff = createBackoff({ ...CA_RETRY_BACKOFF, ...options.backoff });
   const log = options.log.child({ component: 'cert-manager' });
   if (!(ttlSeconds > 0 && certWaitMs >= 0 && fetchTimeoutMs > 0 && maxConcurrent >= 1)) {
     throw new RangeError('cert manager needs ttlSeconds > 0, certWaitMs ≥ 0, fetchTimeoutMs > 0, maxConcurrentFetches ≥ 1');

@@ -1,7 +1,9 @@
 // Sockets inside a pod's network namespace (DESIGN.md §4). The addon creates the socket inside the namespace and
 // hands back an fd; everything here only adopts fds into Node. Never call `net.connect()` or `server.listen(port,
 // host)` for pod traffic: Node creates those sockets a tick later, in ztunnel's own namespace.
+import assert from 'node:assert';
 import net from 'node:net';
+import { AmbitError } from '@ambit/core';
 import { nativeBinding, type CreateSocketOptions, type SocketAddress } from './addon.ts';
 
 export {
@@ -55,7 +57,7 @@ export function socketFdOf(socket: net.Socket): number {
   // Narrow view of Node's internal TCPWrap: only `fd` is used.
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no file descriptor (closed, or not a TCP socket)');
+  if (typeof fd !== 'number' || fd < 0) throw new AmbitError('SOCKET_WITHOUT_FD', 'socket has no file descriptor (closed, or not a TCP socket)');
   return fd;
 }
 
@@ -160,7 +162,7 @@ export async function connectFromNetns(netnsFd: number, options: ConnectFromNetn
     });
     Object.defineProperty(socket, 'connect', {
       value: (): never => {
-        throw new Error('BUG: connect() on a socket from connectFromNetns would create a socket in the wrong namespace');
+        assert.fail('BUG: connect() on a socket from connectFromNetns would create a socket in the wrong namespace');
       },
     });
   });

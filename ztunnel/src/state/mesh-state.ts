@@ -7,7 +7,7 @@ import {
   type Workload,
 } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
-import { compilePolicies, policiesInScope, type PolicySet } from '@ambit/core/policy';
+import { compilePolicies, createSourceFactsCache, policiesInScope, type PolicySet } from '@ambit/core/policy';
 
 /**
  * What this ztunnel knows of the mesh (ztunnel `src/state.rs`): workloads, services and authorizations as the
@@ -88,6 +88,8 @@ export function createMeshState(rootNamespace: string): MeshState {
   let gen = 0;
   /** Compiled policy sets by workload uid, valid for one generation. */
   let compiled = new Map<string, PolicySet>();
+  // Outlives the compiled sets: peers' identities stay the same when the policies change.
+  const sources = createSourceFactsCache();
   let compiledGen = -1;
 
   const policiesFor = (workload: Workload): Authorization[] =>
@@ -180,7 +182,7 @@ export function createMeshState(rootNamespace: string): MeshState {
         compiledGen = gen;
       }
       let set = compiled.get(workload.uid);
-      if (set === undefined) compiled.set(workload.uid, (set = compilePolicies(policiesFor(workload))));
+      if (set === undefined) compiled.set(workload.uid, (set = compilePolicies(policiesFor(workload), sources)));
       return set;
     },
     workloads: () => [...workloads.values()],

@@ -1,6 +1,6 @@
 /**
- * Time as the xDS client and server see it, injected (STYLE rule 3) so backoff and debouncing are testable without
- * waiting on the wall clock.
+ * Time as Ambit's components see it, injected (STYLE rule 3) so backoff, retries, rotation and debouncing are testable
+ * without waiting on the wall clock.
  */
 export interface Clock {
   /** Milliseconds since the epoch. */

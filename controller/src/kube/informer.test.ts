@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { silentLogger, type Clock, type ClockTimer } from '@ambit/core';
+import { eventually } from '@ambit/core/testing';
+import { startInformer } from './informer.ts';
+import { KubeClient } from './kube-client.ts';
+import { WATCHED_KINDS } from './watched-kinds.ts';
+
+// The informer's restart schedule against an API server that is down (every request 503): each failure waits the
+// core backoff's jittered delay on the injected clock, which the test fires by hand; a successful list and watch
+// start the schedule over.
+
+const servers: Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+
+/** An API server that answers 503 to everything while `down`, else an empty Namespace list and a silent watch. */
+async function flakyApi(): Promise<{ url: string; requests: () => number; setDown(down: boolean): void }> {
+  let requests = 0;
+  let down = true;
+  const watches = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    requests++;
+    if (down) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'ServiceUnavailable', code: 503 }));
+    } else if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      watches.add(res);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] }));
+    }
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    setDown(d) {
+      down = d;
+      // Going down ends the open watches, as an API server restart does.
+      if (d) for (const w of watches) w.end();
+      watches.clear();
+    },
+  };
+}
+
+/** A clock whose timers fire only when the test says so. */
+function manualClock(): Clock & { readonly delays: number[]; fire(): void } {
+  const pending: Array<{ fn: () => void; handle: ClockTimer }> = [];
+  const delays: number[] = [];
+  return {
+    delays,
+    now: () => 0,
+    setTimeout(fn, ms) {
+      const handle: ClockTimer = {};
+      delays.push(ms);
+      pending.push({ fn, handle });
+      return handle;
+    },
+    clearTimeout(handle) {
+      const i = pending.findIndex((p) => p.handle === handle);
+      if (i >= 0) pending.splice(i, 1);
+    },
+    fire() {
+      for (const p of pending.splice(0)) p.fn();
+    },
+  };
+}
+
+test('restarts after errors wait the jittered backoff on the injected clock', async () => {
+  const api = await flakyApi();
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: api.url, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
+  const kind = WATCHED_KINDS.find((k) => k.kind === 'Namespace');
+  assert.ok(kind);
+  const clock = manualClock();
+  const informer = startInformer({
+    kc,
+    client: new KubeClient(kc),
+    kind,
+    log: silentLogger(),
+    clock,
+    // Equal jitter drawn at its low end: half the nominal 200, 400, 800 ms.
+    backoff: { random: () => 0 },
+    onEvent: () => assert.fail('a server that is down delivers nothing'),
+  });
+  try {
+    for (let restarts = 1; restarts <= 3; restarts++) {
+      await eventually(() => assert.equal(informer.restarts(), restarts), 5000);
+      assert.equal(clock.delays.length, restarts, 'the restart waits on the injected clock');
+      assert.ok(api.requests() >= restarts);
+      clock.fire();
+    }
+    assert.deepEqual(clock.delays, [100, 200, 400]);
+    // Back up: the restart lists and watches, which resets the schedule; down again, the first delay is the first one.
+    api.setDown(false);
+    await informer.synced;
+    await eventually(() => assert.ok(api.requests() >= 5, 'listed and watching'), 5000);
+    api.setDown(true);
+    await eventually(() => assert.equal(informer.restarts(), 4), 5000);
+    assert.deepEqual(clock.delays, [100, 200, 400, 100]);
+  } finally {
+    await informer.stop();
+  }
+});
