@@ -5,6 +5,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '@ambit/core';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, serviceKey, authorizationKey } from '@ambit/core';
 import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
+import { KubeClient, startInformer, type RunningInformer, type WatchEventType } from '@ambit/core/kube';
 import {
   addCaService,
   createCaMetrics,
@@ -19,8 +20,6 @@ import {
 } from './ca/index.ts';
 import type { ControllerConfig } from './config.ts';
 import { startDebugServer } from './debug/debug-server.ts';
-import { startInformer, type RunningInformer, type WatchEventType } from './kube/informer.ts';
-import { KubeClient } from './kube/kube-client.ts';
 import { WATCHED_KINDS } from './kube/watched-kinds.ts';
 import { LeaseElection } from './leader/lease-election.ts';
 import { ModelBuilder, type ModelDelta } from './model/index.ts';

@@ -1,8 +1,8 @@
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from '@ambit/core';
-import { errorMessage } from '@ambit/core';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { KubeClient } from './kube-client.ts';
-import type { WatchedKind } from './watched-kinds.ts';
+import type { WatchedKind } from './watched-kind.ts';
 
 export type WatchEventType = 'upsert' | 'delete';
 
@@ -17,11 +17,13 @@ export interface InformerOptions {
 }
 
 export interface RunningInformer {
-  /** Resolves after the first complete list has been delivered. */
+  /** Resolves after the first complete list has been delivered (never while every list fails). */
   readonly synced: Promise<void>;
   stop(): Promise<void>;
   /** How many times the informer restarted after an error (for tests and metrics). */
   restarts(): number;
+  /** How many lists succeeded: the first, then one per relist (a 410, or a restart without a resourceVersion). */
+  lists(): number;
 }
 
 /**
@@ -41,6 +43,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
     async () => {
       // client-node's listFn contract: a list whose items are the objects; raw JSON, kind stamped on.
       const list = await opts.client.list(listPath, kind.apiVersion, kind.kind);
+      listCount++;
       return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
     },
     false,
@@ -50,6 +53,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   let stopped = false;
   let failures = 0;
   let restartCount = 0;
+  let listCount = 0;
   let timer: NodeJS.Timeout | undefined;
   let markSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
@@ -77,7 +81,9 @@ export function startInformer(opts: InformerOptions): RunningInformer {
     if (stopped) return;
     try {
       await informer.start();
-      markSynced();
+      // start() also returns when its list failed (reported through 'error', which restarts): synced only once a
+      // list went through. client-node delivers the list's items before start() returns.
+      if (listCount > 0) markSynced();
     } catch (err) {
       // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
       log.warn({ kind: kind.kind, err: errorMessage(err) }, 'informer start failed');
@@ -87,6 +93,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   return {
     synced,
     restarts: () => restartCount,
+    lists: () => listCount,
     async stop() {
       stopped = true;
       clearTimeout(timer);
