@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { errorMessage } from '../errors.ts';
+import { AmbitError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { KubeClient } from './kube-client.ts';
 import type { WatchedKind } from './watched-kind.ts';
@@ -37,20 +38,32 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   const { kind, log } = opts;
   const backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
   const listPath = kind.fieldSelector === undefined ? kind.path : `${kind.path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}`;
+  let stopped = false;
+  // client-node looks at stop() only before it lists and before it reconnects: a list or a watch request still on its
+  // way when stop() is called would otherwise go on to open a watch nobody ever closes.
+  class StoppableWatch extends Watch {
+    override async watch(...args: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+      const request = await super.watch(...args);
+      if (stopped) request.abort();
+      return request;
+    }
+  }
   const informer = new ListWatch<KubernetesObject>(
     kind.path,
-    new Watch(opts.kc),
+    new StoppableWatch(opts.kc),
     async () => {
       // client-node's listFn contract: a list whose items are the objects; raw JSON, kind stamped on.
       const list = await opts.client.list(listPath, kind.apiVersion, kind.kind);
+      if (stopped) throw new AmbitError('INFORMER_STOPPED', `${kind.kind} informer stopped while listing`);
       listCount++;
       return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
     },
     false,
     undefined,
     kind.fieldSelector,
+    // client-node's pause between quiet reconnects: not a reason to keep a stopped process alive.
+    { delayFn: (ms) => (stopped ? Promise.resolve() : sleep(ms, undefined, { ref: false })) },
   );
-  let stopped = false;
   let failures = 0;
   let restartCount = 0;
   let listCount = 0;
