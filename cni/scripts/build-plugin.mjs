@@ -28,10 +28,12 @@ await build({
   format: 'esm',
   target: 'node24',
   // The runtime execs the fallback with the kubelet's environment, whose PATH may find an older system node: name the
-  // Node that built it (the project's Node 24, see scripts/node-env.sh) instead of `env node`.
-  banner: { js: `#!${process.execPath}` },
+  // Node that built it (the project's Node 24, see scripts/node-env.sh) instead of `env node`. `yaml` (the kubeconfig
+  // reader) is CommonJS and require()s Node's built-ins.
+  banner: { js: `#!${process.execPath}\nimport { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);` },
   // The plugin needs only AmbitError from @ambit/core; the package's index also loads pino, prom-client and gRPC,
-  // which would multiply start-up time. Anything else imported from @ambit/core fails this build, loudly.
+  // which would multiply start-up time. Anything else imported from @ambit/core fails this build, loudly. For the
+  // same reason it reads its kubeconfig with `yaml` and node:https, not @kubernetes/client-node (cni/README.md).
   alias: { '@ambit/core': join(cniDir, '..', 'core', 'src', 'errors.ts') },
   logLevel: 'warning',
   legalComments: 'none',

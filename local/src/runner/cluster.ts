@@ -73,7 +73,7 @@ export class LocalCluster {
       stateDir: paths.stateDir,
       log,
       cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, paths.apiSocket, node.name)],
+      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, node.name)],
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -94,6 +94,7 @@ export class LocalCluster {
       store,
       listen: { host: '127.0.0.1', port: 0 },
       socketPath: paths.apiSocket,
+      tlsSocketPath: paths.apiTlsSocket,
       token,
       log,
       extensions: {
@@ -104,6 +105,8 @@ export class LocalCluster {
     });
     this.#api = api;
     writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
+    if (api.caCertPem === undefined) throw new Error('BUG: the local API serves TLS, nodes need its certificate');
+    const nodeApi = { clusterName: paths.name, tlsSocket: paths.apiTlsSocket, caCertPem: api.caCertPem, token };
     const ctl = controllerPaths(paths.stateDir);
     writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
     this.#controller = startControllerProcess({
@@ -118,7 +121,7 @@ export class LocalCluster {
       startNodeComponents({
         repoRoot: this.opts.repoRoot,
         stateDir: paths.stateDir,
-        apiSocket: paths.apiSocket,
+        api: nodeApi,
         xdsSocket: ctl.xdsSocket,
         node,
         logDir: paths.logDir,
@@ -206,8 +209,9 @@ export class LocalCluster {
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
-    // After the pods: their CNI DEL goes through the node agent.
+    // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
     await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
+    await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
