@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,7 +106,7 @@ export class LocalCluster {
     });
     this.#api = api;
     writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
-    if (api.caCertPem === undefined) throw new Error('BUG: the local API serves TLS, nodes need its certificate');
+    assert(api.caCertPem !== undefined, 'BUG: the local API serves TLS; nodes need its certificate');
     const nodeApi = { clusterName: paths.name, tlsSocket: paths.apiTlsSocket, caCertPem: api.caCertPem, token };
     const ctl = controllerPaths(paths.stateDir);
     writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
