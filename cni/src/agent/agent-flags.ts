@@ -7,8 +7,14 @@ import type { AgentOptions } from './agent.ts';
 
 export const USAGE = `usage: main.ts --node NAME --cni-socket PATH --ztunnel-socket PATH --state-file PATH [--kubeconfig PATH]
                 [--log-level fatal|error|warn|info|debug|trace] [--exclude-namespaces NS,NS]
-  --kubeconfig  the API server and credentials; without it: in-cluster (the pod's service account) when
-                KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config`;
+  --node                this node's name (its pods are watched; ztunnel's hello must name it)
+  --cni-socket          unix socket served for the CNI plugin (its agentSocket)
+  --ztunnel-socket      unix socket served for ztunnel (ZDS)
+  --state-file          JSON of the enrolled pods
+  --kubeconfig          the API server and credentials; without it: in-cluster (the pod's service account) when
+                        KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config
+  --log-level           default info
+  --exclude-namespaces  never captured; default kube-system,ambit-system`;
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface AgentFlags {

@@ -62,3 +62,13 @@ test('bad flags exit 2 with the reason and the usage', async () => {
   assert.match(output, /usage: main\.ts --node NAME/);
   assert.match(output, /--kubeconfig +the API server and credentials/);
 });
+
+test('--help prints the usage and exits 0', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--help'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.match(stdout, /^usage: main\.ts --node NAME/);
+  assert.doesNotMatch(stdout, /api-socket/);
+});

@@ -1,5 +1,6 @@
 // Entry point of the node agent: `node --import tsx cni/src/agent/main.ts --node NAME --cni-socket PATH
-// --ztunnel-socket PATH --state-file PATH [--kubeconfig PATH] [--log-level LEVEL] [--exclude-namespaces a,b]`.
+// --ztunnel-socket PATH --state-file PATH [--kubeconfig PATH] [--log-level LEVEL] [--exclude-namespaces a,b]`
+// (`--help` prints the usage).
 // Reads flags and the environment into a typed config and starts the agent (STYLE rule 2); SIGTERM/SIGINT close it
 // and exit 0, leaving every pod's capture rules in place for the next agent to take over.
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -8,9 +9,14 @@ import { loadKubeConfig, parseAgentFlags, USAGE, type AgentFlags } from './agent
 import { startAgent } from './agent.ts';
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   let flags: AgentFlags;
   try {
-    flags = parseAgentFlags(process.argv.slice(2));
+    flags = parseAgentFlags(argv);
   } catch (err) {
     process.stderr.write(`ambit node agent: ${errorMessage(err)}\n${USAGE}\n`);
     process.exit(2);
