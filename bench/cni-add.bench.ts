@@ -1,20 +1,23 @@
 // Wall time of one CNI ADD as a runtime pays it (spawn, stdin config, wait for exit), for a non-ambient pod: the
 // Ambit plugin against the reference `loopback` plugin (Go) as the baseline, 50 runs each, sequential. Two Ambit
 // paths: the C front end answered by a running node agent (the normal case), and the Node implementation it falls
-// back to when the agent is down. Needs root (the loopback plugin needs a real netns: ambit-tcni<pid>-bench, removed
-// at the end).
+// back to when the agent is down, which reads the pod and its namespace from the API (the local cluster's API server,
+// over TLS with a token, through the kubeconfig in its conflist entry). Needs root (the loopback plugin needs a real
+// netns: ambit-tcni<pid>-bench, removed at the end).
 // Not a test: `npm run bench` runs it (needs root).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
 import { silentLogger } from '@ambit/core';
 import { startAgent } from '../cni/src/agent/agent.ts';
-import { startFakeKubeApi } from '../cni/testing/fake-kube-api.ts';
+import { createApiServer } from '../local/src/api/server.ts';
+import { writeKubeconfig } from '../local/src/runner/kubeconfig.ts';
+import { ObjectStore } from '../local/src/store/object-store.ts';
 
 const RUNS = 50;
 const WARMUP = 5;
@@ -50,13 +53,13 @@ async function measure(label: string, bin: string, env: Record<string, string>, 
 await run(process.execPath, [join(cniDir, 'scripts', 'build-plugin.mjs')]);
 const netnsName = `ambit-tcni${process.pid}-bench`;
 const dir = await mkdtemp(join(tmpdir(), 'ambit-tcni-bench-'));
-const apiSocket = join(dir, 'api.sock');
-// A stand-in API: every pod and namespace exists, none labelled ambient.
-const api = createServer((req, res) => {
-  const name = (req.url ?? '').split('/').pop() ?? '';
-  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name, uid: `uid-${name}`, labels: {} } }));
-});
-await new Promise<void>((resolve) => api.listen(apiSocket, resolve));
+// The API: namespace `plain` (not ambient) with the pod the runs add, on the agent's node.
+const store = new ObjectStore({ namespaces: ['default', 'kube-system', 'plain'] });
+store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'plain' }, spec: { nodeName: 'node1', containers: [{ name: 'app', image: 'app' }] } });
+const token = 'bench-token';
+const api = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token, log: silentLogger() });
+const kubeconfig = join(dir, 'kubeconfig');
+writeKubeconfig(kubeconfig, 'bench', api.url, token, api.caCertPem);
 await run('ip', ['netns', 'add', netnsName]);
 try {
   const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: `/run/netns/${netnsName}` }], ips: [{ interface: 0, address: '10.244.1.2/24' }] };
@@ -69,17 +72,20 @@ try {
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=web-1`,
   });
   const agentDir = await mkdtemp(join(tmpdir(), 'ambit-tcni-agent-'));
-  const kube = await startFakeKubeApi(agentDir);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfig);
   const agent = await startAgent({
     node: 'node1',
-    apiSocket: kube.socketPath,
+    kubeConfig,
     cniSocket: join(agentDir, 'cni.sock'),
     ztunnelSocket: join(agentDir, 'zds.sock'),
     stateFile: join(agentDir, 'state.json'),
     log: silentLogger(),
   });
-  const withAgent = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(agentDir, 'cni.sock'), apiSocket, prevResult });
-  const agentDown = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'absent.sock'), apiSocket, prevResult });
+  const withAgent = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(agentDir, 'cni.sock'), kubeconfig, prevResult });
+  const agentDown = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'absent.sock'), kubeconfig, prevResult });
+  // With its caches filled, the agent answers a known pod's membership without an API round trip.
+  while (!agent.synced()) await new Promise((resolve) => setTimeout(resolve, 20));
   try {
     console.log(`node ${process.version}; CNI ADD wall time, spawn to exit`);
     const base = await measure('baseline: /usr/lib/cni/loopback ADD', '/usr/lib/cni/loopback', { ...env('plain'), CNI_IFNAME: 'lo' }, JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
@@ -92,11 +98,10 @@ try {
     );
   } finally {
     await agent.close();
-    await kube.close();
     await rm(agentDir, { recursive: true, force: true });
   }
 } finally {
   await run('ip', ['netns', 'delete', netnsName]);
-  await new Promise<void>((resolve) => api.close(() => resolve()));
+  await api.close();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,12 +1,8 @@
-// Test support for the agent tests: a temporary directory for sockets and state, the stand-in API, the real agent
-// in-process (restartable on the same files), a raw CNI client, and pod namespaces with addresses.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Test support for the agent tests: the agent's logger, a raw CNI client, and pod namespaces with addresses. The agent
+// itself runs against the local cluster's real API server in test/integration (helpers/agent-harness.ts): a
+// component's tests never import @ambit/local.
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createLogger, silentLogger, type Logger } from '@ambit/core';
-import { startAgent, type Agent, type AgentOptions } from '../src/agent/agent.ts';
-import { startFakeKubeApi, type FakeKubeApi, type FakeKubeApiOptions } from './fake-kube-api.ts';
 import type { CaptureNetnsFixture } from './capture-netns.ts';
 
 export const NODE = 'node1';
@@ -23,66 +19,6 @@ export function testLogger(): Logger {
  */
 export function podIp(n: number): string {
   return `10.213.${process.pid % 250}.${n}`;
-}
-
-export interface AgentHarness {
-  readonly dir: string;
-  readonly api: FakeKubeApi;
-  readonly cniSocket: string;
-  readonly ztunnelSocket: string;
-  readonly stateFile: string;
-  /** The running agent (after start()). */
-  agent(): Agent;
-  /** Starts an agent on the harness's files; extra options override the test defaults. */
-  start(extra?: Partial<Omit<AgentOptions, 'log'>>): Promise<Agent>;
-  /** Closes the running agent (as on SIGTERM). */
-  stop(): Promise<void>;
-  /** Stops everything and removes the directory. */
-  close(): Promise<void>;
-}
-
-export async function createAgentHarness(apiOptions: FakeKubeApiOptions = {}): Promise<AgentHarness> {
-  const dir = await mkdtemp(join(tmpdir(), 'ambit-tagent-'));
-  const api = await startFakeKubeApi(dir, apiOptions);
-  const cniSocket = join(dir, 'agent.sock');
-  const ztunnelSocket = join(dir, 'ztunnel.sock');
-  const stateFile = join(dir, 'state', 'agent-state.json');
-  let running: Agent | undefined;
-  const harness: AgentHarness = {
-    dir,
-    api,
-    cniSocket,
-    ztunnelSocket,
-    stateFile,
-    agent() {
-      if (running === undefined) throw new Error('BUG: no agent running');
-      return running;
-    },
-    async start(extra = {}) {
-      running = await startAgent({
-        node: NODE,
-        apiSocket: api.socketPath,
-        cniSocket,
-        ztunnelSocket,
-        stateFile,
-        log: testLogger(),
-        ztunnelAckTimeoutMs: 2000,
-        backoff: { initialMs: 50, maxMs: 500 },
-        ...extra,
-      });
-      return running;
-    },
-    async stop() {
-      await running?.close();
-      running = undefined;
-    },
-    async close() {
-      await harness.stop();
-      await api.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  return harness;
 }
 
 export interface CniAnswer {

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 /**
- * Shared by the plugin tests: the built executable run like a runtime runs it, a stand-in for the Kubernetes API and
- * a node agent, both real HTTP servers on unix sockets.
+ * Shared by the plugin tests: the built executable run like a runtime runs it, and a stand-in node agent, a real HTTP
+ * server on a unix socket. The API the plugin reads is the local cluster's real one (test/integration).
  */
 
 const CNI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,58 +100,23 @@ async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-/** Kubernetes-shaped objects the stand-in API serves; namespaces by name with their labels, pods by ns/name. */
-export interface ApiObjects {
-  readonly namespaces: Readonly<Record<string, Readonly<Record<string, string>>>>;
-  readonly pods: readonly { namespace: string; name: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> }[];
-}
-
-export interface FakeApi {
-  readonly socketPath: string;
-  /** Paths requested, in order. */
-  readonly requests: string[];
-}
-
 /**
- * The two GETs the plugin makes, answered as the Kubernetes API does (v1 Pod / Namespace objects, 404 as a Status);
- * everything else 404.
+ * A kubeconfig file (JSON, which is YAML) for `server` with a token, and the CA when given; returns its path. For
+ * tests of the plugin's failure paths: the plugin reading a real API is tested in test/integration/cni-plugin.test.ts.
  */
-export async function startFakeApi(t: TestContext, dir: string, objects: ApiObjects): Promise<FakeApi> {
-  const socketPath = join(dir, 'api.sock');
-  const requests: string[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url ?? '';
-    requests.push(path);
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    const notFound = (kind: string, name: string): void =>
-      send(404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `${kind} "${name}" not found`, reason: 'NotFound', code: 404 });
-    const podMatch = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/?]+)$/.exec(path);
-    const nsMatch = /^\/api\/v1\/namespaces\/([^/?]+)$/.exec(path);
-    if (req.method === 'GET' && podMatch !== null) {
-      const [ns, name] = [decodeURIComponent(podMatch[1] ?? ''), decodeURIComponent(podMatch[2] ?? '')];
-      const pod = objects.pods.find((p) => p.namespace === ns && p.name === name);
-      if (pod === undefined) return notFound('pods', name);
-      return send(200, {
-        kind: 'Pod',
-        apiVersion: 'v1',
-        metadata: { name, namespace: ns, uid: pod.uid, labels: pod.labels ?? {}, ...(pod.annotations === undefined ? {} : { annotations: pod.annotations }) },
-        spec: { nodeName: 'node1', serviceAccountName: 'default', containers: [{ name: 'app', image: 'app' }] },
-        status: { phase: 'Pending' },
-      });
-    }
-    if (req.method === 'GET' && nsMatch !== null) {
-      const name = decodeURIComponent(nsMatch[1] ?? '');
-      const labels = objects.namespaces[name];
-      if (labels === undefined) return notFound('namespaces', name);
-      return send(200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name, uid: `ns-${name}`, labels: { 'kubernetes.io/metadata.name': name, ...labels } }, status: { phase: 'Active' } });
-    }
-    return notFound('path', path);
-  });
-  await listenUnix(server, socketPath);
-  t.after(() => closeServer(server));
-  return { socketPath, requests };
+export async function kubeconfigFile(dir: string, server: string, caPem?: string): Promise<string> {
+  const path = join(dir, 'kubeconfig');
+  const cluster = { server, ...(caPem === undefined ? {} : { 'certificate-authority-data': Buffer.from(caPem).toString('base64') }) };
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster }],
+    users: [{ name: 'test', user: { token: 'test-token' } }],
+    contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
+    'current-context': 'test',
+  };
+  await writeFile(path, JSON.stringify(doc), { mode: 0o600 });
+  return path;
 }
 
 /** How the stand-in agent answers: status and body after `delayMs`. */

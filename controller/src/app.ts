@@ -12,6 +12,7 @@ import {
   serviceKey,
 } from '@ambit/core';
 import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
+import { KubeClient, startInformer, type RunningInformer, type WatchEventType } from '@ambit/core/kube';
 import {
   addCaService,
   createCaMetrics,
@@ -26,8 +27,6 @@ import {
 } from './ca/index.ts';
 import type { ControllerConfig } from './config.ts';
 import { startDebugServer } from './debug/debug-server.ts';
-import { startInformer, type RunningInformer, type WatchEventType } from './kube/informer.ts';
-import { KubeClient } from './kube/kube-client.ts';
 import { WATCHED_KINDS } from './kube/watched-kinds.ts';
 import { LeaseElection } from './leader/lease-election.ts';
 import { ModelBuilder, type ModelDelta } from './model/index.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
-import { KubeClient } from '../../controller/src/kube/kube-client.ts';
+import { KubeClient } from '@ambit/core/kube';
 import { LeaseElection } from '../../controller/src/leader/lease-election.ts';
 import { LocalApi } from './helpers/local-api.ts';
 

@@ -40,6 +40,7 @@ function assertClean(): void {
   assert.deepEqual(netnsWithPrefix(paths.prefix), [], 'no namespace left');
   assert.deepEqual(processesWith(RUNNER_MARKER, CLUSTER), [], 'no runner left');
   assert.deepEqual(processesWith('--xds-socket', `${paths.stateDir}/controller/xds.sock`), [], 'no controller left');
+  assert.deepEqual(processesWith('--to', paths.apiTlsSocket), [], 'no node API forwarder left');
   assert.equal(existsSync(paths.stateDir), false, 'no state dir left');
   const etc = existsSync('/etc/netns') ? readFileSync('/proc/self/mounts', 'utf8') : '';
   assert.equal(etc.includes(`/etc/netns/${paths.prefix}`), false, 'no /etc/netns mount left');
@@ -51,6 +52,7 @@ test('down removes namespaces, processes and state', async (t) => {
   assert.equal(first.code, 0, first.stderr);
   const pids = await podPids();
   assert.ok(pids.length > 0, 'the pod runs in a namespace of the cluster');
+  assert.equal(processesWith('--to', paths.apiTlsSocket).length, 1, "the node's API forwarder runs");
   await ambitctl(CLUSTER, ['local', 'down']);
   assertClean();
   for (const pid of pids) assert.equal(alive(pid), false, `pod process ${pid} stopped`);

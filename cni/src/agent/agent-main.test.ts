@@ -1,80 +1,74 @@
-// main.ts as a process: flags, serving, and SIGTERM/SIGINT ending it with exit 0.
+// main.ts's command line: flags, the kubeconfig they name, and bad flags ending the process with exit 2. The agent
+// process serving against a real API is tested in test/integration/agent-main.test.ts.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { eventually } from '@ambit/core/testing';
-import { parseAgentFlags } from './agent-flags.ts';
-import { cniCall, createAgentHarness } from '../../testing/agent-harness.ts';
-import { connectFakeZtunnel } from '../../testing/fake-ztunnel.ts';
+import { KubeconfigLoadError, loadKubeConfig, parseAgentFlags } from './agent-flags.ts';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-}
-
-function runMain(t: TestContext, args: readonly string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  t.after(async () => {
-    // Only this test's own child, by its pid.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  return { child, exited, output: () => output };
-}
-
-test('flags: all sockets and the state file are required absolute paths; the log level is checked', () => {
-  const good = ['--node', 'n1', '--api-socket', '/a', '--cni-socket', '/c', '--ztunnel-socket', '/z', '--state-file', '/s'];
+test('flags: sockets and the state file are required absolute paths, --kubeconfig an optional one; the log level is checked', () => {
+  const good = ['--node', 'n1', '--cni-socket', '/c', '--ztunnel-socket', '/z', '--state-file', '/s'];
   assert.deepEqual(parseAgentFlags(good), {
-    options: { node: 'n1', apiSocket: '/a', cniSocket: '/c', ztunnelSocket: '/z', stateFile: '/s' },
+    options: { node: 'n1', cniSocket: '/c', ztunnelSocket: '/z', stateFile: '/s' },
     logLevel: 'info',
   });
+  assert.equal(parseAgentFlags([...good, '--kubeconfig', '/etc/kube/config']).kubeconfig, '/etc/kube/config');
   assert.deepEqual(parseAgentFlags([...good, '--exclude-namespaces', 'kube-system, infra', '--log-level', 'debug']).options.excludeNamespaces, ['kube-system', 'infra']);
   assert.throws(() => parseAgentFlags(good.slice(2)), /--node is required/);
-  assert.throws(() => parseAgentFlags([...good.slice(0, 3), 'relative', ...good.slice(4)]), /--api-socket must be an absolute path/);
+  assert.throws(() => parseAgentFlags([...good.slice(0, 3), 'relative', ...good.slice(4)]), /--cni-socket must be an absolute path/);
+  assert.throws(() => parseAgentFlags([...good, '--kubeconfig', 'kube.yaml']), /--kubeconfig must be an absolute path/);
   assert.throws(() => parseAgentFlags([...good, '--log-level', 'loud']), /--log-level must be one of/);
+  assert.throws(() => parseAgentFlags([...good, '--api-socket', '/a']), /api-socket/, 'the unix-socket API flag is gone');
   assert.throws(() => parseAgentFlags([...good, '--bogus']), /bogus/);
 });
 
-test('bad flags exit 2 with the reason and the usage', async (t) => {
-  const run = runMain(t, ['--api-socket', '/x']);
-  assert.deepEqual(await run.exited, { code: 2, signal: null });
-  assert.match(run.output(), /--node is required/);
-  assert.match(run.output(), /usage: main\.ts --node NAME/);
+test('the kubeconfig: a file is loaded with its current cluster; a missing or empty one is a start-up error naming it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-tagent-kc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  // JSON is YAML: a kubeconfig in either form loads.
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  assert.equal(loadKubeConfig(file, false).getCurrentCluster()?.server, 'https://127.0.0.1:6443');
+  assert.throws(() => loadKubeConfig(join(dir, 'missing'), false), (err: unknown) => err instanceof KubeconfigLoadError && /cannot load .*missing/.test(err.message));
+  const empty = join(dir, 'empty');
+  await writeFile(empty, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] }));
+  assert.throws(() => loadKubeConfig(empty, false), /names no current cluster/);
 });
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  test(`the agent process serves ztunnel and the CNI plugin, logs JSON, and exits 0 on ${signal}`, async (t) => {
-    const h = await createAgentHarness();
-    t.after(() => h.close());
-    const run = runMain(t, [
-      '--node', 'node1',
-      '--api-socket', h.api.socketPath,
-      '--cni-socket', h.cniSocket,
-      '--ztunnel-socket', h.ztunnelSocket,
-      '--state-file', h.stateFile,
-      '--log-level', 'debug',
-    ]);
-    await eventually(() => assert.ok(existsSync(h.cniSocket) && existsSync(h.ztunnelSocket), run.output()), 20_000);
-    const zt = await connectFakeZtunnel(h.ztunnelSocket);
-    t.after(() => zt.close());
-    await zt.waitFor((m) => m.type === 'snapshot-sent');
-    await eventually(() => assert.match(run.output(), /"msg":"ztunnel connected"/));
-    assert.deepEqual(await cniCall(h.cniSocket, '/v1/cni/del', { containerId: 'never-seen' }), { status: 200, body: {} });
-    run.child.kill(signal);
-    assert.deepEqual(await run.exited, { code: 0, signal: null });
-    assert.ok(zt.closed());
-    assert.match(run.output(), /"msg":"node agent stopped"/);
-    assert.equal(existsSync(h.cniSocket), false, 'the CNI socket is removed');
-  });
-}
+test('bad flags exit 2 with the reason and the usage', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--kubeconfig', '/x'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  assert.deepEqual(exited, { code: 2, signal: null });
+  assert.match(output, /--node is required/);
+  assert.match(output, /usage: main\.ts --node NAME/);
+  assert.match(output, /--kubeconfig +the API server and credentials/);
+});
+
+test('--help prints the usage and exits 0', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--help'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.match(stdout, /^usage: main\.ts --node NAME/);
+  assert.doesNotMatch(stdout, /api-socket/);
+});

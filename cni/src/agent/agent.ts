@@ -1,20 +1,27 @@
-// The node agent's wiring (STYLE rule 2: main.ts reads flags, this wires): state, the ztunnel link, the CNI server
-// and label-driven enrolment, sharing one per-pod lock.
+// The node agent's wiring (STYLE rule 2: main.ts reads flags, this wires): state, the ztunnel link, the informer
+// caches of Namespaces and this node's Pods, the CNI server and label-driven enrolment, sharing one per-pod lock.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage, type Logger } from '@ambit/core';
+import { KubeClient, watchedKind } from '@ambit/core/kube';
 import type { BackoffOptions, Clock } from '@ambit/core/xds';
 import { AgentState } from './agent-state.ts';
 import { startCniServer } from './cni-server.ts';
 import { startEnrolment } from './enrolment.ts';
 import { KeyedSerializer } from './keyed-serializer.ts';
-import { DEFAULT_EXCLUDE_NAMESPACES } from './kube-objects.ts';
+import { startKubeCache } from './kube-cache.ts';
+import { DEFAULT_EXCLUDE_NAMESPACES, parseNamespace, parsePod } from './kube-objects.ts';
 import { createPodEnroller } from './pod-enroller.ts';
+import { createPodLookup } from './pod-lookup.ts';
 import { createZtunnelLink } from './ztunnel-link.ts';
 
 export interface AgentOptions {
   /** This node's name: pods are watched with `spec.nodeName=<node>`, and ztunnel's hello must name it. */
   readonly node: string;
-  /** Unix socket of a Kubernetes-style API that needs no token (local mode: `/run/ambit/<cluster>/api.sock`). */
-  readonly apiSocket: string;
+  /**
+   * The API server and credentials (client-node: a kubeconfig file, or in-cluster from the pod's service account).
+   * Read: GET of a pod and a namespace, list + watch of namespaces and of this node's pods.
+   */
+  readonly kubeConfig: KubeConfig;
   /** Unix socket the CNI plugin calls (its `agentSocket`); created with mode 0600, a stale socket file is replaced. */
   readonly cniSocket: string;
   /** Unix socket served for ztunnel (ZDS); mode 0600. */
@@ -26,12 +33,13 @@ export interface AgentOptions {
   readonly excludeNamespaces?: readonly string[];
   /** How long ztunnel has to ack an add/del, ms; default 8 000. */
   readonly ztunnelAckTimeoutMs?: number;
-  /** Bound on each direct API read (CNI ADD look-ups), ms; default 3 000. */
+  /** Bound on each direct API read (CNI ADD look-ups the caches cannot answer, release confirmations), ms; default 3 000. */
   readonly apiTimeoutMs?: number;
-  /** Backoff of watch reconnects and of pods that could not be enrolled; default ~100 ms doubling to 10 s. */
+  /**
+   * Backoff of pods that could not be enrolled (default ~100 ms doubling to 10 s) and of watch restarts after an
+   * error (default the informer's, 200 ms doubling to 10 s).
+   */
   readonly backoff?: BackoffOptions;
-  /** Server-side bound of each watch, seconds; default 300. */
-  readonly watchTimeoutSeconds?: number;
   /** Finds a running pod's network namespace from its IP; default `findNetnsByIp` (scans /proc and /run/netns). */
   readonly findNetns?: (ip: string) => Promise<string | undefined>;
   readonly clock?: Clock;
@@ -63,25 +71,21 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...(opts.ztunnelAckTimeoutMs === undefined ? {} : { ackTimeoutMs: opts.ztunnelAckTimeoutMs }),
   });
   const enroller = createPodEnroller({ state, ztunnel, log });
-  let cni;
-  try {
-    cni = await startCniServer({
-      socketPath: opts.cniSocket,
-      apiSocket: opts.apiSocket,
-      excludeNamespaces,
-      state,
-      enroller,
-      locks,
-      log,
-      ...(opts.apiTimeoutMs === undefined ? {} : { apiTimeoutMs: opts.apiTimeoutMs }),
-    });
-  } catch (err) {
-    await ztunnel.close();
-    throw err;
-  }
+  const client = new KubeClient(opts.kubeConfig);
+  const cacheCommon = { kc: opts.kubeConfig, client, log, ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }) };
+  const namespaces = startKubeCache({ ...cacheCommon, kind: watchedKind('v1', 'Namespace', 'namespaces'), parse: parseNamespace, keyOf: (ns) => ns.name });
+  const pods = startKubeCache({
+    ...cacheCommon,
+    kind: watchedKind('v1', 'Pod', 'pods', `spec.nodeName=${opts.node}`),
+    parse: parsePod,
+    keyOf: (pod) => pod.uid,
+  });
+  const stopCaches = (): Promise<unknown> => Promise.all([pods.stop(), namespaces.stop()]);
+  const lookup = createPodLookup({ client, pods, namespaces, ...(opts.apiTimeoutMs === undefined ? {} : { timeoutMs: opts.apiTimeoutMs }) });
   const enrolment = startEnrolment({
-    node: opts.node,
-    apiSocket: opts.apiSocket,
+    pods,
+    namespaces,
+    lookup,
     excludeNamespaces,
     state,
     enroller,
@@ -90,12 +94,19 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     log,
     ...(opts.findNetns === undefined ? {} : { findNetns: opts.findNetns }),
     ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
-    ...(opts.apiTimeoutMs === undefined ? {} : { apiTimeoutMs: opts.apiTimeoutMs }),
-    ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }),
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
   });
   reconcileAll = () => enrolment.reconcileAll();
-  log.info({ pods: state.all().length, stateFile: opts.stateFile }, 'node agent started');
+  let cni;
+  try {
+    cni = await startCniServer({ socketPath: opts.cniSocket, lookup, excludeNamespaces, state, enroller, locks, log });
+  } catch (err) {
+    await enrolment.close();
+    await stopCaches();
+    await ztunnel.close();
+    throw err;
+  }
+  log.info({ pods: state.all().length, stateFile: opts.stateFile, api: opts.kubeConfig.getCurrentCluster()?.server }, 'node agent started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -106,6 +117,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         // CNI first: no new work may start while the rest shuts down.
         await cni.close();
         await enrolment.close();
+        await stopCaches();
         await ztunnel.close();
         await state.save().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not persist state at shutdown'));
         log.info('node agent stopped');

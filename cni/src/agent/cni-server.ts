@@ -7,18 +7,16 @@ import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
 import { AGENT_ADD_PATH, AGENT_DEL_PATH, type AgentAddRequest, type AgentDelRequest } from '../plugin/agent-client.ts';
 import type { AgentState } from './agent-state.ts';
 import type { KeyedSerializer } from './keyed-serializer.ts';
-import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
-import { podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
+import { podWantsCapture } from './kube-objects.ts';
 import { EnrolError, type PodEnroller } from './pod-enroller.ts';
+import { PodLookupError, type PodAndNamespace, type PodLookup } from './pod-lookup.ts';
 import { AGENT_EXEC_PATH, handlePluginExec } from './plugin-exec.ts';
 import { listenPrivate } from './private-socket.ts';
 
 export interface CniServerOptions {
   readonly socketPath: string;
-  /** Unix socket of the Kubernetes-style API (no token), for the pod's uid, service account and labels. */
-  readonly apiSocket: string;
-  /** Bound on each API look-up, ms; default 3 000 (the plugin's whole ADD has 10 s by default). */
-  readonly apiTimeoutMs?: number;
+  /** The pod's uid, service account and labels, and its namespace's labels: informer caches first, then the API. */
+  readonly lookup: PodLookup;
   readonly excludeNamespaces: readonly string[];
   readonly state: AgentState;
   readonly enroller: PodEnroller;
@@ -103,27 +101,26 @@ export function parseDelRequest(text: string): AgentDelRequest {
 
 export async function startCniServer(opts: CniServerOptions): Promise<CniServer> {
   const log = opts.log.child({ component: 'cni-server' });
-  const apiTimeoutMs = opts.apiTimeoutMs ?? 3000;
 
-  const lookUp = async (ns: string, name: string): Promise<{ pod: PodInfo; namespace: NamespaceInfo }> => {
+  const lookUp = async (ns: string, name: string, uid: string | undefined): Promise<PodAndNamespace> => {
     try {
-      return await lookUpPodAndNamespace(opts.apiSocket, ns, name, apiTimeoutMs);
+      return await opts.lookup.lookUp(ns, name, uid);
     } catch (err) {
       // 503 for everything but a pod that does not exist: the plugin maps any non-200 to CNI code 11 (retry).
-      throw new HttpError(err instanceof ApiLookupError && err.notFound ? 404 : 503, errorMessage(err));
+      throw new HttpError(err instanceof PodLookupError && err.notFound ? 404 : 503, errorMessage(err));
     }
   };
 
   const add = async (body: string): Promise<void> => {
     const req = parseAddRequest(body);
     const what = `pod ${req.podNamespace}/${req.podName}`;
-    const { pod, namespace } = await lookUp(req.podNamespace, req.podName);
+    const { pod, namespace } = await lookUp(req.podNamespace, req.podName, req.podUid);
     if (req.podUid !== undefined && req.podUid !== pod.uid) {
       // The pod was deleted and re-created under the same name: this sandbox belongs to the old one.
       throw new HttpError(409, `${what}: the runtime's uid ${req.podUid} is not the API's ${pod.uid}`);
     }
     if (!podWantsCapture(pod, namespace, opts.excludeNamespaces)) {
-      // Without an apiSocket the plugin sends every pod; leaving the non-ambient ones alone is ours to decide.
+      // A plugin without a kubeconfig sends every pod; leaving the non-ambient ones alone is ours to decide.
       log.debug({ pod: what }, 'not ambient: left alone');
       return;
     }
@@ -158,7 +155,7 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
     let message: string | undefined;
     try {
       if (path === AGENT_EXEC_PATH && req.method === 'POST') {
-        const { exitCode } = await handlePluginExec(req, await readBody(req), res, log);
+        const { exitCode } = await handlePluginExec(req, await readBody(req), res, opts.lookup, log);
         log.info({ path, command: req.headers['cni-command'], exitCode, ms: Date.now() - started }, 'cni request');
         return;
       }

@@ -1,20 +1,25 @@
 // Label-driven enrolment (DESIGN §4): pods that are already running join the mesh when they or their namespace get
-// `istio.io/dataplane-mode=ambient`, and leave when they lose it. Watches Namespaces and this node's Pods, and
-// reconciles one pod at a time under its lock, so it never races the CNI path for the same pod.
+// `istio.io/dataplane-mode=ambient`, and leave when they lose it. Follows the Namespace cache and this node's Pod
+// cache (informers, kube-cache.ts), and reconciles one pod at a time under its lock, so it never races the CNI path
+// for the same pod.
 import { errorMessage, type Logger } from '@ambit/core';
 import { createBackoff, systemClock, type BackoffOptions, type Clock, type ClockTimer } from '@ambit/core/xds';
 import type { AgentState, EnrolledPod } from './agent-state.ts';
-import { ApiLookupError, lookUpPodAndNamespace } from './api-lookup.ts';
 import type { KeyedSerializer } from './keyed-serializer.ts';
-import { parseNamespace, parsePod, podIsRunning, podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
-import { startListWatch, type ListWatch } from './kube-watch.ts';
+import type { KubeCache } from './kube-cache.ts';
+import { podIsRunning, podWantsCapture, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
 import { findNetnsByIp } from './netns-finder.ts';
 import { netnsExists, type PodEnroller } from './pod-enroller.ts';
+import { PodLookupError, type PodLookup } from './pod-lookup.ts';
 import type { ZtunnelLink } from './ztunnel-link.ts';
 
 export interface EnrolmentOptions {
-  readonly node: string;
-  readonly apiSocket: string;
+  /** This node's pods, by uid (field selector `spec.nodeName=<node>`). */
+  readonly pods: KubeCache<PodInfo>;
+  /** Namespaces, by name. */
+  readonly namespaces: KubeCache<NamespaceInfo>;
+  /** Direct reads, to confirm a release. */
+  readonly lookup: PodLookup;
   readonly excludeNamespaces: readonly string[];
   readonly state: AgentState;
   readonly enroller: PodEnroller;
@@ -23,10 +28,8 @@ export interface EnrolmentOptions {
   readonly log: Logger;
   /** Finds a running pod's namespace from its IP; default `findNetnsByIp`. */
   readonly findNetns?: (ip: string) => Promise<string | undefined>;
-  /** Retry backoff of a pod that could not be enrolled, and of the watches; default ~100 ms doubling to 10 s. */
+  /** Retry backoff of a pod that could not be enrolled; default ~100 ms doubling to 10 s. */
   readonly backoff?: BackoffOptions;
-  readonly apiTimeoutMs?: number;
-  readonly watchTimeoutSeconds?: number;
   readonly clock?: Clock;
 }
 
@@ -40,6 +43,7 @@ export interface Enrolment {
 
 export function startEnrolment(opts: EnrolmentOptions): Enrolment {
   const log = opts.log.child({ component: 'enrolment' });
+  const { pods, namespaces } = opts;
   const clock = opts.clock ?? systemClock;
   const backoff = createBackoff(opts.backoff);
   const findNetns = opts.findNetns ?? ((ip: string) => findNetnsByIp(ip));
@@ -110,11 +114,11 @@ export function startEnrolment(opts: EnrolmentOptions): Enrolment {
    */
   const confirm = async (enrolled: EnrolledPod): Promise<'gone' | 'wanted' | 'unwanted' | undefined> => {
     try {
-      const { pod, namespace } = await lookUpPodAndNamespace(opts.apiSocket, enrolled.namespace, enrolled.name, opts.apiTimeoutMs ?? 3000);
+      const { pod, namespace } = await opts.lookup.read(enrolled.namespace, enrolled.name);
       if (pod.uid !== enrolled.uid) return 'gone';
       return podWantsCapture(pod, namespace, opts.excludeNamespaces) ? 'wanted' : 'unwanted';
     } catch (err) {
-      if (err instanceof ApiLookupError && err.notFound) return 'gone';
+      if (err instanceof PodLookupError && err.notFound) return 'gone';
       log.warn({ pod: `${enrolled.namespace}/${enrolled.name}`, err: errorMessage(err) }, 'cannot confirm a release with the API');
       return undefined;
     }
@@ -177,42 +181,40 @@ export function startEnrolment(opts: EnrolmentOptions): Enrolment {
     if (!pods.synced() || !namespaces.synced()) return;
     if (!pruned) {
       pruned = true;
+      log.info({ pods: pods.values().length, namespaces: namespaces.values().length }, 'pod and namespace caches synced');
       void prune();
       return;
     }
     reconcileAll();
   };
 
-  const common = { socketPath: opts.apiSocket, log, onSynced, ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }), ...(opts.clock === undefined ? {} : { clock: opts.clock }), ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }) };
-  const namespaces: ListWatch<NamespaceInfo> = startListWatch({
-    ...common,
-    path: '/api/v1/namespaces',
-    parse: parseNamespace,
-    keyOf: (ns) => ns.name,
-    onChange: (name) => {
-      if (!pods.synced()) return;
-      for (const pod of pods.values()) if (pod.namespace === name) enqueue(pod.uid);
-    },
-  });
-  const pods: ListWatch<PodInfo> = startListWatch({
-    ...common,
-    path: '/api/v1/pods',
-    fieldSelector: `spec.nodeName=${opts.node}`,
-    parse: parsePod,
-    keyOf: (pod) => pod.uid,
-    onChange: (uid) => {
-      if (namespaces.synced()) enqueue(uid);
-    },
-  });
+  const unsubscribe = [
+    namespaces.subscribe({
+      onSynced,
+      onChange: (name) => {
+        if (!pods.synced()) return;
+        for (const pod of pods.values()) if (pod.namespace === name) enqueue(pod.uid);
+      },
+    }),
+    pods.subscribe({
+      onSynced,
+      onChange: (uid) => {
+        if (namespaces.synced()) enqueue(uid);
+      },
+    }),
+  ];
+  // Caches synced before this subscribed (never in the agent, which starts both together) still get their first pass.
+  onSynced();
 
   return {
     synced: () => pods.synced() && namespaces.synced(),
     reconcileAll,
+    /** Stops reconciling and waits for work in flight; the caches are their owner's to stop. */
     async close() {
       closed = true;
+      for (const off of unsubscribe) off();
       for (const r of retries.values()) if (r.timer !== undefined) clock.clearTimeout(r.timer);
       retries.clear();
-      await Promise.all([pods.stop(), namespaces.stop()]);
       await opts.locks.idle();
     },
   };

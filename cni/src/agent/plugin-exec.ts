@@ -1,22 +1,39 @@
 // POST /v1/cni/exec: the plugin logic run inside the agent for the C front end (native/ambit-cni-shim.c), so a pod's
 // start-up pays a few milliseconds instead of a Node start-up. The front end forwards the runtime's CNI_* variables as
 // `CNI-*` headers and the network configuration as the body; the answer is the plugin's stdout, with its exit code
-// in `cni-exit-code`. The logic is exactly the executable's (runPlugin), so both paths behave the same.
+// in `cni-exit-code`. The logic is exactly the executable's (runPlugin), so both paths behave the same, except where
+// membership comes from: the agent's informer caches (then the API) rather than a kubeconfig read per call.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@ambit/core';
+import { errorMessage, type Logger } from '@ambit/core';
+import { CniCode, CniPluginError } from '../plugin/cni-error.ts';
+import { isAmbient, type MembershipLookup } from '../plugin/membership.ts';
 import { runPlugin } from '../plugin/plugin.ts';
+import type { PodLookup } from './pod-lookup.ts';
 
 export const AGENT_EXEC_PATH = '/v1/cni/exec';
 
 const FORWARDED = ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'] as const;
 
-export async function handlePluginExec(req: IncomingMessage, body: string, res: ServerResponse, log: Logger): Promise<{ exitCode: number }> {
+/** The plugin's membership question answered by the agent: Istio's rule on the pod and namespace it knows. */
+export function agentMembership(lookup: PodLookup): MembershipLookup {
+  return async (podNamespace, podName, podUid, timeoutMs) => {
+    try {
+      const { pod, namespace } = await lookup.lookUp(podNamespace, podName, podUid, timeoutMs);
+      return { ambient: isAmbient(pod, namespace), podUid: pod.uid };
+    } catch (err) {
+      // As the executable does: not knowing is code 11, so a pod that may be ambient never starts uncaptured.
+      throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read pod ${podNamespace}/${podName} to decide ambient capture: ${errorMessage(err)}`, '', err);
+    }
+  };
+}
+
+export async function handlePluginExec(req: IncomingMessage, body: string, res: ServerResponse, lookup: PodLookup, log: Logger): Promise<{ exitCode: number }> {
   const env: Record<string, string> = {};
   for (const name of FORWARDED) {
     const v = req.headers[name.toLowerCase().replaceAll('_', '-')];
     if (typeof v === 'string') env[name] = v;
   }
-  const out = await runPlugin({ env, stdin: body });
+  const out = await runPlugin({ env, stdin: body, membership: agentMembership(lookup) });
   if (out.stderr !== '') log.info({ command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], stderr: out.stderr.trim() }, 'plugin stderr');
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out.stdout), 'cni-exit-code': String(out.exitCode) });
   res.end(out.stdout);

@@ -1,6 +1,6 @@
 import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError } from './cni-error.ts';
-import { unixHttp, UnixHttpError } from './unix-http.ts';
+import { httpExchange, HttpExchangeError } from './http-exchange.ts';
 
 /** `POST /v1/cni/add`: the agent answers 200 only once the pod's traffic is captured. */
 export interface AgentAddRequest {
@@ -30,9 +30,9 @@ export async function agentAdd(agentSocket: string, body: AgentAddRequest, timeo
   const what = `node agent (${agentSocket}) did not enrol pod ${body.podNamespace}/${body.podName} in ambient capture`;
   let res;
   try {
-    res = await unixHttp({ socketPath: agentSocket, method: 'POST', path: AGENT_ADD_PATH, body, timeoutMs });
+    res = await httpExchange({ target: { socketPath: agentSocket }, method: 'POST', path: AGENT_ADD_PATH, body, timeoutMs });
   } catch (err) {
-    const why = err instanceof UnixHttpError ? err.message : String(err);
+    const why = err instanceof HttpExchangeError ? err.message : String(err);
     throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `${what}: ${why}`, 'the pod must not run uncaptured; the runtime retries', err);
   }
   if (res.status !== 200) {
@@ -43,7 +43,7 @@ export async function agentAdd(agentSocket: string, body: AgentAddRequest, timeo
 /** Best effort: DEL must succeed whether or not the agent is there (spec: DEL tolerates missing state). */
 export async function agentDel(agentSocket: string, body: AgentDelRequest, timeoutMs: number): Promise<string | undefined> {
   try {
-    const res = await unixHttp({ socketPath: agentSocket, method: 'POST', path: AGENT_DEL_PATH, body, timeoutMs });
+    const res = await httpExchange({ target: { socketPath: agentSocket }, method: 'POST', path: AGENT_DEL_PATH, body, timeoutMs });
     return res.status === 200 ? undefined : `HTTP ${res.status}: ${agentMessage(res.body)}`;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -36,8 +36,11 @@ export interface PluginConfig {
   readonly name: string;
   /** Unix socket of the node agent. */
   readonly agentSocket: string;
-  /** Unix socket of a Kubernetes-style API that needs no token; without it the agent decides membership. */
-  readonly apiSocket?: string;
+  /**
+   * Kubeconfig the Node executable reads pods and namespaces with (as istio-cni's `kubeconfig`); without it the agent
+   * decides membership. The agent, running the plugin logic itself, answers from its own view of the API instead.
+   */
+  readonly kubeconfig?: string;
   readonly excludeNamespaces: readonly string[];
   /** Bound on the whole ADD, milliseconds; default 10 000. */
   readonly timeoutMs: number;
@@ -104,7 +107,7 @@ export function parseStdin(text: string, command: CniCommandName): PluginConfig 
 export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginConfig {
   const bad = (field: string, why: string): CniPluginError =>
     new CniPluginError(CniCode.INVALID_NETWORK_CONFIG, `invalid network configuration: "${field}" ${why}`);
-  const { cniVersion, name, type, agentSocket, apiSocket, excludeNamespaces, timeoutMs, prevResult } = x;
+  const { cniVersion, name, type, agentSocket, kubeconfig, excludeNamespaces, timeoutMs, prevResult } = x;
   if (typeof cniVersion !== 'string' || cniVersion === '') throw bad('cniVersion', 'must be a non-empty string');
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
     throw new CniPluginError(CniCode.INCOMPATIBLE_VERSION, `incompatible CNI version ${cniVersion}`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
@@ -112,8 +115,8 @@ export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginC
   if (typeof name !== 'string' || name === '') throw bad('name', 'must be a non-empty string');
   if (type !== 'ambit-cni') throw bad('type', `must be "ambit-cni", got ${JSON.stringify(type)}`);
   if (typeof agentSocket !== 'string' || !agentSocket.startsWith('/')) throw bad('agentSocket', 'must be an absolute unix socket path');
-  if (apiSocket !== undefined && (typeof apiSocket !== 'string' || !apiSocket.startsWith('/'))) {
-    throw bad('apiSocket', 'must be an absolute unix socket path when set');
+  if (kubeconfig !== undefined && (typeof kubeconfig !== 'string' || !kubeconfig.startsWith('/'))) {
+    throw bad('kubeconfig', 'must be an absolute path of a kubeconfig file when set');
   }
   if (excludeNamespaces !== undefined && (!Array.isArray(excludeNamespaces) || !excludeNamespaces.every((n) => typeof n === 'string'))) {
     throw bad('excludeNamespaces', 'must be an array of namespace names');
@@ -126,7 +129,7 @@ export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginC
     cniVersion,
     name,
     agentSocket,
-    ...(apiSocket === undefined ? {} : { apiSocket }),
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
     excludeNamespaces: (excludeNamespaces as string[] | undefined) ?? DEFAULT_EXCLUDE_NAMESPACES,
     timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(prevResult === undefined ? {} : { prevResult }),

@@ -1,6 +1,8 @@
+import { Agent } from 'node:https';
 import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError } from './cni-error.ts';
-import { unixHttp, UnixHttpError } from './unix-http.ts';
+import { httpExchange, HttpExchangeError } from './http-exchange.ts';
+import { readKubeconfig, type ApiAccess } from './kubeconfig.ts';
 
 /** Istio's opt-in label, on a namespace or a pod (value `ambient`); `none` on a pod opts it out. */
 export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
@@ -30,34 +32,55 @@ export function isAmbient(pod: PodFacts, namespace: NamespaceFacts): boolean {
   return namespace.labels[DATAPLANE_MODE_LABEL] === 'ambient';
 }
 
-/** Reads pod and namespace over the API socket, side by side (both are on the pod's start-up path). */
-export async function lookUpMembership(
-  apiSocket: string,
-  podNamespace: string,
-  podName: string,
-  timeoutMs: number,
-): Promise<{ ambient: boolean; pod: PodFacts }> {
-  const ns = encodeURIComponent(podNamespace);
-  const [podJson, nsJson] = await Promise.all([
-    getObject(apiSocket, `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(podName)}`, `pod ${podNamespace}/${podName}`, timeoutMs),
-    getObject(apiSocket, `/api/v1/namespaces/${ns}`, `namespace ${podNamespace}`, timeoutMs),
-  ]);
-  const pod = parsePodFacts(podJson, `pod ${podNamespace}/${podName}`);
-  const namespace: NamespaceFacts = { labels: stringMap(metadataOf(nsJson, `namespace ${podNamespace}`)['labels'], `namespace ${podNamespace}`, 'labels') };
-  return { ambient: isAmbient(pod, namespace), pod };
+/** The answer the plugin acts on: ambient or not, and the pod's uid for the agent (when the runtime gave none). */
+export interface Membership {
+  readonly ambient: boolean;
+  readonly podUid?: string;
+}
+
+/**
+ * How the plugin learns a pod's membership. The Node executable reads the API with the conflist's kubeconfig
+ * (`lookUpMembership`); the node agent, running the plugin logic in-process, answers from its informer caches. A
+ * failure to learn it must throw a CniPluginError (code 11: the runtime retries, and a pod that may be ambient does
+ * not run uncaptured).
+ */
+export type MembershipLookup = (podNamespace: string, podName: string, podUid: string | undefined, timeoutMs: number) => Promise<Membership>;
+
+/** Reads pod and namespace from the API with the kubeconfig at `kubeconfigPath`, side by side (both sit on the pod's start-up path). */
+export async function lookUpMembership(kubeconfigPath: string, podNamespace: string, podName: string, timeoutMs: number): Promise<Membership> {
+  let access: ApiAccess;
+  try {
+    access = readKubeconfig(kubeconfigPath);
+  } catch (err) {
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read the API to decide ambient capture: ${err instanceof Error ? err.message : String(err)}`, '', err);
+  }
+  // One TLS connection for both reads: a second handshake would cost the start-up more than waiting for the first answer.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const ns = encodeURIComponent(podNamespace);
+    const [podJson, nsJson] = await Promise.all([
+      getObject(access, agent, `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(podName)}`, `pod ${podNamespace}/${podName}`, timeoutMs),
+      getObject(access, agent, `/api/v1/namespaces/${ns}`, `namespace ${podNamespace}`, timeoutMs),
+    ]);
+    const pod = parsePodFacts(podJson, `pod ${podNamespace}/${podName}`);
+    const namespace: NamespaceFacts = { labels: stringMap(metadataOf(nsJson, `namespace ${podNamespace}`)['labels'], `namespace ${podNamespace}`, 'labels') };
+    return { ambient: isAmbient(pod, namespace), ...(pod.uid === undefined ? {} : { podUid: pod.uid }) };
+  } finally {
+    agent.destroy();
+  }
 }
 
 /**
  * Any failure to learn the labels is code 11 (try again later): the kubelet retries the sandbox, and meanwhile a pod
  * that may be ambient does not run uncaptured.
  */
-async function getObject(apiSocket: string, path: string, what: string, timeoutMs: number): Promise<unknown> {
+async function getObject(access: ApiAccess, agent: Agent, path: string, what: string, timeoutMs: number): Promise<unknown> {
   let res;
   try {
-    res = await unixHttp({ socketPath: apiSocket, method: 'GET', path, timeoutMs });
+    res = await httpExchange({ target: { origin: access.origin, tls: access.tls, agent }, method: 'GET', path: access.pathPrefix + path, headers: access.headers, timeoutMs });
   } catch (err) {
-    const why = err instanceof UnixHttpError ? err.message : String(err);
-    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: ${why}`, `apiSocket ${apiSocket}`, err);
+    const why = err instanceof HttpExchangeError ? err.message : String(err);
+    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: ${why}`, `API ${access.origin.origin}`, err);
   }
   if (res.status !== 200) {
     throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: HTTP ${res.status}`, res.body.slice(0, 512));

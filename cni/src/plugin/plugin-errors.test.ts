@@ -46,7 +46,7 @@ test('bad config fields are code 7, an unsupported cniVersion code 1, ADD withou
   assert.equal(noAgent.code, 7);
   assert.match(noAgent.msg, /"agentSocket"/);
   assert.match((await cniError(env, netConf({ agentSocket: '/a.sock', timeoutMs: 'soon' }))).msg, /"timeoutMs"/);
-  assert.match((await cniError(env, netConf({ agentSocket: '/a.sock', apiSocket: 'relative.sock' }))).msg, /"apiSocket"/);
+  assert.match((await cniError(env, netConf({ agentSocket: '/a.sock', kubeconfig: 'relative/kubeconfig' }))).msg, /"kubeconfig"/);
   const version = await cniError(env, JSON.stringify({ cniVersion: '9.9.9', name: 'ambit', type: 'ambit-cni', agentSocket: '/a.sock' }));
   assert.equal(version.code, 1);
   assert.equal(version.cniVersion, '1.0.0');

@@ -9,7 +9,7 @@ import {
   type PluginConfig,
 } from './config.ts';
 import { agentAdd, agentDel } from './agent-client.ts';
-import { lookUpMembership } from './membership.ts';
+import { lookUpMembership, type MembershipLookup } from './membership.ts';
 
 /**
  * The Ambit CNI plugin: a chained plugin (CNI spec 1.0, https://github.com/containernetworking/cni/blob/main/SPEC.md)
@@ -23,6 +23,11 @@ import { lookUpMembership } from './membership.ts';
 export interface PluginInputs {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdin: string;
+  /**
+   * Where membership comes from when the node agent runs the logic in-process (its informer caches, then the API);
+   * absent in the executable, which reads the API with the conflist's `kubeconfig`.
+   */
+  readonly membership?: MembershipLookup;
 }
 
 export interface PluginOutput {
@@ -43,19 +48,19 @@ export async function runPlugin(inputs: PluginInputs): Promise<PluginOutput> {
     const env = parseCniEnv(inputs.env);
     const config = parseStdin(inputs.stdin, env.command);
     if (config !== undefined) version = config.cniVersion;
-    return await dispatch(env, config);
+    return await dispatch(env, config, inputs.membership);
   } catch (err) {
     const cniErr = err instanceof CniPluginError ? err : new CniPluginError(CniCode.IO_FAILURE, `internal error: ${err instanceof Error ? err.message : String(err)}`, '', err);
     return { stdout: `${JSON.stringify(toErrorJson(cniErr, version))}\n`, stderr: '', exitCode: 1 };
   }
 }
 
-async function dispatch(env: CniEnv, config: PluginConfig | undefined): Promise<PluginOutput> {
+async function dispatch(env: CniEnv, config: PluginConfig | undefined, membership: MembershipLookup | undefined): Promise<PluginOutput> {
   switch (env.command) {
     case 'VERSION':
       return ok(JSON.stringify({ cniVersion: PLUGIN_CNI_VERSION, supportedVersions: SUPPORTED_VERSIONS }));
     case 'ADD':
-      return add(env, required(config));
+      return add(env, required(config), membership);
     case 'DEL':
       return del(env, required(config));
     case 'CHECK':
@@ -72,7 +77,7 @@ async function dispatch(env: CniEnv, config: PluginConfig | undefined): Promise<
   }
 }
 
-async function add(env: CniEnv, config: PluginConfig): Promise<PluginOutput> {
+async function add(env: CniEnv, config: PluginConfig, membership: MembershipLookup | undefined): Promise<PluginOutput> {
   const prevResult = config.prevResult;
   if (prevResult === undefined) throw noPrevResult('ADD');
   const passThrough = ok(JSON.stringify(prevResult));
@@ -83,12 +88,14 @@ async function add(env: CniEnv, config: PluginConfig): Promise<PluginOutput> {
 
   const deadline = Date.now() + config.timeoutMs;
   let podUid = env.args.podUid;
-  if (config.apiSocket !== undefined) {
-    const member = await lookUpMembership(config.apiSocket, podNamespace, podName, config.timeoutMs);
+  const kubeconfig = config.kubeconfig;
+  const lookUp = membership ?? (kubeconfig === undefined ? undefined : (ns: string, name: string, _uid: string | undefined, timeoutMs: number) => lookUpMembership(kubeconfig, ns, name, timeoutMs));
+  if (lookUp !== undefined) {
+    const member = await lookUp(podNamespace, podName, podUid, config.timeoutMs);
     if (!member.ambient) return passThrough;
-    podUid ??= member.pod.uid;
+    podUid ??= member.podUid;
   }
-  // Without apiSocket the agent decides membership itself and answers 200 for pods it leaves alone.
+  // Without a way to read the API the agent decides membership itself and answers 200 for pods it leaves alone.
   const remainingMs = Math.max(1, deadline - Date.now());
   await agentAdd(
     config.agentSocket,

@@ -1,6 +1,6 @@
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
-import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
+import { KubeApiError, type KubeClient } from '@ambit/core/kube';
 
 /** Name and key of the ConfigMap holding the mesh root in every namespace (Istio: `istio-ca-root-cert`). */
 export const ROOT_CONFIGMAP = 'ambit-ca-root-cert';

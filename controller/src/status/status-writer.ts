@@ -1,6 +1,6 @@
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
-import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
+import { KubeApiError, type KubeClient } from '@ambit/core/kube';
 
 export interface Condition {
   readonly type: string;

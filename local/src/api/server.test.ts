@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
+import { createServingCert } from './self-signed-cert.ts';
 import { createApiServer, type ApiServer } from './server.ts';
 
 const TOKEN = 'test-token';
@@ -315,5 +317,47 @@ void describe('API server watches', () => {
     await other.close();
     const text = await res.text().catch(() => '');
     assert.equal(text, '');
+  });
+});
+
+void describe('API server over a TLS unix socket', () => {
+  /** One GET over `socketPath` with TLS, checking the certificate against 127.0.0.1 as a client of the TCP port does. */
+  const getOverTls = (socketPath: string, ca: string, token: string | undefined): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+      const req = httpsRequest({ socketPath, host: '127.0.0.1', path: '/api/v1/namespaces', ca, headers, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  void it('speaks what the TCP listener speaks: the same certificate (SAN 127.0.0.1), the token required; mode 0600', async () => {
+    const tls = await createServingCert();
+    const tlsSocketPath = join(dir, 'api-tls.sock');
+    const other = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, tlsSocketPath, token: TOKEN, log: silentLogger(), tls });
+    try {
+      assert.equal(other.tlsSocketPath, tlsSocketPath);
+      assert.equal(statSync(tlsSocketPath).mode & 0o777, 0o600);
+      const ok = await getOverTls(tlsSocketPath, tls.certPem, TOKEN);
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal((JSON.parse(ok.text) as { kind: string }).kind, 'NamespaceList');
+      assert.equal((await getOverTls(tlsSocketPath, tls.certPem, undefined)).status, 401);
+      assert.equal((await getOverTls(tlsSocketPath, tls.certPem, 'wrong')).status, 401);
+      // Another CA: the handshake fails, as it would on the TCP port.
+      await assert.rejects(getOverTls(tlsSocketPath, (await createServingCert()).certPem, TOKEN), /certificate|self.signed|verify/i);
+    } finally {
+      await other.close();
+    }
+    assert.throws(() => statSync(tlsSocketPath), /ENOENT/, 'close removes the socket file');
+  });
+
+  void it('is refused without TLS', async () => {
+    await assert.rejects(
+      createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, tlsSocketPath: join(dir, 'x.sock'), token: TOKEN, log: silentLogger(), tls: false }),
+      /needs tls/,
+    );
   });
 });

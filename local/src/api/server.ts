@@ -21,6 +21,12 @@ export interface ApiServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
   /** Also listen on this unix socket (mode 0600); its requests need no token. */
   readonly socketPath?: string;
+  /**
+   * Also listen on this unix socket (mode 0600) speaking exactly what the TCP listener speaks: TLS with the same
+   * certificate and the bearer token. Byte forwarders inside node namespaces connect here, so processes there reach
+   * the API at `https://127.0.0.1:PORT` of their own namespace as a node reaches its API server. Needs TLS.
+   */
+  readonly tlsSocketPath?: string;
   /** Bearer token every TCP request must carry. */
   readonly token: string;
   readonly log: Logger;
@@ -44,6 +50,7 @@ export interface ApiServer {
   /** The serving certificate (its own CA) for kubeconfig `certificate-authority-data`; undefined without TLS. */
   readonly caCertPem: string | undefined;
   readonly socketPath: string | undefined;
+  readonly tlsSocketPath: string | undefined;
   close(): Promise<void>;
 }
 
@@ -91,6 +98,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     throw new AmbitError('API_LISTEN_REFUSED', `the API server only listens on 127.0.0.1, not ${options.listen.host}`);
   }
   if (options.token === '') throw new AmbitError('API_NO_TOKEN', 'the API server needs a non-empty bearer token');
+  if (options.tlsSocketPath !== undefined && options.tls === false) {
+    throw new AmbitError('API_TLS_SOCKET_WITHOUT_TLS', 'tlsSocketPath serves what the TCP listener serves, TLS included: it needs tls');
+  }
   const log = options.log.child({ component: 'api-server' });
   const tokenDigest = digest(options.token);
   const extensions = options.extensions ?? {};
@@ -170,39 +180,51 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   };
 
   const tls = options.tls === false ? undefined : options.tls === true || options.tls === undefined ? await createServingCert() : options.tls;
-  const onTcp = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false);
-  const tcp: Server = tls === undefined ? createServer(onTcp) : createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, onTcp);
+  // What the TCP listener speaks (TLS unless off, the token); the TLS unix listener speaks the same.
+  const authenticated = (): Server => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false);
+    return tls === undefined ? createServer(onRequest) : createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, onRequest);
+  };
+  const tcp = authenticated();
   await listen(tcp, { port: options.listen.port, host: '127.0.0.1' });
   const port = (tcp.address() as AddressInfo).port;
   serverAddress = `127.0.0.1:${port}`;
   const url = `${tls === undefined ? 'http' : 'https'}://${serverAddress}`;
 
-  let unix: Server | undefined;
-  if (options.socketPath !== undefined) {
-    const socketPath = options.socketPath;
-    try {
-      await clearSocketPath(socketPath);
-      unix = createServer((req, res) => void handle(req, res, true));
-      await listen(unix, { path: socketPath });
-      await chmod(socketPath, 0o600);
-    } catch (err) {
-      await closeServer(tcp);
-      if (unix !== undefined) await closeServer(unix);
-      throw err;
+  const unixListeners: Array<{ server: Server; path: string }> = [];
+  const closeAll = async (): Promise<void> => {
+    await closeServer(tcp);
+    for (const { server, path } of unixListeners) {
+      await closeServer(server);
+      await unlink(path).catch(() => undefined);
     }
+  };
+  const unixTargets: Array<{ path: string; make: () => Server }> = [];
+  if (options.socketPath !== undefined) unixTargets.push({ path: options.socketPath, make: () => createServer((req, res) => void handle(req, res, true)) });
+  if (options.tlsSocketPath !== undefined) unixTargets.push({ path: options.tlsSocketPath, make: authenticated });
+  try {
+    for (const target of unixTargets) {
+      await clearSocketPath(target.path);
+      const server = target.make();
+      await listen(server, { path: target.path });
+      unixListeners.push({ server, path: target.path });
+      await chmod(target.path, 0o600);
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
   }
-  log.info({ url, socketPath: options.socketPath }, 'API server listening');
+  log.info({ url, socketPath: options.socketPath, tlsSocketPath: options.tlsSocketPath }, 'API server listening');
 
   return {
     url,
     caCertPem: tls?.certPem,
     socketPath: options.socketPath,
+    tlsSocketPath: options.tlsSocketPath,
     close: async () => {
       for (const end of [...watches]) end();
       watches.clear();
-      await closeServer(tcp);
-      if (unix !== undefined) await closeServer(unix);
-      if (options.socketPath !== undefined) await unlink(options.socketPath).catch(() => undefined);
+      await closeAll();
     },
   };
 }

@@ -1,4 +1,4 @@
-import assert from 'node:assert';
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ export class LocalCluster {
       stateDir: paths.stateDir,
       log,
       cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, paths.apiSocket, node.name)],
+      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, node.name)],
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -95,6 +95,7 @@ export class LocalCluster {
       store,
       listen: { host: '127.0.0.1', port: 0 },
       socketPath: paths.apiSocket,
+      tlsSocketPath: paths.apiTlsSocket,
       token,
       log,
       extensions: {
@@ -105,6 +106,8 @@ export class LocalCluster {
     });
     this.#api = api;
     writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
+    assert(api.caCertPem !== undefined, 'BUG: the local API serves TLS; nodes need its certificate');
+    const nodeApi = { clusterName: paths.name, tlsSocket: paths.apiTlsSocket, caCertPem: api.caCertPem, token };
     const ctl = controllerPaths(paths.stateDir);
     writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
     this.#controller = startControllerProcess({
@@ -119,7 +122,7 @@ export class LocalCluster {
       startNodeComponents({
         repoRoot: this.opts.repoRoot,
         stateDir: paths.stateDir,
-        apiSocket: paths.apiSocket,
+        api: nodeApi,
         xdsSocket: ctl.xdsSocket,
         node,
         logDir: paths.logDir,
@@ -207,8 +210,9 @@ export class LocalCluster {
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
-    // After the pods: their CNI DEL goes through the node agent.
+    // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
     await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
+    await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));

@@ -4,6 +4,7 @@ import type { Logger } from '@ambit/core';
 import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import { nodeCredentialPath } from './controller-process.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
 import { ztunnelBundlePath, ztunnelBundleStaleness, ZTUNNEL_NODE_FLAGS } from './ztunnel-bundle.ts';
 
 /** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
@@ -14,10 +15,22 @@ export interface NodeComponentPaths {
   /** The node agent's ZDS socket, which ztunnel connects to. */
   readonly zdsSocket: string;
   readonly agentState: string;
+  /**
+   * The node's kubeconfig: `https://127.0.0.1:NODE_API_PORT` (the node's API forwarder), the API's certificate and
+   * token. The node agent and the CNI plugin (both in the node's namespace) read the API with it.
+   */
+  readonly kubeconfig: string;
   /** Pid files of the running processes, for operators and tests (e.g. to restart a ztunnel). */
   readonly agentPid: string;
   readonly ztunnelPid: string;
+  readonly apiForwarderPid: string;
 }
+
+/**
+ * Where each node reaches the API server: 127.0.0.1 of the node's own namespace, the port a real API server listens
+ * on. Every node namespace has its own loopback, so all nodes use the same port.
+ */
+export const NODE_API_PORT = 6443;
 
 export function nodeComponentPaths(stateDir: string, node: string): NodeComponentPaths {
   const dir = join(stateDir, 'nodes', node);
@@ -26,20 +39,34 @@ export function nodeComponentPaths(stateDir: string, node: string): NodeComponen
     cniSocket: join(dir, 'agent.sock'),
     zdsSocket: join(dir, 'ztunnel.sock'),
     agentState: join(dir, 'agent-state.json'),
+    kubeconfig: join(dir, 'kubeconfig'),
     agentPid: join(dir, 'node-agent.pid'),
     ztunnelPid: join(dir, 'ztunnel.pid'),
+    apiForwarderPid: join(dir, 'api-forwarder.pid'),
   };
 }
 
-/** The `ambit-cni` entry chained after `bridge` in a node's conflist (cni/README.md "Config"). */
-export function ambitCniPlugin(stateDir: string, apiSocket: string, node: string): Record<string, unknown> {
-  return { type: 'ambit-cni', agentSocket: nodeComponentPaths(stateDir, node).cniSocket, apiSocket };
+/**
+ * The `ambit-cni` entry chained after `bridge` in a node's conflist (cni/README.md "Config"). The kubelet runs CNI
+ * plugins inside the node's namespace (net/cni.ts), where the node's kubeconfig reaches the API.
+ */
+export function ambitCniPlugin(stateDir: string, node: string): Record<string, unknown> {
+  const paths = nodeComponentPaths(stateDir, node);
+  return { type: 'ambit-cni', agentSocket: paths.cniSocket, kubeconfig: paths.kubeconfig };
+}
+
+/** What a node needs to reach the API server: its TLS unix socket, and the certificate and token clients check. */
+export interface NodeApiAccess {
+  readonly clusterName: string;
+  readonly tlsSocket: string;
+  readonly caCertPem: string;
+  readonly token: string;
 }
 
 export interface NodeComponentsOptions {
   readonly repoRoot: string;
   readonly stateDir: string;
-  readonly apiSocket: string;
+  readonly api: NodeApiAccess;
   readonly xdsSocket: string;
   readonly node: NodeNet;
   readonly logDir: string;
@@ -49,6 +76,7 @@ export interface NodeComponentsOptions {
 }
 
 export interface NodeComponents {
+  readonly apiForwarder: ContainerHandle;
   readonly agent: ContainerHandle;
   readonly ztunnel: ContainerHandle;
 }
@@ -57,6 +85,38 @@ const RESTART_BACKOFF = { initialMs: 100, maxMs: 5000 };
 
 function tsx(repoRoot: string, entry: string): string[] {
   return [process.execPath, '--import', 'tsx', join(repoRoot, entry)];
+}
+
+export interface NodeApiForwarderOptions {
+  readonly repoRoot: string;
+  /** The node's network namespace: the forwarder's listening socket is created there, by the process itself. */
+  readonly netns: string;
+  readonly name: string;
+  /** The API server's TLS unix socket (ApiServerOptions.tlsSocketPath). */
+  readonly tlsSocket: string;
+  readonly logFile: string;
+  readonly log: Logger;
+  readonly onState?: (state: ContainerState) => void;
+}
+
+/**
+ * The node's API endpoint: node-api-forwarder.ts on 127.0.0.1:NODE_API_PORT inside `netns`, joined to the API's TLS
+ * unix socket, supervised and restarted like the node's other processes. Plain node runs it: it imports only node:
+ * modules, so type stripping needs no tsx loader.
+ */
+export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerHandle {
+  return startContainer({
+    netns: opts.netns,
+    name: opts.name,
+    command: [process.execPath, join(opts.repoRoot, 'local/src/runner/node-api-forwarder.ts'), '--listen', `127.0.0.1:${NODE_API_PORT}`, '--to', opts.tlsSocket],
+    env: {},
+    cwd: opts.repoRoot,
+    logFile: opts.logFile,
+    restartPolicy: 'Always',
+    backoff: RESTART_BACKOFF,
+    log: opts.log,
+    ...(opts.onState === undefined ? {} : { onState: opts.onState }),
+  });
 }
 
 /**
@@ -74,8 +134,11 @@ function ztunnelCommand(repoRoot: string, log: Logger): string[] {
 
 /**
  * A node's mesh DaemonSet pods as processes inside the node's network namespace (hostNetwork, as in a cluster): the
- * node agent, which the CNI plugin calls and which captures pods, and the ztunnel, which serves them. Both reach the
- * API and the controller through unix sockets and are restarted by the supervisor when they die.
+ * node agent, which the CNI plugin calls and which captures pods, and the ztunnel, which serves them; plus the node's
+ * API endpoint, a forwarder from 127.0.0.1:NODE_API_PORT to the API server's TLS unix socket, started inside the
+ * namespace so that its socket belongs there. The agent reads the API with the node's kubeconfig through it (TLS and
+ * token, as in a cluster); ztunnel reaches the controller through a unix socket. The supervisor restarts each when
+ * it dies.
  */
 export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents {
   const paths = nodeComponentPaths(opts.stateDir, opts.node.name);
@@ -86,12 +149,22 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
     const pid = state.phase === 'running' ? handle().pid() : undefined;
     if (pid !== undefined) writeFileSync(file, String(pid), { mode: 0o600 });
   };
+  writeKubeconfig(paths.kubeconfig, opts.api.clusterName, `https://127.0.0.1:${NODE_API_PORT}`, opts.api.token, opts.api.caCertPem);
+  const apiForwarder: ContainerHandle = startNodeApiForwarder({
+    repoRoot: opts.repoRoot,
+    netns: opts.node.netns,
+    name: `ambit-system/api-forwarder-${opts.node.name}`,
+    tlsSocket: opts.api.tlsSocket,
+    logFile: logs('api-forwarder'),
+    log: opts.log,
+    onState: pidFile(paths.apiForwarderPid, () => apiForwarder),
+  });
   const agent: ContainerHandle = startContainer({
     netns: opts.node.netns,
     name: `ambit-system/node-agent-${opts.node.name}`,
     command: [
       ...tsx(opts.repoRoot, 'cni/src/agent/main.ts'),
-      ...['--node', opts.node.name, '--api-socket', opts.apiSocket],
+      ...['--node', opts.node.name, '--kubeconfig', paths.kubeconfig],
       ...['--cni-socket', paths.cniSocket, '--ztunnel-socket', paths.zdsSocket, '--state-file', paths.agentState],
     ],
     env,
@@ -121,5 +194,5 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
     log: opts.log,
     onState: pidFile(paths.ztunnelPid, () => ztunnel),
   });
-  return { agent, ztunnel };
+  return { apiForwarder, agent, ztunnel };
 }

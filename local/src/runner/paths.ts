@@ -12,7 +12,10 @@ export interface ClusterPaths {
   readonly runnerInfo: string;
   readonly runnerLog: string;
   readonly kubeconfig: string;
+  /** The API's trusted unix socket (no token; ambitctl). */
   readonly apiSocket: string;
+  /** The API's unix socket that speaks TLS + token, which each node's API forwarder joins to its 127.0.0.1 port. */
+  readonly apiTlsSocket: string;
   readonly logDir: string;
 }
 
@@ -36,6 +39,7 @@ export function clusterPaths(name: string, stateRoot = DEFAULT_STATE_ROOT): Clus
     runnerLog: join(stateRoot, `${name}.runner.log`),
     kubeconfig: join(stateDir, 'kubeconfig'),
     apiSocket: join(stateDir, 'api.sock'),
+    apiTlsSocket: join(stateDir, 'api-tls.sock'),
     logDir: join(stateDir, 'logs'),
   };
 }

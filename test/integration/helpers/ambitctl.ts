@@ -4,6 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clusterPaths } from '@ambit/local';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(REPO, 'cli', 'bin', 'ambitctl.js');
@@ -62,12 +63,13 @@ export function removeDir(dir: string): void {
 
 /**
  * The end of a suite that brought a cluster up: `local down`, its directories removed, and not one of the cluster's
- * network namespaces left behind.
+ * network namespaces, nor a node's API forwarder, left behind.
  */
 export async function downAndCheckClean(cluster: string, ...dirs: string[]): Promise<void> {
   await ambitctl(cluster, ['local', 'down']);
   for (const d of dirs) removeDir(d);
   assert.deepEqual(netnsWithPrefix(`ambit-${cluster}-`), [], 'down removed every namespace');
+  assert.deepEqual(processesWith('--to', clusterPaths(cluster).apiTlsSocket), [], 'down stopped every node API forwarder');
 }
 
 export interface PodInfo {

@@ -1,15 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import {
-  createBackoff,
-  errorMessage,
-  systemClock,
-  type BackoffOptions,
-  type Clock,
-  type ClockTimer,
-  type Logger,
-} from '@ambit/core';
+import { createBackoff, type BackoffOptions } from '../backoff.ts';
+import { systemClock, type Clock, type ClockTimer } from '../clock.ts';
+import { AmbitError, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { KubeClient } from './kube-client.ts';
-import type { WatchedKind } from './watched-kinds.ts';
+import type { WatchedKind } from './watched-kind.ts';
 
 export type WatchEventType = 'upsert' | 'delete';
 
@@ -29,11 +25,13 @@ export interface InformerOptions {
 }
 
 export interface RunningInformer {
-  /** Resolves after the first complete list has been delivered. */
+  /** Resolves after the first complete list has been delivered (never while every list fails). */
   readonly synced: Promise<void>;
   stop(): Promise<void>;
   /** How many times the informer restarted after an error (for tests and metrics). */
   restarts(): number;
+  /** How many lists succeeded: the first, then one per relist (a 410, or a restart without a resourceVersion). */
+  lists(): number;
 }
 
 /**
@@ -48,21 +46,35 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000, ...opts.backoff });
   const clock = opts.clock ?? systemClock;
   const listPath = kind.fieldSelector === undefined ? kind.path : `${kind.path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}`;
+  let stopped = false;
+  // client-node looks at stop() only before it lists and before it reconnects: a list or a watch request still on its
+  // way when stop() is called would otherwise go on to open a watch nobody ever closes.
+  class StoppableWatch extends Watch {
+    override async watch(...args: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+      const request = await super.watch(...args);
+      if (stopped) request.abort();
+      return request;
+    }
+  }
   const informer = new ListWatch<KubernetesObject>(
     kind.path,
-    new Watch(opts.kc),
+    new StoppableWatch(opts.kc),
     async () => {
       // client-node's listFn contract: a list whose items are the objects; raw JSON, kind stamped on.
       const list = await opts.client.list(listPath, kind.apiVersion, kind.kind);
+      if (stopped) throw new AmbitError('INFORMER_STOPPED', `${kind.kind} informer stopped while listing`);
+      listCount++;
       return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
     },
     false,
     undefined,
     kind.fieldSelector,
+    // client-node's pause between quiet reconnects: not a reason to keep a stopped process alive.
+    { delayFn: (ms) => (stopped ? Promise.resolve() : sleep(ms, undefined, { ref: false })) },
   );
-  let stopped = false;
   let failures = 0;
   let restartCount = 0;
+  let listCount = 0;
   let timer: ClockTimer | undefined;
   let markSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (markSynced = resolve));
@@ -94,7 +106,9 @@ export function startInformer(opts: InformerOptions): RunningInformer {
     try {
       await informer.start();
       if (!attemptFailed) failures = 0;
-      markSynced();
+      // start() also returns when its list failed (reported through 'error', which restarts): synced only once a
+      // list went through. client-node delivers the list's items before start() returns.
+      if (listCount > 0) markSynced();
     } catch (err) {
       // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
       log.warn({ kind: kind.kind, err: errorMessage(err) }, 'informer start failed');
@@ -104,6 +118,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   return {
     synced,
     restarts: () => restartCount,
+    lists: () => listCount,
     async stop() {
       stopped = true;
       if (timer !== undefined) clock.clearTimeout(timer);

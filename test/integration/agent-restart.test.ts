@@ -6,12 +6,12 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
-import { parseStateFile, type EnrolledPod } from './agent-state.ts';
-import { captureRulesInstalled, installCaptureRules } from './capture-rules.ts';
-import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from '../../testing/agent-harness.ts';
-import { namespaceObject, podObject } from '../../testing/fake-kube-api.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from '../../testing/capture-netns.ts';
-import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
+import { parseStateFile, type EnrolledPod } from '../../cni/src/agent/agent-state.ts';
+import { captureRulesInstalled, installCaptureRules } from '../../cni/src/agent/capture-rules.ts';
+import { addBody, addPodNetns, cniCall, podIp } from '../../cni/testing/agent-harness.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix } from '../../cni/testing/capture-netns.ts';
+import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../cni/testing/fake-ztunnel.ts';
+import { createAgentHarness, type AgentHarness } from './helpers/agent-harness.ts';
 
 const isRoot = process.getuid?.() === 0;
 const fx = createCaptureNetnsFixture('tagent');
@@ -30,7 +30,7 @@ async function stateUids(): Promise<string[]> {
 
 before(async () => {
   h = await createAgentHarness();
-  h.api.put('namespaces', namespaceObject('mesh', { 'istio.io/dataplane-mode': 'ambient' }));
+  h.objects.namespace('mesh', { 'istio.io/dataplane-mode': 'ambient' });
 });
 
 after(async () => {
@@ -46,15 +46,15 @@ test('an agent restart keeps the state, leaves the rules in place and replays th
   const zt1 = await ztunnel();
   await zt1.waitFor((m) => m.type === 'snapshot-sent');
   const netns = addPodNetns(fx, 'kept', podIp(31));
-  h.api.put('pods', podObject({ name: 'kept', namespace: 'mesh', uid: 'uid-kept' }));
+  const kept = h.objects.pod({ name: 'kept', namespace: 'mesh' });
   assert.equal((await cniCall(h.cniSocket, '/v1/cni/add', addBody({ name: 'kept', namespace: 'mesh' }, netns, podIp(31), 'sandbox-kept'))).status, 200);
   // The pod now runs, as the API reports once the sandbox is up.
-  h.api.put('pods', podObject({ name: 'kept', namespace: 'mesh', uid: 'uid-kept', ip: podIp(31) }));
+  h.objects.pod({ name: 'kept', namespace: 'mesh', ip: podIp(31) });
 
   await h.stop();
   await eventually(() => assert.ok(zt1.closed(), 'the agent closes the ztunnel connection when it stops'));
   assert.equal(await captureRulesInstalled(netns), true, 'capture outlives the agent');
-  assert.deepEqual(await stateUids(), ['uid-kept']);
+  assert.deepEqual(await stateUids(), [kept]);
 
   await h.start();
   const zt2 = await ztunnel();
@@ -62,11 +62,11 @@ test('an agent restart keeps the state, leaves the rules in place and replays th
   assert.deepEqual(summary(zt2.messages), ['add mesh/kept', 'snapshot-sent']);
   const add = zt2.messages[0];
   assert.ok(add?.type === 'add');
-  assert.deepEqual(add.pod, { uid: 'uid-kept', name: 'kept', namespace: 'mesh', serviceAccount: 'default', netns, ips: [podIp(31)] });
+  assert.deepEqual(add.pod, { uid: kept, name: 'kept', namespace: 'mesh', serviceAccount: 'default', netns, ips: [podIp(31)] });
   assert.equal(await captureRulesInstalled(netns), true);
   // The first lists do not drop it: its pod and namespace are still there.
   await eventually(() => assert.ok(h.agent().synced()));
-  assert.deepEqual(await stateUids(), ['uid-kept']);
+  assert.deepEqual(await stateUids(), [kept]);
 });
 
 test('a ztunnel that reconnects replaces the old connection and gets the whole snapshot again', async (t) => {
@@ -80,11 +80,12 @@ test('a ztunnel that reconnects replaces the old connection and gets the whole s
   assert.ok(h.agent().ztunnelConnected());
   // New work goes to the new connection, and the reloaded enrolment is released by its (persisted) sandbox id.
   assert.equal((await cniCall(h.cniSocket, '/v1/cni/del', { containerId: 'sandbox-kept' })).status, 200);
-  await fresh.waitFor((m) => m.type === 'del' && m.uid === 'uid-kept');
+  const kept = h.objects.uid('mesh', 'kept');
+  await fresh.waitFor((m) => m.type === 'del' && m.uid === kept);
   assert.equal(old.messages.filter((m) => m.type === 'del').length, 0);
   assert.equal(await captureRulesInstalled(fx.path('kept')), false);
   // The pod goes, as after a real sandbox teardown (otherwise, still running and ambient, it would be re-enrolled).
-  h.api.delete('pods', 'mesh', 'kept');
+  h.objects.deletePod('mesh', 'kept');
 });
 
 test('at start, entries whose pod is gone or whose namespace is gone are dropped; the rest is replayed', async (t) => {
@@ -93,11 +94,13 @@ test('at start, entries whose pod is gone or whose namespace is gone are dropped
   const live = addPodNetns(fx, 'live', podIp(32));
   const orphan = addPodNetns(fx, 'orphan', podIp(33));
   await installCaptureRules(live);
-  h.api.put('pods', podObject({ name: 'live', namespace: 'mesh', uid: 'uid-live', ip: podIp(32) }));
+  const liveUid = h.objects.pod({ name: 'live', namespace: 'mesh', ip: podIp(32) });
   // Terminating, so the label-driven side does not look for it again.
-  h.api.put('pods', podObject({ name: 'nonetns', namespace: 'mesh', uid: 'uid-nonetns', ip: podIp(34), deleting: true }));
+  const noNetnsUid = h.objects.pod({ name: 'nonetns', namespace: 'mesh', ip: podIp(34) });
+  h.objects.terminatePod('mesh', 'nonetns');
+  const uids: Record<string, string> = { live: liveUid, nonetns: noNetnsUid, orphan: 'uid-orphan' };
   const entry = (name: string, netns: string, n: number): EnrolledPod => ({
-    uid: `uid-${name}`,
+    uid: uids[name] ?? '',
     name,
     namespace: 'mesh',
     serviceAccount: 'default',
@@ -119,7 +122,7 @@ test('at start, entries whose pod is gone or whose namespace is gone are dropped
   );
 
   await h.start();
-  await eventually(async () => assert.deepEqual(await stateUids(), ['uid-live']));
+  await eventually(async () => assert.deepEqual(await stateUids(), [liveUid]));
   const zt = await ztunnel();
   await zt.waitFor((m) => m.type === 'snapshot-sent');
   assert.deepEqual(summary(zt.messages), ['add mesh/live', 'snapshot-sent']);

@@ -3,11 +3,12 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { silentLogger, type Clock, type ClockTimer } from '@ambit/core';
-import { eventually } from '@ambit/core/testing';
+import { eventually } from '../../testing/eventually.ts';
+import type { Clock, ClockTimer } from '../clock.ts';
+import { silentLogger } from '../log.ts';
 import { startInformer } from './informer.ts';
 import { KubeClient } from './kube-client.ts';
-import { WATCHED_KINDS } from './watched-kinds.ts';
+import { watchedKind } from './watched-kind.ts';
 
 // The informer's restart schedule against an API server that is down (every request 503): each failure waits the
 // core backoff's jittered delay on the injected clock, which the test fires by hand; a successful list and watch
@@ -83,8 +84,7 @@ test('restarts after errors wait the jittered backoff on the injected clock', as
     contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
     currentContext: 'c',
   });
-  const kind = WATCHED_KINDS.find((k) => k.kind === 'Namespace');
-  assert.ok(kind);
+  const kind = watchedKind('v1', 'Namespace', 'namespaces');
   const clock = manualClock();
   const informer = startInformer({
     kc,

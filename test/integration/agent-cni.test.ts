@@ -1,17 +1,19 @@
-// The agent's CNI server, end to end: the real agent in-process against the stand-in API, a stand-in ztunnel on the
-// ZDS socket, and real network namespaces where the capture rules are checked with nft.
+// The node agent's CNI server, end to end: the real agent in-process against the local cluster's API server (TLS and
+// a token, through client-node), a stand-in ztunnel on the ZDS socket, and real network namespaces where the capture
+// rules are checked with nft.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
-import { buildPlugin, BRIDGE_RESULT, netConf, podEnv, runPluginBin } from '../../testing/plugin-harness.ts';
-import { parseStateFile } from './agent-state.ts';
-import { captureRulesInstalled, installCaptureRules } from './capture-rules.ts';
-import { addBody, addPodNetns, cniCall, createAgentHarness, podIp, type AgentHarness } from '../../testing/agent-harness.ts';
-import { namespaceObject, podObject } from '../../testing/fake-kube-api.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilInNetns } from '../../testing/capture-netns.ts';
-import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../testing/fake-ztunnel.ts';
+import { parseStateFile } from '../../cni/src/agent/agent-state.ts';
+import { captureRulesInstalled, installCaptureRules } from '../../cni/src/agent/capture-rules.ts';
+import { addBody, addPodNetns, cniCall, podIp } from '../../cni/testing/agent-harness.ts';
+import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, waitUntilInNetns } from '../../cni/testing/capture-netns.ts';
+import { connectFakeZtunnel, summary, type FakeZtunnel } from '../../cni/testing/fake-ztunnel.ts';
+import { buildPlugin, BRIDGE_RESULT, netConf, podEnv, runPluginBin } from '../../cni/testing/plugin-harness.ts';
+import { createAgentHarness, type AgentHarness } from './helpers/agent-harness.ts';
 
 const ADD = '/v1/cni/add';
 const DEL = '/v1/cni/del';
@@ -31,8 +33,8 @@ async function statePods(): Promise<string[]> {
 
 before(async () => {
   h = await createAgentHarness();
-  h.api.put('namespaces', namespaceObject('mesh', { 'istio.io/dataplane-mode': 'ambient' }));
-  h.api.put('namespaces', namespaceObject('plain'));
+  h.objects.namespace('mesh', { 'istio.io/dataplane-mode': 'ambient' });
+  h.objects.namespace('plain');
   await h.start({ ztunnelAckTimeoutMs: 1000 });
 });
 
@@ -78,13 +80,13 @@ test('a pod missing from the API gets 404 naming it; a uid mismatch 409; a non-a
   assert.equal(missing.status, 404);
   assert.match(String(missing.body['message']), /pod mesh\/ghost/);
 
-  h.api.put('pods', podObject({ name: 'renamed', namespace: 'mesh', uid: 'uid-new' }));
+  const uid = h.objects.pod({ name: 'renamed', namespace: 'mesh' });
   const mismatch = await cniCall(h.cniSocket, ADD, addBody({ name: 'renamed', namespace: 'mesh', uid: 'uid-old' }, '/run/netns/none', podIp(98)));
   assert.equal(mismatch.status, 409);
-  assert.match(String(mismatch.body['message']), /uid-old.*uid-new/);
+  assert.match(String(mismatch.body['message']), new RegExp(`uid-old.*${uid}`));
 
   // Not ambient: the agent answers 200 without touching the namespace (the path does not even exist).
-  h.api.put('pods', podObject({ name: 'legacy', namespace: 'plain', uid: 'uid-legacy' }));
+  h.objects.pod({ name: 'legacy', namespace: 'plain' });
   const plain = await cniCall(h.cniSocket, ADD, addBody({ name: 'legacy', namespace: 'plain' }, '/run/netns/does-not-exist', podIp(97)));
   assert.deepEqual(plain, { status: 200, body: {} });
   assert.deepEqual(await statePods(), []);
@@ -93,10 +95,10 @@ test('a pod missing from the API gets 404 naming it; a uid mismatch 409; a non-a
 test('ADD with no ztunnel connected: 503 naming the pod, and no capture rules left behind', async (t) => {
   if (!canRunCaptureTests(t)) return;
   const netns = addPodNetns(fx, 'down', podIp(10));
-  h.api.put('pods', podObject({ name: 'down', namespace: 'mesh', uid: 'uid-down' }));
+  const uid = h.objects.pod({ name: 'down', namespace: 'mesh' });
   // Rules from an earlier attempt must go too: no pod may stay redirected to listeners that do not exist.
   await installCaptureRules(netns);
-  const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'down', namespace: 'mesh', uid: 'uid-down' }, netns, podIp(10)));
+  const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'down', namespace: 'mesh', uid }, netns, podIp(10)));
   assert.equal(res.status, 503);
   assert.match(String(res.body['message']), /pod mesh\/down: ztunnel not connected/);
   assert.equal(await captureRulesInstalled(netns), false);
@@ -108,7 +110,7 @@ test('ADD: rules installed, ztunnel told and acked, state persisted, 200', async
   zt = await connectFakeZtunnel(h.ztunnelSocket);
   await zt.waitFor((m) => m.type === 'snapshot-sent');
   const netns = addPodNetns(fx, 'web', podIp(11));
-  h.api.put('pods', podObject({ name: 'web', namespace: 'mesh', uid: 'uid-web', serviceAccount: 'web-sa' }));
+  const uid = h.objects.pod({ name: 'web', namespace: 'mesh', serviceAccount: 'web-sa' });
   const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'web', namespace: 'mesh' }, netns, podIp(11), 'sandbox-web'));
   assert.deepEqual(res, { status: 200, body: {} });
   assert.equal(await captureRulesInstalled(netns), true);
@@ -116,7 +118,7 @@ test('ADD: rules installed, ztunnel told and acked, state persisted, 200', async
   const add = zt.messages[1];
   assert.ok(add?.type === 'add');
   // The uid comes from the API when the runtime gave none; ztunnel gets exactly the ZDS fields.
-  assert.deepEqual(add.pod, { uid: 'uid-web', name: 'web', namespace: 'mesh', serviceAccount: 'web-sa', netns, ips: [podIp(11)] });
+  assert.deepEqual(add.pod, { uid, name: 'web', namespace: 'mesh', serviceAccount: 'web-sa', netns, ips: [podIp(11)] });
   const saved = parseStateFile(await readFile(h.stateFile, 'utf8'));
   assert.deepEqual(saved, [{ ...add.pod, containerId: 'sandbox-web' }]);
   assert.equal((await stat(h.stateFile)).mode & 0o777, 0o600, 'the state file lists every pod of the node: root only');
@@ -126,7 +128,7 @@ test('ADD that ztunnel refuses: 502 with its error, rules removed, nothing persi
   if (!canRunCaptureTests(t)) return;
   assert.ok(zt !== undefined, 'needs the connected ztunnel of the previous test');
   const netns = addPodNetns(fx, 'refused', podIp(12));
-  h.api.put('pods', podObject({ name: 'refused', namespace: 'mesh', uid: 'uid-refused' }));
+  const uid = h.objects.pod({ name: 'refused', namespace: 'mesh' });
   zt.reply = (m) => (m.type === 'add' ? { error: 'cannot open netns: EPERM' } : 'ack');
   try {
     const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'refused', namespace: 'mesh' }, netns, podIp(12)));
@@ -138,14 +140,14 @@ test('ADD that ztunnel refuses: 502 with its error, rules removed, nothing persi
   assert.equal(await captureRulesInstalled(netns), false);
   assert.deepEqual(await statePods(), ['mesh/web']);
   // The failed add is undone on ztunnel's side too.
-  await zt.waitFor((m) => m.type === 'del' && m.uid === 'uid-refused');
+  await zt.waitFor((m) => m.type === 'del' && m.uid === uid);
 });
 
 test('ADD that ztunnel never acks: 504 timeout, rules removed', async (t) => {
   if (!canRunCaptureTests(t)) return;
   assert.ok(zt !== undefined);
   const netns = addPodNetns(fx, 'slow', podIp(13));
-  h.api.put('pods', podObject({ name: 'slow', namespace: 'mesh', uid: 'uid-slow' }));
+  h.objects.pod({ name: 'slow', namespace: 'mesh' });
   zt.reply = (m) => (m.type === 'add' ? 'silent' : 'ack');
   try {
     const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'slow', namespace: 'mesh' }, netns, podIp(13)));
@@ -165,7 +167,7 @@ test('DEL releases the pod (rules removed, ztunnel told, state dropped) and is i
   const body = { containerId: 'sandbox-web', podName: 'web', podNamespace: 'mesh' };
   assert.deepEqual(await cniCall(h.cniSocket, DEL, body), { status: 200, body: {} });
   assert.equal(await captureRulesInstalled(fx.path('web')), false);
-  assert.deepEqual(summary(zt.messages.slice(before)), ['del uid-web']);
+  assert.deepEqual(summary(zt.messages.slice(before)), [`del ${h.objects.uid('mesh', 'web') ?? ''}`]);
   assert.deepEqual(await statePods(), []);
   // Again, and for a sandbox never seen: 200, and ztunnel hears nothing more.
   assert.deepEqual(await cniCall(h.cniSocket, DEL, body), { status: 200, body: {} });
@@ -177,11 +179,11 @@ test('DEL with the network namespace already gone: 200, ztunnel told, state drop
   if (!canRunCaptureTests(t)) return;
   assert.ok(zt !== undefined);
   const netns = addPodNetns(fx, 'gone', podIp(14));
-  h.api.put('pods', podObject({ name: 'gone', namespace: 'mesh', uid: 'uid-gone' }));
+  const uid = h.objects.pod({ name: 'gone', namespace: 'mesh' });
   assert.equal((await cniCall(h.cniSocket, ADD, addBody({ name: 'gone', namespace: 'mesh' }, netns, podIp(14), 'sandbox-gone'))).status, 200);
   execFileSync('ip', ['netns', 'delete', fx.name('gone')]);
   assert.deepEqual(await cniCall(h.cniSocket, DEL, { containerId: 'sandbox-gone', podName: 'gone', podNamespace: 'mesh' }), { status: 200, body: {} });
-  await zt.waitFor((m) => m.type === 'del' && m.uid === 'uid-gone');
+  await zt.waitFor((m) => m.type === 'del' && m.uid === uid);
   assert.deepEqual(await statePods(), []);
 });
 
@@ -191,7 +193,7 @@ test('ADD with a /proc/PID/ns/net path captures that namespace', async (t) => {
   addPodNetns(fx, 'procpath', podIp(15));
   const sleeper = fx.spawn('procpath', ['sleep', '600']);
   const netns = await waitUntilInNetns(sleeper.pid, fx.path('procpath'));
-  h.api.put('pods', podObject({ name: 'procpath', namespace: 'mesh', uid: 'uid-procpath' }));
+  h.objects.pod({ name: 'procpath', namespace: 'mesh' });
   const res = await cniCall(h.cniSocket, ADD, addBody({ name: 'procpath', namespace: 'mesh' }, netns, podIp(15), 'sandbox-procpath'));
   assert.deepEqual(res, { status: 200, body: {} });
   assert.equal(await captureRulesInstalled(fx.name('procpath')), true, 'the rules are in the named namespace the process lives in');
@@ -206,19 +208,21 @@ test('the built ambit-cni plugin against the real agent: ADD captures, DEL relea
   assert.ok(zt !== undefined);
   await buildPlugin();
   const netns = addPodNetns(fx, 'chained', podIp(16));
-  h.api.put('pods', podObject({ name: 'chained', namespace: 'mesh', uid: 'uid-chained' }));
-  const pod = { namespace: 'mesh', name: 'chained', uid: 'uid-chained' };
-  const conf = netConf({ agentSocket: h.cniSocket, apiSocket: h.api.socketPath });
+  const uid = h.objects.pod({ name: 'chained', namespace: 'mesh' });
+  const pod = { namespace: 'mesh', name: 'chained', uid };
+  // The agent runs the plugin logic (the C front end's exec) and answers membership itself; the kubeconfig is what
+  // the Node fallback would read.
+  const conf = netConf({ agentSocket: h.cniSocket, kubeconfig: h.api.writeKubeconfig(join(h.dir, 'kubeconfig')) });
   const add = await runPluginBin(podEnv('ADD', pod, { CNI_NETNS: netns }), conf);
   assert.equal(add.exitCode, 0, add.stdout + add.stderr);
   assert.deepEqual(JSON.parse(add.stdout), BRIDGE_RESULT);
   assert.equal(await captureRulesInstalled(netns), true);
-  await zt.waitFor((m) => m.type === 'add' && m.pod.uid === 'uid-chained');
+  await zt.waitFor((m) => m.type === 'add' && m.pod.uid === uid);
 
   const del = await runPluginBin(podEnv('DEL', pod, { CNI_NETNS: netns }), conf);
   assert.equal(del.exitCode, 0, del.stdout + del.stderr);
   assert.equal(await captureRulesInstalled(netns), false);
-  await zt.waitFor((m) => m.type === 'del' && m.uid === 'uid-chained');
+  await zt.waitFor((m) => m.type === 'del' && m.uid === uid);
 
   await zt.close();
   zt = undefined;
