@@ -89,14 +89,26 @@ export default tseslint.config(
         'error',
         {
           selector: "ThrowStatement > NewExpression[callee.name='Error'], ThrowStatement > CallExpression[callee.name='Error']",
-          message: "Throw an AmbitError subclass with a stable code (core/src/errors.ts), or assert(...) from node:assert with a message starting 'BUG:' for an invariant.",
+          message:
+            "Throw an AmbitError subclass with a stable code (core/src/errors.ts), or assert(...) from node:assert with a message starting 'BUG:' for an invariant.",
         },
       ],
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+      },
+    },
   },
   ...boundaries,
 );

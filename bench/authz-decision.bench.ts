@@ -11,7 +11,14 @@ const DECISIONS = 200_000;
 const BASELINE_DECISIONS = 2_000;
 
 function policy(i: number, action: 'ALLOW' | 'DENY', fields: Partial<Match>): Authorization {
-  return { name: `p${i}`, namespace: 'shop', scope: 'NAMESPACE', action, rules: [{ clauses: [{ matches: [{ ...emptyMatch(), ...fields }] }] }], dryRun: false };
+  return {
+    name: `p${i}`,
+    namespace: 'shop',
+    scope: 'NAMESPACE',
+    action,
+    rules: [{ clauses: [{ matches: [{ ...emptyMatch(), ...fields }] }] }],
+    dryRun: false,
+  };
 }
 
 const policies: Authorization[] = [];
@@ -21,13 +28,24 @@ for (let i = 0; i < 60; i++) policies.push(policy(9900 + i, 'DENY', { destinatio
 for (let i = 0; i < 40; i++) policies.push(policy(9960 + i, 'ALLOW', { sourceIps: [{ address: `10.${i}.0.0`, length: 16 }] }));
 
 let seed = 42;
-const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 function connection(): ConnectionFacts {
   const r = random();
   const i = Math.floor(random() * 9000);
   const sourceIdentity =
-    r < 0.6 ? `spiffe://cluster.local/ns/ns${i % 300}/sa/sa${i}` : r < 0.8 ? `spiffe://cluster.local/ns/team${i % 900}/sa/x` : r < 0.9 ? 'spiffe://cluster.local/ns/nobody/sa/x' : undefined;
-  return { sourceIdentity, sourceIp: `10.${Math.floor(random() * 60)}.1.2`, destinationIp: '10.244.2.7', destinationPort: random() < 0.05 ? 20001 : 8080 };
+    r < 0.6
+      ? `spiffe://cluster.local/ns/ns${i % 300}/sa/sa${i}`
+      : r < 0.8
+        ? `spiffe://cluster.local/ns/team${i % 900}/sa/x`
+        : r < 0.9
+          ? 'spiffe://cluster.local/ns/nobody/sa/x'
+          : undefined;
+  return {
+    sourceIdentity,
+    sourceIp: `10.${Math.floor(random() * 60)}.1.2`,
+    destinationIp: '10.244.2.7',
+    destinationPort: random() < 0.05 ? 20001 : 8080,
+  };
 }
 
 function percentiles(ns: number[]): { p50: number; p99: number; max: number } {
@@ -56,7 +74,11 @@ for (const c of conns.slice(0, BASELINE_DECISIONS)) {
 }
 const a = percentiles(indexed);
 const b = percentiles(baseline);
-console.log(`node ${process.version}, ${cpus().length} cpus; ${N} policies in scope; compile ${compileMs.toFixed(1)} ms; ${((allowed / DECISIONS) * 100).toFixed(0)} % allowed`);
-console.log(`indexed PolicySet:        p50 ${a.p50.toFixed(2)} µs  p99 ${a.p99.toFixed(2)} µs  max ${a.max.toFixed(0)} µs  (n=${DECISIONS})`);
+console.log(
+  `node ${process.version}, ${cpus().length} cpus; ${N} policies in scope; compile ${compileMs.toFixed(1)} ms; ${((allowed / DECISIONS) * 100).toFixed(0)} % allowed`,
+);
+console.log(
+  `indexed PolicySet:        p50 ${a.p50.toFixed(2)} µs  p99 ${a.p99.toFixed(2)} µs  max ${a.max.toFixed(0)} µs  (n=${DECISIONS})`,
+);
 console.log(`baseline authorize(list): p50 ${b.p50.toFixed(2)} µs  p99 ${b.p99.toFixed(2)} µs  (n=${BASELINE_DECISIONS})`);
 console.log(`p99 ${(b.p99 / a.p99).toFixed(0)}× lower than the baseline; goal p99 < 50 µs: ${a.p99 < 50 ? 'met' : 'MISSED'}`);

@@ -8,7 +8,14 @@ import { performance } from 'node:perf_hooks';
 import { Client, Metadata, Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { silentLogger } from '@ambit/core';
 import { addCaService, createMeshCa, FileRootStore, NodeCredentialAuthenticator } from '../controller/src/ca/index.ts';
-import { CREATE_CERTIFICATE_PATH, createCsr, decodeCertificateResponse, encodeCertificateRequest, generateP256KeyPair, subtle } from '../core/src/identity/index.ts';
+import {
+  CREATE_CERTIFICATE_PATH,
+  createCsr,
+  decodeCertificateResponse,
+  encodeCertificateRequest,
+  generateP256KeyPair,
+  subtle,
+} from '../core/src/identity/index.ts';
 
 const N = 400;
 const WARMUP = 40;
@@ -39,7 +46,9 @@ try {
     log: silentLogger(),
   });
   const target = `unix:${join(dir, 'ca.sock')}`;
-  await new Promise<void>((resolve, reject) => server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))),
+  );
   const grpcClient = new Client(target, credentials.createInsecure());
   client = grpcClient;
   const metadata = new Metadata();
@@ -47,8 +56,13 @@ try {
   const bodies = csrs.map((csr) => encodeCertificateRequest({ csr, validitySeconds: 86_400, metadata: { ImpersonatedIdentity: ID } }));
   const grpcSign = (i: number): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      grpcClient.makeUnaryRequest(CREATE_CERTIFICATE_PATH, (b: Buffer) => b, decodeCertificateResponse, bodies[i] ?? Buffer.alloc(0), metadata, (err, res) =>
-        err === null ? resolve(res) : reject(err),
+      grpcClient.makeUnaryRequest(
+        CREATE_CERTIFICATE_PATH,
+        (b: Buffer) => b,
+        decodeCertificateResponse,
+        bodies[i] ?? Buffer.alloc(0),
+        metadata,
+        (err, res) => (err === null ? resolve(res) : reject(err)),
       );
     });
   const keys = await generateP256KeyPair();

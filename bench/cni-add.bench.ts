@@ -33,7 +33,9 @@ function timeOnce(bin: string, env: Record<string, string>, stdin: string): Prom
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${bin} exit ${String(code)}: ${out}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${bin} exit ${String(code)}: ${out}`)),
+    );
     child.stdin.end(stdin);
   });
 }
@@ -55,14 +57,23 @@ const netnsName = `ambit-tcni${process.pid}-bench`;
 const dir = await mkdtemp(join(tmpdir(), 'ambit-tcni-bench-'));
 // The API: namespace `plain` (not ambient) with the pod the runs add, on the agent's node.
 const store = new ObjectStore({ namespaces: ['default', 'kube-system', 'plain'] });
-store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'plain' }, spec: { nodeName: 'node1', containers: [{ name: 'app', image: 'app' }] } });
+store.create({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web-1', namespace: 'plain' },
+  spec: { nodeName: 'node1', containers: [{ name: 'app', image: 'app' }] },
+});
 const token = 'bench-token';
 const api = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token, log: silentLogger() });
 const kubeconfig = join(dir, 'kubeconfig');
 writeKubeconfig(kubeconfig, 'bench', api.url, token, api.caCertPem);
 await run('ip', ['netns', 'add', netnsName]);
 try {
-  const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: `/run/netns/${netnsName}` }], ips: [{ interface: 0, address: '10.244.1.2/24' }] };
+  const prevResult = {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: 'eth0', sandbox: `/run/netns/${netnsName}` }],
+    ips: [{ interface: 0, address: '10.244.1.2/24' }],
+  };
   const env = (ns: string): Record<string, string> => ({
     CNI_COMMAND: 'ADD',
     CNI_CONTAINERID: 'bench',
@@ -82,13 +93,32 @@ try {
     stateFile: join(agentDir, 'state.json'),
     log: silentLogger(),
   });
-  const withAgent = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(agentDir, 'cni.sock'), kubeconfig, prevResult });
-  const agentDown = JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', agentSocket: join(dir, 'absent.sock'), kubeconfig, prevResult });
+  const withAgent = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'ambit',
+    type: 'ambit-cni',
+    agentSocket: join(agentDir, 'cni.sock'),
+    kubeconfig,
+    prevResult,
+  });
+  const agentDown = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'ambit',
+    type: 'ambit-cni',
+    agentSocket: join(dir, 'absent.sock'),
+    kubeconfig,
+    prevResult,
+  });
   // With its caches filled, the agent answers a known pod's membership without an API round trip.
   while (!agent.synced()) await new Promise((resolve) => setTimeout(resolve, 20));
   try {
     console.log(`node ${process.version}; CNI ADD wall time, spawn to exit`);
-    const base = await measure('baseline: /usr/lib/cni/loopback ADD', '/usr/lib/cni/loopback', { ...env('plain'), CNI_IFNAME: 'lo' }, JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
+    const base = await measure(
+      'baseline: /usr/lib/cni/loopback ADD',
+      '/usr/lib/cni/loopback',
+      { ...env('plain'), CNI_IFNAME: 'lo' },
+      JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }),
+    );
     const plain = await measure('ambit-cni ADD, non-ambient pod, agent up', plugin, env('plain'), withAgent);
     const excluded = await measure('ambit-cni ADD, excluded namespace, agent up', plugin, env('kube-system'), withAgent);
     const downPlain = await measure('ambit-cni ADD, non-ambient pod, agent down', plugin, env('plain'), agentDown);

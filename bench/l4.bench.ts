@@ -83,7 +83,11 @@ try {
   const targets: Record<Mode, { netns: string; host: string; proxies: Record<string, number> }> = {
     direct: { netns: net.plainClient, host: plainIp, proxies: {} },
     ambit: { netns: net.meshClient, host: meshIp, proxies: ztunnels },
-    haproxy: { netns: net.plainClient, host: '127.0.0.1', proxies: { 'haproxy client': haproxy.client.pid, 'haproxy server': haproxy.server.pid } },
+    haproxy: {
+      netns: net.plainClient,
+      host: '127.0.0.1',
+      proxies: { 'haproxy client': haproxy.client.pid, 'haproxy server': haproxy.server.pid },
+    },
   };
   const body = join(work, 'body-1k');
   writeFileSync(body, Buffer.alloc(BODY_BYTES, 'y'));
@@ -94,7 +98,17 @@ try {
   const results: L4Results = {
     date: new Date().toISOString().slice(0, 10),
     environment: { node: process.version, nproc: cpus().length, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown' },
-    config: { rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP, rates: RATES, connections: CONNECTIONS, iperfSeconds: IPERF_SECONDS, idleConnections: IDLE, connRateSeconds: CONN_RATE_SECONDS, connRateConcurrency: CONN_RATE_CONCURRENCY },
+    config: {
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP,
+      rates: RATES,
+      connections: CONNECTIONS,
+      iperfSeconds: IPERF_SECONDS,
+      idleConnections: IDLE,
+      connRateSeconds: CONN_RATE_SECONDS,
+      connRateConcurrency: CONN_RATE_CONCURRENCY,
+    },
     latency: [],
     usage: [],
     throughput: [],
@@ -126,13 +140,28 @@ try {
       for (const m of MODES) {
         progress(`round ${round}/${ROUNDS}: ${m} iperf3 with ${streams} stream(s)`);
         const gbps = await iperf3(targets[m].netns, targets[m].host, PORTS.iperf, streams, IPERF_SECONDS);
-        entryFor(results.throughput, (x) => x.streams === streams && x.mode === m, () => ({ streams, mode: m, gbps: [] })).gbps.push(gbps);
+        entryFor(
+          results.throughput,
+          (x) => x.streams === streams && x.mode === m,
+          () => ({ streams, mode: m, gbps: [] }),
+        ).gbps.push(gbps);
       }
     }
     for (const m of MODES) {
       progress(`round ${round}/${ROUNDS}: ${m} new connections per second`);
-      const c = await connectionRate(targets[m].netns, join(APPS, 'conn-client.mjs'), targets[m].host, PORTS.conn, CONN_RATE_SECONDS, CONN_RATE_CONCURRENCY);
-      entryFor(results.connRate, (x) => x.mode === m, () => ({ mode: m, runs: [] })).runs.push(c);
+      const c = await connectionRate(
+        targets[m].netns,
+        join(APPS, 'conn-client.mjs'),
+        targets[m].host,
+        PORTS.conn,
+        CONN_RATE_SECONDS,
+        CONN_RATE_CONCURRENCY,
+      );
+      entryFor(
+        results.connRate,
+        (x) => x.mode === m,
+        () => ({ mode: m, runs: [] }),
+      ).runs.push(c);
       // Let the closed connections' TIME_WAIT and the proxies' buffers settle before the next mode.
       await sleep(2000);
     }
@@ -153,7 +182,15 @@ try {
       mode: m,
       connections: count,
       proxies: Object.fromEntries(
-        Object.keys(pids).map((n) => [n, { before: before[n]?.rss ?? NaN, with: withIdle[n]?.rss ?? NaN, privateBefore: before[n]?.anon ?? NaN, privateWith: withIdle[n]?.anon ?? NaN }]),
+        Object.keys(pids).map((n) => [
+          n,
+          {
+            before: before[n]?.rss ?? NaN,
+            with: withIdle[n]?.rss ?? NaN,
+            privateBefore: before[n]?.anon ?? NaN,
+            privateWith: withIdle[n]?.anon ?? NaN,
+          },
+        ]),
       ),
     });
     await sleep(3000);

@@ -32,12 +32,34 @@ export interface LatencyRun {
  * `h2load --h1` at a fixed total rate split over `conns` connections (its --rps is per client), POSTing 1 KiB, with a
  * warm-up; latencies come from its per-request log, which covers the main duration only.
  */
-export async function h2loadFixedRate(netns: string, url: string, o: { rps: number; conns: number; seconds: number; warmupSeconds: number; bodyFile: string; logFile: string }): Promise<LatencyRun> {
+export async function h2loadFixedRate(
+  netns: string,
+  url: string,
+  o: { rps: number; conns: number; seconds: number; warmupSeconds: number; bodyFile: string; logFile: string },
+): Promise<LatencyRun> {
   // h2load appends to its log file: start each run from an empty one.
   rmSync(o.logFile, { force: true });
   const out = await runIn(
     netns,
-    ['h2load', '--h1', '-t', '1', '-c', String(o.conns), '--rps', String(o.rps / o.conns), '-D', String(o.seconds), '--warm-up-time', String(o.warmupSeconds), '-d', o.bodyFile, '--log-file', o.logFile, url],
+    [
+      'h2load',
+      '--h1',
+      '-t',
+      '1',
+      '-c',
+      String(o.conns),
+      '--rps',
+      String(o.rps / o.conns),
+      '-D',
+      String(o.seconds),
+      '--warm-up-time',
+      String(o.warmupSeconds),
+      '-d',
+      o.bodyFile,
+      '--log-file',
+      o.logFile,
+      url,
+    ],
     (o.seconds + o.warmupSeconds + 60) * 1000,
   );
   const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
@@ -65,7 +87,11 @@ export async function h2loadFixedRate(netns: string, url: string, o: { rps: numb
 
 /** iperf3 client for `seconds` with `streams` parallel streams; the receiver's rate, in Gbit/s. */
 export async function iperf3(netns: string, host: string, port: number, streams: number, seconds: number): Promise<number> {
-  const out = await runIn(netns, ['iperf3', '-c', host, '-p', String(port), '-P', String(streams), '-t', String(seconds), '-J'], (seconds + 30) * 1000);
+  const out = await runIn(
+    netns,
+    ['iperf3', '-c', host, '-p', String(port), '-P', String(streams), '-t', String(seconds), '-J'],
+    (seconds + 30) * 1000,
+  );
   const j = JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
   const bps = j.end?.sum_received?.bits_per_second;
   if (bps === undefined) throw new Error(`iperf3 gave no result: ${j.error ?? out.slice(0, 500)}`);
@@ -80,14 +106,35 @@ export interface ConnRate {
 }
 
 /** New connections per second (connect, 1-byte echo, close) with `concurrency` loops, from bench/apps/conn-client.mjs. */
-export async function connectionRate(netns: string, client: string, host: string, port: number, seconds: number, concurrency: number): Promise<ConnRate> {
-  const out = await runIn(netns, [process.execPath, client, 'rate', host, String(port), String(seconds), String(concurrency)], (seconds + 60) * 1000);
+export async function connectionRate(
+  netns: string,
+  client: string,
+  host: string,
+  port: number,
+  seconds: number,
+  concurrency: number,
+): Promise<ConnRate> {
+  const out = await runIn(
+    netns,
+    [process.execPath, client, 'rate', host, String(port), String(seconds), String(concurrency)],
+    (seconds + 60) * 1000,
+  );
   return JSON.parse(out) as ConnRate;
 }
 
 /** Opens `count` connections that each exchanged one byte and now sit idle; `close()` ends the client. */
-export function holdIdleConnections(netns: string, client: string, host: string, port: number, count: number): Promise<{ close(): Promise<void> }> {
-  const child = spawn('ip', ['netns', 'exec', netns, ...RAISED_FD_LIMIT, process.execPath, client, 'idle', host, String(port), String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function holdIdleConnections(
+  netns: string,
+  client: string,
+  host: string,
+  port: number,
+  count: number,
+): Promise<{ close(): Promise<void> }> {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', netns, ...RAISED_FD_LIMIT, process.execPath, client, 'idle', host, String(port), String(count)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const close = async (): Promise<void> => {
     child.stdin.end();

@@ -26,7 +26,13 @@ export interface NetnsProcess {
  * its output appended to `logFile`, and resolves once `ready` says it is serving. The program's sockets are made in
  * that namespace by the program, never by this process.
  */
-export async function startInNetns(name: string, netns: string, argv: readonly string[], logFile: string, ready: () => Promise<boolean>): Promise<NetnsProcess> {
+export async function startInNetns(
+  name: string,
+  netns: string,
+  argv: readonly string[],
+  logFile: string,
+  ready: () => Promise<boolean>,
+): Promise<NetnsProcess> {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child: ChildProcess = spawn('ip', ['netns', 'exec', netns, ...RAISED_FD_LIMIT, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdout?.pipe(log);

@@ -27,7 +27,11 @@ export interface L4Results {
   readonly throughput: { streams: number; mode: Mode; gbps: number[] }[];
   readonly connRate: { mode: Mode; runs: ConnRate[] }[];
   /** RSS of each proxy before and with the idle connections open (private RSS alongside). */
-  readonly idle: { mode: Mode; connections: number; proxies: Record<string, { before: number; with: number; privateBefore: number; privateWith: number }> }[];
+  readonly idle: {
+    mode: Mode;
+    connections: number;
+    proxies: Record<string, { before: number; with: number; privateBefore: number; privateWith: number }>;
+  }[];
 }
 
 /**
@@ -74,7 +78,11 @@ export function addedLatency(r: L4Results, rps: number, conns: number, mode: Mod
 }
 
 export function latencyOf(r: L4Results, rps: number, conns: number, mode: Mode, key: 'p50' | 'p90' | 'p99'): Spread {
-  return spread(latencyRuns(r, rps, conns, mode).filter((x) => !x.void).map((x) => x[key]));
+  return spread(
+    latencyRuns(r, rps, conns, mode)
+      .filter((x) => !x.void)
+      .map((x) => x[key]),
+  );
 }
 
 export function voidRuns(r: L4Results): number {
@@ -92,7 +100,12 @@ export function throughputOf(r: L4Results, streams: number, mode: Mode): Spread 
 }
 
 /** vCPU per 1000 rps and mean RSS of each proxy of a mode at one rate. */
-export function usageOf(r: L4Results, rps: number, conns: number, mode: Mode): Record<string, { vcpuPer1000: Spread; rssMb: Spread; privateMb: Spread }> {
+export function usageOf(
+  r: L4Results,
+  rps: number,
+  conns: number,
+  mode: Mode,
+): Record<string, { vcpuPer1000: Spread; rssMb: Spread; privateMb: Spread }> {
   const runs = r.usage.find((x) => x.rps === rps && x.conns === conns && x.mode === mode)?.runs ?? [];
   const names = [...new Set(runs.flatMap((u) => Object.keys(u)))].sort();
   const out: Record<string, { vcpuPer1000: Spread; rssMb: Spread; privateMb: Spread }> = {};

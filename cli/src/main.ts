@@ -68,7 +68,12 @@ async function ztunnelConfigCommand(kind: string | undefined, rest: string[]): P
   }
   const { values } = parseArgs({
     args: rest,
-    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' }, output: { type: 'string', short: 'o' }, node: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      output: { type: 'string', short: 'o' },
+      node: { type: 'string' },
+    },
     strict: true,
   });
   if (values.help === true) {
@@ -103,7 +108,8 @@ async function policyCommand(command: string | undefined, rest: string[]): Promi
     process.stdout.write(`${HELP['policy-explain']}\n`);
     return 0;
   }
-  if (values.from === undefined || values.to === undefined) throw new AmbitError('BAD_ARGS', 'policy explain needs --from NAMESPACE/POD and --to NAMESPACE/POD:PORT');
+  if (values.from === undefined || values.to === undefined)
+    throw new AmbitError('BAD_ARGS', 'policy explain needs --from NAMESPACE/POD and --to NAMESPACE/POD:PORT');
   const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
   await policyExplain(ctx, values.from, values.to, values.kubeconfig, values.output);
@@ -118,7 +124,12 @@ async function debugCommand(command: string | undefined, rest: string[]): Promis
   if (command !== 'model') throw new AmbitError('BAD_ARGS', `unknown command "debug ${command}" (see ambitctl --help)`);
   const { values } = parseArgs({
     args: rest,
-    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' }, output: { type: 'string', short: 'o' }, kubeconfig: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      output: { type: 'string', short: 'o' },
+      kubeconfig: { type: 'string' },
+    },
     strict: true,
   });
   if (values.help === true) {
@@ -142,7 +153,12 @@ async function run(
   const namespace = str('namespace') ?? 'default';
   switch (command) {
     case 'up':
-      await up(ctx, { dir: str('filename') ?? 'examples/demo', nodes: positiveInt(str('nodes') ?? '2', '--nodes'), timeoutMs: positiveInt(str('timeout') ?? '60', '--timeout') * 1000, ...(str('cert-ttl') !== undefined && { certTtlSeconds: positiveInt(str('cert-ttl') ?? '', '--cert-ttl') }) });
+      await up(ctx, {
+        dir: str('filename') ?? 'examples/demo',
+        nodes: positiveInt(str('nodes') ?? '2', '--nodes'),
+        timeoutMs: positiveInt(str('timeout') ?? '60', '--timeout') * 1000,
+        ...(str('cert-ttl') !== undefined && { certTtlSeconds: positiveInt(str('cert-ttl') ?? '', '--cert-ttl') }),
+      });
       return 0;
     case 'down':
       await down(ctx);

@@ -45,7 +45,9 @@ await build({
   // Node that built it (the project's Node 24, see scripts/node-env.sh) instead of `env node`. `yaml` (the kubeconfig
   // reader) is CommonJS and require()s Node's built-ins. It reads its kubeconfig with `yaml` and node:https, not
   // @kubernetes/client-node, whose loading would double the fallback's start-up (cni/README.md).
-  banner: { js: `#!${process.execPath}\nimport { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);` },
+  banner: {
+    js: `#!${process.execPath}\nimport { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);`,
+  },
   plugins: [lightCoreOnly],
   logLevel: 'warning',
   legalComments: 'none',

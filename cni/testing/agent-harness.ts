@@ -31,7 +31,13 @@ export function cniCall(socketPath: string, path: string, body: unknown, method 
   const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, path, method, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        socketPath,
+        path,
+        method,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -58,7 +64,12 @@ export function addPodNetns(fx: CaptureNetnsFixture, short: string, ip: string):
 }
 
 /** The ADD body the plugin sends for a pod. */
-export function addBody(pod: { name: string; namespace: string; uid?: string }, netns: string, ip: string, containerId = `c-${pod.name}`): Record<string, unknown> {
+export function addBody(
+  pod: { name: string; namespace: string; uid?: string },
+  netns: string,
+  ip: string,
+  containerId = `c-${pod.name}`,
+): Record<string, unknown> {
   return {
     ...(pod.uid === undefined ? {} : { podUid: pod.uid }),
     podName: pod.name,

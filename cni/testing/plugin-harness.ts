@@ -53,7 +53,11 @@ export function runPluginBin(env: Readonly<Record<string, string>>, stdin: strin
 }
 
 /** CNI_* for a pod, as a kubelet sets them (CNI CONVENTIONS.md for CNI_ARGS). */
-export function podEnv(command: string, pod: { namespace: string; name: string; uid?: string }, extra: Record<string, string> = {}): Record<string, string> {
+export function podEnv(
+  command: string,
+  pod: { namespace: string; name: string; uid?: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const args = [`IgnoreUnknown=1`, `K8S_POD_NAMESPACE=${pod.namespace}`, `K8S_POD_NAME=${pod.name}`, `K8S_POD_INFRA_CONTAINER_ID=c0ffee`];
   if (pod.uid !== undefined) args.push(`K8S_POD_UID=${pod.uid}`);
   return {
@@ -85,7 +89,13 @@ export const BRIDGE_RESULT = {
  * leaves prevResult out.
  */
 export function netConf(fields: Record<string, unknown>, prevResult: unknown = BRIDGE_RESULT): string {
-  return JSON.stringify({ cniVersion: '1.0.0', name: 'ambit', type: 'ambit-cni', ...fields, ...(prevResult === null ? {} : { prevResult }) });
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'ambit',
+    type: 'ambit-cni',
+    ...fields,
+    ...(prevResult === null ? {} : { prevResult }),
+  });
 }
 
 function listenUnix(server: Server, path: string): Promise<void> {

@@ -3,14 +3,7 @@ import type { Server } from '@grpc/grpc-js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '@ambit/core';
-import {
-  ADDRESS_TYPE_URL,
-  asRecord,
-  AUTHORIZATION_TYPE_URL,
-  authorizationKey,
-  errorMessage,
-  serviceKey,
-} from '@ambit/core';
+import { ADDRESS_TYPE_URL, asRecord, AUTHORIZATION_TYPE_URL, authorizationKey, errorMessage, serviceKey } from '@ambit/core';
 import { encodeAddress, encodeAuthorization } from '@ambit/core/codec';
 import { KubeClient, startInformer, type RunningInformer, type WatchEventType } from '@ambit/core/kube';
 import {
@@ -57,7 +50,6 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-
 /**
  * Wires the controller (DESIGN §5–6): informers → incremental model → delta-xDS push; the CA on the same gRPC
  * server; status and root ConfigMaps written by the Lease leader only; debug and metrics endpoints. Every replica
@@ -75,7 +67,10 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
 
   const ca = await createMeshCa({
     trustDomain: config.trustDomain,
-    rootStore: config.caStore.kind === 'file' ? new FileRootStore(config.caStore.dir) : new SecretRootStore(kc, { namespace: config.systemNamespace }),
+    rootStore:
+      config.caStore.kind === 'file'
+        ? new FileRootStore(config.caStore.dir)
+        : new SecretRootStore(kc, { namespace: config.systemNamespace }),
     ...(config.caStore.kind === 'secret' ? { pluggedCa: new SecretPluggedCa(kc, { namespace: config.systemNamespace }) } : {}),
     defaultTtlSeconds: config.certTtlSeconds,
     maxTtlSeconds: config.maxCertTtlSeconds,
@@ -157,7 +152,15 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         reason: st.status.reason,
         message: st.status.message,
       };
-      void statusWriter.set({ apiVersion: 'security.istio.io/v1', plural: st.kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications', namespace: st.namespace, name: st.name }, [condition]);
+      void statusWriter.set(
+        {
+          apiVersion: 'security.istio.io/v1',
+          plural: st.kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications',
+          namespace: st.namespace,
+          name: st.name,
+        },
+        [condition],
+      );
     }
   };
 
@@ -168,32 +171,48 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
     void statusWriter.set({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', ...c.target }, c.conditions, c.generation);
   };
 
-  const onEvent = (kind: string) => (type: WatchEventType, obj: Record<string, unknown>): void => {
-    const meta = asRecord(obj['metadata']);
-    const started = performance.now();
-    try {
-      const delta = builder.apply({ type, object: obj });
-      publish(delta);
-    } catch (err) {
-      // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
-      log.error({ kind, object: `${String(meta['namespace'] ?? '')}/${String(meta['name'] ?? '')}`, err: errorMessage(err) }, 'BUG: model update failed');
-    }
-    modelMetrics.applySeconds.observe((performance.now() - started) / 1000);
-    if (kind === 'Namespace') {
-      const ns = String(meta['name']);
-      if (type === 'delete' || meta['deletionTimestamp'] !== undefined) rootPublisher.namespaceRemoved(ns);
-      else void rootPublisher.namespaceAdded(ns);
-    } else if (kind === 'ConfigMap' && meta['name'] === ROOT_CONFIGMAP) {
-      void rootPublisher.configMapChanged(String(meta['namespace']), type === 'delete' ? undefined : asRecord(obj['data']));
-    } else if (kind === 'Gateway') {
-      if (type === 'delete') statusWriter.forget({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', namespace: String(meta['namespace']), name: String(meta['name']) });
-      writeGateway(gateways.gateway(type, obj));
-    } else if (kind === 'EndpointSlice') {
-      writeGateway(gateways.endpointSlice(type, obj));
-    } else if ((kind === 'AuthorizationPolicy' || kind === 'PeerAuthentication') && type === 'delete') {
-      statusWriter.forget({ apiVersion: 'security.istio.io/v1', plural: kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications', namespace: String(meta['namespace']), name: String(meta['name']) });
-    }
-  };
+  const onEvent =
+    (kind: string) =>
+    (type: WatchEventType, obj: Record<string, unknown>): void => {
+      const meta = asRecord(obj['metadata']);
+      const started = performance.now();
+      try {
+        const delta = builder.apply({ type, object: obj });
+        publish(delta);
+      } catch (err) {
+        // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
+        log.error(
+          { kind, object: `${String(meta['namespace'] ?? '')}/${String(meta['name'] ?? '')}`, err: errorMessage(err) },
+          'BUG: model update failed',
+        );
+      }
+      modelMetrics.applySeconds.observe((performance.now() - started) / 1000);
+      if (kind === 'Namespace') {
+        const ns = String(meta['name']);
+        if (type === 'delete' || meta['deletionTimestamp'] !== undefined) rootPublisher.namespaceRemoved(ns);
+        else void rootPublisher.namespaceAdded(ns);
+      } else if (kind === 'ConfigMap' && meta['name'] === ROOT_CONFIGMAP) {
+        void rootPublisher.configMapChanged(String(meta['namespace']), type === 'delete' ? undefined : asRecord(obj['data']));
+      } else if (kind === 'Gateway') {
+        if (type === 'delete')
+          statusWriter.forget({
+            apiVersion: 'gateway.networking.k8s.io/v1',
+            plural: 'gateways',
+            namespace: String(meta['namespace']),
+            name: String(meta['name']),
+          });
+        writeGateway(gateways.gateway(type, obj));
+      } else if (kind === 'EndpointSlice') {
+        writeGateway(gateways.endpointSlice(type, obj));
+      } else if ((kind === 'AuthorizationPolicy' || kind === 'PeerAuthentication') && type === 'delete') {
+        statusWriter.forget({
+          apiVersion: 'security.istio.io/v1',
+          plural: kind === 'AuthorizationPolicy' ? 'authorizationpolicies' : 'peerauthentications',
+          namespace: String(meta['namespace']),
+          name: String(meta['name']),
+        });
+      }
+    };
 
   const informers: RunningInformer[] = WATCHED_KINDS.map((kind) => startInformer({ kc, client, kind, onEvent: onEvent(kind.kind), log }));
   let synced = false;
@@ -201,7 +220,6 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
     synced = true;
     log.info({ workloads: builder.snapshot().workloads.length }, 'informers synced');
   });
-
 
   const debug = await startDebugServer(
     {

@@ -44,8 +44,14 @@ const config: ControllerConfig = {
   trustDomain: values['trust-domain'] ?? 'cluster.local',
   clusterId: values['cluster-id'] ?? 'Kubernetes',
   systemNamespace: values['system-namespace'] ?? 'ambit-system',
-  grpc: values['xds-socket'] !== undefined ? { socketPath: values['xds-socket'] } : { host: '0.0.0.0', port: seconds('grpc-port', values['grpc-port']) },
-  debug: values['debug-socket'] !== undefined ? { socketPath: values['debug-socket'] } : { port: values['debug-port'] === undefined ? 15014 : Number(values['debug-port']) },
+  grpc:
+    values['xds-socket'] !== undefined
+      ? { socketPath: values['xds-socket'] }
+      : { host: '0.0.0.0', port: seconds('grpc-port', values['grpc-port']) },
+  debug:
+    values['debug-socket'] !== undefined
+      ? { socketPath: values['debug-socket'] }
+      : { port: values['debug-port'] === undefined ? 15014 : Number(values['debug-port']) },
   caStore: values['ca-dir'] !== undefined ? { kind: 'file', dir: values['ca-dir'] } : { kind: 'secret' },
   caAuth:
     values['node-credentials'] !== undefined

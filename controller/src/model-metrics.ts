@@ -9,7 +9,11 @@ export interface ModelMetrics {
 
 export function createModelMetrics(registry: Registry): ModelMetrics {
   return {
-    invalidObjects: new Counter({ name: 'ambit_controller_invalid_objects_total', help: 'Kubernetes objects the model could not use', registers: [registry] }),
+    invalidObjects: new Counter({
+      name: 'ambit_controller_invalid_objects_total',
+      help: 'Kubernetes objects the model could not use',
+      registers: [registry],
+    }),
     applySeconds: new Histogram({
       name: 'ambit_controller_model_apply_seconds',
       help: 'Time to fold one watch event into the model',

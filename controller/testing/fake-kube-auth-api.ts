@@ -40,7 +40,16 @@ export interface FakeKubeAuthApi {
 const SERVER_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 function status(res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, string>): void {
-  send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details === undefined ? {} : { details }), code });
+  send(res, code, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details === undefined ? {} : { details }),
+    code,
+  });
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
@@ -67,7 +76,11 @@ export function runningPod(namespace: string, name: string, serviceAccount: stri
 
 export async function startFakeKubeAuthApi(adminToken: string): Promise<FakeKubeAuthApi> {
   const now = Date.now();
-  const ca = await createCaCertificate({ subject: [{ CN: ['fake-kube-ca'] }], notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+  const ca = await createCaCertificate({
+    subject: [{ CN: ['fake-kube-ca'] }],
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 3_600_000),
+  });
   const keys = await generateP256KeyPair();
   const servingCert = await issueLeafCertificate({
     publicKey: keys.publicKey,
@@ -83,21 +96,32 @@ export async function startFakeKubeAuthApi(adminToken: string): Promise<FakeKube
     const spec = (body as { spec?: { token?: unknown; audiences?: unknown } } | null)?.spec ?? {};
     const token = typeof spec.token === 'string' ? spec.token : '';
     if (token === '') return { code: 400, body: undefined };
-    const requested = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? spec.audiences.filter((a): a is string => typeof a === 'string') : [SERVER_AUDIENCE];
+    const requested =
+      Array.isArray(spec.audiences) && spec.audiences.length > 0
+        ? spec.audiences.filter((a): a is string => typeof a === 'string')
+        : [SERVER_AUDIENCE];
     const reply = (status: Record<string, unknown>): { code: number; body: unknown } => ({
       code: 201,
-      body: { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec: { token, audiences: spec.audiences }, status },
+      body: {
+        kind: 'TokenReview',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: { token, audiences: spec.audiences },
+        status,
+      },
     });
     const fail = (why: string): { code: number; body: unknown } => reply({ user: {}, error: `[invalid bearer token, ${why}]` });
     const t = tokens.find((x) => x.token === token);
     if (t === undefined) return fail('square/go-jose: error in cryptographic primitive');
     const audiences = requested.filter((a) => t.audiences.includes(a));
-    if (audiences.length === 0) return fail(`token audiences ${JSON.stringify(t.audiences)} is invalid for the target audiences ${JSON.stringify(requested)}`);
+    if (audiences.length === 0)
+      return fail(`token audiences ${JSON.stringify(t.audiences)} is invalid for the target audiences ${JSON.stringify(requested)}`);
     const extra: Record<string, string[]> = {};
     if (t.boundPod !== undefined) {
       const pod = pods.get(`${t.namespace}/${t.boundPod.name}`);
       if (pod === undefined) return fail(`pods "${t.boundPod.name}" not found`);
-      if (pod.metadata?.uid !== t.boundPod.uid) return fail(`pod "${t.boundPod.name}" UID (${pod.metadata?.uid ?? ''}) does not match claim (${t.boundPod.uid})`);
+      if (pod.metadata?.uid !== t.boundPod.uid)
+        return fail(`pod "${t.boundPod.name}" UID (${pod.metadata?.uid ?? ''}) does not match claim (${t.boundPod.uid})`);
       extra['authentication.kubernetes.io/pod-name'] = [t.boundPod.name];
       extra['authentication.kubernetes.io/pod-uid'] = [t.boundPod.uid];
       extra['authentication.kubernetes.io/node-name'] = [pod.spec?.nodeName ?? ''];

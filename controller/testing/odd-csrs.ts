@@ -18,13 +18,17 @@ let rsaKeys: Promise<CryptoKeyPair> | undefined;
 async function keysFor(kind: OddCsr['key']): Promise<{ keys: CryptoKeyPair; algorithm: { name: string; hash: string } }> {
   switch (kind) {
     case 'p384':
-      return { keys: await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify']), algorithm: { name: 'ECDSA', hash: 'SHA-384' } };
+      return {
+        keys: await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify']),
+        algorithm: { name: 'ECDSA', hash: 'SHA-384' },
+      };
     case 'rsa2048':
       // RSA-2048 generation takes ~100 ms; one key serves every test.
-      rsaKeys ??= subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, [
-        'sign',
-        'verify',
-      ]);
+      rsaKeys ??= subtle.generateKey(
+        { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+        true,
+        ['sign', 'verify'],
+      );
       return { keys: await rsaKeys, algorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } };
     default:
       return { keys: await generateP256KeyPair(), algorithm: { name: 'ECDSA', hash: 'SHA-256' } };
@@ -36,7 +40,12 @@ export async function oddCsr(spec: OddCsr): Promise<string> {
   const extensions: x509.Extension[] = [];
   if (spec.sans !== undefined) {
     for (let i = 0; i < (spec.sanExtensions ?? 1); i++) {
-      extensions.push(new x509.SubjectAlternativeNameExtension(spec.sans.map((s) => ({ type: s.type, value: s.value })), spec.subject === undefined));
+      extensions.push(
+        new x509.SubjectAlternativeNameExtension(
+          spec.sans.map((s) => ({ type: s.type, value: s.value })),
+          spec.subject === undefined,
+        ),
+      );
     }
   }
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({

@@ -5,7 +5,10 @@ import { createBackoff } from './backoff.ts';
 // The xDS client's schedule: the defaults (100 ms doubling to 10 s, equal jitter).
 test('the nominal delay doubles per failure from 100 ms and is capped at 10 s', () => {
   const max = createBackoff({ random: () => 1 });
-  assert.deepEqual([1, 2, 3, 4].map((n) => max.delayMs(n)), [100, 200, 400, 800]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => max.delayMs(n)),
+    [100, 200, 400, 800],
+  );
   assert.equal(max.delayMs(8), 10_000);
   assert.equal(max.delayMs(1000), 10_000);
 });
@@ -51,12 +54,18 @@ test('full jitter spreads over [0, nominal]; none is the nominal itself', () => 
   assert.equal(createBackoff({ jitter: 'full', random: () => 0.5 }).delayMs(5), 800);
   assert.equal(createBackoff({ jitter: 'full', random: () => 1 }).delayMs(20), 10_000);
   const none = createBackoff({ initialMs: 1000, maxMs: 30_000, jitter: 'none', random: () => assert.fail('no jitter draws nothing') });
-  assert.deepEqual([1, 2, 3, 5, 6, 100].map((n) => none.delayMs(n)), [1000, 2000, 4000, 16_000, 30_000, 30_000]);
+  assert.deepEqual(
+    [1, 2, 3, 5, 6, 100].map((n) => none.delayMs(n)),
+    [1000, 2000, 4000, 16_000, 30_000, 30_000],
+  );
 });
 
 test('a multiplier other than 2', () => {
   const b = createBackoff({ initialMs: 100, maxMs: 10_000, multiplier: 1.5, jitter: 'none' });
-  assert.deepEqual([1, 2, 3].map((n) => b.delayMs(n)), [100, 150, 225]);
+  assert.deepEqual(
+    [1, 2, 3].map((n) => b.delayMs(n)),
+    [100, 150, 225],
+  );
 });
 
 test('bad options are refused', () => {

@@ -1,5 +1,10 @@
 import { Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { certificateServiceDefinition, IMPERSONATED_IDENTITY_KEY, type CertificateRequest, type CertificateResponse } from '../src/identity/citadel-proto.ts';
+import {
+  certificateServiceDefinition,
+  IMPERSONATED_IDENTITY_KEY,
+  type CertificateRequest,
+  type CertificateResponse,
+} from '../src/identity/citadel-proto.ts';
 import { createCaCertificate, issueLeafCertificate, loadIssuer, type Issuer } from '../src/identity/issue-cert.ts';
 import { generateP256KeyPair, privateKeyPem } from '../src/identity/signing-key.ts';
 import { x509 } from '../src/identity/x509.ts';
@@ -44,7 +49,11 @@ async function servingCredentials(issuer: Issuer): Promise<ServerCredentials> {
     notAfter: new Date(now + 3_600_000),
     issuer,
   });
-  return ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(certPem), private_key: Buffer.from(await privateKeyPem(keys.privateKey)) }], false);
+  return ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: Buffer.from(certPem), private_key: Buffer.from(await privateKeyPem(keys.privateKey)) }],
+    false,
+  );
 }
 
 export async function startFakeCa(options: FakeCaOptions): Promise<FakeCa> {

@@ -277,7 +277,10 @@ export async function startFreezableRelay(targetPort: number): Promise<Freezable
     const b = netConnect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
     b.on('error', () => {});
     live.add(a);
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       from.on('data', (c: Buffer) => {
         if (!frozen.has(a)) to.write(c);
       });

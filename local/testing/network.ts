@@ -16,7 +16,15 @@ import { startContainer, type ContainerHandle } from '../src/proc/supervisor.ts'
  * run inside namespaces (never from the test process: no socket of the host namespace may reach cluster addresses).
  */
 
-export const NET_TOOLS = ['/usr/sbin/ip', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/loopback', '/usr/bin/curl', '/usr/bin/python3'];
+export const NET_TOOLS = [
+  '/usr/sbin/ip',
+  '/usr/sbin/nft',
+  '/usr/lib/cni/bridge',
+  '/usr/lib/cni/host-local',
+  '/usr/lib/cni/loopback',
+  '/usr/bin/curl',
+  '/usr/bin/python3',
+];
 
 /** Skips (or under CI fails) unless root with the tools the network tests use. */
 export function needsNetwork(t: TestContext, extra: readonly string[] = []): boolean {
@@ -48,7 +56,12 @@ export interface TopologyFixture {
 }
 
 /** A topology torn down after the test (even a failed one), then checked for leftovers. */
-export async function withTopology(t: TestContext, tag: string, nodes: number, cniBinDirs: readonly string[] = []): Promise<TopologyFixture> {
+export async function withTopology(
+  t: TestContext,
+  tag: string,
+  nodes: number,
+  cniBinDirs: readonly string[] = [],
+): Promise<TopologyFixture> {
   const prefix = testPrefix(tag);
   const stateDir = await tempDir(t, tag);
   const log = silentLogger();
@@ -69,7 +82,12 @@ export function curlIn(ns: string, url: string, maxTimeS = 5): Promise<RunResult
  * An HTTP server in `netns` on `port` answering every path with `body` (python's http.server over a directory
  * holding `index.html`); ready when it answers inside its own namespace. Stopped after the test.
  */
-export async function startHttpServer(t: TestContext, netns: string, body: string, port = 8080): Promise<{ handle: ContainerHandle; logFile: string }> {
+export async function startHttpServer(
+  t: TestContext,
+  netns: string,
+  body: string,
+  port = 8080,
+): Promise<{ handle: ContainerHandle; logFile: string }> {
   const dir = await tempDir(t, 'www');
   await writeFile(join(dir, 'index.html'), body);
   const logFile = join(dir, 'server.log');

@@ -81,7 +81,11 @@ test('a pod missing from the API gets 404 naming it; a uid mismatch 409; a non-a
   assert.match(String(missing.body['message']), /pod mesh\/ghost/);
 
   const uid = h.objects.pod({ name: 'renamed', namespace: 'mesh' });
-  const mismatch = await cniCall(h.cniSocket, ADD, addBody({ name: 'renamed', namespace: 'mesh', uid: 'uid-old' }, '/run/netns/none', podIp(98)));
+  const mismatch = await cniCall(
+    h.cniSocket,
+    ADD,
+    addBody({ name: 'renamed', namespace: 'mesh', uid: 'uid-old' }, '/run/netns/none', podIp(98)),
+  );
   assert.equal(mismatch.status, 409);
   assert.match(String(mismatch.body['message']), new RegExp(`uid-old.*${uid}`));
 
@@ -180,9 +184,15 @@ test('DEL with the network namespace already gone: 200, ztunnel told, state drop
   assert.ok(zt !== undefined);
   const netns = addPodNetns(fx, 'gone', podIp(14));
   const uid = h.objects.pod({ name: 'gone', namespace: 'mesh' });
-  assert.equal((await cniCall(h.cniSocket, ADD, addBody({ name: 'gone', namespace: 'mesh' }, netns, podIp(14), 'sandbox-gone'))).status, 200);
+  assert.equal(
+    (await cniCall(h.cniSocket, ADD, addBody({ name: 'gone', namespace: 'mesh' }, netns, podIp(14), 'sandbox-gone'))).status,
+    200,
+  );
   execFileSync('ip', ['netns', 'delete', fx.name('gone')]);
-  assert.deepEqual(await cniCall(h.cniSocket, DEL, { containerId: 'sandbox-gone', podName: 'gone', podNamespace: 'mesh' }), { status: 200, body: {} });
+  assert.deepEqual(await cniCall(h.cniSocket, DEL, { containerId: 'sandbox-gone', podName: 'gone', podNamespace: 'mesh' }), {
+    status: 200,
+    body: {},
+  });
   await zt.waitFor((m) => m.type === 'del' && m.uid === uid);
   assert.deepEqual(await statePods(), []);
 });

@@ -23,7 +23,9 @@ const netnsLookups: string[] = [];
 
 async function enrolledUids(): Promise<string[]> {
   try {
-    return parseStateFile(await readFile(h.stateFile, 'utf8')).map((p) => p.uid).sort();
+    return parseStateFile(await readFile(h.stateFile, 'utf8'))
+      .map((p) => p.uid)
+      .sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -79,7 +81,14 @@ test('labelling a namespace enrols its running pods, found by IP; pending, host-
   h.objects.namespace('shop', AMBIENT);
   const add = await zt.waitFor((m) => m.type === 'add' && m.pod.uid === cart.uid);
   assert.ok(add.type === 'add');
-  assert.deepEqual(add.pod, { uid: cart.uid, name: 'cart', namespace: 'shop', serviceAccount: 'cart-sa', netns: cart.netns, ips: [podIp(21)] });
+  assert.deepEqual(add.pod, {
+    uid: cart.uid,
+    name: 'cart',
+    namespace: 'shop',
+    serviceAccount: 'cart-sa',
+    netns: cart.netns,
+    ips: [podIp(21)],
+  });
   assert.equal(await captureRulesInstalled(cart.netns), true);
   await eventually(async () => assert.deepEqual(await enrolledUids(), [cart.uid]));
   // The others were reconciled in the same pass and left alone.
@@ -147,7 +156,11 @@ test('a pod labelled while no ztunnel is connected is enrolled after the next he
   zt = await connectFakeZtunnel(h.ztunnelSocket);
   await zt.waitFor((m) => m.type === 'add' && m.pod.uid === waiting.uid);
   const types = zt.messages.map((m) => (m.type === 'add' ? m.pod.uid : m.type));
-  assert.deepEqual(types.slice(0, 2), ['snapshot-sent', waiting.uid], 'the snapshot was empty: the pod was not captured while ztunnel was away');
+  assert.deepEqual(
+    types.slice(0, 2),
+    ['snapshot-sent', waiting.uid],
+    'the snapshot was empty: the pod was not captured while ztunnel was away',
+  );
   assert.equal(await captureRulesInstalled(waiting.netns), true);
   h.objects.deletePod('shop', 'waiting');
   await eventually(async () => assert.deepEqual(await enrolledUids(), []));

@@ -44,13 +44,17 @@ function cacheOf<T>(t: TestContext, api: LocalApi, make: (common: Common) => Kub
   const kc = api.kubeConfig();
   const cache = make({ kc, client: new KubeClient(kc), log: testLogger(), backoff: BACKOFF });
   const changes: string[] = [];
-  cache.subscribe({ onChange: (key, current, previous) => changes.push(`${current === undefined ? '-' : previous === undefined ? '+' : '~'}${key}`) });
+  cache.subscribe({
+    onChange: (key, current, previous) => changes.push(`${current === undefined ? '-' : previous === undefined ? '+' : '~'}${key}`),
+  });
   t.after(() => cache.stop());
   return { cache, changes };
 }
 
 function namespaces(t: TestContext, api: LocalApi): { cache: KubeCache<NamespaceInfo>; changes: string[] } {
-  return cacheOf(t, api, (common) => startKubeCache({ ...common, kind: watchedKind('v1', 'Namespace', 'namespaces'), parse: parseNamespace, keyOf: (ns) => ns.name }));
+  return cacheOf(t, api, (common) =>
+    startKubeCache({ ...common, kind: watchedKind('v1', 'Namespace', 'namespaces'), parse: parseNamespace, keyOf: (ns) => ns.name }),
+  );
 }
 
 function pods(t: TestContext, api: LocalApi): { cache: KubeCache<PodInfo>; changes: string[] } {
@@ -77,7 +81,13 @@ test('lists, then watches: adds, updates and deletes reach the cache and its sub
   await eventually(() => assert.deepEqual(changes.slice(3), ['+c', '~a', '~b', '-b']));
   assert.equal(cache.get('a')?.labels['team'], 'x');
   assert.equal(cache.find('', 'a')?.name, 'a');
-  assert.deepEqual(cache.values().map((ns) => ns.name).sort(), ['a', 'c', 'default']);
+  assert.deepEqual(
+    cache
+      .values()
+      .map((ns) => ns.name)
+      .sort(),
+    ['a', 'c', 'default'],
+  );
   assert.equal(cache.stats().lists, 1);
 });
 
@@ -122,7 +132,15 @@ test('a 410 relists, and what changed meanwhile is reported, a pod re-created un
     for (let i = 0; i < 6; i++) objects.pod({ name: `filler-${i}`, namespace: 'default', nodeName: 'node2' });
   });
   await eventually(() => assert.equal(cache.stats().lists, 2), 10_000);
-  await eventually(() => assert.deepEqual(cache.values().map((p) => p.uid).sort(), [stays, again].sort()));
+  await eventually(() =>
+    assert.deepEqual(
+      cache
+        .values()
+        .map((p) => p.uid)
+        .sort(),
+      [stays, again].sort(),
+    ),
+  );
   assert.deepEqual(changes.slice(3).sort(), [`+${again}`, `-${goes}`, `-${recreated}`, `~${stays}`].sort());
   assert.equal(cache.get(stays)?.labels['istio.io/dataplane-mode'], 'ambient');
   assert.equal(cache.find('default', 'again')?.uid, again);
@@ -139,7 +157,13 @@ test('an API that is not there yet is retried with backoff until it answers; syn
   assert.equal(cache.synced(), false);
   await api.start();
   await eventually(() => assert.ok(cache.synced()), 10_000);
-  assert.deepEqual(cache.values().map((ns) => ns.name).sort(), ['default', 'late']);
+  assert.deepEqual(
+    cache
+      .values()
+      .map((ns) => ns.name)
+      .sort(),
+    ['default', 'late'],
+  );
 });
 
 test('an object that does not parse is skipped and counted; the watch carries on', async (t) => {
@@ -150,7 +174,15 @@ test('an object that does not parse is skipped and counted; the watch carries on
   await eventually(() => assert.ok(cache.synced()));
   assert.equal(cache.stats().badObjects, 1);
   const later = objects.pod({ name: 'later', namespace: 'default' });
-  await eventually(() => assert.deepEqual(cache.values().map((p) => p.uid).sort(), [good, later].sort()));
+  await eventually(() =>
+    assert.deepEqual(
+      cache
+        .values()
+        .map((p) => p.uid)
+        .sort(),
+      [good, later].sort(),
+    ),
+  );
 });
 
 test('stop() ends the watch and keeps the cache readable', async (t) => {
@@ -179,7 +211,10 @@ test('look-ups: from the caches when they hold the pod (and uid) and its namespa
   // Created after the caches saw the rest, read while the API is there: a direct read finds it.
   objects.pod({ name: 'fresh', namespace: 'mesh' });
   assert.equal((await lookup.read('mesh', 'fresh')).pod.name, 'fresh');
-  await assert.rejects(lookup.read('mesh', 'ghost'), (err: unknown) => err instanceof PodLookupError && err.notFound && /pod mesh\/ghost/.test(err.message));
+  await assert.rejects(
+    lookup.read('mesh', 'ghost'),
+    (err: unknown) => err instanceof PodLookupError && err.notFound && /pod mesh\/ghost/.test(err.message),
+  );
 
   await api.stop();
   // The API is away: what the caches hold is still answered, what they do not is a failure (not a "not found").
@@ -187,6 +222,10 @@ test('look-ups: from the caches when they hold the pod (and uid) and its namespa
   assert.equal(cached.pod.serviceAccount, 'web-sa');
   assert.equal(cached.namespace.labels['istio.io/dataplane-mode'], 'ambient');
   assert.equal((await lookup.lookUp('mesh', 'web')).pod.uid, web, 'without a uid from the runtime');
-  await assert.rejects(lookup.lookUp('mesh', 'web', 'another-uid'), (err: unknown) => err instanceof PodLookupError && !err.notFound, 'another uid: the pod was re-created, ask the API');
+  await assert.rejects(
+    lookup.lookUp('mesh', 'web', 'another-uid'),
+    (err: unknown) => err instanceof PodLookupError && !err.notFound,
+    'another uid: the pod was re-created, ask the API',
+  );
   await assert.rejects(lookup.lookUp('mesh', 'unknown'), (err: unknown) => err instanceof PodLookupError && !err.notFound);
 });

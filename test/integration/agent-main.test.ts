@@ -24,7 +24,9 @@ function runMain(t: TestContext, args: readonly string[]): Run {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   t.after(async () => {
     // Only this test's own child, by its pid.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -38,12 +40,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const h = await createAgentHarness();
     t.after(() => h.close());
     const run = runMain(t, [
-      '--node', 'node1',
-      '--kubeconfig', h.api.writeKubeconfig(join(h.dir, 'kubeconfig')),
-      '--cni-socket', h.cniSocket,
-      '--ztunnel-socket', h.ztunnelSocket,
-      '--state-file', h.stateFile,
-      '--log-level', 'debug',
+      '--node',
+      'node1',
+      '--kubeconfig',
+      h.api.writeKubeconfig(join(h.dir, 'kubeconfig')),
+      '--cni-socket',
+      h.cniSocket,
+      '--ztunnel-socket',
+      h.ztunnelSocket,
+      '--state-file',
+      h.stateFile,
+      '--log-level',
+      'debug',
     ]);
     await eventually(() => assert.ok(existsSync(h.cniSocket) && existsSync(h.ztunnelSocket), run.output()), 20_000);
     const zt = await connectFakeZtunnel(h.ztunnelSocket);

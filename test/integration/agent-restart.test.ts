@@ -25,7 +25,9 @@ async function ztunnel(): Promise<FakeZtunnel> {
 }
 
 async function stateUids(): Promise<string[]> {
-  return parseStateFile(await readFile(h.stateFile, 'utf8')).map((p) => p.uid).sort();
+  return parseStateFile(await readFile(h.stateFile, 'utf8'))
+    .map((p) => p.uid)
+    .sort();
 }
 
 before(async () => {
@@ -47,7 +49,10 @@ test('an agent restart keeps the state, leaves the rules in place and replays th
   await zt1.waitFor((m) => m.type === 'snapshot-sent');
   const netns = addPodNetns(fx, 'kept', podIp(31));
   const kept = h.objects.pod({ name: 'kept', namespace: 'mesh' });
-  assert.equal((await cniCall(h.cniSocket, '/v1/cni/add', addBody({ name: 'kept', namespace: 'mesh' }, netns, podIp(31), 'sandbox-kept'))).status, 200);
+  assert.equal(
+    (await cniCall(h.cniSocket, '/v1/cni/add', addBody({ name: 'kept', namespace: 'mesh' }, netns, podIp(31), 'sandbox-kept'))).status,
+    200,
+  );
   // The pod now runs, as the API reports once the sandbox is up.
   h.objects.pod({ name: 'kept', namespace: 'mesh', ip: podIp(31) });
 

@@ -24,7 +24,13 @@ import {
   OUTBOUND_CAPTURE_PORT,
   removeCaptureRules,
 } from '../../cni/src/agent/capture-rules.ts';
-import { canRunCaptureTests, createCaptureNetnsFixture, namespacesWithPrefix, nftTables, waitUntilInNetns } from '../../cni/testing/capture-netns.ts';
+import {
+  canRunCaptureTests,
+  createCaptureNetnsFixture,
+  namespacesWithPrefix,
+  nftTables,
+  waitUntilInNetns,
+} from '../../cni/testing/capture-netns.ts';
 
 // P is the "pod" the rules are installed in, Q a peer joined to it by a veth pair.
 const P_IP = '10.251.0.1';
@@ -122,7 +128,10 @@ test('install is idempotent, creates only table inet ambit, and is reported', as
   assert.equal(ruleset.match(/redirect to :15001/g)?.length, 2, 'one IPv4 and one IPv6 outbound redirect, not duplicated');
   assert.deepEqual(tablesIn('q'), [], 'the peer is untouched');
   // The policy route for replies to ztunnel's spoofed inbound sockets: one rule (not stacked by the second install).
-  const rules = fx.exec('p', ['ip', '-4', 'rule', 'show']).split('\n').filter((l) => l.includes('fwmark 0x111/0xfff lookup 100'));
+  const rules = fx
+    .exec('p', ['ip', '-4', 'rule', 'show'])
+    .split('\n')
+    .filter((l) => l.includes('fwmark 0x111/0xfff lookup 100'));
   assert.equal(rules.length, 1, 'one fwmark rule after two installs');
   assert.match(fx.exec('p', ['ip', '-4', 'route', 'show', 'table', '100']), /^local default dev lo/m);
 });
@@ -163,11 +172,16 @@ test('loopback traffic inside P is untouched (127.0.0.1 and the pod talking to i
 
 test('UDP (DNS port included) is untouched in both directions', async (t) => {
   if (!canRunCaptureTests(t)) return;
-  for (const [server, serverIp, client] of [['q', Q_IP, 'p'], ['p', P_IP, 'q']] as const) {
+  for (const [server, serverIp, client] of [
+    ['q', Q_IP, 'p'],
+    ['p', P_IP, 'q'],
+  ] as const) {
     // An in-process echo (PIPE), no `fork` and no SYSTEM: one datagram, one reply, then socat exits, leaving no child.
     const echo = fx.spawn(server, ['socat', `UDP4-RECVFROM:${UDP_PORT},bind=${serverIp}`, 'PIPE']);
     const exited = new Promise<void>((resolve) => echo.once('exit', () => resolve()));
-    await eventually(() => assert.match(fx.exec(server, ['ss', '-Hlun', `sport = :${UDP_PORT}`]), new RegExp(serverIp.replaceAll('.', '\\.'))));
+    await eventually(() =>
+      assert.match(fx.exec(server, ['ss', '-Hlun', `sport = :${UDP_PORT}`]), new RegExp(serverIp.replaceAll('.', '\\.'))),
+    );
     const reply = await fx.run(client, ['socat', '-T', '3', '-', `UDP4:${serverIp}:${UDP_PORT}`], 'ping\n');
     assert.equal(reply.code, 0, reply.stderr);
     assert.equal(reply.stdout, 'ping\n', `UDP ${client} → ${server}`);
@@ -182,7 +196,10 @@ test('remove restores direct connectivity and is idempotent', async (t) => {
   await removeCaptureRules(fx.name('p'));
   await removeCaptureRules(fx.name('p'));
   assert.equal(await captureRulesInstalled(fx.name('p')), false);
-  assert.deepEqual(tablesIn('p'), tablesWithRules.filter((table) => table !== `table inet ${CAPTURE_TABLE}`));
+  assert.deepEqual(
+    tablesIn('p'),
+    tablesWithRules.filter((table) => table !== `table inet ${CAPTURE_TABLE}`),
+  );
   assert.doesNotMatch(fx.exec('p', ['ip', '-4', 'rule', 'show']), /lookup 100/, 'the fwmark rule is gone');
   assert.equal(fx.exec('p', ['ip', '-4', 'route', 'show', 'table', '100']).trim(), '', 'table 100 is empty');
   assert.equal(await dial('p', Q_IP, APP_PORT), 'q-direct');
@@ -226,12 +243,21 @@ test('errors name the namespace and carry CAPTURE_RULES_FAILED', async (t) => {
   });
   // Never the host: the agent's own namespace and PID 1's are refused whatever path names them.
   for (const host of ['/proc/self/ns/net', `/proc/${process.pid}/ns/net`]) {
-    await assert.rejects(installCaptureRules(host), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing to install capture rules there/.test(String(err)));
+    await assert.rejects(
+      installCaptureRules(host),
+      (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing to install capture rules there/.test(String(err)),
+    );
   }
   // PID 1's is refused too, or (in a sandbox that hides it) cannot even be opened; the after hook checks the host.
-  await assert.rejects(installCaptureRules('/proc/1/ns/net'), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing|Permission denied/.test(String(err)));
+  await assert.rejects(
+    installCaptureRules('/proc/1/ns/net'),
+    (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /refusing|Permission denied/.test(String(err)),
+  );
   for (const bad of ['/run/netns/../netns/x', '/run/netns/x/', '/run//netns/x']) {
-    await assert.rejects(installCaptureRules(bad), (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /invalid network namespace name or path/.test(String(err)));
+    await assert.rejects(
+      installCaptureRules(bad),
+      (err: unknown) => hasCode(err, 'CAPTURE_RULES_FAILED') && /invalid network namespace name or path/.test(String(err)),
+    );
   }
 });
 

@@ -47,9 +47,19 @@ test('the local runtime chains bridge + ambit-cni in the node netns: bridge resu
 
   // The node's API endpoint, as the runner starts it, in the node's namespace.
   const forwarderLog = join(dir, 'forwarder.log');
-  const forwarder = startNodeApiForwarder({ repoRoot: REPO, netns: node.netns, name: 'api-forwarder', tlsSocket: join(dir, 'api-tls.sock'), logFile: forwarderLog, log: silentLogger() });
+  const forwarder = startNodeApiForwarder({
+    repoRoot: REPO,
+    netns: node.netns,
+    name: 'api-forwarder',
+    tlsSocket: join(dir, 'api-tls.sock'),
+    logFile: forwarderLog,
+    log: silentLogger(),
+  });
   t.after(() => forwarder.stop(2000));
-  await eventually(async () => assert.match(await readFile(forwarderLog, 'utf8'), new RegExp(`127\\.0\\.0\\.1:${NODE_API_PORT} ->`)), 10_000);
+  await eventually(
+    async () => assert.match(await readFile(forwarderLog, 'utf8'), new RegExp(`127\\.0\\.0\\.1:${NODE_API_PORT} ->`)),
+    10_000,
+  );
   const kubeconfig = api.writeKubeconfig(join(dir, 'kubeconfig'), `https://127.0.0.1:${NODE_API_PORT}`);
 
   const agent = await startFakeAgent(t, dir);
@@ -75,14 +85,31 @@ test('the local runtime chains bridge + ambit-cni in the node netns: bridge resu
   const mesh = attachment(meshNs, 'c0ffee12', 'mesh', 'web', webUid);
   const meshResult = await cniAdd(node, mesh, log);
   assert.equal(podIpv4(meshResult), '10.244.1.3');
-  assert.deepEqual(agent.calls.map((c) => [c.path, c.body]), [
-    ['/v1/cni/add', { podUid: webUid, podName: 'web', podNamespace: 'mesh', netns: netnsPath(meshNs), containerId: 'c0ffee12', ifName: 'eth0', ips: ['10.244.1.3'] }],
-  ]);
+  assert.deepEqual(
+    agent.calls.map((c) => [c.path, c.body]),
+    [
+      [
+        '/v1/cni/add',
+        {
+          podUid: webUid,
+          podName: 'web',
+          podNamespace: 'mesh',
+          netns: netnsPath(meshNs),
+          containerId: 'c0ffee12',
+          ifName: 'eth0',
+          ips: ['10.244.1.3'],
+        },
+      ],
+    ],
+  );
 
   await cniDel(node, plain, log);
   await cniDel(node, mesh, log);
   await cniDel(node, mesh, log);
-  assert.deepEqual(agent.calls.slice(1).map((c) => c.path), ['/v1/cni/del', '/v1/cni/del', '/v1/cni/del']);
+  assert.deepEqual(
+    agent.calls.slice(1).map((c) => c.path),
+    ['/v1/cni/del', '/v1/cni/del', '/v1/cni/del'],
+  );
   // Before the topology's teardown (an after hook registered earlier, so run earlier) would kill it in its namespace.
   await forwarder.stop(2000);
 });

@@ -137,13 +137,19 @@ test('the kubeconfig is what authenticates: a wrong token is HTTP 401, another C
   const agent = await startFakeAgent(t, dir);
   const wrongToken = join(dir, 'wrong-token');
   writeKubeconfig(wrongToken, 'test', api.url, 'not-the-token', api.cert.certPem);
-  const out = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy' }), netConf({ agentSocket: agent.socketPath, kubeconfig: wrongToken }));
+  const out = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy' }),
+    netConf({ agentSocket: agent.socketPath, kubeconfig: wrongToken }),
+  );
   assert.equal((parse(out.stdout) as { code: number }).code, 11);
   assert.match((parse(out.stdout) as { msg: string }).msg, /HTTP 401/);
 
   const otherCa = join(dir, 'other-ca');
   writeKubeconfig(otherCa, 'test', api.url, api.token, (await createServingCert()).certPem);
-  const tls = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy' }), netConf({ agentSocket: agent.socketPath, kubeconfig: otherCa }));
+  const tls = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy' }),
+    netConf({ agentSocket: agent.socketPath, kubeconfig: otherCa }),
+  );
   assert.equal((parse(tls.stdout) as { code: number }).code, 11);
   assert.match((parse(tls.stdout) as { msg: string }).msg, /certificate|self.signed|verify/i);
   assert.deepEqual(agent.calls, []);

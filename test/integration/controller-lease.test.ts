@@ -16,7 +16,15 @@ after(async () => {
 test('two replicas: exactly one leads; when it stops, the other takes over', async () => {
   await api.start();
   const mk = (identity: string): LeaseElection => {
-    const e = new LeaseElection({ client: new KubeClient(api.kubeConfig()), namespace: 'ambit-system', name: 'ambit-controller', identity, leaseDurationMs: 1500, renewIntervalMs: 200, log: silentLogger() });
+    const e = new LeaseElection({
+      client: new KubeClient(api.kubeConfig()),
+      namespace: 'ambit-system',
+      name: 'ambit-controller',
+      identity,
+      leaseDurationMs: 1500,
+      renewIntervalMs: 200,
+      log: silentLogger(),
+    });
     electors.push(e);
     e.start();
     return e;

@@ -27,31 +27,54 @@ after(async () => {
 test('two replicas serve the same model over TLS; one leads', async () => {
   await api.start();
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-    clusters: [{ name: 'l', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.cert.certPem).toString('base64') } }],
-    users: [{ name: 'u', user: { token: api.token } }],
-    contexts: [{ name: 'c', context: { cluster: 'l', user: 'u' } }],
-  }));
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'c',
+      clusters: [
+        { name: 'l', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.cert.certPem).toString('base64') } },
+      ],
+      users: [{ name: 'u', user: { token: api.token } }],
+      contexts: [{ name: 'c', context: { cluster: 'l', user: 'u' } }],
+    }),
+  );
   api.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mesh', labels: { 'istio.io/dataplane-mode': 'ambient' } } });
   const pods = api.store.typeOf({ apiVersion: 'v1', kind: 'Pod' });
-  api.store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'mesh' }, spec: { nodeName: 'node1', containers: [{ name: 'c', command: ['x'] }] } });
-  api.store.patch(pods, 'mesh', 'p', { status: { phase: 'Running', podIP: '10.244.1.9', conditions: [{ type: 'Ready', status: 'True' }] } }, { patchType: 'merge', subresource: 'status' });
+  api.store.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'mesh' },
+    spec: { nodeName: 'node1', containers: [{ name: 'c', command: ['x'] }] },
+  });
+  api.store.patch(
+    pods,
+    'mesh',
+    'p',
+    { status: { phase: 'Running', podIP: '10.244.1.9', conditions: [{ type: 'Ready', status: 'True' }] } },
+    { patchType: 'merge', subresource: 'status' },
+  );
   for (const id of ['replica-a', 'replica-b']) {
-    replicas.push(await startController({
-      kubeconfig,
-      identity: id,
-      trustDomain: 'cluster.local',
-      clusterId: 'Kubernetes',
-      systemNamespace: 'ambit-system',
-      grpc: { host: '127.0.0.1', port: 0 },
-      debug: { port: 0 },
-      caStore: { kind: 'secret' },
-      caAuth: { kind: 'node-credentials', file: writeCreds() },
-      certTtlSeconds: 86400,
-      maxCertTtlSeconds: 86400 * 90,
-      logLevel: 'silent',
-    }, silentLogger()));
+    replicas.push(
+      await startController(
+        {
+          kubeconfig,
+          identity: id,
+          trustDomain: 'cluster.local',
+          clusterId: 'Kubernetes',
+          systemNamespace: 'ambit-system',
+          grpc: { host: '127.0.0.1', port: 0 },
+          debug: { port: 0 },
+          caStore: { kind: 'secret' },
+          caAuth: { kind: 'node-credentials', file: writeCreds() },
+          certTtlSeconds: 86400,
+          maxCertTtlSeconds: 86400 * 90,
+          logLevel: 'silent',
+        },
+        silentLogger(),
+      ),
+    );
   }
   const [a, b] = replicas as [RunningController, RunningController];
   assert.equal(a.rootCertPem, b.rootCertPem, 'both replicas use the one root in Secret ambit-ca');
@@ -65,7 +88,10 @@ test('two replicas serve the same model over TLS; one leads', async () => {
     });
     clients.push(client);
   }
-  await eventually(() => clients.forEach((c) => assert.ok(c.state(ADDRESS_TYPE_URL).has('Kubernetes//Pod/mesh/p'), 'workload served over TLS')), 10_000);
+  await eventually(
+    () => clients.forEach((c) => assert.ok(c.state(ADDRESS_TYPE_URL).has('Kubernetes//Pod/mesh/p'), 'workload served over TLS')),
+    10_000,
+  );
   await eventually(() => assert.equal(replicas.filter((r) => r.isLeader()).length, 1, 'exactly one leader'), 10_000);
 });
 

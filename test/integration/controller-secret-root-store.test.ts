@@ -70,16 +70,22 @@ test('a Secret missing ca-key.pem fails start-up with the Secret named', async (
     namespace: 'ambit-system',
     body: { metadata: { name: 'ambit-ca' }, data: { 'ca-cert.pem': Buffer.from('x').toString('base64') } },
   });
-  await assert.rejects(meshCa(), (err: unknown) => hasCode(err, 'CA_MATERIAL_INVALID') && /Secret ambit-system\/ambit-ca lacks ca-key\.pem/.test(String(err)));
+  await assert.rejects(
+    meshCa(),
+    (err: unknown) => hasCode(err, 'CA_MATERIAL_INVALID') && /Secret ambit-system\/ambit-ca lacks ca-key\.pem/.test(String(err)),
+  );
   await deleteSecret('ambit-ca');
 });
 
 test('a user-supplied cacerts Secret is used, and its chain is returned', async () => {
   const fx = await pluggedCa();
   const data = Object.fromEntries(
-    Object.entries({ 'ca-cert.pem': fx.material.certPem, 'ca-key.pem': fx.material.keyPem, 'cert-chain.pem': fx.material.chainPem ?? '', 'root-cert.pem': fx.rootPem }).map(
-      ([k, v]) => [k, Buffer.from(v).toString('base64')],
-    ),
+    Object.entries({
+      'ca-cert.pem': fx.material.certPem,
+      'ca-key.pem': fx.material.keyPem,
+      'cert-chain.pem': fx.material.chainPem ?? '',
+      'root-cert.pem': fx.rootPem,
+    }).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
   );
   await core.createNamespacedSecret({ namespace: 'ambit-system', body: { metadata: { name: 'cacerts' }, data } });
   try {
@@ -99,12 +105,18 @@ test('an invalid cacerts Secret fails start-up with a clear error', async () => 
   const data = { 'ca-cert.pem': fx.material.certPem, 'ca-key.pem': other.material.keyPem, 'root-cert.pem': fx.rootPem };
   await core.createNamespacedSecret({
     namespace: 'ambit-system',
-    body: { metadata: { name: 'cacerts' }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+    body: {
+      metadata: { name: 'cacerts' },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    },
   });
   try {
     await assert.rejects(meshCa('cacerts'), (err: unknown) => {
       assert.ok(hasCode(err, 'CA_MATERIAL_INVALID'), String(err));
-      assert.equal((err as Error).message, 'CA material from Secret ambit-system/cacerts is invalid: ca-key.pem does not match ca-cert.pem');
+      assert.equal(
+        (err as Error).message,
+        'CA material from Secret ambit-system/cacerts is invalid: ca-key.pem does not match ca-cert.pem',
+      );
       return true;
     });
   } finally {

@@ -19,7 +19,11 @@ const paths = clusterPaths(CLUSTER);
 const xdsSocket = join(paths.stateDir, 'controller', 'xds.sock');
 type Address = { workload: Workload } | { service: Service };
 
-function proxy(id: string): { client: XdsClient; addresses: () => ReadonlyMap<string, Address>; authz: () => ReadonlyMap<string, Authorization> } {
+function proxy(id: string): {
+  client: XdsClient;
+  addresses: () => ReadonlyMap<string, Address>;
+  authz: () => ReadonlyMap<string, Authorization>;
+} {
   const client = createXdsClient({
     target: `unix:${xdsSocket}`,
     node: { id },
@@ -31,7 +35,11 @@ function proxy(id: string): { client: XdsClient; addresses: () => ReadonlyMap<st
         decode: (_name, bytes) => decodeCheckedAddress(bytes),
         onChange: () => undefined,
       }),
-      xdsType<Authorization>({ typeUrl: AUTHORIZATION_TYPE_URL, decode: (_n, b) => decodeCheckedAuthorization(b), onChange: () => undefined }),
+      xdsType<Authorization>({
+        typeUrl: AUTHORIZATION_TYPE_URL,
+        decode: (_n, b) => decodeCheckedAuthorization(b),
+        onChange: () => undefined,
+      }),
     ],
   });
   return {
@@ -75,7 +83,10 @@ describe('controller on a local cluster', { concurrency: false }, () => {
     assert.deepEqual(api.services['mesh/api.mesh.svc.cluster.local'], [{ servicePort: 80, targetPort: 8080, appProtocol: 'HTTP11' }]);
 
     const manifest = join(dir, '..', `${CLUSTER}-extra.yaml`);
-    writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: mesh, labels: {app: api, version: v1}}\nspec:\n  nodeName: node2\n  containers: [{name: c, command: [sleep, infinity]}]\n');
+    writeFileSync(
+      manifest,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: mesh, labels: {app: api, version: v1}}\nspec:\n  nodeName: node2\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+    );
     const timed = async (what: string, change: () => Promise<unknown>, check: (p: ReturnType<typeof proxy>) => void): Promise<void> => {
       // From the moment the API has the change (the command returned) to both proxies holding it.
       await change();
@@ -85,22 +96,54 @@ describe('controller on a local cluster', { concurrency: false }, () => {
       t.diagnostic(`${what}: ${ms} ms to both proxies`);
       assert.ok(ms < 1000, `${what} reached both proxies in ${ms} ms (< 1 s)`);
     };
-    await timed('add', () => ambitctlOk(CLUSTER, ['local', 'apply', '-f', manifest]), (p) => assert.equal(workloadOf(p, 'extra')?.status, 'HEALTHY', 'extra is up'));
+    await timed(
+      'add',
+      () => ambitctlOk(CLUSTER, ['local', 'apply', '-f', manifest]),
+      (p) => assert.equal(workloadOf(p, 'extra')?.status, 'HEALTHY', 'extra is up'),
+    );
     writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('version: v1', 'version: v2'));
     const kubeconfig = paths.kubeconfig;
-    await timed('update', () => run(['kubectl', '--kubeconfig', kubeconfig, 'label', 'pod', '-n', 'mesh', 'extra', 'version=v2', '--overwrite']), (p) => assert.equal(workloadOf(p, 'extra')?.canonicalRevision, 'v2', 'revision follows the label'));
-    await timed('delete', () => ambitctlOk(CLUSTER, ['local', 'delete', '-f', manifest]), (p) => assert.notEqual(workloadOf(p, 'extra')?.status, 'HEALTHY', 'a terminating pod stops being an endpoint'));
+    await timed(
+      'update',
+      () => run(['kubectl', '--kubeconfig', kubeconfig, 'label', 'pod', '-n', 'mesh', 'extra', 'version=v2', '--overwrite']),
+      (p) => assert.equal(workloadOf(p, 'extra')?.canonicalRevision, 'v2', 'revision follows the label'),
+    );
+    await timed(
+      'delete',
+      () => ambitctlOk(CLUSTER, ['local', 'delete', '-f', manifest]),
+      (p) => assert.notEqual(workloadOf(p, 'extra')?.status, 'HEALTHY', 'a terminating pod stops being an endpoint'),
+    );
     await eventually(() => proxies.forEach((p) => assert.equal(workloadOf(p, 'extra'), undefined, 'then it is removed')), 10_000);
   });
 
   test('an AuthorizationPolicy with HTTP fields is converted fail-closed, pushed, and its status says why', async (t) => {
     if (!requirePrivileges(t, { root: true }) || !up) return;
     const file = join(dir, '..', `${CLUSTER}-policy.yaml`);
-    writeFileSync(file, 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: get-only, namespace: mesh}\nspec:\n  rules:\n  - to: [{operation: {methods: [GET]}}]\n');
+    writeFileSync(
+      file,
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: get-only, namespace: mesh}\nspec:\n  rules:\n  - to: [{operation: {methods: [GET]}}]\n',
+    );
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]);
-    await eventually(() => proxies.forEach((p) => assert.deepEqual(p.authz().get('mesh/get-only')?.rules, [], 'the HTTP-only ALLOW rule is dropped: allow nothing')), 5000);
+    await eventually(
+      () =>
+        proxies.forEach((p) =>
+          assert.deepEqual(p.authz().get('mesh/get-only')?.rules, [], 'the HTTP-only ALLOW rule is dropped: allow nothing'),
+        ),
+      5000,
+    );
     const status = await eventually(async () => {
-      const r = await run(['kubectl', '--kubeconfig', paths.kubeconfig, 'get', 'authorizationpolicy', '-n', 'mesh', 'get-only', '-o', 'jsonpath={.status.conditions[0].message}']);
+      const r = await run([
+        'kubectl',
+        '--kubeconfig',
+        paths.kubeconfig,
+        'get',
+        'authorizationpolicy',
+        '-n',
+        'mesh',
+        'get-only',
+        '-o',
+        'jsonpath={.status.conditions[0].message}',
+      ]);
       assert.match(r.stdout, /ztunnel does not support HTTP attributes \(found: methods\)/);
       return r.stdout;
     }, 5000);
@@ -120,7 +163,18 @@ describe('controller on a local cluster', { concurrency: false }, () => {
     const identity = 'spiffe://cluster.local/ns/mesh/sa/api';
     const cert = await node1.fetchCertificate(identity, 3600);
     assert.deepEqual(parseCertInfo(cert.certPem).uriSans, [identity]);
-    const published = await run(['kubectl', '--kubeconfig', paths.kubeconfig, 'get', 'configmap', '-n', 'mesh', 'ambit-ca-root-cert', '-o', 'jsonpath={.data.root-cert\\.pem}']);
+    const published = await run([
+      'kubectl',
+      '--kubeconfig',
+      paths.kubeconfig,
+      'get',
+      'configmap',
+      '-n',
+      'mesh',
+      'ambit-ca-root-cert',
+      '-o',
+      'jsonpath={.data.root-cert\\.pem}',
+    ]);
     assert.equal(published.stdout.trim(), cert.rootPem.trim(), 'the root is published in the namespace');
     await assert.rejects(node2.fetchCertificate(identity), /no running pod of service account mesh\/api is scheduled on it/);
   });
@@ -128,8 +182,14 @@ describe('controller on a local cluster', { concurrency: false }, () => {
   test('debug model prints workloads, services and authorizations', async (t) => {
     if (!requirePrivileges(t, { root: true }) || !up) return;
     const model = JSON.parse(await ambitctlOk(CLUSTER, ['debug', 'model', '-o', 'json'])) as Record<string, unknown[]>;
-    assert.ok(Array.isArray(model['workloads']) && Array.isArray(model['services']) && Array.isArray(model['authorizations']), 'three arrays');
-    assert.ok(model['services']?.some((s) => (s as Service).hostname === 'api.mesh.svc.cluster.local'), 'the api Service is in the model');
+    assert.ok(
+      Array.isArray(model['workloads']) && Array.isArray(model['services']) && Array.isArray(model['authorizations']),
+      'three arrays',
+    );
+    assert.ok(
+      model['services']?.some((s) => (s as Service).hostname === 'api.mesh.svc.cluster.local'),
+      'the api Service is in the model',
+    );
     assert.match(await ambitctlOk(CLUSTER, ['debug', 'model']), /Workloads\n.*NAMESPACE/);
   });
 
@@ -142,15 +202,25 @@ describe('controller on a local cluster', { concurrency: false }, () => {
     process.kill(pids[0] as number, 'SIGKILL');
     // While it is away, the cluster changes; proxies keep their last good state meanwhile.
     const file = join(dir, '..', `${CLUSTER}-late.yaml`);
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: late, namespace: mesh}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: late, namespace: mesh}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+    );
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]);
     assert.ok(workloadOf(proxies[0] as ReturnType<typeof proxy>, 'api'), 'last good state kept while the controller is away');
-    await eventually(() => proxies.forEach((p) => assert.equal(workloadOf(p, 'late')?.status, 'HEALTHY', 'converged after restart')), 20_000);
+    await eventually(
+      () => proxies.forEach((p) => assert.equal(workloadOf(p, 'late')?.status, 'HEALTHY', 'converged after restart')),
+      20_000,
+    );
     const model = JSON.parse(await ambitctlOk(CLUSTER, ['debug', 'model', '-o', 'json'])) as { workloads: Workload[] };
     for (const p of proxies) {
       const names = [...p.addresses().values()].flatMap((a) => ('workload' in a ? [a.workload.uid] : [])).sort();
       assert.deepEqual(names, model.workloads.map((w) => w.uid).sort(), 'proxy state equals the controller model');
     }
-    assert.equal(readFileSync(join(paths.stateDir, 'controller', 'ca', 'ca-cert.pem'), 'utf8'), rootBefore, 'the root survived the restart');
+    assert.equal(
+      readFileSync(join(paths.stateDir, 'controller', 'ca', 'ca-cert.pem'), 'utf8'),
+      rootBefore,
+      'the root survived the restart',
+    );
   });
 });

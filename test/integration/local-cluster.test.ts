@@ -7,7 +7,10 @@ import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, pods, run } from './helpers/ambitctl.ts';
 
 const CLUSTER = 'it-main';
-const NEEDS = { root: true, executables: ['/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/sbin/nft', '/usr/bin/curl', '/usr/bin/kubectl'] };
+const NEEDS = {
+  root: true,
+  executables: ['/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/sbin/nft', '/usr/bin/curl', '/usr/bin/kubectl'],
+};
 
 function inCidr(ip: string, node: string): boolean {
   return ip.startsWith(`10.244.${node.replace('node', '')}.`);
@@ -37,15 +40,24 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
       assert.equal(p.phase, 'Running');
       assert.ok(inCidr(p.ip, p.node), `${p.name} ${p.ip} is in ${p.node}'s CIDR`);
     }
-    const nodes = JSON.parse(await ambitctlOk(CLUSTER, ['local', 'get', 'nodes', '-o', 'json'])) as { items: Array<{ name: string; ip: string }> };
-    assert.deepEqual(nodes.items.map((n) => n.name), ['node1', 'node2']);
+    const nodes = JSON.parse(await ambitctlOk(CLUSTER, ['local', 'get', 'nodes', '-o', 'json'])) as {
+      items: Array<{ name: string; ip: string }>;
+    };
+    assert.deepEqual(
+      nodes.items.map((n) => n.name),
+      ['node1', 'node2'],
+    );
   });
 
   test('curl from a pod on node1 reaches an HTTP server pod on node2 by pod IP', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const server2 = (await pods(CLUSTER, 'it')).find((p) => p.name === 'server2');
     assert.ok(server2);
-    const body = await eventually(() => ambitctlOk(CLUSTER, ['local', 'exec', '-n', 'it', 'client1', '--', 'curl', '-sS', '--max-time', '5', `http://${server2.ip}:8080/`]), 10_000);
+    const body = await eventually(
+      () =>
+        ambitctlOk(CLUSTER, ['local', 'exec', '-n', 'it', 'client1', '--', 'curl', '-sS', '--max-time', '5', `http://${server2.ip}:8080/`]),
+      10_000,
+    );
     assert.equal(body, 'hello from server2\n');
   });
 
@@ -53,7 +65,19 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const seen = new Set<string>();
     await eventually(async () => {
-      const body = await ambitctlOk(CLUSTER, ['local', 'exec', '-n', 'it', 'client2', '--', 'curl', '-sS', '--max-time', '5', 'http://server/']);
+      const body = await ambitctlOk(CLUSTER, [
+        'local',
+        'exec',
+        '-n',
+        'it',
+        'client2',
+        '--',
+        'curl',
+        '-sS',
+        '--max-time',
+        '5',
+        'http://server/',
+      ]);
       seen.add(body.trim());
       assert.equal(seen.size, 2, `seen ${[...seen].join(', ')}`);
     }, 20_000);
@@ -80,33 +104,66 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
   test('apply and delete add and remove a pod live; a bad file applies nothing', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const file = join(dir, '..', `${CLUSTER}-extra.yaml`);
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+    );
     assert.match(await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]), /pod\/extra created/);
     await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).find((p) => p.name === 'extra')?.phase, 'Running'), 15_000);
     assert.match(await ambitctlOk(CLUSTER, ['local', 'delete', '-f', file]), /pod\/extra deleted/);
-    await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).some((p) => p.name === 'extra'), false), 15_000);
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: half, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: broken, namespace: it}\nspec:\n  containers: [{name: c, command: sleep}]\n');
+    await eventually(
+      async () =>
+        assert.equal(
+          (await pods(CLUSTER, 'it')).some((p) => p.name === 'extra'),
+          false,
+        ),
+      15_000,
+    );
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: half, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: broken, namespace: it}\nspec:\n  containers: [{name: c, command: sleep}]\n',
+    );
     const bad = await ambitctl(CLUSTER, ['local', 'apply', '-f', file]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /it-main-extra\.yaml:2:spec\.containers\[0\]\.command: must be a list/);
-    assert.equal((await pods(CLUSTER, 'it')).some((p) => p.name === 'half'), false, 'nothing of the batch was created');
+    assert.equal(
+      (await pods(CLUSTER, 'it')).some((p) => p.name === 'half'),
+      false,
+      'nothing of the batch was created',
+    );
     unlinkSync(file);
   });
 
   test('a file added to or removed from the watched directory takes effect', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const file = join(dir, '20-watched.yaml');
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: watched, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: watched, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+    );
     await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).find((p) => p.name === 'watched')?.phase, 'Running'), 15_000);
     unlinkSync(file);
-    await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).some((p) => p.name === 'watched'), false), 15_000);
+    await eventually(
+      async () =>
+        assert.equal(
+          (await pods(CLUSTER, 'it')).some((p) => p.name === 'watched'),
+          false,
+        ),
+      15_000,
+    );
   });
 
   test('logs show a pod container output', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const file = join(dir, '30-talker.yaml');
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: talker, namespace: it}\nspec:\n  containers: [{name: c, command: [sh, -c, "echo talking on $HOSTNAME; sleep infinity"]}]\n');
-    await eventually(async () => assert.match(await ambitctlOk(CLUSTER, ['local', 'logs', '-n', 'it', 'talker']), /talking on talker/), 15_000);
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: talker, namespace: it}\nspec:\n  containers: [{name: c, command: [sh, -c, "echo talking on $HOSTNAME; sleep infinity"]}]\n',
+    );
+    await eventually(
+      async () => assert.match(await ambitctlOk(CLUSTER, ['local', 'logs', '-n', 'it', 'talker']), /talking on talker/),
+      15_000,
+    );
     unlinkSync(file);
   });
 
@@ -120,29 +177,38 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     assert.match(wide.stdout, /it\s+server2\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.2\.\d+\s+node2/);
 
     // A watch started now must see the pod kubectl creates next.
-    const watcher = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-n', 'it', '-w', '--no-headers'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const watcher = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-n', 'it', '-w', '--no-headers'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let watched = '';
     watcher.stdout.setEncoding('utf8').on('data', (d: string) => (watched += d));
     t.after(() => watcher.kill());
     await eventually(() => assert.match(watched, /server1/), 10_000);
 
     const manifest = join(dir, '..', `${CLUSTER}-kubectl.yaml`);
-    writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata: {name: via-kubectl, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n');
+    writeFileSync(
+      manifest,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: via-kubectl, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+    );
     const created = await kubectl('create', '-f', manifest, '--validate=false');
     assert.equal(created.code, 0, created.stderr);
     await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).find((p) => p.name === 'via-kubectl')?.phase, 'Running'), 15_000);
     await eventually(() => assert.match(watched, /via-kubectl\s+1\/1\s+Running/), 10_000);
     const deleted = await kubectl('delete', 'pod', '-n', 'it', 'via-kubectl', '--wait=true');
     assert.equal(deleted.code, 0, deleted.stderr);
-    assert.equal((await pods(CLUSTER, 'it')).some((p) => p.name === 'via-kubectl'), false);
+    assert.equal(
+      (await pods(CLUSTER, 'it')).some((p) => p.name === 'via-kubectl'),
+      false,
+    );
     unlinkSync(manifest);
   });
 
-  test('the controller, and every node agent and ztunnel, run on the project\'s Node 24', async (t) => {
+  test("the controller, and every node agent and ztunnel, run on the project's Node 24", async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const state = join('/run/ambit', CLUSTER);
     const pidFiles = [join(state, 'controller', 'controller.pid')];
-    for (const node of ['node1', 'node2']) pidFiles.push(join(state, 'nodes', node, 'ztunnel.pid'), join(state, 'nodes', node, 'node-agent.pid'));
+    for (const node of ['node1', 'node2'])
+      pidFiles.push(join(state, 'nodes', node, 'ztunnel.pid'), join(state, 'nodes', node, 'node-agent.pid'));
     for (const file of pidFiles) {
       const pid = readFileSync(file, 'utf8').trim();
       // The running binary itself, as `node --version` inside the process's container would report it.

@@ -18,7 +18,15 @@ const paths = clusterPaths(CLUSTER);
 const TD = 'spiffe://cluster.local';
 const NEEDS = {
   root: true,
-  executables: ['/usr/lib/cni/bridge', '/usr/sbin/nft', '/usr/bin/nc', '/usr/bin/tcpdump', '/usr/bin/tshark', '/usr/bin/kubectl', '/usr/bin/ss'],
+  executables: [
+    '/usr/lib/cni/bridge',
+    '/usr/sbin/nft',
+    '/usr/bin/nc',
+    '/usr/bin/tcpdump',
+    '/usr/bin/tshark',
+    '/usr/bin/kubectl',
+    '/usr/bin/ss',
+  ],
 };
 
 let dir = '';
@@ -98,7 +106,11 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const pcap = join(work, 'underlay.pcap');
     const marker = `AMBIT-MARKER-${randomBytes(8).toString('hex')}`;
-    const dump = spawn('ip', ['netns', 'exec', `${paths.prefix}node2`, 'tcpdump', '-i', 'eth0', '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const dump = spawn(
+      'ip',
+      ['netns', 'exec', `${paths.prefix}node2`, 'tcpdump', '-i', 'eth0', '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'tcp'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     await new Promise<void>((resolve) => dump.stderr.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve()));
     try {
       const r = await nc('mesh', 'client', ip('mesh/server'), 7000, `${marker}\n`);
@@ -130,7 +142,13 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const r = await nc('mesh', 'client', 'server', 80, 'via-service\n');
     assert.equal(r.stdout, `hello from server to ${ip('mesh/client')}\nvia-service\n`);
-    await eventually(() => assert.ok(inboundRecords('node2').some((x) => x['dst.addr'] === `${ip('mesh/server')}:7000` && x['src.identity'] === `${TD}/ns/mesh/sa/client`)));
+    await eventually(() =>
+      assert.ok(
+        inboundRecords('node2').some(
+          (x) => x['dst.addr'] === `${ip('mesh/server')}:7000` && x['src.identity'] === `${TD}/ns/mesh/sa/client`,
+        ),
+      ),
+    );
   });
 
   test('100 MB upload and 100 MB download: SHA-256 equal on both ends; half-closed clients get the whole reply', async (t) => {
@@ -142,7 +160,13 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const up = await inPod('mesh', 'client', ['sh', '-c', `nc -N -w 20 ${ip('mesh/server')} 7001 < ${file}`], undefined, 120_000);
     assert.equal(up.stdout.trim(), `${want} ${data.length}`, up.stderr);
     const out = join(work, 'download.bin');
-    const down = await inPod('mesh', 'client', ['sh', '-c', `nc -N -w 20 ${ip('mesh/server')} 7002 < /dev/null > ${out}`], undefined, 120_000);
+    const down = await inPod(
+      'mesh',
+      'client',
+      ['sh', '-c', `nc -N -w 20 ${ip('mesh/server')} 7002 < /dev/null > ${out}`],
+      undefined,
+      120_000,
+    );
     assert.equal(down.code, 0, down.stderr);
     const got = createHash('sha256').update(readFileSync(out)).digest('hex');
     const serverLog = await eventually(async () => {
@@ -150,7 +174,11 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
       assert.match(l, /download sha256 [0-9a-f]{64} \d+/);
       return l;
     });
-    const line = serverLog.split('\n').filter((l) => l.startsWith('download sha256')).at(-1) ?? '';
+    const line =
+      serverLog
+        .split('\n')
+        .filter((l) => l.startsWith('download sha256'))
+        .at(-1) ?? '';
     assert.equal(line.split(' ')[2], got, 'downloaded bytes hash as sent');
     assert.equal(Number(line.split(' ')[3]), 100 * 1024 * 1024);
     rmSync(file);
@@ -160,9 +188,13 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
   test('200 concurrent connections from one pod to another share at most 2 TLS connections', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const app = join(dir, 'apps', 'hold.mjs');
-    const child = spawn('ip', ['netns', 'exec', await podNetns(CLUSTER, 'mesh', 'client'), process.execPath, app, ip('mesh/server'), '7000', '200', '4'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', await podNetns(CLUSTER, 'mesh', 'client'), process.execPath, app, ip('mesh/server'), '7000', '200', '4'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
@@ -186,7 +218,10 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const passthrough = await nc('mesh', 'client', ip('plain/plainsrv'), 7000, 'out-of-mesh\n');
     assert.equal(passthrough.stdout, `hello from plainsrv to ${ip('mesh/client')}\nout-of-mesh\n`);
     const pa = join(work, 'strict.yaml');
-    writeFileSync(pa, 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: strict, namespace: mesh }\nspec:\n  mtls: { mode: STRICT }\n');
+    writeFileSync(
+      pa,
+      'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: strict, namespace: mesh }\nspec:\n  mtls: { mode: STRICT }\n',
+    );
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', pa]);
     try {
       await eventually(async () => {
@@ -228,7 +263,10 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     await eventually(async () => {
       const r = await nc('late', 'caller', ip('late/app'), 7000, 'enrolled\n');
       assert.equal(r.stdout, `hello from app to ${ip('late/caller')}\nenrolled\n`);
-      assert.ok(inboundRecords('node2').some((x) => x['dst.addr'] === `${ip('late/app')}:7000` && x['src.identity'] === `${TD}/ns/late/sa/default`), 'caller → app went over HBONE');
+      assert.ok(
+        inboundRecords('node2').some((x) => x['dst.addr'] === `${ip('late/app')}:7000` && x['src.identity'] === `${TD}/ns/late/sa/default`),
+        'caller → app went over HBONE',
+      );
     }, 10_000);
     const after1 = (await pods(CLUSTER, 'late')).find((p) => p.name === 'app');
     assert.equal(after1?.ip, before.ip, 'same pod, same sandbox');
@@ -236,28 +274,35 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     await eventually(async () => assert.equal(await captured(), false), 10_000);
     const plain = await nc('late', 'caller', ip('late/app'), 7000, 'released\n');
     assert.equal(plain.stdout, `hello from app to ${ip('late/caller')}\nreleased\n`);
-    const restarts = JSON.parse((await kubectl(['get', 'pod', '-n', 'late', 'app', '-o', 'json'])).stdout) as { status: { containerStatuses: Array<{ restartCount: number }> } };
+    const restarts = JSON.parse((await kubectl(['get', 'pod', '-n', 'late', 'app', '-o', 'json'])).stdout) as {
+      status: { containerStatuses: Array<{ restartCount: number }> };
+    };
     assert.equal(restarts.status.containerStatuses[0]?.restartCount, 0, 'the app never restarted');
   });
 
   test('deleting an enrolled pod closes its listeners and frees the netns handle', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const file = join(work, 'victim.yaml');
-    writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: { name: victim, namespace: mesh }\nspec:\n  nodeName: node2\n  containers:\n    - { name: idle, command: [sleep, infinity] }\n');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: { name: victim, namespace: mesh }\nspec:\n  nodeName: node2\n  containers:\n    - { name: idle, command: [sleep, infinity] }\n',
+    );
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]);
     const netns = await eventually(() => podNetns(CLUSTER, 'mesh', 'victim'), 20_000);
     const listening = await inPod('mesh', 'victim', ['ss', '-Htln']);
-    for (const port of [15001, 15006, 15008]) assert.match(listening.stdout, new RegExp(`:${port}\\b`), `ztunnel listens on ${port} in the pod`);
+    for (const port of [15001, 15006, 15008])
+      assert.match(listening.stdout, new RegExp(`:${port}\\b`), `ztunnel listens on ${port} in the pod`);
     const inode = statSync(`/run/netns/${netns}`).ino;
     const ztPid = pidOf(nodeComponentPaths(paths.stateDir, 'node2').ztunnelPid);
-    const holds = (): boolean => readdirSync(`/proc/${ztPid}/fd`).some((fd) => {
-      try {
-        // The fd was opened through the bind mount, so it reads back as that path; its inode is the namespace's.
-        return statSync(`/proc/${ztPid}/fd/${fd}`).ino === inode;
-      } catch {
-        return false;
-      }
-    });
+    const holds = (): boolean =>
+      readdirSync(`/proc/${ztPid}/fd`).some((fd) => {
+        try {
+          // The fd was opened through the bind mount, so it reads back as that path; its inode is the namespace's.
+          return statSync(`/proc/${ztPid}/fd/${fd}`).ino === inode;
+        } catch {
+          return false;
+        }
+      });
     assert.equal(holds(), true, 'ztunnel holds the pod netns while the pod runs');
     await ambitctlOk(CLUSTER, ['local', 'delete', '-f', file]);
     await eventually(() => assert.equal(holds(), false, 'ztunnel released the netns handle'), 15_000);
@@ -293,13 +338,18 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     t.diagnostic(`new connections worked again ${okAt - started} ms after SIGTERM`);
     assert.ok(okAt - started <= 2000, `new connections worked again after ${okAt - started} ms`);
     for (const p of await pods(CLUSTER, 'mesh')) assert.equal(p.phase, 'Running');
-    const server = JSON.parse((await kubectl(['get', 'pod', '-n', 'mesh', 'server', '-o', 'json'])).stdout) as { status: { containerStatuses: Array<{ restartCount: number }> } };
+    const server = JSON.parse((await kubectl(['get', 'pod', '-n', 'mesh', 'server', '-o', 'json'])).stdout) as {
+      status: { containerStatuses: Array<{ restartCount: number }> };
+    };
     assert.equal(server.status.containerStatuses[0]?.restartCount, 0);
   });
 
   test('20 s certificates: traffic flows across at least two rotations', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const issued = (): number => logOf('ztunnel', 'node2').split('\n').filter((l) => l.includes(`${TD}/ns/mesh/sa/server`) && l.includes('certificate issued')).length;
+    const issued = (): number =>
+      logOf('ztunnel', 'node2')
+        .split('\n')
+        .filter((l) => l.includes(`${TD}/ns/mesh/sa/server`) && l.includes('certificate issued')).length;
     const first = issued();
     const deadline = Date.now() + 26_000;
     let n = 0;

@@ -22,7 +22,9 @@ const ip = (key: string): string => ips.get(key) ?? assert.fail(`no pod ${key}`)
 
 /** One nc round trip from a pod to backend: the reply, or '' when the connection was refused or reset. */
 async function call(ns: string, pod: string, port = 7000): Promise<string> {
-  const r = await ambitctl(CLUSTER, ['local', 'exec', '-n', ns, pod, '--', 'nc', '-N', '-w', '3', ip('shop/backend'), String(port)], { input: 'ping\n' });
+  const r = await ambitctl(CLUSTER, ['local', 'exec', '-n', ns, pod, '--', 'nc', '-N', '-w', '3', ip('shop/backend'), String(port)], {
+    input: 'ping\n',
+  });
   return r.stdout;
 }
 const greeting = (from: string, port = 7000): string => (port === 7000 ? `hello from backend to ${ip(from)}\nping\n` : '');
@@ -51,7 +53,10 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
     dir = fixtureCopy('policy');
     work = mkdtempSync(join(tmpdir(), 'ambit-policy-'));
     const podsFile = join(dir, '10-pods.yaml');
-    writeFileSync(podsFile, readFileSync(podsFile, 'utf8').replaceAll('@MESH_APPS@', join(REPO, 'test', 'integration', 'fixtures', 'mesh', 'apps')));
+    writeFileSync(
+      podsFile,
+      readFileSync(podsFile, 'utf8').replaceAll('@MESH_APPS@', join(REPO, 'test', 'integration', 'fixtures', 'mesh', 'apps')),
+    );
     const up = await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '2'], { timeoutMs: 120_000 });
     assert.equal(up.code, 0, `${up.stderr}\n${up.stdout}`);
     for (const ns of ['shop', 'guest', 'outside']) for (const p of await pods(CLUSTER, ns)) ips.set(`${ns}/${p.name}`, p.ip);
@@ -65,14 +70,24 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   test('no ALLOW policy: every caller is allowed', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    for (const [ns, pod] of [['shop', 'frontend'], ['shop', 'other'], ['guest', 'visitor'], ['outside', 'plain']] as const) {
+    for (const [ns, pod] of [
+      ['shop', 'frontend'],
+      ['shop', 'other'],
+      ['guest', 'visitor'],
+      ['outside', 'plain'],
+    ] as const) {
       assert.equal(await call(ns, pod), greeting(`${ns}/${pod}`), `${ns}/${pod}`);
     }
   });
 
   test('allow only a principal; explain says why', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const remove = await apply(authz('frontend-only', `${BACKEND}  action: ALLOW\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`));
+    const remove = await apply(
+      authz(
+        'frontend-only',
+        `${BACKEND}  action: ALLOW\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`,
+      ),
+    );
     try {
       await eventually(async () => assert.equal(await allowed('shop', 'other'), false), 10_000);
       assert.equal(await allowed('shop', 'frontend'), true);
@@ -92,10 +107,16 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   test('deny one port', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const remove = await apply(authz('no-7001', `${BACKEND}  action: DENY\n  rules:\n    - to:\n        - operation: { ports: ["7001"] }\n`));
+    const remove = await apply(
+      authz('no-7001', `${BACKEND}  action: DENY\n  rules:\n    - to:\n        - operation: { ports: ["7001"] }\n`),
+    );
     try {
       await eventually(async () => {
-        const r = await ambitctl(CLUSTER, ['local', 'exec', '-n', 'shop', 'frontend', '--', 'nc', '-N', '-w', '3', ip('shop/backend'), '7001'], { input: 'x' });
+        const r = await ambitctl(
+          CLUSTER,
+          ['local', 'exec', '-n', 'shop', 'frontend', '--', 'nc', '-N', '-w', '3', ip('shop/backend'), '7001'],
+          { input: 'x' },
+        );
         assert.equal(r.stdout, '', 'port 7001 refused');
       }, 10_000);
       assert.equal(await allowed('shop', 'frontend'), true, 'port 7000 still open');
@@ -118,7 +139,9 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   test('ipBlocks admit a plaintext source by address', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const remove = await apply(authz('by-ip', `${BACKEND}  action: ALLOW\n  rules:\n    - from:\n        - source: { ipBlocks: ["${ip('outside/plain')}/32"] }\n`));
+    const remove = await apply(
+      authz('by-ip', `${BACKEND}  action: ALLOW\n  rules:\n    - from:\n        - source: { ipBlocks: ["${ip('outside/plain')}/32"] }\n`),
+    );
     try {
       await eventually(async () => assert.equal(await allowed('outside', 'plain2'), false), 10_000);
       assert.equal(await allowed('outside', 'plain'), true);
@@ -129,12 +152,26 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
 
   test('an ALLOW policy with only L7 fields denies at L4, and its status says why', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const remove = await apply(authz('get-only', `${BACKEND}  action: ALLOW\n  rules:\n    - to:\n        - operation: { methods: ["GET"] }\n`));
+    const remove = await apply(
+      authz('get-only', `${BACKEND}  action: ALLOW\n  rules:\n    - to:\n        - operation: { methods: ["GET"] }\n`),
+    );
     try {
       await eventually(async () => assert.equal(await allowed('shop', 'frontend'), false), 10_000);
       const status = await eventually(async () => {
-        const r = await run(['kubectl', '--kubeconfig', paths.kubeconfig, 'get', 'authorizationpolicy', '-n', 'shop', 'get-only', '-o', 'json']);
-        const conds = (JSON.parse(r.stdout) as { status?: { conditions?: Array<{ type: string; message?: string }> } }).status?.conditions ?? [];
+        const r = await run([
+          'kubectl',
+          '--kubeconfig',
+          paths.kubeconfig,
+          'get',
+          'authorizationpolicy',
+          '-n',
+          'shop',
+          'get-only',
+          '-o',
+          'json',
+        ]);
+        const conds =
+          (JSON.parse(r.stdout) as { status?: { conditions?: Array<{ type: string; message?: string }> } }).status?.conditions ?? [];
         const c = conds.find((x) => x.type === 'ZtunnelAccepted');
         assert.ok(c, `ZtunnelAccepted condition in ${r.stdout}`);
         return c;
@@ -148,7 +185,11 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
   test('dry run: a matching DENY is logged, not enforced', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const remove = await apply(
-      authz('dry-deny', `${BACKEND}  action: DENY\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`, '  annotations: { istio.io/dry-run: "true" }\n'),
+      authz(
+        'dry-deny',
+        `${BACKEND}  action: DENY\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`,
+        '  annotations: { istio.io/dry-run: "true" }\n',
+      ),
     );
     try {
       await eventually(async () => {
@@ -165,7 +206,9 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const netns = await podNetns(CLUSTER, 'shop', 'frontend');
     const app = join(REPO, 'test', 'integration', 'fixtures', 'mesh', 'apps', 'watch-close.mjs');
-    const holder = spawn('ip', ['netns', 'exec', netns, process.execPath, app, ip('shop/backend'), '7000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const holder = spawn('ip', ['netns', 'exec', netns, process.execPath, app, ip('shop/backend'), '7000'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let out = '';
     let closedAt = 0;
     holder.stdout.on('data', (d: Buffer) => {
@@ -173,7 +216,12 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
       if (closedAt === 0 && out.includes('closed')) closedAt = Date.now();
     });
     await eventually(() => assert.match(out, /open/));
-    const remove = await apply(authz('cut-frontend', `${BACKEND}  action: DENY\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`));
+    const remove = await apply(
+      authz(
+        'cut-frontend',
+        `${BACKEND}  action: DENY\n  rules:\n    - from:\n        - source: { principals: ["cluster.local/ns/shop/sa/frontend"] }\n`,
+      ),
+    );
     const appliedAt = Date.now();
     try {
       await eventually(() => assert.ok(closedAt > 0, `the open connection was closed (${out.trim()})`), 5000).finally(() => holder.kill());
@@ -181,8 +229,21 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
       assert.ok(closedAt - appliedAt <= 1000, `closed after ${closedAt - appliedAt} ms`);
       assert.equal(await allowed('shop', 'frontend'), false, 'new connections are denied too');
       const metrics = await ambitctlOk(CLUSTER, ['local', 'node-exec', 'node2', '--', 'curl', '-s', '127.0.0.1:15020/metrics']);
-      const denied = metrics.split('\n').find((l) => l.startsWith('istio_tcp_connections_closed_total{') && l.includes('response_flags="DENY"') && l.includes('source_principal="spiffe://cluster.local/ns/shop/sa/frontend"'));
-      assert.ok(denied !== undefined && Number(denied.split(' ').at(-1)) >= 1, `a DENY count for frontend in:\n${metrics.split('\n').filter((l) => l.startsWith('istio_tcp')).join('\n')}`);
+      const denied = metrics
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('istio_tcp_connections_closed_total{') &&
+            l.includes('response_flags="DENY"') &&
+            l.includes('source_principal="spiffe://cluster.local/ns/shop/sa/frontend"'),
+        );
+      assert.ok(
+        denied !== undefined && Number(denied.split(' ').at(-1)) >= 1,
+        `a DENY count for frontend in:\n${metrics
+          .split('\n')
+          .filter((l) => l.startsWith('istio_tcp'))
+          .join('\n')}`,
+      );
     } finally {
       await remove();
     }

@@ -15,7 +15,12 @@ let up = false;
 async function hostLinks(): Promise<string> {
   const r = await run(['ip', '-o', 'link', 'show']);
   // Names only: counters and flags change on their own.
-  return r.stdout.split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter(Boolean).sort().join(',');
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim() ?? '')
+    .filter(Boolean)
+    .sort()
+    .join(',');
 }
 
 before(async () => {
@@ -42,7 +47,10 @@ test('from the driver namespace a pod IP fails at once with no route, and no pac
   const [pod] = await pods(CLUSTER, 'default');
   assert.ok(pod);
   // The pod serves: reachable from inside the cluster (its node).
-  const inside = await eventually(() => ambitctlOk(CLUSTER, ['local', 'node-exec', 'node1', '--', 'curl', '-sS', '--max-time', '5', `http://${pod.ip}:8080/`]), 10_000);
+  const inside = await eventually(
+    () => ambitctlOk(CLUSTER, ['local', 'node-exec', 'node1', '--', 'curl', '-sS', '--max-time', '5', `http://${pod.ip}:8080/`]),
+    10_000,
+  );
   assert.equal(inside, 'sealed\n');
 
   // tcpdump in the HOST namespace, on every host interface, for any cluster address.
@@ -54,7 +62,14 @@ test('from the driver namespace a pod IP fails at once with no route, and no pac
   await eventually(() => assert.match(dumpErr, /listening on/), 10_000);
 
   const links = await run(['ip', '-n', DRIVER_NS, '-o', 'link', 'show']);
-  assert.deepEqual(links.stdout.trim().split('\n').map((l) => l.split(':')[1]?.trim()), ['lo'], 'the driver namespace has only loopback');
+  assert.deepEqual(
+    links.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim()),
+    ['lo'],
+    'the driver namespace has only loopback',
+  );
   const nc = await run(['ip', 'netns', 'exec', DRIVER_NS, 'nc', '-z', '-v', '-w', '3', pod.ip, '8080']);
   assert.notEqual(nc.code, 0);
   assert.match(nc.stderr, /Network is unreachable/);

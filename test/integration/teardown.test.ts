@@ -95,9 +95,15 @@ test('a pod that never becomes ready fails up with a clear error and a clean hos
   const broken = fixtureCopy('one-pod');
   t.after(() => removeDir(broken));
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(`${broken}/pod.yaml`, 'apiVersion: v1\nkind: Pod\nmetadata: {name: ghost}\nspec:\n  containers: [{name: c, command: [/nonexistent/program]}]\n');
+  writeFileSync(
+    `${broken}/pod.yaml`,
+    'apiVersion: v1\nkind: Pod\nmetadata: {name: ghost}\nspec:\n  containers: [{name: c, command: [/nonexistent/program]}]\n',
+  );
   const r = await ambitctl(CLUSTER, ['local', 'up', '-f', broken, '--nodes', '1', '--timeout', '4']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /did not come up: not ready after 4s: pods not ready: default\/ghost \(c: (StartError|CrashLoopBackOff): executable "\/nonexistent\/program" not found/);
+  assert.match(
+    r.stderr,
+    /did not come up: not ready after 4s: pods not ready: default\/ghost \(c: (StartError|CrashLoopBackOff): executable "\/nonexistent\/program" not found/,
+  );
   assertClean();
 });

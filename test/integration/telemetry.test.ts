@@ -26,7 +26,19 @@ let echoIp = '';
 let echoPod = '';
 
 async function query(promql: string): Promise<number> {
-  const r = await run(['ip', 'netns', 'exec', WORLD, 'curl', '-sS', '--max-time', '5', '--data-urlencode', `query=${promql}`, 'http://127.0.0.1:9090/api/v1/query']);
+  const r = await run([
+    'ip',
+    'netns',
+    'exec',
+    WORLD,
+    'curl',
+    '-sS',
+    '--max-time',
+    '5',
+    '--data-urlencode',
+    `query=${promql}`,
+    'http://127.0.0.1:9090/api/v1/query',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const body = JSON.parse(r.stdout) as { status: string; data: { result: Array<{ value: [number, string] }> } };
   assert.equal(body.status, 'success', r.stdout);
@@ -56,7 +68,15 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
     // In the world namespace: it reaches the nodes over the underlay and listens on its own loopback only.
     prometheus = spawn(
       'ip',
-      ['netns', 'exec', WORLD, 'prometheus', `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, '--web.listen-address=127.0.0.1:9090'],
+      [
+        'netns',
+        'exec',
+        WORLD,
+        'prometheus',
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(work, 'data')}`,
+        '--web.listen-address=127.0.0.1:9090',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let log = '';
@@ -85,17 +105,32 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
       const r = await nc('ping\n');
       assert.equal(r.stdout, `${greeting}ping\n`);
     }
-    const sel = (reporter: string): string => `reporter="${reporter}",source_workload="client",destination_workload="tcp-echo",response_flags="-"`;
+    const sel = (reporter: string): string =>
+      `reporter="${reporter}",source_workload="client",destination_workload="tcp-echo",response_flags="-"`;
     await eventually(async () => {
       assert.equal(await query(`sum(istio_tcp_connections_opened_total{${sel('destination')}})`), 5);
       assert.equal(await query(`sum(istio_tcp_connections_closed_total{${sel('destination')}})`), 5);
       assert.equal(await query(`sum(istio_tcp_connections_opened_total{${sel('source')}})`), 5);
-      assert.equal(await query(`sum(istio_tcp_received_bytes_total{${sel('destination')}})`), 5 * 5, 'the server side received 5 × "ping\\n"');
+      assert.equal(
+        await query(`sum(istio_tcp_received_bytes_total{${sel('destination')}})`),
+        5 * 5,
+        'the server side received 5 × "ping\\n"',
+      );
       assert.equal(await query(`sum(istio_tcp_sent_bytes_total{${sel('destination')}})`), 5 * (greeting.length + 5));
       assert.equal(await query(`sum(istio_tcp_sent_bytes_total{${sel('source')}})`), 5 * 5);
       assert.equal(await query(`sum(istio_tcp_received_bytes_total{${sel('source')}})`), 5 * (greeting.length + 5));
     }, 15_000);
-    const labels = await run(['ip', 'netns', 'exec', WORLD, 'curl', '-s', '--data-urlencode', `match[]=istio_tcp_connections_opened_total{${sel('destination')}}`, 'http://127.0.0.1:9090/api/v1/series']);
+    const labels = await run([
+      'ip',
+      'netns',
+      'exec',
+      WORLD,
+      'curl',
+      '-s',
+      '--data-urlencode',
+      `match[]=istio_tcp_connections_opened_total{${sel('destination')}}`,
+      'http://127.0.0.1:9090/api/v1/series',
+    ]);
     const series = (JSON.parse(labels.stdout) as { data: Array<Record<string, string>> }).data[0] ?? {};
     assert.equal(series['source_principal'], 'spiffe://cluster.local/ns/demo/sa/default');
     assert.equal(series['destination_principal'], 'spiffe://cluster.local/ns/demo/sa/default');
@@ -121,7 +156,10 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
       assert.equal(held.exitCode, null, 'still open');
       t.diagnostic(`received bytes seen by Prometheus while open: ${seen.length} samples, ${seen[0]} → ${seen.at(-1)}`);
       assert.ok(seen.length >= 3);
-      assert.ok(seen.every((v, i) => i === 0 || v >= (seen[i - 1] ?? 0)) && (seen.at(-1) ?? 0) > (seen[0] ?? 0), `rising: ${seen.join(', ')}`);
+      assert.ok(
+        seen.every((v, i) => i === 0 || v >= (seen[i - 1] ?? 0)) && (seen.at(-1) ?? 0) > (seen[0] ?? 0),
+        `rising: ${seen.join(', ')}`,
+      );
     } finally {
       held.kill();
     }
@@ -137,8 +175,16 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', file]);
     await eventually(async () => assert.equal((await nc('denied?\n')).stdout, ''), 10_000);
     await eventually(async () => {
-      assert.ok((await query('sum(istio_tcp_connections_closed_total{reporter="destination",response_flags="DENY",source_workload="client",destination_workload="tcp-echo"})')) >= 1);
-      assert.ok((await query('sum(istio_tcp_connections_closed_total{reporter="source",response_flags="DENY",source_workload="client",destination_workload="tcp-echo"})')) >= 1);
+      assert.ok(
+        (await query(
+          'sum(istio_tcp_connections_closed_total{reporter="destination",response_flags="DENY",source_workload="client",destination_workload="tcp-echo"})',
+        )) >= 1,
+      );
+      assert.ok(
+        (await query(
+          'sum(istio_tcp_connections_closed_total{reporter="source",response_flags="DENY",source_workload="client",destination_workload="tcp-echo"})',
+        )) >= 1,
+      );
     }, 15_000);
     await ambitctlOk(CLUSTER, ['local', 'delete', '-f', file]);
   });
@@ -146,21 +192,39 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
   test('deploy/: the dashboard queries only metrics ztunnel exports; the monitoring manifests parse', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const text = await ambitctlOk(CLUSTER, ['local', 'node-exec', 'node1', '--', 'curl', '-s', '127.0.0.1:15020/metrics']);
-    const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
-    const dashboard = JSON.parse(readFileSync(join(REPO, 'deploy', 'grafana', 'ztunnel-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const exported = new Set(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE '))
+        .map((l) => l.split(' ')[2]),
+    );
+    const dashboard = JSON.parse(readFileSync(join(REPO, 'deploy', 'grafana', 'ztunnel-dashboard.json'), 'utf8')) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    };
     assert.ok(dashboard.panels.length >= 8);
     for (const panel of dashboard.panels) {
       for (const target of panel.targets) {
         for (const name of target.expr.match(/\b(?:istio|ambit|process)_[a-z_]+/g) ?? []) {
           const base = name.replace(/_(bucket|sum|count)$/, '');
-          assert.ok(exported.has(base) || exported.has(base.replace(/_total$/, '')), `panel "${panel.title}" uses ${name}, which ztunnel does not export`);
+          assert.ok(
+            exported.has(base) || exported.has(base.replace(/_total$/, '')),
+            `panel "${panel.title}" uses ${name}, which ztunnel does not export`,
+          );
         }
       }
     }
-    const monitor = parseYaml(readFileSync(join(REPO, 'deploy', 'monitoring', 'ztunnel-podmonitor.yaml'), 'utf8')) as { kind: string; spec: { podMetricsEndpoints: Array<{ port: string; path: string }> } };
+    const monitor = parseYaml(readFileSync(join(REPO, 'deploy', 'monitoring', 'ztunnel-podmonitor.yaml'), 'utf8')) as {
+      kind: string;
+      spec: { podMetricsEndpoints: Array<{ port: string; path: string }> };
+    };
     assert.equal(monitor.kind, 'PodMonitor');
     const ds = parseYaml(readFileSync(join(REPO, 'deploy', 'ztunnel', 'daemonset.yaml'), 'utf8')) as {
-      spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }> }> } } };
+      spec: {
+        template: {
+          metadata: { annotations: Record<string, string> };
+          spec: { containers: Array<{ ports: Array<{ name: string; containerPort: number }> }> };
+        };
+      };
     };
     const port = ds.spec.template.spec.containers[0]?.ports.find((p) => p.name === monitor.spec.podMetricsEndpoints[0]?.port);
     assert.equal(port?.containerPort, 15020, 'the PodMonitor port names the metrics port');
@@ -172,11 +236,15 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const workloads = await ambitctlOk(CLUSTER, ['ztunnel-config', 'workloads', '--node', 'node1']);
     assert.match(workloads, /^ZTUNNEL\s+NAMESPACE\s+NAME\s+ADDRESS\s+NODE\s+PROTOCOL\s+STATUS/);
-    for (const name of ['client', echoPod, 'web-']) assert.match(workloads, new RegExp(`node1\\s+demo\\s+${name}\\S*\\s+10\\.244\\.\\d+\\.\\d+\\s+node\\d\\s+HBONE\\s+HEALTHY`));
+    for (const name of ['client', echoPod, 'web-'])
+      assert.match(workloads, new RegExp(`node1\\s+demo\\s+${name}\\S*\\s+10\\.244\\.\\d+\\.\\d+\\s+node\\d\\s+HBONE\\s+HEALTHY`));
     const certs = await ambitctlOk(CLUSTER, ['ztunnel-config', 'certificates']);
     assert.match(certs, /node\d\s+spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+Available\s+\d{4}-/);
     assert.match(certs, /node\d\s+spiffe:\/\/cluster\.local\/ns\/demo\/sa\/api\s+Available/);
-    const json = JSON.parse(await ambitctlOk(CLUSTER, ['ztunnel-config', 'services', '-o', 'json'])) as Record<string, Array<{ hostname: string }>>;
+    const json = JSON.parse(await ambitctlOk(CLUSTER, ['ztunnel-config', 'services', '-o', 'json'])) as Record<
+      string,
+      Array<{ hostname: string }>
+    >;
     assert.ok(json['node2']?.some((s) => s.hostname === 'api.demo.svc.cluster.local'));
   });
 });

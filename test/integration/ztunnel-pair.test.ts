@@ -113,13 +113,18 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     const stream = xds?.streams.at(-1);
     assert.ok(stream, 'ztunnel opened an xDS stream');
     const a = workload('a', [A1, A2], 'sa-a');
-    const b = workload('b', [B], 'sa-b', { services: { 't/echo.t.svc.cluster.local': [{ servicePort: 80, targetPort: 7000, appProtocol: 'TCP' }] } });
+    const b = workload('b', [B], 'sa-b', {
+      services: { 't/echo.t.svc.cluster.local': [{ servicePort: 80, targetPort: 7000, appProtocol: 'TCP' }] },
+    });
     stream.send(ADDRESS_TYPE_URL, [
       { name: a.uid, body: encodeAddress({ workload: a }) },
       { name: b.uid, body: encodeAddress({ workload: b }) },
       { name: 't/echo.t.svc.cluster.local', body: encodeAddress({ service: svc }) },
     ]);
-    stream.send(AUTHORIZATION_TYPE_URL, extraAuth.map((p) => ({ name: `${p.namespace}/${p.name}`, body: encodeAuthorization(p) })));
+    stream.send(
+      AUTHORIZATION_TYPE_URL,
+      extraAuth.map((p) => ({ name: `${p.namespace}/${p.name}`, body: encodeAuthorization(p) })),
+    );
   }
 
   async function nc(from: string, host: string, port: number, input: string): Promise<{ code: number; stdout: string }> {
@@ -151,14 +156,20 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     ];
     agent = createServer((conn) => {
       agentConn = conn;
-      conn.on('data', lineReader((line) => {
-        const msg = parseZtunnelMessage(line);
-        acks.push(msg);
-        if (msg.type === 'hello') {
-          pods.forEach((pod, i) => conn.write(encodeZds({ type: 'add', id: i + 1, pod })));
-          conn.write(encodeZds({ type: 'snapshot-sent', id: 100 }));
-        }
-      }, () => conn.destroy()));
+      conn.on(
+        'data',
+        lineReader(
+          (line) => {
+            const msg = parseZtunnelMessage(line);
+            acks.push(msg);
+            if (msg.type === 'hello') {
+              pods.forEach((pod, i) => conn.write(encodeZds({ type: 'add', id: i + 1, pod })));
+              conn.write(encodeZds({ type: 'snapshot-sent', id: 100 }));
+            }
+          },
+          () => conn.destroy(),
+        ),
+      );
     });
     await new Promise<void>((resolve) => agent!.listen(dir!.path('agent.sock'), resolve));
     zt = startZtunnel({
@@ -200,18 +211,33 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
   it('acks every agent message and serves both pods', (t) => {
     if (!canRunNetnsTests(t)) return;
     const ids = acks.filter((m) => m.type === 'ack').map((m) => (m.type === 'ack' ? m.id : -1));
-    assert.deepEqual(ids.sort((x, y) => x - y), [1, 2, 100]);
+    assert.deepEqual(
+      ids.sort((x, y) => x - y),
+      [1, 2, 100],
+    );
     assert.ok(acks.every((m) => m.type !== 'ack' || m.error === undefined));
-    assert.deepEqual(zt!.pods.pods().map((p) => p.identity).sort(), [`spiffe://${TD}/ns/t/sa/sa-a`, `spiffe://${TD}/ns/t/sa/sa-b`]);
+    assert.deepEqual(
+      zt!.pods
+        .pods()
+        .map((p) => p.identity)
+        .sort(),
+      [`spiffe://${TD}/ns/t/sa/sa-a`, `spiffe://${TD}/ns/t/sa/sa-b`],
+    );
     assert.deepEqual([...ca!.requested].sort(), [`spiffe://${TD}/ns/t/sa/sa-a`, `spiffe://${TD}/ns/t/sa/sa-b`]);
   });
 
-  it('carries a → b by pod IP over HBONE; b sees a\'s address', async (t) => {
+  it("carries a → b by pod IP over HBONE; b sees a's address", async (t) => {
     if (!canRunNetnsTests(t)) return;
     const r = await nc('a', B, 7000, 'marker-123\n');
     assert.equal(r.code, 0);
     assert.equal(r.stdout, `from b peer ${A1}\nmarker-123\n`);
-    assert.ok(zt!.pods.pods().find((p) => p.info.name === 'a')!.pool.stats().sessions >= 1, 'the tunnel is pooled');
+    assert.ok(
+      zt!.pods
+        .pods()
+        .find((p) => p.info.name === 'a')!
+        .pool.stats().sessions >= 1,
+      'the tunnel is pooled',
+    );
   });
 
   it('load-balances a Service VIP to its endpoint', async (t) => {
@@ -246,7 +272,10 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
   it('refuses a Service with no healthy endpoint at once', async (t) => {
     if (!canRunNetnsTests(t)) return;
     const stream = xds!.streams.at(-1)!;
-    const b = workload('b', [B], 'sa-b', { status: 'UNHEALTHY', services: { 't/echo.t.svc.cluster.local': [{ servicePort: 80, targetPort: 7000, appProtocol: 'TCP' }] } });
+    const b = workload('b', [B], 'sa-b', {
+      status: 'UNHEALTHY',
+      services: { 't/echo.t.svc.cluster.local': [{ servicePort: 80, targetPort: 7000, appProtocol: 'TCP' }] },
+    });
     stream.send(ADDRESS_TYPE_URL, [{ name: b.uid, body: encodeAddress({ workload: b }) }]);
     await eventually(() => assert.equal(zt!.state.workloadByIp(B)?.status, 'UNHEALTHY'));
     const started = performance.now();
@@ -266,7 +295,9 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     const closed = new Promise<void>((resolve) => agent!.close(() => resolve()));
     agentConn?.destroy();
     await closed;
-    await eventually(async () => assert.deepEqual(await get('readiness', '/healthz/ready'), { status: 500, body: 'not ready, pending: node agent\n' }));
+    await eventually(async () =>
+      assert.deepEqual(await get('readiness', '/healthz/ready'), { status: 500, body: 'not ready, pending: node agent\n' }),
+    );
     await new Promise<void>((resolve) => agent!.listen(dir!.path('agent.sock'), resolve));
     await eventually(async () => assert.equal((await get('readiness', '/healthz/ready')).status, 200), 8000);
   });
@@ -317,8 +348,16 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     } finally {
       held.kill();
     }
-    await eventually(async () => assert.ok((await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'destination' })) > before));
-    assert.ok((await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'source', source_principal: `spiffe://${TD}/ns/t/sa/sa-a` })) >= 1);
+    await eventually(async () =>
+      assert.ok((await sample('istio_tcp_connections_opened_total', { ...pair, reporter: 'destination' })) > before),
+    );
+    assert.ok(
+      (await sample('istio_tcp_connections_opened_total', {
+        ...pair,
+        reporter: 'source',
+        source_principal: `spiffe://${TD}/ns/t/sa/sa-a`,
+      })) >= 1,
+    );
     const text = (await get('metrics', '/stats/prometheus')).body;
     assert.match(text, /^ambit_ztunnel_enrolled_pods 2$/m);
     assert.match(text, /^ambit_ztunnel_certificate_expiry_timestamp_seconds\{identity="spiffe:\/\/cluster.local\/ns\/t\/sa\/sa-a"\} \d+$/m);
@@ -353,5 +392,4 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     assert.notEqual(code, 'still running', 'the drained connection was closed at the deadline');
     zt = undefined;
   });
-
 });

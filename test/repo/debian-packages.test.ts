@@ -23,7 +23,10 @@ function readList(): Map<string, Listed> {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const [pkg, scope, ...exes] = line.split(/\s+/);
-    assert.ok(pkg !== undefined && (scope === 'run' || scope === 'test' || scope === 'bench'), `debian-packages.txt:${i + 1}: bad scope in ${JSON.stringify(raw)}`);
+    assert.ok(
+      pkg !== undefined && (scope === 'run' || scope === 'test' || scope === 'bench'),
+      `debian-packages.txt:${i + 1}: bad scope in ${JSON.stringify(raw)}`,
+    );
     assert.ok(exes.length > 0, `debian-packages.txt:${i + 1}: ${pkg} names no executable`);
     for (const exe of exes) {
       assert.ok(exe.startsWith('/'), `debian-packages.txt:${i + 1}: ${exe} is not an absolute path`);
@@ -58,7 +61,13 @@ const NOT_COMMANDS = new Set(['link', 'route', 'addr', 'netns', 'hostname', 'tbl
 function scopeOf(file: string): Scope {
   const rel = relative(REPO, file);
   if (rel.startsWith('bench/')) return 'bench';
-  if (/\.test\.ts$/.test(rel) || rel.startsWith('test/') || /(^|\/)(testing|test-support)\//.test(rel) || /\/(test-[^/]*|[^/]*-fixtures?|fake-[^/]*|testing-[^/]*)\.ts$/.test(rel)) return 'test';
+  if (
+    /\.test\.ts$/.test(rel) ||
+    rel.startsWith('test/') ||
+    /(^|\/)(testing|test-support)\//.test(rel) ||
+    /\/(test-[^/]*|[^/]*-fixtures?|fake-[^/]*|testing-[^/]*)\.ts$/.test(rel)
+  )
+    return 'test';
   return 'run';
 }
 

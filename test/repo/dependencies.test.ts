@@ -62,7 +62,9 @@ function packageName(specifier: string): string | undefined {
 function packageOfBin(bin: string): string | undefined {
   const link = join(REPO, 'node_modules', '.bin', bin);
   if (!existsSync(link)) return undefined;
-  const parts = readlinkSync(link).split('/').filter((x) => x !== '..');
+  const parts = readlinkSync(link)
+    .split('/')
+    .filter((x) => x !== '..');
   return parts[0]?.startsWith('@') === true ? parts.slice(0, 2).join('/') : parts[0];
 }
 
@@ -104,7 +106,8 @@ export function dependencyProblems(dir: string, files: readonly string[]): strin
     if (name !== self && !deps.has(name)) problems.push(`${dir}/package.json does not declare ${name} (imported by ${file})`);
   }
   for (const name of deps) {
-    if (!used.has(name) && USED_WITHOUT_IMPORT[dir]?.[name] === undefined) problems.push(`${dir}/package.json declares ${name}, which nothing in ${dir} uses`);
+    if (!used.has(name) && USED_WITHOUT_IMPORT[dir]?.[name] === undefined)
+      problems.push(`${dir}/package.json declares ${name}, which nothing in ${dir} uses`);
   }
   return problems;
 }

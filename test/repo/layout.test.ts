@@ -48,8 +48,16 @@ test('testing/ folders hold no tests (scripts/test.sh runs *.test.ts; tests stay
  * rebuild them): a bundle older than its sources would prove nothing about the code under test.
  */
 const BUNDLES = [
-  { file: 'ztunnel/build/bundle/ztunnel.mjs', entry: 'ztunnel/src/main.ts', sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'] },
-  { file: 'cni/bin/ambit-cni-node', entry: 'cni/src/plugin/main.ts', sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'] },
+  {
+    file: 'ztunnel/build/bundle/ztunnel.mjs',
+    entry: 'ztunnel/src/main.ts',
+    sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'],
+  },
+  {
+    file: 'cni/bin/ambit-cni-node',
+    entry: 'cni/src/plugin/main.ts',
+    sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'],
+  },
 ];
 
 /** Strings only test support contains (the fake CA and xDS server, the privilege gate of tests). */
@@ -70,7 +78,9 @@ for (const bundle of BUNDLES) {
 
     const text = readFileSync(file, 'utf8');
     // esbuild (not minified) names every module it bundles in a `// <path>` line.
-    const modules = [...text.matchAll(/^\/\/ ((?:[\w-]+\/)+[\w.-]+\.ts)$/gm)].map((m) => m[1] ?? '').filter((p) => PACKAGES.includes(p.split('/')[0] ?? ''));
+    const modules = [...text.matchAll(/^\/\/ ((?:[\w-]+\/)+[\w.-]+\.ts)$/gm)]
+      .map((m) => m[1] ?? '')
+      .filter((p) => PACKAGES.includes(p.split('/')[0] ?? ''));
     assert.ok(modules.includes(bundle.entry), `BUG: no module comment for ${bundle.entry}; the check below would prove nothing`);
     const testModules = modules.filter((p) => p.split('/').some((segment) => segment === 'testing' || HELPER_NAME.test(segment)));
     assert.deepEqual(testModules, [], 'test modules in the bundle');

@@ -26,7 +26,9 @@ await build({
   format: 'esm',
   target: 'node24',
   // CommonJS dependencies (grpc-js, protobufjs, pino) call require() for Node's built-ins.
-  banner: { js: "import { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __ambitCreateRequire } from 'node:module'; const require = __ambitCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
   legalComments: 'none',
 });

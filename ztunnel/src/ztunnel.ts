@@ -1,12 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import {
-  ADDRESS_TYPE_URL,
-  AUTHORIZATION_TYPE_URL,
-  errorMessage,
-  ROOT_NAMESPACE,
-  type Authorization,
-  type Logger,
-} from '@ambit/core';
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, ROOT_NAMESPACE, type Authorization, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
 import { createHboneServer } from '@ambit/core/hbone';
 import { createCaClient } from '@ambit/core/identity';
@@ -130,12 +123,25 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   // 4. What reports on all of the above: health gauges read at scrape time, the own servers, memory trim.
   registerHealthGauges(
     registry,
-    { xdsConnected: () => xds.connected(), agentConnected: () => zds.synced(), enrolledPods: () => podRegistry.pods().length, certificates: () => certs.state() },
+    {
+      xdsConnected: () => xds.connected(),
+      agentConnected: () => zds.synced(),
+      enrolledPods: () => podRegistry.pods().length,
+      certificates: () => certs.state(),
+    },
     ZTUNNEL_VERSION,
   );
   const pending = (): string[] => [...(zds.synced() ? [] : ['node agent']), ...(xds.connected() ? [] : ['config sync'])];
   const dump = (): Record<string, unknown> =>
-    configDump({ state, pods: podRegistry, certs, node: options.node, version: ZTUNNEL_VERSION, xdsConnected: () => xds.connected(), agentSynced: () => zds.synced() });
+    configDump({
+      state,
+      pods: podRegistry,
+      certs,
+      node: options.node,
+      version: ZTUNNEL_VERSION,
+      xdsConnected: () => xds.connected(),
+      agentSynced: () => zds.synced(),
+    });
   const servers = startOwnServers(options, { registry, pending, dump, log });
   const stopTrim = startMemoryTrim(log);
   return {

@@ -26,22 +26,42 @@ export async function debugModel(ctx: LocalContext, kubeconfig: string | undefin
   }
   if (output !== undefined) throw new AmbitError('BAD_ARGS', `unknown output format "${output}" (use -o json)`);
   const str = (v: unknown): string => (Array.isArray(v) ? v.join(',') : v === undefined ? '' : String(v));
-  ctx.out.write(`Workloads\n${formatTable(
-    ['NAMESPACE', 'NAME', 'ADDRESSES', 'NODE', 'PROTOCOL', 'SERVICE-ACCOUNT', 'STATUS', 'WAYPOINT'],
-    model.workloads.map((w) => [str(w['namespace']), str(w['name']), str(w['addresses']), str(w['node']), str(w['tunnelProtocol']), str(w['serviceAccount']), str(w['status']), waypointName(w['waypoint'])]),
-  )}\n\nServices\n${formatTable(
-    ['NAMESPACE', 'NAME', 'ADDRESSES', 'PORTS', 'WAYPOINT'],
-    model.services.map((s) => [
-      str(s['namespace']),
-      str(s['name']),
-      (Array.isArray(s['addresses']) ? s['addresses'] : []).map((a: { address?: string }) => a.address ?? '').join(','),
-      (Array.isArray(s['ports']) ? s['ports'] : []).map((p: { servicePort?: number; targetPort?: number }) => `${p.servicePort}→${p.targetPort || 'named'}`).join(','),
-      waypointName(s['waypoint']),
-    ]),
-  )}\n\nAuthorizations\n${formatTable(
-    ['NAMESPACE', 'NAME', 'SCOPE', 'ACTION', 'RULES', 'DRY-RUN'],
-    model.authorizations.map((a) => [str(a['namespace']), str(a['name']), str(a['scope']), str(a['action']), String(Array.isArray(a['rules']) ? a['rules'].length : 0), str(a['dryRun'])]),
-  )}\n`);
+  ctx.out.write(
+    `Workloads\n${formatTable(
+      ['NAMESPACE', 'NAME', 'ADDRESSES', 'NODE', 'PROTOCOL', 'SERVICE-ACCOUNT', 'STATUS', 'WAYPOINT'],
+      model.workloads.map((w) => [
+        str(w['namespace']),
+        str(w['name']),
+        str(w['addresses']),
+        str(w['node']),
+        str(w['tunnelProtocol']),
+        str(w['serviceAccount']),
+        str(w['status']),
+        waypointName(w['waypoint']),
+      ]),
+    )}\n\nServices\n${formatTable(
+      ['NAMESPACE', 'NAME', 'ADDRESSES', 'PORTS', 'WAYPOINT'],
+      model.services.map((s) => [
+        str(s['namespace']),
+        str(s['name']),
+        (Array.isArray(s['addresses']) ? s['addresses'] : []).map((a: { address?: string }) => a.address ?? '').join(','),
+        (Array.isArray(s['ports']) ? s['ports'] : [])
+          .map((p: { servicePort?: number; targetPort?: number }) => `${p.servicePort}→${p.targetPort || 'named'}`)
+          .join(','),
+        waypointName(s['waypoint']),
+      ]),
+    )}\n\nAuthorizations\n${formatTable(
+      ['NAMESPACE', 'NAME', 'SCOPE', 'ACTION', 'RULES', 'DRY-RUN'],
+      model.authorizations.map((a) => [
+        str(a['namespace']),
+        str(a['name']),
+        str(a['scope']),
+        str(a['action']),
+        String(Array.isArray(a['rules']) ? a['rules'].length : 0),
+        str(a['dryRun']),
+      ]),
+    )}\n`,
+  );
 }
 
 /** The controller's model as JSON: from the local cluster's debug socket, or through a real cluster's API proxy. */
@@ -95,7 +115,11 @@ function get(opts: Record<string, unknown>, tls: boolean): Promise<string> {
     });
     req.on('timeout', () => req.destroy(new AmbitError('DEBUG_FAILED', 'the controller did not answer within 10 s')));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new AmbitError('CONTROLLER_DOWN', 'the controller is not running (its debug socket does not answer)') : err);
+      reject(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? new AmbitError('CONTROLLER_DOWN', 'the controller is not running (its debug socket does not answer)')
+          : err,
+      );
     });
     req.end();
   });

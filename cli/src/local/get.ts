@@ -27,7 +27,6 @@ export interface NodeRow {
 
 type Obj = KubeList['items'][number];
 
-
 export async function getRows(ctx: LocalContext, kind: GetKind, namespace?: string): Promise<PodRow[] | ServiceRow[] | NodeRow[]> {
   const info = readyRunner(ctx);
   if (kind === 'nodes') {
@@ -61,7 +60,11 @@ function podRow(p: Obj): PodRow {
 function serviceRow(s: Obj): ServiceRow {
   const spec = asRecord(s['spec']);
   const ports = (Array.isArray(spec['ports']) ? spec['ports'] : []).map(asRecord).map((p) => {
-    const port = { port: Number(p['port']), targetPort: (p['targetPort'] as number | string | undefined) ?? Number(p['port']), protocol: String(p['protocol'] ?? 'TCP') };
+    const port = {
+      port: Number(p['port']),
+      targetPort: (p['targetPort'] as number | string | undefined) ?? Number(p['port']),
+      protocol: String(p['protocol'] ?? 'TCP'),
+    };
     return typeof p['name'] === 'string' ? { name: p['name'], ...port } : port;
   });
   return { name: s.metadata.name, namespace: s.metadata.namespace ?? '', clusterIP: String(spec['clusterIP'] ?? ''), ports };
@@ -82,7 +85,10 @@ export async function get(ctx: LocalContext, kind: string, namespace: string | u
 
 function render(kind: GetKind, rows: PodRow[] | ServiceRow[] | NodeRow[]): string {
   if (kind === 'nodes') {
-    return formatTable(['NAME', 'IP', 'POD-CIDR'], (rows as NodeRow[]).map((n) => [n.name, n.ip, n.podCidr]));
+    return formatTable(
+      ['NAME', 'IP', 'POD-CIDR'],
+      (rows as NodeRow[]).map((n) => [n.name, n.ip, n.podCidr]),
+    );
   }
   if (kind === 'pods') {
     return formatTable(
@@ -92,7 +98,12 @@ function render(kind: GetKind, rows: PodRow[] | ServiceRow[] | NodeRow[]): strin
   }
   return formatTable(
     ['NAMESPACE', 'NAME', 'CLUSTER-IP', 'PORTS'],
-    (rows as ServiceRow[]).map((s) => [s.namespace, s.name, s.clusterIP, s.ports.map((p) => `${p.port}→${p.targetPort}/${p.protocol}`).join(',')]),
+    (rows as ServiceRow[]).map((s) => [
+      s.namespace,
+      s.name,
+      s.clusterIP,
+      s.ports.map((p) => `${p.port}→${p.targetPort}/${p.protocol}`).join(','),
+    ]),
   );
 }
 

@@ -5,10 +5,18 @@ import { AmbitError } from '@ambit/core';
 import type { LocalContext } from './context.ts';
 
 /** Prints (or follows) a pod container's output, from the log file the runtime writes. */
-export async function logs(ctx: LocalContext, namespace: string, pod: string, container: string | undefined, follow: boolean): Promise<void> {
+export async function logs(
+  ctx: LocalContext,
+  namespace: string,
+  pod: string,
+  container: string | undefined,
+  follow: boolean,
+): Promise<void> {
   const dir = join(ctx.paths.logDir, namespace, pod);
   if (!existsSync(dir)) throw new AmbitError('NOT_FOUND', `no logs for pod ${namespace}/${pod} (is it on this cluster and started?)`);
-  const containers = readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => f.slice(0, -4));
+  const containers = readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => f.slice(0, -4));
   const name = container ?? (containers.length === 1 ? containers[0] : undefined);
   if (name === undefined || !containers.includes(name)) {
     throw new AmbitError('BAD_ARGS', `choose a container with -c: ${containers.join(', ')}`);

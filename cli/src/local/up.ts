@@ -61,8 +61,15 @@ export async function up(ctx: LocalContext, opts: UpOptions): Promise<void> {
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await cleanupLeftovers({ prefix: paths.prefix, stateDir: paths.stateDir, clusterName: paths.name, log: silentLogger() });
       rmSync(paths.stateDir, { recursive: true, force: true });
-      const why = failed ? (info?.error ?? 'failed') : Date.now() > deadline ? `not ready after ${opts.timeoutMs / 1000}s` : 'runner exited';
-      throw new AmbitError('UP_FAILED', `local cluster "${paths.name}" did not come up: ${why}\n--- runner log (${paths.runnerLog}) ---\n${tail(paths.runnerLog)}`);
+      const why = failed
+        ? (info?.error ?? 'failed')
+        : Date.now() > deadline
+          ? `not ready after ${opts.timeoutMs / 1000}s`
+          : 'runner exited';
+      throw new AmbitError(
+        'UP_FAILED',
+        `local cluster "${paths.name}" did not come up: ${why}\n--- runner log (${paths.runnerLog}) ---\n${tail(paths.runnerLog)}`,
+      );
     }
     await sleep(100);
   }

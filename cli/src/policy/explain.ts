@@ -8,7 +8,13 @@ import type { LocalContext } from '../local/context.ts';
  * would apply, against the controller's current model (the same code ztunnel runs), and says which policy and rule
  * decided and why each other policy did not match.
  */
-export async function policyExplain(ctx: LocalContext, from: string, to: string, kubeconfig: string | undefined, output: string | undefined): Promise<void> {
+export async function policyExplain(
+  ctx: LocalContext,
+  from: string,
+  to: string,
+  kubeconfig: string | undefined,
+  output: string | undefined,
+): Promise<void> {
   const src = parsePod(from, '--from');
   const dstMatch = /^(.+):(\d{1,5})$/.exec(to);
   if (dstMatch === null) throw new AmbitError('BAD_ARGS', `--to must be NAMESPACE/POD:PORT, got ${JSON.stringify(to)}`);
@@ -45,9 +51,12 @@ export async function policyExplain(ctx: LocalContext, from: string, to: string,
   lines.push(`${verdict}: ${from} → ${to} — ${ex.decision.reason}`);
   lines.push(`  source:      ${conn.sourceIdentity ?? '(plaintext: not in the mesh, no identity)'} at ${conn.sourceIp}`);
   lines.push(`  destination: ${dst.namespace}/${dst.name} at ${conn.destinationIp}:${port}${mtls ? ` (HBONE to :${HBONE_PORT})` : ''}`);
-  if (target.tunnelProtocol !== 'HBONE') lines.push('  note: the destination is not in the mesh; no ztunnel enforces these policies for it');
+  if (target.tunnelProtocol !== 'HBONE')
+    lines.push('  note: the destination is not in the mesh; no ztunnel enforces these policies for it');
   if (ex.decision.dryRun !== undefined) {
-    lines.push(`  dry run: with dry-run policies enforced it would be ${ex.decision.dryRun.allow ? 'ALLOW' : 'DENY'}${ex.decision.dryRun.policy === undefined ? '' : ` (${ex.decision.dryRun.policy})`}`);
+    lines.push(
+      `  dry run: with dry-run policies enforced it would be ${ex.decision.dryRun.allow ? 'ALLOW' : 'DENY'}${ex.decision.dryRun.policy === undefined ? '' : ` (${ex.decision.dryRun.policy})`}`,
+    );
   }
   lines.push(policies.length === 0 ? '  no policy applies to the destination' : `  policies in scope (${policies.length}):`);
   for (const p of ex.policies) lines.push(...policyLines(p, ex.decision.policy));
@@ -62,6 +71,7 @@ function policyLines(p: PolicyExplanation, decidedBy: string | undefined): strin
 
 function parsePod(text: string, flag: string): { namespace: string; name: string } {
   const parts = text.split('/');
-  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') throw new AmbitError('BAD_ARGS', `${flag} must be NAMESPACE/POD, got ${JSON.stringify(text)}`);
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '')
+    throw new AmbitError('BAD_ARGS', `${flag} must be NAMESPACE/POD, got ${JSON.stringify(text)}`);
   return { namespace: parts[0] ?? '', name: parts[1] ?? '' };
 }

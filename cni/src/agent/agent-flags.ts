@@ -50,7 +50,8 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
     return flag === 'node' ? v : absolute(flag, v);
   };
   const logLevel = values['log-level'];
-  if (!LEVELS.includes(logLevel)) throw new AmbitError('BAD_ARGS', `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  if (!LEVELS.includes(logLevel))
+    throw new AmbitError('BAD_ARGS', `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const exclude = values['exclude-namespaces'];
   const kubeconfig = values.kubeconfig;
   return {
@@ -59,7 +60,14 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
       cniSocket: required('cni-socket'),
       ztunnelSocket: required('ztunnel-socket'),
       stateFile: required('state-file'),
-      ...(exclude === undefined ? {} : { excludeNamespaces: exclude.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
+      ...(exclude === undefined
+        ? {}
+        : {
+            excludeNamespaces: exclude
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== ''),
+          }),
     },
     ...(kubeconfig === undefined ? {} : { kubeconfig: absolute('kubeconfig', kubeconfig) }),
     logLevel,

@@ -19,7 +19,10 @@ test('flags: sockets and the state file are required absolute paths, --kubeconfi
     logLevel: 'info',
   });
   assert.equal(parseAgentFlags([...good, '--kubeconfig', '/etc/kube/config']).kubeconfig, '/etc/kube/config');
-  assert.deepEqual(parseAgentFlags([...good, '--exclude-namespaces', 'kube-system, infra', '--log-level', 'debug']).options.excludeNamespaces, ['kube-system', 'infra']);
+  assert.deepEqual(
+    parseAgentFlags([...good, '--exclude-namespaces', 'kube-system, infra', '--log-level', 'debug']).options.excludeNamespaces,
+    ['kube-system', 'infra'],
+  );
   assert.throws(() => parseAgentFlags(good.slice(2)), /--node is required/);
   assert.throws(() => parseAgentFlags([...good.slice(0, 3), 'relative', ...good.slice(4)]), /--cni-socket must be an absolute path/);
   assert.throws(() => parseAgentFlags([...good, '--kubeconfig', 'kube.yaml']), /--kubeconfig must be an absolute path/);
@@ -45,7 +48,10 @@ test('the kubeconfig: a file is loaded with its current cluster; a missing or em
     }),
   );
   assert.equal(loadKubeConfig(file, false).getCurrentCluster()?.server, 'https://127.0.0.1:6443');
-  assert.throws(() => loadKubeConfig(join(dir, 'missing'), false), (err: unknown) => err instanceof KubeconfigLoadError && /cannot load .*missing/.test(err.message));
+  assert.throws(
+    () => loadKubeConfig(join(dir, 'missing'), false),
+    (err: unknown) => err instanceof KubeconfigLoadError && /cannot load .*missing/.test(err.message),
+  );
   const empty = join(dir, 'empty');
   await writeFile(empty, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] }));
   assert.throws(() => loadKubeConfig(empty, false), /names no current cluster/);
@@ -56,7 +62,9 @@ test('bad flags exit 2 with the reason and the usage', async () => {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   assert.deepEqual(exited, { code: 2, signal: null });
   assert.match(output, /--node is required/);
   assert.match(output, /usage: main\.ts --node NAME/);

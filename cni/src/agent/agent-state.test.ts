@@ -53,8 +53,14 @@ test('a state file that does not parse is moved aside and the agent starts empty
 test('parse errors name the entry and the field', () => {
   assert.throws(() => parseStateFile('{"version":2,"pods":[]}'), /field version must be 1/);
   assert.throws(() => parseStateFile('{"version":1}'), /field pods must be a list/);
-  assert.throws(() => parseStateFile(JSON.stringify({ version: 1, pods: [{ ...pod('a'), netns: '' }] })), /pods\[0\]: field netns must be a non-empty string/);
-  assert.throws(() => parseStateFile(JSON.stringify({ version: 1, pods: [pod('a'), { ...pod('b'), containerId: 7 }] })), /pods\[1\]: field containerId/);
+  assert.throws(
+    () => parseStateFile(JSON.stringify({ version: 1, pods: [{ ...pod('a'), netns: '' }] })),
+    /pods\[0\]: field netns must be a non-empty string/,
+  );
+  assert.throws(
+    () => parseStateFile(JSON.stringify({ version: 1, pods: [pod('a'), { ...pod('b'), containerId: 7 }] })),
+    /pods\[1\]: field containerId/,
+  );
 });
 
 test('a DEL finds its enrolment by sandbox id; by name only an enrolment that never had a sandbox id', async (t) => {

@@ -111,7 +111,8 @@ export function parseStateFile(text: string): EnrolledPod[] {
     const pod = parseZdsPod(entry, `state file: pods[${i}]`);
     const containerId = (entry as Record<string, unknown>)['containerId'];
     if (containerId === undefined) return pod;
-    if (typeof containerId !== 'string' || containerId === '') throw new AmbitError('BAD_STATE_FILE', `state file: pods[${i}]: field containerId must be a non-empty string`);
+    if (typeof containerId !== 'string' || containerId === '')
+      throw new AmbitError('BAD_STATE_FILE', `state file: pods[${i}]: field containerId must be a non-empty string`);
     return { ...pod, containerId };
   });
 }

@@ -73,7 +73,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const enroller = createPodEnroller({ state, ztunnel, log });
   const client = new KubeClient(opts.kubeConfig);
   const cacheCommon = { kc: opts.kubeConfig, client, log, ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }) };
-  const namespaces = startKubeCache({ ...cacheCommon, kind: watchedKind('v1', 'Namespace', 'namespaces'), parse: parseNamespace, keyOf: (ns) => ns.name });
+  const namespaces = startKubeCache({
+    ...cacheCommon,
+    kind: watchedKind('v1', 'Namespace', 'namespaces'),
+    parse: parseNamespace,
+    keyOf: (ns) => ns.name,
+  });
   const pods = startKubeCache({
     ...cacheCommon,
     kind: watchedKind('v1', 'Pod', 'pods', `spec.nodeName=${opts.node}`),
@@ -81,7 +86,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     keyOf: (pod) => pod.uid,
   });
   const stopCaches = (): Promise<unknown> => Promise.all([pods.stop(), namespaces.stop()]);
-  const lookup = createPodLookup({ client, pods, namespaces, ...(opts.apiTimeoutMs === undefined ? {} : { timeoutMs: opts.apiTimeoutMs }) });
+  const lookup = createPodLookup({
+    client,
+    pods,
+    namespaces,
+    ...(opts.apiTimeoutMs === undefined ? {} : { timeoutMs: opts.apiTimeoutMs }),
+  });
   const enrolment = startEnrolment({
     pods,
     namespaces,

@@ -120,18 +120,42 @@ export async function installCaptureRules(netns: NetnsRef): Promise<void> {
  * repeated installs from stacking duplicates. IPv6 is best effort: a pod without IPv6 has nothing to route.
  */
 async function installInpodRoutes(netns: NetnsRef): Promise<void> {
-  const rule = ['fwmark', `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`, 'pref', String(INPOD_RULE_PREF), 'lookup', String(INPOD_ROUTE_TABLE)];
+  const rule = [
+    'fwmark',
+    `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`,
+    'pref',
+    String(INPOD_RULE_PREF),
+    'lookup',
+    String(INPOD_ROUTE_TABLE),
+  ];
   for (const family of ['-4', '-6'] as const) {
     await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
     const add = await toolInNetns(netns, 'ip', [family, 'rule', 'add', ...rule]);
-    const route = await toolInNetns(netns, 'ip', [family, 'route', 'replace', 'local', family === '-4' ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(INPOD_ROUTE_TABLE)]);
+    const route = await toolInNetns(netns, 'ip', [
+      family,
+      'route',
+      'replace',
+      'local',
+      family === '-4' ? '0.0.0.0/0' : '::/0',
+      'dev',
+      'lo',
+      'table',
+      String(INPOD_ROUTE_TABLE),
+    ]);
     if (family === '-4' && add.code !== 0) throw failure(netns, 'add the in-pod policy rule', add);
     if (family === '-4' && route.code !== 0) throw failure(netns, 'add the in-pod local route', route);
   }
 }
 
 async function removeInpodRoutes(netns: NetnsRef): Promise<void> {
-  const rule = ['fwmark', `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`, 'pref', String(INPOD_RULE_PREF), 'lookup', String(INPOD_ROUTE_TABLE)];
+  const rule = [
+    'fwmark',
+    `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`,
+    'pref',
+    String(INPOD_RULE_PREF),
+    'lookup',
+    String(INPOD_ROUTE_TABLE),
+  ];
   for (const family of ['-4', '-6'] as const) {
     await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
     await toolInNetns(netns, 'ip', [family, 'route', 'flush', 'table', String(INPOD_ROUTE_TABLE)]);
@@ -171,7 +195,10 @@ async function refuseHostNetns(netns: NetnsRef): Promise<void> {
   const target = await id(path);
   if (target === undefined) return;
   if (target === (await id('/proc/self/ns/net')) || target === (await id('/proc/1/ns/net'))) {
-    throw new CaptureRulesError(netns, `netns ${netns} is the host's or the agent's own network namespace: refusing to install capture rules there`);
+    throw new CaptureRulesError(
+      netns,
+      `netns ${netns} is the host's or the agent's own network namespace: refusing to install capture rules there`,
+    );
   }
 }
 

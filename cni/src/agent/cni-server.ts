@@ -69,11 +69,13 @@ export function parseAddRequest(text: string): AgentAddRequest {
   const what = 'add request';
   const o = bodyObject(text, what);
   const netns = requireString(o, 'netns', what);
-  if (!netns.startsWith('/')) throw new HttpError(400, `${what}: field netns must be an absolute path (CNI_NETNS), got ${JSON.stringify(netns)}`);
+  if (!netns.startsWith('/'))
+    throw new HttpError(400, `${what}: field netns must be an absolute path (CNI_NETNS), got ${JSON.stringify(netns)}`);
   const ips = o['ips'];
   if (!Array.isArray(ips)) throw new HttpError(400, `${what}: field ips must be a list of IP addresses`);
   ips.forEach((ip: unknown, i) => {
-    if (typeof ip !== 'string' || isIP(ip) === 0) throw new HttpError(400, `${what}: field ips[${i}] must be an IP address without prefix length`);
+    if (typeof ip !== 'string' || isIP(ip) === 0)
+      throw new HttpError(400, `${what}: field ips[${i}] must be an IP address without prefix length`);
   });
   const podUid = optionalString(o, 'podUid', what);
   return {
@@ -160,7 +162,11 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
         return;
       }
       const route = path === AGENT_ADD_PATH ? add : path === AGENT_DEL_PATH ? del : undefined;
-      if (route === undefined) throw new HttpError(404, `no such path ${JSON.stringify(path)}; the agent serves POST ${AGENT_ADD_PATH}, ${AGENT_DEL_PATH} and ${AGENT_EXEC_PATH}`);
+      if (route === undefined)
+        throw new HttpError(
+          404,
+          `no such path ${JSON.stringify(path)}; the agent serves POST ${AGENT_ADD_PATH}, ${AGENT_DEL_PATH} and ${AGENT_EXEC_PATH}`,
+        );
       if (req.method !== 'POST') throw new HttpError(405, `${path} takes POST, not ${req.method ?? '?'}`);
       await route(await readBody(req));
     } catch (err) {

@@ -100,7 +100,14 @@ export function startEnrolment(opts: EnrolmentOptions): Enrolment {
     }
     if (netns === undefined) return retryLater(pod.uid, `${what}: no network namespace on this node holds ${pod.ips.join(', ')}`);
     try {
-      await opts.enroller.enrol({ uid: pod.uid, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, netns, ips: pod.ips });
+      await opts.enroller.enrol({
+        uid: pod.uid,
+        name: pod.name,
+        namespace: pod.namespace,
+        serviceAccount: pod.serviceAccount,
+        netns,
+        ips: pod.ips,
+      });
       settled(pod.uid);
     } catch (err) {
       retryLater(pod.uid, errorMessage(err));

@@ -58,7 +58,10 @@ test('IPv6 addresses compare in the if_inet6 form whatever their spelling', () =
   assert.equal(normaliseIp('::1'), '00000000000000000000000000000001');
   assert.equal(normaliseIp('::ffff:10.0.0.1'), '00000000000000000000ffff0a000001');
   assert.equal(normaliseIp('10.0.0.1'), '10.0.0.1');
-  assert.throws(() => normaliseIp('10.0.0.1/24'), (err: unknown) => hasCode(err, 'BAD_IP'));
+  assert.throws(
+    () => normaliseIp('10.0.0.1/24'),
+    (err: unknown) => hasCode(err, 'BAD_IP'),
+  );
 });
 
 test('a named namespace with a process in it is found by its stable /run/netns path', async (t) => {

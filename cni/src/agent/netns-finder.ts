@@ -68,7 +68,10 @@ export async function findNetnsCandidates(ip: string, options: NetnsFinderOption
 
   // One (the lowest) pid per namespace.
   const pidOf = new Map<NsId, number>();
-  const pids = (await readdir(proc)).filter((e) => /^[0-9]+$/.test(e)).map(Number).sort((a, b) => a - b);
+  const pids = (await readdir(proc))
+    .filter((e) => /^[0-9]+$/.test(e))
+    .map(Number)
+    .sort((a, b) => a - b);
   for (const pid of pids) {
     const id = await nsIdOf(join(proc, String(pid), 'ns/net'));
     if (id !== undefined && !skip.has(id) && !pidOf.has(id)) pidOf.set(id, pid);

@@ -22,20 +22,36 @@ export function agentMembership(lookup: PodLookup): MembershipLookup {
       return { ambient: isAmbient(pod, namespace), podUid: pod.uid };
     } catch (err) {
       // As the executable does: not knowing is code 11, so a pod that may be ambient never starts uncaptured.
-      throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read pod ${podNamespace}/${podName} to decide ambient capture: ${errorMessage(err)}`, '', err);
+      throw new CniPluginError(
+        CniCode.TRY_AGAIN_LATER,
+        `cannot read pod ${podNamespace}/${podName} to decide ambient capture: ${errorMessage(err)}`,
+        '',
+        err,
+      );
     }
   };
 }
 
-export async function handlePluginExec(req: IncomingMessage, body: string, res: ServerResponse, lookup: PodLookup, log: Logger): Promise<{ exitCode: number }> {
+export async function handlePluginExec(
+  req: IncomingMessage,
+  body: string,
+  res: ServerResponse,
+  lookup: PodLookup,
+  log: Logger,
+): Promise<{ exitCode: number }> {
   const env: Record<string, string> = {};
   for (const name of FORWARDED) {
     const v = req.headers[name.toLowerCase().replaceAll('_', '-')];
     if (typeof v === 'string') env[name] = v;
   }
   const out = await runPlugin({ env, stdin: body, membership: agentMembership(lookup) });
-  if (out.stderr !== '') log.info({ command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], stderr: out.stderr.trim() }, 'plugin stderr');
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out.stdout), 'cni-exit-code': String(out.exitCode) });
+  if (out.stderr !== '')
+    log.info({ command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], stderr: out.stderr.trim() }, 'plugin stderr');
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(out.stdout),
+    'cni-exit-code': String(out.exitCode),
+  });
   res.end(out.stdout);
   return { exitCode: out.exitCode };
 }

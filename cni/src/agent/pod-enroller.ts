@@ -56,7 +56,9 @@ export function createPodEnroller(deps: { readonly state: AgentState; readonly z
 
   const removeRulesQuietly = async (netns: string, what: string): Promise<void> => {
     if (!(await netnsExists(netns))) return;
-    await removeCaptureRules(netns).catch((err: unknown) => log.warn({ pod: what, netns, err: errorMessage(err) }, 'could not remove capture rules'));
+    await removeCaptureRules(netns).catch((err: unknown) =>
+      log.warn({ pod: what, netns, err: errorMessage(err) }, 'could not remove capture rules'),
+    );
   };
 
   const ztunnelStep = (err: unknown, what: string): EnrolError => {
@@ -82,7 +84,8 @@ export function createPodEnroller(deps: { readonly state: AgentState; readonly z
       // of dropping it as "not in the snapshot" right after acking our add.
       state.put(pod);
       try {
-        if (!ztunnel.connected()) throw new EnrolError('ztunnel-not-connected', `${what}: ztunnel not connected: no ztunnel has said hello on this node`);
+        if (!ztunnel.connected())
+          throw new EnrolError('ztunnel-not-connected', `${what}: ztunnel not connected: no ztunnel has said hello on this node`);
         try {
           await installCaptureRules(pod.netns);
         } catch (err) {

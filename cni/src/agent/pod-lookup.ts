@@ -46,7 +46,8 @@ export function createPodLookup(opts: PodLookupOptions): PodLookup {
     try {
       return await opts.client.get<unknown>(path, timeoutMs);
     } catch (err) {
-      if (err instanceof KubeApiError) throw new PodLookupError(`${what}: look-up in the API answered HTTP ${err.status}: ${err.message}`, err.status === 404, err);
+      if (err instanceof KubeApiError)
+        throw new PodLookupError(`${what}: look-up in the API answered HTTP ${err.status}: ${err.message}`, err.status === 404, err);
       throw new PodLookupError(`${what}: look-up in the API failed: ${errorMessage(err)}`, false, err);
     }
   };

@@ -25,7 +25,10 @@ const pod = (name: string): EnrolledPod => ({
   containerId: `sandbox-${name}`,
 });
 
-async function setUp(t: TestContext, extra: Partial<ZtunnelLinkOptions> = {}): Promise<{ link: ZtunnelLink; socketPath: string; connectZt: typeof connectFakeZtunnel }> {
+async function setUp(
+  t: TestContext,
+  extra: Partial<ZtunnelLinkOptions> = {},
+): Promise<{ link: ZtunnelLink; socketPath: string; connectZt: typeof connectFakeZtunnel }> {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-tagent-zl-'));
   const socketPath = join(dir, 'ztunnel.sock');
   const link = await createZtunnelLink({ socketPath, node: 'node1', snapshot: () => [], log: testLogger(), ackTimeoutMs: 300, ...extra });
@@ -129,7 +132,10 @@ test('a stale socket file is replaced; any other file at the path is refused', a
   const socketPath = join(dir, 'ztunnel.sock');
   const opts = { socketPath, node: 'node1', snapshot: (): ZdsPod[] => [], log: testLogger() };
   // What a crashed agent leaves: a bound socket file nobody listens on (a process killed before it could unlink).
-  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  spawnSync(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+  ]);
   assert.ok((await lstat(socketPath)).isSocket(), 'the leftover socket file exists');
   const link = await createZtunnelLink(opts);
   const zt = await connectFakeZtunnel(socketPath);

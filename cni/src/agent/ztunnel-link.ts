@@ -87,7 +87,8 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
 
   const request = (build: (id: number) => ZdsAgentMessage, what: string): Promise<void> => {
     const conn = active;
-    if (conn === undefined) return Promise.reject(new ZtunnelLinkError('ZTUNNEL_NOT_CONNECTED', `ztunnel is not connected to ${opts.socketPath}`));
+    if (conn === undefined)
+      return Promise.reject(new ZtunnelLinkError('ZTUNNEL_NOT_CONNECTED', `ztunnel is not connected to ${opts.socketPath}`));
     return send(conn, build(nextMsgId++), what);
   };
 
@@ -115,7 +116,10 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
     if (msg.type === 'hello') {
       if (conn.hello) return drop(conn, 'second hello');
       if (msg.version !== ZDS_VERSION || msg.node !== opts.node) {
-        log.error({ conn: conn.id, version: msg.version, node: msg.node, want: { version: ZDS_VERSION, node: opts.node } }, 'refusing ztunnel: wrong ZDS version or node');
+        log.error(
+          { conn: conn.id, version: msg.version, node: msg.node, want: { version: ZDS_VERSION, node: opts.node } },
+          'refusing ztunnel: wrong ZDS version or node',
+        );
         return drop(conn, 'wrong version or node');
       }
       conn.hello = true;
@@ -180,5 +184,12 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
 
 /** Exactly the ZDS fields: the agent's own bookkeeping (sandbox id) is not ztunnel's business. */
 export function toZdsPod(pod: ZdsPod): ZdsPod {
-  return { uid: pod.uid, name: pod.name, namespace: pod.namespace, serviceAccount: pod.serviceAccount, netns: pod.netns, ips: [...pod.ips] };
+  return {
+    uid: pod.uid,
+    name: pod.name,
+    namespace: pod.namespace,
+    serviceAccount: pod.serviceAccount,
+    netns: pod.netns,
+    ips: [...pod.ips],
+  };
 }

@@ -36,7 +36,11 @@ export async function agentAdd(agentSocket: string, body: AgentAddRequest, timeo
     throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `${what}: ${why}`, 'the pod must not run uncaptured; the runtime retries', err);
   }
   if (res.status !== 200) {
-    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `${what}: HTTP ${res.status}: ${agentMessage(res.body)}`, 'the pod must not run uncaptured; the runtime retries');
+    throw new CniPluginError(
+      CniCode.TRY_AGAIN_LATER,
+      `${what}: HTTP ${res.status}: ${agentMessage(res.body)}`,
+      'the pod must not run uncaptured; the runtime retries',
+    );
   }
 }
 

@@ -99,7 +99,8 @@ export function parseStdin(text: string, command: CniCommandName): PluginConfig 
     const what = text.trim() === '' ? 'stdin is empty' : 'stdin is not valid JSON';
     throw new CniPluginError(CniCode.DECODING_FAILURE, `cannot decode network configuration: ${what}`, detail, err);
   }
-  if (!isRecord(json)) throw new CniPluginError(CniCode.DECODING_FAILURE, 'cannot decode network configuration: stdin is not a JSON object');
+  if (!isRecord(json))
+    throw new CniPluginError(CniCode.DECODING_FAILURE, 'cannot decode network configuration: stdin is not a JSON object');
   if (command === 'VERSION') return undefined;
   return parsePluginConfig(json);
 }
@@ -110,7 +111,11 @@ export function parsePluginConfig(x: Readonly<Record<string, unknown>>): PluginC
   const { cniVersion, name, type, agentSocket, kubeconfig, excludeNamespaces, timeoutMs, prevResult } = x;
   if (typeof cniVersion !== 'string' || cniVersion === '') throw bad('cniVersion', 'must be a non-empty string');
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
-    throw new CniPluginError(CniCode.INCOMPATIBLE_VERSION, `incompatible CNI version ${cniVersion}`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniPluginError(
+      CniCode.INCOMPATIBLE_VERSION,
+      `incompatible CNI version ${cniVersion}`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   if (typeof name !== 'string' || name === '') throw bad('name', 'must be a non-empty string');
   if (type !== 'ambit-cni') throw bad('type', `must be "ambit-cni", got ${JSON.stringify(type)}`);

@@ -91,7 +91,13 @@ export function httpExchange(req: HttpExchangeRequest): Promise<HttpExchangeResp
       'socketPath' in target
         ? httpRequest(
             // No keep-alive: one request per process run, and a pooled socket would keep the process alive.
-            { socketPath: target.socketPath, method: req.method, path: req.path, agent: false, headers: { ...headers, connection: 'close' } },
+            {
+              socketPath: target.socketPath,
+              method: req.method,
+              path: req.path,
+              agent: false,
+              headers: { ...headers, connection: 'close' },
+            },
             onResponse,
           )
         : httpsRequest(
@@ -110,7 +116,10 @@ export function httpExchange(req: HttpExchangeRequest): Promise<HttpExchangeResp
             },
             onResponse,
           );
-    const timer = setTimeout(() => finish(new HttpExchangeError('timeout', `${where}: no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
+    const timer = setTimeout(
+      () => finish(new HttpExchangeError('timeout', `${where}: no answer within ${req.timeoutMs} ms`)),
+      req.timeoutMs,
+    );
     r.on('error', (err: NodeJS.ErrnoException) => {
       const connect = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES';
       finish(new HttpExchangeError(connect ? 'connect' : 'io', `${where}: ${err.message}`, err));

@@ -92,8 +92,22 @@ test('what it cannot use is an error naming the file and the field', async (t) =
     [{ clusters: [] }, /current-context must name a context/],
     [{ 'current-context': 'x', contexts: [] }, /no contexts entry named "x"/],
     [{ 'current-context': 'x', contexts: [{ name: 'x', context: { cluster: 'k' } }], clusters: [] }, /no clusters entry named "k"/],
-    [{ 'current-context': 'x', contexts: [{ name: 'x', context: { cluster: 'k' } }], clusters: [{ name: 'k', cluster: { server: 'http://127.0.0.1:8080' } }] }, /server must be https/],
-    [{ 'current-context': 'x', contexts: [{ name: 'x', context: { cluster: 'k' } }], clusters: [{ name: 'k', cluster: { server: 'not a url' } }] }, /server must be a URL/],
+    [
+      {
+        'current-context': 'x',
+        contexts: [{ name: 'x', context: { cluster: 'k' } }],
+        clusters: [{ name: 'k', cluster: { server: 'http://127.0.0.1:8080' } }],
+      },
+      /server must be https/,
+    ],
+    [
+      {
+        'current-context': 'x',
+        contexts: [{ name: 'x', context: { cluster: 'k' } }],
+        clusters: [{ name: 'k', cluster: { server: 'not a url' } }],
+      },
+      /server must be a URL/,
+    ],
     [
       {
         'current-context': 'x',

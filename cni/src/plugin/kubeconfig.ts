@@ -74,16 +74,19 @@ export function readKubeconfig(path: string): ApiAccess {
   } catch {
     throw bad(`cluster ${String(context['cluster'])}: field server must be a URL, got ${JSON.stringify(server)}`);
   }
-  if (url.protocol !== 'https:') throw bad(`cluster ${String(context['cluster'])}: field server must be https (a token is never sent in the clear)`);
+  if (url.protocol !== 'https:')
+    throw bad(`cluster ${String(context['cluster'])}: field server must be https (a token is never sent in the clear)`);
   if (cluster['proxy-url'] !== undefined) throw bad(`cluster ${String(context['cluster'])}: field proxy-url is not supported`);
   for (const unsupported of ['exec', 'auth-provider', 'username', 'password']) {
-    if (user[unsupported] !== undefined) throw bad(`user ${String(context['user'])}: field ${unsupported} is not supported (use a token or a client certificate)`);
+    if (user[unsupported] !== undefined)
+      throw bad(`user ${String(context['user'])}: field ${unsupported} is not supported (use a token or a client certificate)`);
   }
 
   const ca = readField(cluster, 'certificate-authority', `cluster ${String(context['cluster'])}`);
   const cert = readField(user, 'client-certificate', `user ${String(context['user'])}`);
   const key = readField(user, 'client-key', `user ${String(context['user'])}`);
-  if ((cert === undefined) !== (key === undefined)) throw bad(`user ${String(context['user'])}: a client certificate needs its key and the reverse`);
+  if ((cert === undefined) !== (key === undefined))
+    throw bad(`user ${String(context['user'])}: a client certificate needs its key and the reverse`);
   let token = typeof user['token'] === 'string' && user['token'] !== '' ? user['token'] : undefined;
   const tokenFile = user['tokenFile'];
   if (token === undefined && typeof tokenFile === 'string' && tokenFile !== '') {

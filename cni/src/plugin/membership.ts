@@ -44,15 +44,30 @@ export interface Membership {
  * failure to learn it must throw a CniPluginError (code 11: the runtime retries, and a pod that may be ambient does
  * not run uncaptured).
  */
-export type MembershipLookup = (podNamespace: string, podName: string, podUid: string | undefined, timeoutMs: number) => Promise<Membership>;
+export type MembershipLookup = (
+  podNamespace: string,
+  podName: string,
+  podUid: string | undefined,
+  timeoutMs: number,
+) => Promise<Membership>;
 
 /** Reads pod and namespace from the API with the kubeconfig at `kubeconfigPath`, side by side (both sit on the pod's start-up path). */
-export async function lookUpMembership(kubeconfigPath: string, podNamespace: string, podName: string, timeoutMs: number): Promise<Membership> {
+export async function lookUpMembership(
+  kubeconfigPath: string,
+  podNamespace: string,
+  podName: string,
+  timeoutMs: number,
+): Promise<Membership> {
   let access: ApiAccess;
   try {
     access = readKubeconfig(kubeconfigPath);
   } catch (err) {
-    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read the API to decide ambient capture: ${err instanceof Error ? err.message : String(err)}`, '', err);
+    throw new CniPluginError(
+      CniCode.TRY_AGAIN_LATER,
+      `cannot read the API to decide ambient capture: ${err instanceof Error ? err.message : String(err)}`,
+      '',
+      err,
+    );
   }
   // One TLS connection for both reads: a second handshake would cost the start-up more than waiting for the first answer.
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -63,7 +78,9 @@ export async function lookUpMembership(kubeconfigPath: string, podNamespace: str
       getObject(access, agent, `/api/v1/namespaces/${ns}`, `namespace ${podNamespace}`, timeoutMs),
     ]);
     const pod = parsePodFacts(podJson, `pod ${podNamespace}/${podName}`);
-    const namespace: NamespaceFacts = { labels: stringMap(metadataOf(nsJson, `namespace ${podNamespace}`)['labels'], `namespace ${podNamespace}`, 'labels') };
+    const namespace: NamespaceFacts = {
+      labels: stringMap(metadataOf(nsJson, `namespace ${podNamespace}`)['labels'], `namespace ${podNamespace}`, 'labels'),
+    };
     return { ambient: isAmbient(pod, namespace), ...(pod.uid === undefined ? {} : { podUid: pod.uid }) };
   } finally {
     agent.destroy();
@@ -77,13 +94,28 @@ export async function lookUpMembership(kubeconfigPath: string, podNamespace: str
 async function getObject(access: ApiAccess, agent: Agent, path: string, what: string, timeoutMs: number): Promise<unknown> {
   let res;
   try {
-    res = await httpExchange({ target: { origin: access.origin, tls: access.tls, agent }, method: 'GET', path: access.pathPrefix + path, headers: access.headers, timeoutMs });
+    res = await httpExchange({
+      target: { origin: access.origin, tls: access.tls, agent },
+      method: 'GET',
+      path: access.pathPrefix + path,
+      headers: access.headers,
+      timeoutMs,
+    });
   } catch (err) {
     const why = err instanceof HttpExchangeError ? err.message : String(err);
-    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: ${why}`, `API ${access.origin.origin}`, err);
+    throw new CniPluginError(
+      CniCode.TRY_AGAIN_LATER,
+      `cannot read ${what} from the API to decide ambient capture: ${why}`,
+      `API ${access.origin.origin}`,
+      err,
+    );
   }
   if (res.status !== 200) {
-    throw new CniPluginError(CniCode.TRY_AGAIN_LATER, `cannot read ${what} from the API to decide ambient capture: HTTP ${res.status}`, res.body.slice(0, 512));
+    throw new CniPluginError(
+      CniCode.TRY_AGAIN_LATER,
+      `cannot read ${what} from the API to decide ambient capture: HTTP ${res.status}`,
+      res.body.slice(0, 512),
+    );
   }
   try {
     return JSON.parse(res.body);

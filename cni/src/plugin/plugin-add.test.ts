@@ -5,7 +5,16 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { BRIDGE_RESULT, buildPlugin, kubeconfigFile, netConf, podEnv, runPluginBin, socketDir, startFakeAgent } from '../../testing/plugin-harness.ts';
+import {
+  BRIDGE_RESULT,
+  buildPlugin,
+  kubeconfigFile,
+  netConf,
+  podEnv,
+  runPluginBin,
+  socketDir,
+  startFakeAgent,
+} from '../../testing/plugin-harness.ts';
 
 before(buildPlugin);
 
@@ -44,7 +53,10 @@ test('API unreachable: ADD fails closed in a normal namespace and passes in an e
     assert.deepEqual(parse(open.stdout), BRIDGE_RESULT);
   }
   // excludeNamespaces replaces the default list.
-  const custom = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy' }), netConf({ agentSocket: agent.socketPath, kubeconfig, excludeNamespaces: ['plain'] }));
+  const custom = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy' }),
+    netConf({ agentSocket: agent.socketPath, kubeconfig, excludeNamespaces: ['plain'] }),
+  );
   assert.equal(custom.exitCode, 0, custom.stdout);
   assert.deepEqual(agent.calls, []);
 });
@@ -52,11 +64,17 @@ test('API unreachable: ADD fails closed in a normal namespace and passes in an e
 test('a kubeconfig that is missing, or names a plain-HTTP server, fails ADD closed (code 11) naming the file', async (t) => {
   const dir = await socketDir(t);
   const agent = await startFakeAgent(t, dir);
-  const missing = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy' }), netConf({ agentSocket: agent.socketPath, kubeconfig: join(dir, 'absent') }));
+  const missing = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy' }),
+    netConf({ agentSocket: agent.socketPath, kubeconfig: join(dir, 'absent') }),
+  );
   assert.equal((parse(missing.stdout) as { code: number }).code, 11);
   assert.match((parse(missing.stdout) as { msg: string }).msg, /kubeconfig .*absent: .*ENOENT/);
   const plain = await kubeconfigFile(dir, 'http://127.0.0.1:8080');
-  const http = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy' }), netConf({ agentSocket: agent.socketPath, kubeconfig: plain }));
+  const http = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy' }),
+    netConf({ agentSocket: agent.socketPath, kubeconfig: plain }),
+  );
   assert.equal((parse(http.stdout) as { code: number }).code, 11);
   assert.match((parse(http.stdout) as { msg: string }).msg, /field server must be https/);
   assert.deepEqual(agent.calls, []);
@@ -65,7 +83,10 @@ test('a kubeconfig that is missing, or names a plain-HTTP server, fails ADD clos
 test('without a kubeconfig the agent is asked for every pod outside excluded namespaces', async (t) => {
   const dir = await socketDir(t);
   const agent = await startFakeAgent(t, dir);
-  const out = await runPluginBin(podEnv('ADD', { namespace: 'plain', name: 'legacy', uid: 'u1' }), netConf({ agentSocket: agent.socketPath }));
+  const out = await runPluginBin(
+    podEnv('ADD', { namespace: 'plain', name: 'legacy', uid: 'u1' }),
+    netConf({ agentSocket: agent.socketPath }),
+  );
   assert.equal(out.exitCode, 0, out.stdout);
   assert.equal(agent.calls.length, 1);
 });

@@ -6,7 +6,10 @@ before(buildPlugin);
 
 const POD = { namespace: 'plain', name: 'legacy' };
 
-async function cniError(env: Record<string, string>, stdin: string): Promise<{ code: number; msg: string; details: string; cniVersion: string }> {
+async function cniError(
+  env: Record<string, string>,
+  stdin: string,
+): Promise<{ code: number; msg: string; details: string; cniVersion: string }> {
   const out = await runPluginBin(env, stdin);
   assert.notEqual(out.exitCode, 0, `expected failure, got ${out.stdout}`);
   const err = JSON.parse(out.stdout) as { code: number; msg: string; details: string; cniVersion: string };

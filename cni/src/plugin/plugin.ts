@@ -1,13 +1,6 @@
 import { isRecord } from '@ambit/core/fields';
 import { CniCode, CniPluginError, toErrorJson } from './cni-error.ts';
-import {
-  parseCniEnv,
-  parseStdin,
-  PLUGIN_CNI_VERSION,
-  SUPPORTED_VERSIONS,
-  type CniEnv,
-  type PluginConfig,
-} from './config.ts';
+import { parseCniEnv, parseStdin, PLUGIN_CNI_VERSION, SUPPORTED_VERSIONS, type CniEnv, type PluginConfig } from './config.ts';
 import { agentAdd, agentDel } from './agent-client.ts';
 import { lookUpMembership, type MembershipLookup } from './membership.ts';
 
@@ -50,7 +43,10 @@ export async function runPlugin(inputs: PluginInputs): Promise<PluginOutput> {
     if (config !== undefined) version = config.cniVersion;
     return await dispatch(env, config, inputs.membership);
   } catch (err) {
-    const cniErr = err instanceof CniPluginError ? err : new CniPluginError(CniCode.IO_FAILURE, `internal error: ${err instanceof Error ? err.message : String(err)}`, '', err);
+    const cniErr =
+      err instanceof CniPluginError
+        ? err
+        : new CniPluginError(CniCode.IO_FAILURE, `internal error: ${err instanceof Error ? err.message : String(err)}`, '', err);
     return { stdout: `${JSON.stringify(toErrorJson(cniErr, version))}\n`, stderr: '', exitCode: 1 };
   }
 }
@@ -89,7 +85,11 @@ async function add(env: CniEnv, config: PluginConfig, membership: MembershipLook
   const deadline = Date.now() + config.timeoutMs;
   let podUid = env.args.podUid;
   const kubeconfig = config.kubeconfig;
-  const lookUp = membership ?? (kubeconfig === undefined ? undefined : (ns: string, name: string, _uid: string | undefined, timeoutMs: number) => lookUpMembership(kubeconfig, ns, name, timeoutMs));
+  const lookUp =
+    membership ??
+    (kubeconfig === undefined
+      ? undefined
+      : (ns: string, name: string, _uid: string | undefined, timeoutMs: number) => lookUpMembership(kubeconfig, ns, name, timeoutMs));
   if (lookUp !== undefined) {
     const member = await lookUp(podNamespace, podName, podUid, config.timeoutMs);
     if (!member.ambient) return passThrough;
@@ -117,7 +117,11 @@ async function del(env: CniEnv, config: PluginConfig): Promise<PluginOutput> {
   const { podNamespace, podName } = env.args;
   const failure = await agentDel(
     config.agentSocket,
-    { containerId: env.containerId, ...(podName === undefined ? {} : { podName }), ...(podNamespace === undefined ? {} : { podNamespace }) },
+    {
+      containerId: env.containerId,
+      ...(podName === undefined ? {} : { podName }),
+      ...(podNamespace === undefined ? {} : { podNamespace }),
+    },
     Math.min(DEL_AGENT_TIMEOUT_MS, config.timeoutMs),
   );
   return { stdout: '', stderr: failure === undefined ? '' : `ambit-cni: DEL: node agent not told (ignored): ${failure}\n`, exitCode: 0 };

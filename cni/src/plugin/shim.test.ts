@@ -49,7 +49,10 @@ test('forwards CNI_* as headers and the config as the body, then prints the answ
 });
 
 test('an answer without an exit code, or not 200, falls back to the Node implementation', async (t) => {
-  for (const [status, headers] of [[200, {}], [500, { 'cni-exit-code': '0' }]] as const) {
+  for (const [status, headers] of [
+    [200, {}],
+    [500, { 'cni-exit-code': '0' }],
+  ] as const) {
     const agent = await execAgent(t, status, headers, 'garbage');
     const out = await runPluginBin({ CNI_COMMAND: 'VERSION' }, netConf({ agentSocket: agent.socketPath }, null));
     assert.equal(out.exitCode, 0, out.stderr);
@@ -69,7 +72,10 @@ test('no agent socket: the Node implementation answers, with stdin intact', asyn
 
 test('a CNI_* value with a line break is never put in a header: the Node implementation runs instead', async (t) => {
   const agent = await execAgent(t, 200, { 'cni-exit-code': '0' }, 'from-agent');
-  const out = await runPluginBin({ CNI_COMMAND: 'VERSION', CNI_ARGS: 'a=b\r\nX-Injected: 1' }, netConf({ agentSocket: agent.socketPath }, null));
+  const out = await runPluginBin(
+    { CNI_COMMAND: 'VERSION', CNI_ARGS: 'a=b\r\nX-Injected: 1' },
+    netConf({ agentSocket: agent.socketPath }, null),
+  );
   assert.equal(agent.seen.length, 0);
   assert.match(out.stdout, /"supportedVersions"/);
 });

@@ -4,10 +4,12 @@ import { hasCode } from '@ambit/core';
 import { NodeCredentialAuthenticator } from './authenticator.ts';
 
 test('node credentials map to their node; anything else is CA_BAD_TOKEN', async () => {
-  const auth = new NodeCredentialAuthenticator(new Map([
-    ['secret-a', 'node-a'],
-    ['secret-b', 'node-b'],
-  ]));
+  const auth = new NodeCredentialAuthenticator(
+    new Map([
+      ['secret-a', 'node-a'],
+      ['secret-b', 'node-b'],
+    ]),
+  );
   assert.deepEqual(await auth.authenticate('secret-a'), { node: 'node-a', caller: 'node-credential/node-a' });
   assert.deepEqual(await auth.authenticate('secret-b'), { node: 'node-b', caller: 'node-credential/node-b' });
   for (const token of ['', 'secret-', 'secret-a ', 'SECRET-A', 'secret-c']) {

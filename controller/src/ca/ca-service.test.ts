@@ -55,7 +55,9 @@ before(async () => {
     log: silentLogger(),
   });
   target = `unix:${join(dir, 'ca.sock')}`;
-  await new Promise<void>((resolve, reject) => server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))),
+  );
   raw = new Client(target, credentials.createInsecure());
 });
 
@@ -82,7 +84,14 @@ function call(req: RawCall): Promise<CertificateResponse | ServiceError | Error>
     metadata: req.identity === undefined ? {} : { ImpersonatedIdentity: req.identity },
   });
   return new Promise((resolve) => {
-    raw.makeUnaryRequest(CREATE_CERTIFICATE_PATH, (b: Buffer) => b, decodeCertificateResponse, body, metadata, (err, res) => resolve(err ?? res ?? new Error('no response')));
+    raw.makeUnaryRequest(
+      CREATE_CERTIFICATE_PATH,
+      (b: Buffer) => b,
+      decodeCertificateResponse,
+      body,
+      metadata,
+      (err, res) => resolve(err ?? res ?? new Error('no response')),
+    );
   });
 }
 
@@ -95,8 +104,14 @@ test('a node-1 caller gets a certificate for a service account with a pod on nod
     assert.deepEqual(got.chainPems, []);
     const leaf = new x509.X509Certificate(got.certPem);
     assert.deepEqual(leaf.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON(), [{ type: 'url', value: REVIEWS }]);
-    assert.equal(leaf.getExtension(x509.KeyUsagesExtension)?.usages, x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment);
-    assert.deepEqual([...(leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])], [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+    assert.equal(
+      leaf.getExtension(x509.KeyUsagesExtension)?.usages,
+      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+    );
+    assert.deepEqual(
+      [...(leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])],
+      [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+    );
     assert.ok(Math.abs(got.notAfter.getTime() - (started + 3 * 3_600_000)) <= 60_000, 'TTL as requested, ±1 min');
     const node = new X509Certificate(got.certPem);
     const root = new X509Certificate(got.rootPem);
@@ -123,28 +138,65 @@ const refusals: ReadonlyArray<{ name: string; req: () => Promise<RawCall>; code:
     code: status.PERMISSION_DENIED,
     says: /node node-1 may not request spiffe:\/\/cluster\.local\/ns\/default\/sa\/ratings/,
   },
-  { name: 'a wrong token', req: async () => ({ token: 'guess', identity: REVIEWS, csr: (await createCsr(REVIEWS)).csrPem }), code: status.UNAUTHENTICATED, says: /unknown node credential/ },
-  { name: 'no token', req: async () => ({ identity: REVIEWS, csr: (await createCsr(REVIEWS)).csrPem }), code: status.UNAUTHENTICATED, says: /missing "authorization: Bearer/ },
-  { name: 'a wrong token and a garbage CSR (authentication comes first)', req: async () => ({ token: 'guess', identity: REVIEWS, csr: 'garbage' }), code: status.UNAUTHENTICATED, says: /unknown node credential/ },
+  {
+    name: 'a wrong token',
+    req: async () => ({ token: 'guess', identity: REVIEWS, csr: (await createCsr(REVIEWS)).csrPem }),
+    code: status.UNAUTHENTICATED,
+    says: /unknown node credential/,
+  },
+  {
+    name: 'no token',
+    req: async () => ({ identity: REVIEWS, csr: (await createCsr(REVIEWS)).csrPem }),
+    code: status.UNAUTHENTICATED,
+    says: /missing "authorization: Bearer/,
+  },
+  {
+    name: 'a wrong token and a garbage CSR (authentication comes first)',
+    req: async () => ({ token: 'guess', identity: REVIEWS, csr: 'garbage' }),
+    code: status.UNAUTHENTICATED,
+    says: /unknown node credential/,
+  },
   {
     name: 'an RSA-key CSR',
-    req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: await oddCsr({ key: 'rsa2048', sans: [{ type: 'url', value: REVIEWS }] }) }),
+    req: async () => ({
+      token: 'node-1-secret',
+      identity: REVIEWS,
+      csr: await oddCsr({ key: 'rsa2048', sans: [{ type: 'url', value: REVIEWS }] }),
+    }),
     code: status.INVALID_ARGUMENT,
     says: /only ECDSA P-256/,
   },
   {
     name: 'a CSR with extra SANs',
-    req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: await oddCsr({ sans: [{ type: 'url', value: REVIEWS }, { type: 'dns', value: 'reviews.default.svc' }] }) }),
+    req: async () => ({
+      token: 'node-1-secret',
+      identity: REVIEWS,
+      csr: await oddCsr({
+        sans: [
+          { type: 'url', value: REVIEWS },
+          { type: 'dns', value: 'reviews.default.svc' },
+        ],
+      }),
+    }),
     code: status.INVALID_ARGUMENT,
     says: /2 SANs/,
   },
   {
     name: 'a CSR with a CN',
-    req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: await oddCsr({ subject: 'CN=reviews', sans: [{ type: 'url', value: REVIEWS }] }) }),
+    req: async () => ({
+      token: 'node-1-secret',
+      identity: REVIEWS,
+      csr: await oddCsr({ subject: 'CN=reviews', sans: [{ type: 'url', value: REVIEWS }] }),
+    }),
     code: status.INVALID_ARGUMENT,
     says: /subject must be empty/,
   },
-  { name: 'garbage bytes', req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: '\u0001\u0002garbage' }), code: status.INVALID_ARGUMENT, says: /not a PEM/ },
+  {
+    name: 'garbage bytes',
+    req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: '\u0001\u0002garbage' }),
+    code: status.INVALID_ARGUMENT,
+    says: /not a PEM/,
+  },
   {
     name: 'a CSR SAN that is not the requested identity',
     req: async () => ({ token: 'node-1-secret', identity: REVIEWS, csr: (await createCsr(RATINGS)).csrPem }),
@@ -153,12 +205,26 @@ const refusals: ReadonlyArray<{ name: string; req: () => Promise<RawCall>; code:
   },
   {
     name: 'a foreign trust domain',
-    req: async () => ({ token: 'node-1-secret', identity: 'spiffe://evil.example/ns/default/sa/reviews', csr: (await createCsr('spiffe://evil.example/ns/default/sa/reviews')).csrPem }),
+    req: async () => ({
+      token: 'node-1-secret',
+      identity: 'spiffe://evil.example/ns/default/sa/reviews',
+      csr: (await createCsr('spiffe://evil.example/ns/default/sa/reviews')).csrPem,
+    }),
     code: status.PERMISSION_DENIED,
     says: /trust domain evil\.example, not cluster\.local/,
   },
-  { name: 'no ImpersonatedIdentity', req: async () => ({ token: 'node-1-secret', csr: (await createCsr(REVIEWS)).csrPem }), code: status.INVALID_ARGUMENT, says: /^ImpersonatedIdentity required$/ },
-  { name: 'a malformed identity', req: async () => ({ token: 'node-1-secret', identity: 'default/reviews', csr: (await createCsr(REVIEWS)).csrPem }), code: status.INVALID_ARGUMENT, says: /invalid SPIFFE identity/ },
+  {
+    name: 'no ImpersonatedIdentity',
+    req: async () => ({ token: 'node-1-secret', csr: (await createCsr(REVIEWS)).csrPem }),
+    code: status.INVALID_ARGUMENT,
+    says: /^ImpersonatedIdentity required$/,
+  },
+  {
+    name: 'a malformed identity',
+    req: async () => ({ token: 'node-1-secret', identity: 'default/reviews', csr: (await createCsr(REVIEWS)).csrPem }),
+    code: status.INVALID_ARGUMENT,
+    says: /invalid SPIFFE identity/,
+  },
 ];
 
 for (const { name, req, code, says } of refusals) {

@@ -1,7 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { Server, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from '@ambit/core';
-import { certificateServiceDefinition, IMPERSONATED_IDENTITY_KEY, type CertificateRequest, type CertificateResponse } from './core-identity.ts';
+import {
+  certificateServiceDefinition,
+  IMPERSONATED_IDENTITY_KEY,
+  type CertificateRequest,
+  type CertificateResponse,
+} from './core-identity.ts';
 import type { Authenticator, CallerIdentity } from './authenticator.ts';
 import { CaError, classifyCaError } from './ca-error.ts';
 import type { CaMetrics } from './ca-metrics.ts';
@@ -46,7 +51,10 @@ async function authenticate(authenticator: Authenticator, token: string): Promis
 export function addCaService(server: Server, deps: CaServiceDeps): void {
   const log = deps.log.child({ component: 'ca-service' });
 
-  const handle = async (req: CertificateRequest, token: () => string): Promise<{ res: CertificateResponse; caller: CallerIdentity; identity: string }> => {
+  const handle = async (
+    req: CertificateRequest,
+    token: () => string,
+  ): Promise<{ res: CertificateResponse; caller: CallerIdentity; identity: string }> => {
     const caller = await authenticate(deps.authenticator, token());
     const identity = req.metadata[IMPERSONATED_IDENTITY_KEY];
     // Ambit only serves node proxies asking on behalf of their pods; a certificate for the caller's own identity is
@@ -70,7 +78,10 @@ export function addCaService(server: Server, deps: CaServiceDeps): void {
       handle(call.request, () => bearerToken(call)).then(
         ({ res, caller, identity }) => {
           deps.metrics?.signed();
-          log.info({ identity, node: caller.node, caller: caller.caller, ms: Math.round(performance.now() - started) }, 'certificate issued');
+          log.info(
+            { identity, node: caller.node, caller: caller.caller, ms: Math.round(performance.now() - started) },
+            'certificate issued',
+          );
           done(null, res);
         },
         (err: unknown) => {

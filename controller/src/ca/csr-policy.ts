@@ -40,7 +40,12 @@ export async function checkCsr(csrPem: string, identity: string): Promise<x509.P
   const keyType = key.asymmetricKeyType ?? 'unknown';
   const details = key.asymmetricKeyDetails;
   if (!(keyType === 'ec' && details?.namedCurve === 'prime256v1')) {
-    const what = keyType === 'rsa' ? `RSA ${details?.modulusLength ?? 0}` : keyType === 'ec' ? `EC ${details?.namedCurve ?? 'unknown curve'}` : keyType;
+    const what =
+      keyType === 'rsa'
+        ? `RSA ${details?.modulusLength ?? 0}`
+        : keyType === 'ec'
+          ? `EC ${details?.namedCurve ?? 'unknown curve'}`
+          : keyType;
     fail(`key is ${what}; only ECDSA P-256 is accepted`);
   }
 

@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaError } from './ca-error.ts';
-import { CA_CERT_FILE, CA_KEY_FILE, CERT_CHAIN_FILE, ROOT_CERT_FILE, type CaMaterial, type PluggedCaSource, type RootStore } from './root-store.ts';
+import {
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  CERT_CHAIN_FILE,
+  ROOT_CERT_FILE,
+  type CaMaterial,
+  type PluggedCaSource,
+  type RootStore,
+} from './root-store.ts';
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -56,7 +64,10 @@ export class FileRootStore implements RootStore, PluggedCaSource {
     if (certPem === undefined) return undefined;
     const keyPem = await readOptional(join(this.dir, CA_KEY_FILE));
     if (keyPem === undefined) {
-      throw new CaError('CA_MATERIAL_INVALID', `${join(this.dir, CA_CERT_FILE)} exists but ${CA_KEY_FILE} does not; restore the key or remove both to make a new root`);
+      throw new CaError(
+        'CA_MATERIAL_INVALID',
+        `${join(this.dir, CA_CERT_FILE)} exists but ${CA_KEY_FILE} does not; restore the key or remove both to make a new root`,
+      );
     }
     const chainPem = await readOptional(join(this.dir, CERT_CHAIN_FILE));
     const rootPem = await readOptional(join(this.dir, ROOT_CERT_FILE));

@@ -89,8 +89,14 @@ test('a leaf has exactly one URI SAN, the TTL asked for, workload key usages, an
   const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
   assert.deepEqual(san?.names.toJSON(), [{ type: 'url', value: ID }]);
   assert.equal(san?.critical, true);
-  assert.equal(leaf.getExtension(x509.KeyUsagesExtension)?.usages, x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment);
-  assert.deepEqual([...(leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])], [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+  assert.equal(
+    leaf.getExtension(x509.KeyUsagesExtension)?.usages,
+    x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+  );
+  assert.deepEqual(
+    [...(leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])],
+    [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+  );
   assert.equal(leaf.getExtension(x509.BasicConstraintsExtension)?.ca, false);
   assert.ok(leaf.getExtension(x509.SubjectKeyIdentifierExtension) !== null);
   assert.ok(leaf.getExtension(x509.AuthorityKeyIdentifierExtension) !== null);
@@ -109,20 +115,36 @@ test('TTL: ≤ 0 means the default, above the maximum is clamped, never beyond t
     { name: '0 → default', ca, ttl: 0, wantMs: () => Date.now() + 3 * HOUR_S * 1000 },
     { name: 'negative → default', ca, ttl: -30, wantMs: () => Date.now() + 3 * HOUR_S * 1000 },
     { name: '100 h → max 10 h', ca, ttl: 100 * HOUR_S, wantMs: () => Date.now() + 10 * HOUR_S * 1000 },
-    { name: 'beyond the intermediate → its expiry', ca: expiring, ttl: 24 * HOUR_S, wantMs: () => parseCertInfo(short.intermediatePem).notAfter.getTime() },
+    {
+      name: 'beyond the intermediate → its expiry',
+      ca: expiring,
+      ttl: 24 * HOUR_S,
+      wantMs: () => parseCertInfo(short.intermediatePem).notAfter.getTime(),
+    },
   ];
   for (const c of cases) {
-    const { certChain } = await c.ca.signCsr({ csrPem: (await createCsr(ID)).csrPem, identity: ID, ...(c.ttl === undefined ? {} : { ttlSeconds: c.ttl }) });
+    const { certChain } = await c.ca.signCsr({
+      csrPem: (await createCsr(ID)).csrPem,
+      identity: ID,
+      ...(c.ttl === undefined ? {} : { ttlSeconds: c.ttl }),
+    });
     const got = parseCertInfo(certChain[0] ?? '').notAfter.getTime();
-    assert.ok(Math.abs(got - c.wantMs()) < 5_000, `${c.name}: notAfter ${new Date(got).toISOString()}, want ${new Date(c.wantMs()).toISOString()}`);
+    assert.ok(
+      Math.abs(got - c.wantMs()) < 5_000,
+      `${c.name}: notAfter ${new Date(got).toISOString()}, want ${new Date(c.wantMs()).toISOString()}`,
+    );
   }
 });
 
 test('refuses identities outside its trust domain, and malformed ones', async () => {
   const ca = await createMeshCa(options());
   const foreign = 'spiffe://other.domain/ns/default/sa/reviews';
-  await assert.rejects(ca.signCsr({ csrPem: (await createCsr(foreign)).csrPem, identity: foreign }), (e: unknown) => hasCode(e, 'CA_FOREIGN_TRUST_DOMAIN'));
-  await assert.rejects(ca.signCsr({ csrPem: (await createCsr(ID)).csrPem, identity: 'reviews' }), (e: unknown) => hasCode(e, 'CA_INVALID_IDENTITY'));
+  await assert.rejects(ca.signCsr({ csrPem: (await createCsr(foreign)).csrPem, identity: foreign }), (e: unknown) =>
+    hasCode(e, 'CA_FOREIGN_TRUST_DOMAIN'),
+  );
+  await assert.rejects(ca.signCsr({ csrPem: (await createCsr(ID)).csrPem, identity: 'reviews' }), (e: unknown) =>
+    hasCode(e, 'CA_INVALID_IDENTITY'),
+  );
 });
 
 test('a plugged-in intermediate takes precedence over the stored root, and its chain is returned', async () => {
@@ -141,9 +163,15 @@ test('a plugged-in intermediate takes precedence over the stored root, and its c
 test('plugged layouts: chain without the signing cert, root only, and a directory in Istio file names', async () => {
   const fx = await pluggedCa();
   const layouts: ReadonlyArray<{ name: string; source: PluggedCaSource }> = [
-    { name: 'cert-chain.pem = root only', source: plugged({ certPem: fx.intermediatePem, keyPem: fx.material.keyPem, chainPem: fx.rootPem, rootPem: fx.rootPem }) },
+    {
+      name: 'cert-chain.pem = root only',
+      source: plugged({ certPem: fx.intermediatePem, keyPem: fx.material.keyPem, chainPem: fx.rootPem, rootPem: fx.rootPem }),
+    },
     { name: 'no cert-chain.pem', source: plugged({ certPem: fx.intermediatePem, keyPem: fx.material.keyPem, rootPem: fx.rootPem }) },
-    { name: 'no root-cert.pem: the chain ends at it', source: plugged({ certPem: fx.intermediatePem, keyPem: fx.material.keyPem, chainPem: fx.rootPem }) },
+    {
+      name: 'no root-cert.pem: the chain ends at it',
+      source: plugged({ certPem: fx.intermediatePem, keyPem: fx.material.keyPem, chainPem: fx.rootPem }),
+    },
   ];
   for (const { name, source } of layouts) {
     const ca = await createMeshCa(options({ pluggedCa: source }));
@@ -160,13 +188,33 @@ test('an invalid plugged-in CA fails start-up with a message naming the problem'
   const fx = await pluggedCa();
   const other = await pluggedCa();
   const now = Date.now();
-  const expiredRoot = await createCaCertificate({ subject: [{ CN: ['Old'] }], notBefore: new Date(now - 7200_000), notAfter: new Date(now - 3600_000) });
+  const expiredRoot = await createCaCertificate({
+    subject: [{ CN: ['Old'] }],
+    notBefore: new Date(now - 7200_000),
+    notAfter: new Date(now - 3600_000),
+  });
   const leafAsCa = await notACa(fx.material);
   const cases: ReadonlyArray<{ name: string; material: CaMaterial; says: RegExp }> = [
-    { name: 'key of another CA', material: { ...fx.material, keyPem: other.material.keyPem }, says: /ca-key\.pem does not match ca-cert\.pem/ },
-    { name: 'not a CA', material: { ...leafAsCa, chainPem: fx.intermediatePem, rootPem: fx.rootPem }, says: /ca-cert\.pem .* is not a CA certificate/ },
-    { name: 'chain ends at another root', material: { ...fx.material, chainPem: fx.intermediatePem + other.rootPem, rootPem: other.rootPem }, says: /not signed by the next certificate/ },
-    { name: 'root-cert.pem is not a root', material: { ...fx.material, chainPem: fx.intermediatePem, rootPem: other.intermediatePem }, says: /not signed by the next|not self-signed/ },
+    {
+      name: 'key of another CA',
+      material: { ...fx.material, keyPem: other.material.keyPem },
+      says: /ca-key\.pem does not match ca-cert\.pem/,
+    },
+    {
+      name: 'not a CA',
+      material: { ...leafAsCa, chainPem: fx.intermediatePem, rootPem: fx.rootPem },
+      says: /ca-cert\.pem .* is not a CA certificate/,
+    },
+    {
+      name: 'chain ends at another root',
+      material: { ...fx.material, chainPem: fx.intermediatePem + other.rootPem, rootPem: other.rootPem },
+      says: /not signed by the next certificate/,
+    },
+    {
+      name: 'root-cert.pem is not a root',
+      material: { ...fx.material, chainPem: fx.intermediatePem, rootPem: other.intermediatePem },
+      says: /not signed by the next|not self-signed/,
+    },
     { name: 'expired', material: expiredRoot, says: /expired at/ },
     { name: 'garbage certificate', material: { certPem: 'garbage', keyPem: fx.material.keyPem }, says: /no PEM certificate/ },
     { name: 'garbage key', material: { ...fx.material, keyPem: 'garbage' }, says: /not a private key/ },

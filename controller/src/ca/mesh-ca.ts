@@ -1,6 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from '@ambit/core';
-import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, parseSpiffeUri, privateKeyPem, type SpiffeIdentity } from './core-identity.ts';
+import {
+  createCaCertificate,
+  generateP256KeyPair,
+  issueLeafCertificate,
+  parseSpiffeUri,
+  privateKeyPem,
+  type SpiffeIdentity,
+} from './core-identity.ts';
 import { CaError } from './ca-error.ts';
 import { validateCaMaterial, type SigningAuthority } from './ca-material.ts';
 import { checkCsr } from './csr-policy.ts';
@@ -58,7 +65,11 @@ export interface MeshCa {
    * DNS names proxies dial (`ambit-controller.ambit-system.svc`). Not reachable through CreateCertificate, whose
    * CSR policy allows exactly one URI SAN.
    */
-  issueServingCertificate(request: { identity: string; dnsNames: readonly string[]; ttlSeconds: number }): Promise<{ keyPem: string; certChainPem: string }>;
+  issueServingCertificate(request: {
+    identity: string;
+    dnsNames: readonly string[];
+    ttlSeconds: number;
+  }): Promise<{ keyPem: string; certChainPem: string }>;
 }
 
 async function generateRoot(now: Date): Promise<{ certPem: string; keyPem: string }> {
@@ -111,7 +122,10 @@ export async function createMeshCa(options: MeshCaOptions): Promise<MeshCa> {
       throw new CaError('CA_INVALID_IDENTITY', (err as Error).message, { cause: err });
     }
     if (parsed.trustDomain !== options.trustDomain) {
-      throw new CaError('CA_FOREIGN_TRUST_DOMAIN', `identity ${identity} is in trust domain ${parsed.trustDomain}, not ${options.trustDomain}`);
+      throw new CaError(
+        'CA_FOREIGN_TRUST_DOMAIN',
+        `identity ${identity} is in trust domain ${parsed.trustDomain}, not ${options.trustDomain}`,
+      );
     }
     return parsed;
   };

@@ -1,7 +1,15 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CaError } from './ca-error.ts';
 import { apiStatusCode, readSecretData } from './kube-secret.ts';
-import { CA_CERT_FILE, CA_KEY_FILE, CERT_CHAIN_FILE, ROOT_CERT_FILE, type CaMaterial, type PluggedCaSource, type RootStore } from './root-store.ts';
+import {
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  CERT_CHAIN_FILE,
+  ROOT_CERT_FILE,
+  type CaMaterial,
+  type PluggedCaSource,
+  type RootStore,
+} from './root-store.ts';
 
 export const CA_NAMESPACE = 'ambit-system';
 /** The Secret holding the self-generated root (istiod's equivalent is `istio-ca-secret`). */
@@ -66,7 +74,9 @@ export class SecretRootStore implements RootStore {
       });
     } catch (err) {
       if (apiStatusCode(err) === 409) return; // another replica created it first; the caller loads theirs
-      throw new CaError('CA_STORE_FAILED', `cannot create Secret ${this.namespace}/${this.name}: ${(err as Error).message}`, { cause: err });
+      throw new CaError('CA_STORE_FAILED', `cannot create Secret ${this.namespace}/${this.name}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

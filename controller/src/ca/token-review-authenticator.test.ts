@@ -33,7 +33,13 @@ function ztunnelOn(node: string, audiences: readonly string[] = ['ambit-ca']): {
   const pod = runningPod('ambit-system', podName, 'ztunnel', node);
   api.pods.set(`ambit-system/${podName}`, pod);
   const token = `tok-${randomUUID()}`;
-  api.tokens.push({ token, namespace: 'ambit-system', serviceAccount: 'ztunnel', audiences, boundPod: { name: podName, uid: pod.metadata?.uid ?? '' } });
+  api.tokens.push({
+    token,
+    namespace: 'ambit-system',
+    serviceAccount: 'ztunnel',
+    audiences,
+    boundPod: { name: podName, uid: pod.metadata?.uid ?? '' },
+  });
   return { token, podName };
 }
 
@@ -56,8 +62,17 @@ test('a pod-bound ztunnel token for our audience authenticates as its pod’s no
 
 test('refusals: unknown token, wrong audience, untrusted account, unbound token, deleted pod', async () => {
   const wrongAudience = ztunnelOn('node-1', ['istio-ca']).token;
-  api.tokens.push({ token: 'app-token', namespace: 'default', serviceAccount: 'reviews', audiences: ['ambit-ca'], boundPod: { name: 'reviews-1', uid: 'u1' } });
-  api.pods.set('default/reviews-1', { ...runningPod('default', 'reviews-1', 'reviews', 'node-1'), metadata: { name: 'reviews-1', namespace: 'default', uid: 'u1' } });
+  api.tokens.push({
+    token: 'app-token',
+    namespace: 'default',
+    serviceAccount: 'reviews',
+    audiences: ['ambit-ca'],
+    boundPod: { name: 'reviews-1', uid: 'u1' },
+  });
+  api.pods.set('default/reviews-1', {
+    ...runningPod('default', 'reviews-1', 'reviews', 'node-1'),
+    metadata: { name: 'reviews-1', namespace: 'default', uid: 'u1' },
+  });
   api.tokens.push({ token: 'legacy-token', namespace: 'ambit-system', serviceAccount: 'ztunnel', audiences: ['ambit-ca'] });
   const gone = ztunnelOn('node-1');
   api.pods.delete(`ambit-system/${gone.podName}`);
@@ -97,7 +112,9 @@ test('end to end: ztunnel on node-3 gets a certificate for a workload on node-3 
     log: silentLogger(),
   });
   const target = `unix:${join(dir, 'ca.sock')}`;
-  await new Promise<void>((resolve, reject) => server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err) => (err === null ? resolve() : reject(err))),
+  );
   const onNode3 = createCaClient({ target, token: () => ztunnelOn('node-3').token });
   const onNode4 = createCaClient({ target, token: () => ztunnelOn('node-4').token });
   try {

@@ -44,7 +44,8 @@ export class TokenReviewAuthenticator implements Authenticator {
     const status = review.status;
     if (status?.authenticated !== true) throw new CaError('CA_BAD_TOKEN', `token not authenticated: ${status?.error ?? 'no reason given'}`);
     // The API server lists the requested audiences the token is valid for; an empty answer means it did not check.
-    if (!(status.audiences ?? []).includes(this.audience)) throw new CaError('CA_BAD_TOKEN', `token is not valid for audience ${this.audience}`);
+    if (!(status.audiences ?? []).includes(this.audience))
+      throw new CaError('CA_BAD_TOKEN', `token is not valid for audience ${this.audience}`);
 
     const username = status.user?.username ?? '';
     const account = username.startsWith(SA_PREFIX) ? username.slice(SA_PREFIX.length).split(':') : [];
@@ -57,14 +58,17 @@ export class TokenReviewAuthenticator implements Authenticator {
     }
     const podName = single(status.user?.extra?.[POD_NAME_EXTRA]);
     const podUid = single(status.user?.extra?.[POD_UID_EXTRA]);
-    if (podName === undefined || podUid === undefined) throw new CaError('CA_BAD_TOKEN', 'token is not bound to a pod (use a projected service account token)');
+    if (podName === undefined || podUid === undefined)
+      throw new CaError('CA_BAD_TOKEN', 'token is not bound to a pod (use a projected service account token)');
 
     const pod = await this.readPod(namespace, podName);
     const who = `pod ${namespace}/${podName}`;
     if (pod === undefined) throw new CaError('CA_BAD_TOKEN', `${who} the token is bound to no longer exists`);
-    if (pod.metadata?.uid !== podUid) throw new CaError('CA_BAD_TOKEN', `${who} has UID ${pod.metadata?.uid ?? 'none'}, the token was issued for UID ${podUid}`);
+    if (pod.metadata?.uid !== podUid)
+      throw new CaError('CA_BAD_TOKEN', `${who} has UID ${pod.metadata?.uid ?? 'none'}, the token was issued for UID ${podUid}`);
     const podAccount = pod.spec?.serviceAccountName ?? 'default';
-    if (podAccount !== serviceAccount) throw new CaError('CA_BAD_TOKEN', `${who} runs as ${podAccount}, the token is for ${serviceAccount}`);
+    if (podAccount !== serviceAccount)
+      throw new CaError('CA_BAD_TOKEN', `${who} runs as ${podAccount}, the token is for ${serviceAccount}`);
     const node = pod.spec?.nodeName ?? '';
     if (node === '') throw new CaError('CA_BAD_TOKEN', `${who} is not scheduled on a node`);
     return { node, caller: `${namespace}/${serviceAccount} (pod ${podName})` };
@@ -76,7 +80,11 @@ export class TokenReviewAuthenticator implements Authenticator {
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [this.audience] } },
       });
     } catch (err) {
-      throw new CaError('CA_AUTH_BACKEND_UNAVAILABLE', `TokenReview failed (HTTP ${apiStatusCode(err) ?? 'n/a'}); is the controller allowed to create tokenreviews?`, { cause: err });
+      throw new CaError(
+        'CA_AUTH_BACKEND_UNAVAILABLE',
+        `TokenReview failed (HTTP ${apiStatusCode(err) ?? 'n/a'}); is the controller allowed to create tokenreviews?`,
+        { cause: err },
+      );
     }
   }
 
@@ -85,7 +93,9 @@ export class TokenReviewAuthenticator implements Authenticator {
       return await this.core.readNamespacedPod({ namespace, name });
     } catch (err) {
       if (apiStatusCode(err) === 404) return undefined;
-      throw new CaError('CA_AUTH_BACKEND_UNAVAILABLE', `reading pod ${namespace}/${name} failed (HTTP ${apiStatusCode(err) ?? 'n/a'})`, { cause: err });
+      throw new CaError('CA_AUTH_BACKEND_UNAVAILABLE', `reading pod ${namespace}/${name} failed (HTTP ${apiStatusCode(err) ?? 'n/a'})`, {
+        cause: err,
+      });
     }
   }
 }

@@ -88,15 +88,17 @@ export class LeaseElection {
     const seconds = Math.ceil(this.#durationMs / 1000);
     const lease = await this.#get();
     if (lease === undefined) {
-      await this.opts.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases`, {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: this.opts.name, namespace: this.opts.namespace },
-        spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
-      }).then(
-        () => this.#renewed(now),
-        (err: unknown) => this.#lost(err),
-      );
+      await this.opts.client
+        .request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases`, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.opts.name, namespace: this.opts.namespace },
+          spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+        })
+        .then(
+          () => this.#renewed(now),
+          (err: unknown) => this.#lost(err),
+        );
       return;
     }
     const holder = lease.spec.holderIdentity ?? '';
@@ -106,9 +108,16 @@ export class LeaseElection {
       this.#set(false);
       return;
     }
-    const spec = holder === identity
-      ? { ...lease.spec, renewTime: stamp, leaseDurationSeconds: seconds }
-      : { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 };
+    const spec =
+      holder === identity
+        ? { ...lease.spec, renewTime: stamp, leaseDurationSeconds: seconds }
+        : {
+            holderIdentity: identity,
+            leaseDurationSeconds: seconds,
+            acquireTime: stamp,
+            renewTime: stamp,
+            leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1,
+          };
     await this.#put({ ...lease, spec }).then(
       () => this.#renewed(now),
       (err: unknown) => this.#lost(err),

@@ -14,7 +14,8 @@ const m = (fields: Partial<Match>): Match => ({ ...emptyMatch(), ...fields });
 /** A rule of clauses, each clause given as its list of matches. */
 const rule = (...clauses: Match[][]): Rule => ({ clauses: clauses.map((matches) => ({ matches })) });
 
-const HTTP_WARNING = /^ztunnel does not support HTTP attributes \(found: (.+)\)\. In ambient mode you must use a waypoint proxy to enforce HTTP rules\./;
+const HTTP_WARNING =
+  /^ztunnel does not support HTTP attributes \(found: (.+)\)\. In ambient mode you must use a waypoint proxy to enforce HTTP rules\./;
 
 // Rules → clauses → matches for every L4 field, its not-form, and the string-match forms.
 const ruleCases: Array<{ name: string; spec: Record<string, unknown>; rules: Rule[] }> = [
@@ -39,7 +40,12 @@ const ruleCases: Array<{ name: string; spec: Record<string, unknown>; rules: Rul
     rules: [
       rule([
         m({
-          principals: [{ exact: 'cluster.local/ns/a/sa/b' }, { prefix: 'cluster.local/ns/c/' }, { suffix: '/sa/admin' }, { presence: true }],
+          principals: [
+            { exact: 'cluster.local/ns/a/sa/b' },
+            { prefix: 'cluster.local/ns/c/' },
+            { suffix: '/sa/admin' },
+            { presence: true },
+          ],
           notPrincipals: [{ exact: 'cluster.local/ns/bad/sa/x' }],
         }),
       ]),
@@ -141,7 +147,13 @@ const scopeCases: Array<{ name: string; ns: string; spec: Record<string, unknown
   { name: 'no selector in a namespace', ns: 'demo', spec: {}, scope: 'NAMESPACE', action: 'ALLOW' },
   { name: 'no selector in the root namespace', ns: 'ambit-system', spec: { action: 'DENY' }, scope: 'GLOBAL', action: 'DENY' },
   { name: 'selector', ns: 'demo', spec: { selector: { matchLabels: { app: 'a' } } }, scope: 'WORKLOAD_SELECTOR', action: 'ALLOW' },
-  { name: 'selector in the root namespace', ns: 'ambit-system', spec: { selector: { matchLabels: { app: 'a' } } }, scope: 'WORKLOAD_SELECTOR', action: 'ALLOW' },
+  {
+    name: 'selector in the root namespace',
+    ns: 'ambit-system',
+    spec: { selector: { matchLabels: { app: 'a' } } },
+    scope: 'WORKLOAD_SELECTOR',
+    action: 'ALLOW',
+  },
   { name: 'explicit ALLOW', ns: 'demo', spec: { action: 'ALLOW' }, scope: 'NAMESPACE', action: 'ALLOW' },
 ];
 for (const c of scopeCases) {

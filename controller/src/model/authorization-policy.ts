@@ -1,5 +1,13 @@
 import { type FieldReader, kubeObjectReader } from '@ambit/core';
-import { emptyMatch, type Authorization, type AuthorizationAction, type AuthorizationScope, type Clause, type Match, type Rule } from './core-model.ts';
+import {
+  emptyMatch,
+  type Authorization,
+  type AuthorizationAction,
+  type AuthorizationScope,
+  type Clause,
+  type Match,
+  type Rule,
+} from './core-model.ts';
 import { DRY_RUN_ANNOTATION } from './labels.ts';
 import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch } from './l4-values.ts';
 import { ACCEPTED, rejected, type PolicyStatus } from './policy-status.ts';
@@ -38,8 +46,10 @@ const L4_WHEN_KEYS = new Set(['source.ip', 'source.namespace', 'source.principal
 const HTTP_RULE_MESSAGE = (found: readonly string[]): string =>
   `ztunnel does not support HTTP attributes (found: ${found.join(', ')}). ` +
   'In ambient mode you must use a waypoint proxy to enforce HTTP rules.';
-const ALLOW_BOILERPLATE = 'Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
-const DENY_BOILERPLATE = 'DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.';
+const ALLOW_BOILERPLATE =
+  'Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
+const DENY_BOILERPLATE =
+  'DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.';
 
 /** Throws KubeObjectError for values that do not parse (ports, CIDRs, empty sources/operations/conditions). */
 export function convertAuthorizationPolicy(view: AuthorizationPolicyView, rootNamespace: string): ConvertedAuthorization {
@@ -149,13 +159,11 @@ function noteUnsupported(view: Readonly<Record<string, unknown>>, fields: readon
   return any;
 }
 
-
 /** The L4 part of an operation; undefined when it has none (HTTP-only). Throws for an operation with no fields. */
 function operationMatch(r: FieldReader, op: OperationView, path: string): Match | undefined {
   if (Object.keys(op).length === 0) r.fail(path, 'must set at least one field');
   if (op.ports === undefined && op.notPorts === undefined) return undefined;
-  const ports = (key: 'ports' | 'notPorts'): number[] =>
-    (op[key] ?? []).map((v, i) => portValue(r, v, `${path}.${key}[${i}]`));
+  const ports = (key: 'ports' | 'notPorts'): number[] => (op[key] ?? []).map((v, i) => portValue(r, v, `${path}.${key}[${i}]`));
   return { ...emptyMatch(), destinationPorts: ports('ports'), notDestinationPorts: ports('notPorts') };
 }
 
@@ -179,8 +187,7 @@ function conditionMatch(r: FieldReader, cond: ConditionView, path: string): Matc
   const m = emptyMatch();
   const cidrs = (values: readonly string[], key: string): ReturnType<typeof cidrValue>[] =>
     values.map((v, i) => cidrValue(r, v, `${path}.${key}[${i}]`));
-  const ports = (values: readonly string[], key: string): number[] =>
-    values.map((v, i) => portValue(r, v, `${path}.${key}[${i}]`));
+  const ports = (values: readonly string[], key: string): number[] => values.map((v, i) => portValue(r, v, `${path}.${key}[${i}]`));
   switch (cond.key) {
     case 'source.ip':
       return { ...m, sourceIps: cidrs(cond.values, 'values'), notSourceIps: cidrs(cond.notValues, 'notValues') };

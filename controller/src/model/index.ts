@@ -1,14 +1,6 @@
 /** The controller's model: Kubernetes objects → Workloads, Services and Authorizations (see model-builder.ts). */
 export { ModelBuilder } from './model-builder.ts';
-export type {
-  ModelChange,
-  ModelDelta,
-  ModelError,
-  ModelOptions,
-  ModelSnapshot,
-  NodePod,
-  PolicyStatusUpdate,
-} from './model-types.ts';
+export type { ModelChange, ModelDelta, ModelError, ModelOptions, ModelSnapshot, NodePod, PolicyStatusUpdate } from './model-types.ts';
 export type { PolicyStatus } from './policy-status.ts';
 export { KubeObjectError } from '@ambit/core';
 export { parsePod, parseService, parseNamespace, parseGateway } from './kube-objects.ts';

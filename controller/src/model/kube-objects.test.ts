@@ -25,8 +25,20 @@ const malformed: Array<{ name: string; parse: (x: unknown) => unknown; input: un
     object: 'Pod demo/a',
     field: 'metadata.labels[app]',
   },
-  { name: 'pod without name', parse: parsePod, input: withField(pod('a'), ['metadata', 'name'], undefined), object: 'Pod demo/<unnamed>', field: 'metadata.name' },
-  { name: 'pod without namespace', parse: parsePod, input: withField(pod('a'), ['metadata', 'namespace'], undefined), object: 'Pod a', field: 'metadata.namespace' },
+  {
+    name: 'pod without name',
+    parse: parsePod,
+    input: withField(pod('a'), ['metadata', 'name'], undefined),
+    object: 'Pod demo/<unnamed>',
+    field: 'metadata.name',
+  },
+  {
+    name: 'pod without namespace',
+    parse: parsePod,
+    input: withField(pod('a'), ['metadata', 'namespace'], undefined),
+    object: 'Pod a',
+    field: 'metadata.namespace',
+  },
   {
     name: 'container port as text',
     parse: parsePod,
@@ -34,7 +46,13 @@ const malformed: Array<{ name: string; parse: (x: unknown) => unknown; input: un
     object: 'Pod demo/a',
     field: 'spec.containers[0].ports[0].containerPort',
   },
-  { name: 'podIPs not a list', parse: parsePod, input: withField(pod('a'), ['status', 'podIPs'], 'x'), object: 'Pod demo/a', field: 'status.podIPs' },
+  {
+    name: 'podIPs not a list',
+    parse: parsePod,
+    input: withField(pod('a'), ['status', 'podIPs'], 'x'),
+    object: 'Pod demo/a',
+    field: 'status.podIPs',
+  },
   { name: 'not an object', parse: parsePod, input: [1, 2], object: '<unknown kind> <unnamed>', field: '.' },
   {
     name: 'service port out of range',
@@ -57,7 +75,13 @@ const malformed: Array<{ name: string; parse: (x: unknown) => unknown; input: un
     object: 'Service demo/s',
     field: 'spec.selector',
   },
-  { name: 'namespace without metadata', parse: parseNamespace, input: { apiVersion: 'v1', kind: 'Namespace' }, object: 'Namespace <unnamed>', field: 'metadata' },
+  {
+    name: 'namespace without metadata',
+    parse: parseNamespace,
+    input: { apiVersion: 'v1', kind: 'Namespace' },
+    object: 'Namespace <unnamed>',
+    field: 'metadata',
+  },
   {
     name: 'gateway without class',
     parse: parseGateway,

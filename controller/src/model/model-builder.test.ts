@@ -60,7 +60,10 @@ test('builder: the demo namespace builds a consistent snapshot, sorted by key', 
     snap.workloads.map((w) => w.uid),
     [uid('api-3f9c8d7b6-a'), uid('web-3f9c8d7b6-a'), uid('web-3f9c8d7b6-b')],
   );
-  assert.deepEqual(snap.services.map((s) => `${s.namespace}/${s.hostname}`), [svcKey('api'), svcKey('web')]);
+  assert.deepEqual(
+    snap.services.map((s) => `${s.namespace}/${s.hostname}`),
+    [svcKey('api'), svcKey('web')],
+  );
   assert.deepEqual(
     snap.authorizations.map((a) => `${a.namespace}/${a.name}`),
     ['ambit-system/istio_converted_static_strict', `${NS}/api-allow`, `${NS}/ns-deny`],
@@ -85,7 +88,10 @@ for (const o of demoObjects()) {
 test('builder: a pod update yields exactly one upserted workload', () => {
   const b = demoBuilder();
   const delta = upsert(b, deploymentPod('web', 'a', { ips: ['10.244.1.2'], ready: false }));
-  assert.deepEqual(delta.workloads.upserted.map((w) => [w.uid, w.status]), [[uid('web-3f9c8d7b6-a'), 'UNHEALTHY']]);
+  assert.deepEqual(
+    delta.workloads.upserted.map((w) => [w.uid, w.status]),
+    [[uid('web-3f9c8d7b6-a'), 'UNHEALTHY']],
+  );
   assert.deepEqual(delta.workloads.removed, []);
   assert.deepEqual(delta.services, { upserted: [], removed: [] });
   assert.deepEqual(delta.authorizations, { upserted: [], removed: [] });
@@ -107,13 +113,17 @@ test('builder: deletes yield removals and update what referenced the object', ()
 
   const svcDelta = remove(b, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS } });
   assert.deepEqual(svcDelta.services.removed, [svcKey('web')]);
-  assert.deepEqual(svcDelta.workloads.upserted.map((w) => [w.name, w.services]), [['web-3f9c8d7b6-a', {}]]);
+  assert.deepEqual(
+    svcDelta.workloads.upserted.map((w) => [w.name, w.services]),
+    [['web-3f9c8d7b6-a', {}]],
+  );
 
   const apDelta = remove(b, authorizationPolicy('api-allow', {}));
   assert.deepEqual(apDelta.authorizations.removed, [`${NS}/api-allow`]);
-  assert.deepEqual(apDelta.workloads.upserted.map((w) => [w.name, w.authorizationPolicies]), [
-    ['api-3f9c8d7b6-a', ['ambit-system/istio_converted_static_strict']],
-  ]);
+  assert.deepEqual(
+    apDelta.workloads.upserted.map((w) => [w.name, w.authorizationPolicies]),
+    [['api-3f9c8d7b6-a', ['ambit-system/istio_converted_static_strict']]],
+  );
   assert.deepEqual(apDelta.policyStatus, []);
 
   // Deleting what is not there is not an error and changes nothing.
@@ -123,8 +133,14 @@ test('builder: deletes yield removals and update what referenced the object', ()
 test('builder: a Service selecting pods from two Deployments, and a selector change touching only affected workloads', () => {
   const b = demoBuilder();
   const tier = upsert(b, service('backend', { clusterIP: '10.96.0.9', selector: { app: 'api' } }));
-  assert.deepEqual(tier.workloads.upserted.map((w) => w.name), ['api-3f9c8d7b6-a']);
-  assert.deepEqual(tier.services.upserted.map((s) => s.name), ['backend']);
+  assert.deepEqual(
+    tier.workloads.upserted.map((w) => w.name),
+    ['api-3f9c8d7b6-a'],
+  );
+  assert.deepEqual(
+    tier.services.upserted.map((s) => s.name),
+    ['backend'],
+  );
 
   // Widen the selector to both Deployments via a shared label: only web pods change (api already had it).
   for (const [name, ip, node] of [
@@ -144,10 +160,16 @@ test('builder: a Service selecting pods from two Deployments, and a selector cha
 test('builder: namespace label on/off switches workloads between HBONE and NONE live', () => {
   const b = demoBuilder();
   const off = upsert(b, namespace(NS, {}));
-  assert.deepEqual(off.workloads.upserted.map((w) => w.tunnelProtocol), ['NONE', 'NONE', 'NONE']);
+  assert.deepEqual(
+    off.workloads.upserted.map((w) => w.tunnelProtocol),
+    ['NONE', 'NONE', 'NONE'],
+  );
   assert.deepEqual(off.services.upserted, []);
   const on = upsert(b, namespace(NS, { 'istio.io/dataplane-mode': 'ambient' }));
-  assert.deepEqual(on.workloads.upserted.map((w) => w.tunnelProtocol), ['HBONE', 'HBONE', 'HBONE']);
+  assert.deepEqual(
+    on.workloads.upserted.map((w) => w.tunnelProtocol),
+    ['HBONE', 'HBONE', 'HBONE'],
+  );
   // A pod that opts out stays out whatever the namespace says.
   upsert(b, pod('opt-out', { labels: { 'istio.io/dataplane-mode': 'none' } }));
   assert.equal(b.snapshot().workloads.find((w) => w.name === 'opt-out')?.tunnelProtocol, 'NONE');
@@ -159,21 +181,28 @@ test('builder: namespace waypoint label recomputes its Services; a missing Gatew
   upsert(b, pod('w', { labels: { app: 'web' } }));
   const dangling = upsert(b, namespace(NS, { 'istio.io/use-waypoint': 'ns-wp' }));
   assert.deepEqual(dangling.services.upserted, []);
-  assert.deepEqual(dangling.errors.map((e) => [e.object, e.field]), [
-    ['Pod demo/w', `metadata.labels[istio.io/use-waypoint] (on Namespace ${NS})`],
-    ['Service demo/web', `metadata.labels[istio.io/use-waypoint] (on Namespace ${NS})`],
-  ]);
+  assert.deepEqual(
+    dangling.errors.map((e) => [e.object, e.field]),
+    [
+      ['Pod demo/w', `metadata.labels[istio.io/use-waypoint] (on Namespace ${NS})`],
+      ['Service demo/web', `metadata.labels[istio.io/use-waypoint] (on Namespace ${NS})`],
+    ],
+  );
   assert.match(dangling.errors[1]?.message ?? '', /Gateway demo\/ns-wp does not exist; no waypoint is used/);
   assertEmpty(upsert(b, namespace(NS, { 'istio.io/use-waypoint': 'ns-wp' })), 'the same problem is not re-reported');
   const created = upsert(b, gateway('ns-wp'));
-  assert.deepEqual(created.services.upserted.map((s) => [s.name, s.waypoint?.destination]), [
-    ['web', { kind: 'hostname', namespace: NS, hostname: `ns-wp.${NS}.svc.cluster.local` }],
-  ]);
+  assert.deepEqual(
+    created.services.upserted.map((s) => [s.name, s.waypoint?.destination]),
+    [['web', { kind: 'hostname', namespace: NS, hostname: `ns-wp.${NS}.svc.cluster.local` }]],
+  );
   // A service waypoint (the default) does not take pod-addressed traffic.
   assert.deepEqual(created.workloads.upserted, []);
   assert.deepEqual(created.errors, []);
   const deleted = remove(b, gateway('ns-wp'));
-  assert.deepEqual(deleted.services.upserted.map((s) => s.waypoint), [undefined]);
+  assert.deepEqual(
+    deleted.services.upserted.map((s) => s.waypoint),
+    [undefined],
+  );
   assert.equal(deleted.errors.length, 2);
   const optOut = upsert(b, namespace(NS, {}));
   assert.deepEqual(optOut.errors, []);
@@ -182,25 +211,35 @@ test('builder: namespace waypoint label recomputes its Services; a missing Gatew
 test('builder: AuthorizationPolicy selector changes move the reference between workloads; root selector applies everywhere', () => {
   const b = demoBuilder();
   const moved = upsert(b, authorizationPolicy('api-allow', { selector: { matchLabels: { app: 'web' } }, rules: [{}] }));
-  assert.deepEqual(moved.authorizations.upserted.map((a) => a.name), ['api-allow']);
+  assert.deepEqual(
+    moved.authorizations.upserted.map((a) => a.name),
+    ['api-allow'],
+  );
   assert.deepEqual(moved.workloads.upserted.map((w) => w.name).sort(), ['api-3f9c8d7b6-a', 'web-3f9c8d7b6-a', 'web-3f9c8d7b6-b']);
   upsert(b, pod('elsewhere', { ns: 'prod', labels: { app: 'web' } }));
   const root = upsert(b, authorizationPolicy('mesh-web', { selector: { matchLabels: { app: 'web' } } }, { ns: 'ambit-system' }));
-  assert.deepEqual(root.workloads.upserted.map((w) => w.uid), [uid('web-3f9c8d7b6-a'), uid('web-3f9c8d7b6-b'), uid('elsewhere', 'prod')]);
+  assert.deepEqual(
+    root.workloads.upserted.map((w) => w.uid),
+    [uid('web-3f9c8d7b6-a'), uid('web-3f9c8d7b6-b'), uid('elsewhere', 'prod')],
+  );
   assert.ok(root.workloads.upserted.every((w) => w.authorizationPolicies.includes('ambit-system/mesh-web')));
   // Namespace-scoped policies are not referenced from workloads.
   const nsWide = upsert(b, authorizationPolicy('ns-allow', { rules: [{}] }));
   assert.deepEqual(nsWide.workloads.upserted, []);
-  assert.deepEqual(nsWide.authorizations.upserted.map((a) => a.scope), ['NAMESPACE']);
+  assert.deepEqual(
+    nsWide.authorizations.upserted.map((a) => a.scope),
+    ['NAMESPACE'],
+  );
 });
 
 test('builder: policy status is emitted on change only', () => {
   const b = new ModelBuilder();
   const http = authorizationPolicy('h', { rules: [{ to: [{ operation: { methods: ['GET'] } }] }] });
   const first = upsert(b, http);
-  assert.deepEqual(first.policyStatus.map((s) => [s.kind, s.namespace, s.name, s.status.reason]), [
-    ['AuthorizationPolicy', NS, 'h', 'UnsupportedValue'],
-  ]);
+  assert.deepEqual(
+    first.policyStatus.map((s) => [s.kind, s.namespace, s.name, s.status.reason]),
+    [['AuthorizationPolicy', NS, 'h', 'UnsupportedValue']],
+  );
   assert.deepEqual(upsert(b, http).policyStatus, []);
   const custom = upsert(b, authorizationPolicy('h', { action: 'CUSTOM', provider: { name: 'x' } }));
   assert.deepEqual(custom.authorizations.removed, [`${NS}/h`]);
@@ -224,14 +263,22 @@ const malformedCases: Array<{ name: string; object: unknown; object_: string; fi
     object_: 'AuthorizationPolicy demo/bad',
     field: 'spec.rules[0].to[0].operation.ports[0]',
   },
-  { name: 'delete without a name', object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: NS } }, object_: 'Pod demo/<unnamed>', field: 'metadata.name' },
+  {
+    name: 'delete without a name',
+    object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: NS } },
+    object_: 'Pod demo/<unnamed>',
+    field: 'metadata.name',
+  },
 ];
 for (const c of malformedCases) {
   test(`builder: malformed input (${c.name}) is reported, not thrown`, () => {
     const b = demoBuilder();
     const before = b.snapshot();
     const delta = b.apply({ type: c.name.startsWith('delete') ? 'delete' : 'upsert', object: c.object });
-    assert.deepEqual(delta.errors.map((e) => [e.object, e.field]), [[c.object_, c.field]]);
+    assert.deepEqual(
+      delta.errors.map((e) => [e.object, e.field]),
+      [[c.object_, c.field]],
+    );
     assert.ok(delta.errors[0]?.message.includes(c.field));
     assert.deepEqual(b.snapshot(), before);
     assert.equal(b.invalidObjects, 1);
@@ -270,11 +317,16 @@ test('builder: CA lookups see pods by node and service account until they finish
   assert.equal(b.hasServiceAccountOnNode(NS, 'batch', 'node3'), true);
   upsert(b, pod('starting', { ips: null, phase: 'Failed', node: 'node3', serviceAccount: 'batch' }));
   assert.equal(b.hasServiceAccountOnNode(NS, 'batch', 'node3'), false);
-  assert.deepEqual(b.podsOnNode('node3'), [{ namespace: NS, name: 'starting', serviceAccount: 'batch', uid: 'uid-starting', phase: 'Failed' }]);
+  assert.deepEqual(b.podsOnNode('node3'), [
+    { namespace: NS, name: 'starting', serviceAccount: 'batch', uid: 'uid-starting', phase: 'Failed' },
+  ]);
   // Moving or deleting a pod updates the node index.
   remove(b, pod('starting'));
   assert.deepEqual(b.podsOnNode('node3'), []);
-  assert.deepEqual(b.podsOnNode('node2').map((p) => p.name), ['web-3f9c8d7b6-b']);
+  assert.deepEqual(
+    b.podsOnNode('node2').map((p) => p.name),
+    ['web-3f9c8d7b6-b'],
+  );
 });
 
 test('builder: options set trust domain, cluster id and root namespace', () => {

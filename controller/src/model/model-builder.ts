@@ -134,12 +134,7 @@ export class ModelBuilder {
    */
   hasServiceAccountOnNode(namespace: string, serviceAccount: string, node: string): boolean {
     for (const p of this.podsByNode.get(node)?.values() ?? []) {
-      if (
-        p.meta.namespace === namespace &&
-        p.serviceAccountName === serviceAccount &&
-        p.phase !== 'Succeeded' &&
-        p.phase !== 'Failed'
-      ) {
+      if (p.meta.namespace === namespace && p.serviceAccountName === serviceAccount && p.phase !== 'Succeeded' && p.phase !== 'Failed') {
         return true;
       }
     }

@@ -209,7 +209,12 @@ for (const c of convertedCases) {
 test('peer authentication status: DISABLE and misplaced portLevelMtls are explained, root selector refused', () => {
   const b = new ModelBuilder();
   const status = (p: PaFixture): unknown => b.apply({ type: 'upsert', object: paObject(p) }).policyStatus[0]?.status;
-  assert.deepEqual(status({ name: 'ok', ns: 'demo', mode: 'STRICT' }), { accepted: true, reason: 'Accepted', message: '', ignoredFields: [] });
+  assert.deepEqual(status({ name: 'ok', ns: 'demo', mode: 'STRICT' }), {
+    accepted: true,
+    reason: 'Accepted',
+    message: '',
+    ignoredFields: [],
+  });
   assert.deepEqual(status({ name: 'd', ns: 'demo', mode: 'DISABLE', ports: { '80': 'STRICT' } }), {
     accepted: true,
     reason: 'UnsupportedValue',
@@ -225,10 +230,19 @@ test('peer authentication changes move workloads between policies live', () => {
   const b = new ModelBuilder();
   b.apply({ type: 'upsert', object: pod('a-demo', { labels: { app: 'a' } }) });
   const strict = b.apply({ type: 'upsert', object: paObject({ name: 'ns', ns: 'demo', mode: 'STRICT' }) });
-  assert.deepEqual(strict.workloads.upserted.map((w) => w.authorizationPolicies), [[STATIC]]);
-  assert.deepEqual(strict.authorizations.upserted.map((a) => a.name), ['istio_converted_static_strict']);
+  assert.deepEqual(
+    strict.workloads.upserted.map((w) => w.authorizationPolicies),
+    [[STATIC]],
+  );
+  assert.deepEqual(
+    strict.authorizations.upserted.map((a) => a.name),
+    ['istio_converted_static_strict'],
+  );
   const permissive = b.apply({ type: 'upsert', object: paObject({ name: 'ns', ns: 'demo', mode: 'PERMISSIVE' }) });
-  assert.deepEqual(permissive.workloads.upserted.map((w) => w.authorizationPolicies), [[]]);
+  assert.deepEqual(
+    permissive.workloads.upserted.map((w) => w.authorizationPolicies),
+    [[]],
+  );
   assert.deepEqual(permissive.authorizations.removed, [STATIC]);
   const gone = b.apply({ type: 'delete', object: paObject({ name: 'ns', ns: 'demo' }) });
   assert.equal(gone.workloads.upserted.length, 0);

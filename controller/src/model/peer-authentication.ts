@@ -99,9 +99,7 @@ function parentStrict(eff: EffectivePeerAuthentications): boolean {
 
 /** Ports whose mode differs from the workload PA's effective top-level mode. */
 function portExceptions(workload: PeerAuthenticationView, baseStrict: boolean): readonly number[] {
-  return workload.portLevelMtls
-    .filter((p) => (baseStrict ? isPermissive(p.mode) : isStrict(p.mode)))
-    .map((p) => p.port);
+  return workload.portLevelMtls.filter((p) => (baseStrict ? isPermissive(p.mode) : isStrict(p.mode))).map((p) => p.port);
 }
 
 function baseStrictOf(workload: PeerAuthenticationView, eff: EffectivePeerAuthentications): boolean {

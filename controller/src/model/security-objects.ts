@@ -94,9 +94,7 @@ export function parseAuthorizationPolicy(value: unknown): AuthorizationPolicyVie
     action: r.optString(spec['action'], 'spec.action') || 'ALLOW',
     rules,
   };
-  return selector === undefined
-    ? view
-    : { ...view, selector: r.optStringMap(selector['matchLabels'], 'spec.selector.matchLabels') };
+  return selector === undefined ? view : { ...view, selector: r.optStringMap(selector['matchLabels'], 'spec.selector.matchLabels') };
 }
 
 function parseRule(r: FieldReader, value: unknown, field: string): PolicyRuleView {

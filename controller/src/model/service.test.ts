@@ -11,11 +11,7 @@ test('service: hostname, cluster IPs, ports with named targetPorts as 0, no SANs
     parseService(
       service('api', {
         clusterIPs: ['10.96.0.20', 'fd00:96::20'],
-        ports: [
-          { name: 'http', port: 80, targetPort: 'web' },
-          { name: 'tcp-db', port: 5432, targetPort: 15432 },
-          { port: 9000 },
-        ],
+        ports: [{ name: 'http', port: 80, targetPort: 'web' }, { name: 'tcp-db', port: 5432, targetPort: 15432 }, { port: 9000 }],
       }),
     ),
     { namespaceLabels: {}, gatewayOf: () => undefined },
@@ -50,7 +46,10 @@ test('service: headless has no addresses but keeps its ports', () => {
 test('service: waypoint from its own label, else the namespace label', () => {
   const gw = parseGateway(gateway('wp'));
   const gatewayOf = (ns: string, name: string): typeof gw | undefined => (ns === NS && name === 'wp' ? gw : undefined);
-  const labelled = buildService(parseService(service('a', { labels: { 'istio.io/use-waypoint': 'wp' } })), { namespaceLabels: {}, gatewayOf });
+  const labelled = buildService(parseService(service('a', { labels: { 'istio.io/use-waypoint': 'wp' } })), {
+    namespaceLabels: {},
+    gatewayOf,
+  });
   assert.equal(labelled.service.waypoint?.destination.kind, 'hostname');
   const viaNs = buildService(parseService(service('b')), { namespaceLabels: { 'istio.io/use-waypoint': 'wp' }, gatewayOf });
   assert.deepEqual(viaNs.service.waypoint, {
@@ -120,19 +119,34 @@ const waypointCases: Array<{ name: string; target: Partial<WaypointTarget>; want
     target: { labels: { 'istio.io/use-waypoint': 'wp', 'istio.io/use-waypoint-namespace': 'shared' } },
     want: 'shared/wp.shared.svc.cluster.local',
   },
-  { name: 'service waypoint for service traffic', target: { labels: { 'istio.io/use-waypoint': 'svc-wp' } }, want: 'demo/svc-wp.demo.svc.cluster.local' },
+  {
+    name: 'service waypoint for service traffic',
+    target: { labels: { 'istio.io/use-waypoint': 'svc-wp' } },
+    want: 'demo/svc-wp.demo.svc.cluster.local',
+  },
   { name: 'service waypoint ignores workload traffic', target: { traffic: 'workload', labels: { 'istio.io/use-waypoint': 'svc-wp' } } },
-  { name: 'workload waypoint for workload traffic', target: { traffic: 'workload', labels: { 'istio.io/use-waypoint': 'wl-wp' } }, want: 'demo/wl-wp.demo.svc.cluster.local' },
+  {
+    name: 'workload waypoint for workload traffic',
+    target: { traffic: 'workload', labels: { 'istio.io/use-waypoint': 'wl-wp' } },
+    want: 'demo/wl-wp.demo.svc.cluster.local',
+  },
   { name: 'workload waypoint ignores service traffic', target: { labels: { 'istio.io/use-waypoint': 'wl-wp' } } },
   { name: 'waypoint-for none', target: { labels: { 'istio.io/use-waypoint': 'off-wp' } } },
   { name: 'the waypoint itself', target: { ownGateway: 'wp', namespaceLabels: { 'istio.io/use-waypoint': 'wp' } } },
   { name: 'missing Gateway', target: { labels: { 'istio.io/use-waypoint': 'ghost' } }, problem: /demo\/ghost does not exist/ },
-  { name: 'wrong GatewayClass', target: { labels: { 'istio.io/use-waypoint': 'not-wp' } }, problem: /gatewayClassName istio, not istio-waypoint/ },
+  {
+    name: 'wrong GatewayClass',
+    target: { labels: { 'istio.io/use-waypoint': 'not-wp' } },
+    problem: /gatewayClassName istio, not istio-waypoint/,
+  },
 ];
 for (const c of waypointCases) {
   test(`waypoint: ${c.name}`, () => {
     const result = resolveWaypoint({ namespace: NS, labels: {}, namespaceLabels: {}, traffic: 'service', ...c.target }, gatewayOf);
-    const got = result.waypoint?.destination.kind === 'hostname' ? `${result.waypoint.destination.namespace}/${result.waypoint.destination.hostname}` : undefined;
+    const got =
+      result.waypoint?.destination.kind === 'hostname'
+        ? `${result.waypoint.destination.namespace}/${result.waypoint.destination.hostname}`
+        : undefined;
     assert.equal(got, c.want);
     if (c.want !== undefined) assert.equal(result.waypoint?.hboneMtlsPort, 15008);
     if (c.problem === undefined) assert.equal(result.problem, undefined);

@@ -145,7 +145,12 @@ test('services map: named targetPorts resolve per pod, unresolvable ones are 0, 
       { name: 'admin', port: 8443, targetPort: 443, appProtocol: 'https' },
     ],
   });
-  const v1 = deploymentPod('api', 'a', { ports: [{ name: 'web', containerPort: 8080 }, { name: 'grpc', containerPort: 7070 }] });
+  const v1 = deploymentPod('api', 'a', {
+    ports: [
+      { name: 'web', containerPort: 8080 },
+      { name: 'grpc', containerPort: 7070 },
+    ],
+  });
   const v2 = deploymentPod('api', 'b', { ports: [{ name: 'web', containerPort: 3000 }] });
   const key = `${NS}/api.${NS}.svc.cluster.local`;
   assert.deepEqual(workload(v1, { services: [svc] }).services, {

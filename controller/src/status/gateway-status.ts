@@ -10,7 +10,6 @@ interface GatewayView {
   readonly problem: string | undefined;
 }
 
-
 /**
  * Conditions of waypoint Gateways (`gatewayClassName: istio-waypoint`): Accepted when the spec is a valid waypoint
  * (a `mesh` listener on 15008 with protocol HBONE), Programmed when the waypoint's Service has a ready endpoint.
@@ -33,11 +32,12 @@ export class GatewayStatus {
     }
     const listeners = Array.isArray(spec['listeners']) ? spec['listeners'].map(asRecord) : [];
     const hbone = listeners.find((l) => l['protocol'] === 'HBONE');
-    const problem = hbone === undefined
-      ? 'spec.listeners: a waypoint needs a listener with protocol HBONE (name mesh, port 15008)'
-      : hbone['port'] !== 15008
-        ? `spec.listeners[${listeners.indexOf(hbone)}].port: a waypoint's HBONE listener must be on 15008`
-        : undefined;
+    const problem =
+      hbone === undefined
+        ? 'spec.listeners: a waypoint needs a listener with protocol HBONE (name mesh, port 15008)'
+        : hbone['port'] !== 15008
+          ? `spec.listeners[${listeners.indexOf(hbone)}].port: a waypoint's HBONE listener must be on 15008`
+          : undefined;
     const generation = typeof meta['generation'] === 'number' ? meta['generation'] : undefined;
     this.#gateways.set(key, { namespace: String(meta['namespace']), name: String(meta['name']), generation, problem });
     return key;
@@ -57,18 +57,27 @@ export class GatewayStatus {
     return this.#gateways.has(key) ? key : undefined;
   }
 
-  conditions(key: string): { target: { namespace: string; name: string }; generation: number | undefined; conditions: Condition[] } | undefined {
+  conditions(
+    key: string,
+  ): { target: { namespace: string; name: string }; generation: number | undefined; conditions: Condition[] } | undefined {
     const gw = this.#gateways.get(key);
     if (gw === undefined) return undefined;
     const ready = [...(this.#ready.get(key)?.values() ?? [])].reduce((a, b) => a + b, 0);
-    const accepted: Condition = gw.problem === undefined
-      ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'valid waypoint' }
-      : { type: 'Accepted', status: 'False', reason: 'Invalid', message: gw.problem };
-    const programmed: Condition = gw.problem !== undefined
-      ? { type: 'Programmed', status: 'False', reason: 'Invalid', message: 'not a valid waypoint' }
-      : ready > 0
-        ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `${ready} ready waypoint endpoint(s)` }
-        : { type: 'Programmed', status: 'False', reason: 'Pending', message: `no ready endpoint for Service ${key} (deploy the waypoint)` };
+    const accepted: Condition =
+      gw.problem === undefined
+        ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'valid waypoint' }
+        : { type: 'Accepted', status: 'False', reason: 'Invalid', message: gw.problem };
+    const programmed: Condition =
+      gw.problem !== undefined
+        ? { type: 'Programmed', status: 'False', reason: 'Invalid', message: 'not a valid waypoint' }
+        : ready > 0
+          ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `${ready} ready waypoint endpoint(s)` }
+          : {
+              type: 'Programmed',
+              status: 'False',
+              reason: 'Pending',
+              message: `no ready endpoint for Service ${key} (deploy the waypoint)`,
+            };
     return { target: { namespace: gw.namespace, name: gw.name }, generation: gw.generation, conditions: [accepted, programmed] };
   }
 }

@@ -63,7 +63,9 @@ export class StatusWriter {
     const body = JSON.stringify(want.conditions);
     if (this.#written.get(k) === body) return;
     const { target } = want;
-    const stamp = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const stamp = this.now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
     const conditions = want.conditions.map((c) => ({
       ...c,
       lastTransitionTime: stamp,

@@ -29,7 +29,11 @@ function rawStream(h: Harness, target: string, opts: { read: boolean; metadata?:
   };
 }
 
-const subscribeAll = (id: string): DeltaDiscoveryRequestWire => ({ node: { id }, typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: ['*'] });
+const subscribeAll = (id: string): DeltaDiscoveryRequestWire => ({
+  node: { id },
+  typeUrl: ADDRESS_TYPE_URL,
+  resourceNamesSubscribe: ['*'],
+});
 
 test('a proxy sending garbage or never ACKing (nor reading) does not block another proxy', async (t) => {
   const h = harness(t);
@@ -82,7 +86,10 @@ test('authenticate: refusal and a node that disagrees with the credentials end t
   assert.equal(noToken.result.status?.details, 'invalid bearer token');
   await eventually(() => assert.equal(impostor.result.status?.code, grpc.status.PERMISSION_DENIED), 1000);
   await eventually(() => assert.equal(honest.result.responses, 1), 1000);
-  assert.deepEqual(server.connections().map((c) => c.nodeId), ['ztunnel-node1']);
+  assert.deepEqual(
+    server.connections().map((c) => c.nodeId),
+    ['ztunnel-node1'],
+  );
 });
 
 test('streams beyond maxConnections are refused with RESOURCE_EXHAUSTED', async (t) => {

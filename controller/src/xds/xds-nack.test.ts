@@ -21,7 +21,10 @@ test('a malformed resource is NACKed, the proxy keeps its good version, and the 
   assert.equal(conn.pending, 0, 'the rejected version is not pending: it will not be resent');
   assert.deepEqual(c.workloads().get(w1.uid), w1, 'the previous good version stays in force');
   const nacks = await server.metrics.nacks.get();
-  assert.deepEqual(nacks.values.map((v) => [v.labels['type'], v.value]), [['Address', 1]]);
+  assert.deepEqual(
+    nacks.values.map((v) => [v.labels['type'], v.value]),
+    [['Address', 1]],
+  );
 
   // An unrelated change goes out on its own: the bad version is not sent again, so it is not NACKed again.
   const w2 = workload(2);

@@ -64,7 +64,10 @@ test('re-publishing identical bytes pushes nothing', async (t) => {
   // A marker publish after the no-op one: once it arrives, the no-op one would have too.
   server.publish(ADDRESS_TYPE_URL, { upserted: [workloadResource(workload(2))], removed: [] });
   await eventually(() => assert.equal(c.workloads().size, 2), 1000);
-  assert.equal((await server.metrics.pushes.get()).values.reduce((n, v) => n + v.value, 0), pushes + 1);
+  assert.equal(
+    (await server.metrics.pushes.get()).values.reduce((n, v) => n + v.value, 0),
+    pushes + 1,
+  );
 });
 
 test('an explicit-name subscription gets only those names, including later changes to them', async (t) => {
@@ -81,7 +84,14 @@ test('an explicit-name subscription gets only those names, including later chang
     removed: [w1.uid],
   });
   await eventually(() => assert.equal(all.workloads().get(w2.uid)?.node, 'node2'), 1000);
-  await eventually(() => assert.deepEqual([...some.workloads().values()].map((w) => [w.uid, w.node]), [[w3.uid, 'node2']]), 1000);
+  await eventually(
+    () =>
+      assert.deepEqual(
+        [...some.workloads().values()].map((w) => [w.uid, w.node]),
+        [[w3.uid, 'node2']],
+      ),
+    1000,
+  );
   assert.ok(!some.changes.some((c) => c.upserted.has(w2.uid)), 'never sent a name it did not subscribe to');
 });
 
@@ -91,7 +101,10 @@ test('a large state goes out in bounded responses', async (t) => {
   server.publish(ADDRESS_TYPE_URL, { upserted: Array.from({ length: 2500 }, (_, i) => workloadResource(workload(i))), removed: [] });
   const c = h.client(server.address);
   await eventually(() => assert.equal(c.workloads().size, 2500), 5000);
-  assert.deepEqual(c.changes.map((x) => x.upserted.size), [1000, 1000, 500]);
+  assert.deepEqual(
+    c.changes.map((x) => x.upserted.size),
+    [1000, 1000, 500],
+  );
 });
 
 test('a proxy subscribing to a type nobody published gets an empty first response (ztunnel waits for it)', async (t) => {
@@ -110,7 +123,11 @@ test('start-up errors are clear: debounce over 100 ms, an unusable socket path',
   );
   await assert.rejects(
     createXdsServer({ listen: { socketPath: '/nonexistent-dir/x.sock' }, log: silentLogger() }),
-    (err: unknown) => err instanceof Error && 'code' in err && err.code === 'BIND_FAILED' && /cannot listen on unix:\/nonexistent-dir\/x\.sock/.test(err.message),
+    (err: unknown) =>
+      err instanceof Error &&
+      'code' in err &&
+      err.code === 'BIND_FAILED' &&
+      /cannot listen on unix:\/nonexistent-dir\/x\.sock/.test(err.message),
   );
 });
 

@@ -17,20 +17,28 @@ test(`push latency: ${RESOURCES} workloads to ${CLIENTS} proxies, then one chang
 
   let start = performance.now();
   server.publish(ADDRESS_TYPE_URL, { upserted: resources, removed: [] });
-  await eventually(() => {
-    for (const c of clients) assert.equal(c.client.state(ADDRESS_TYPE_URL).size, RESOURCES);
-  }, 30_000, 5);
+  await eventually(
+    () => {
+      for (const c of clients) assert.equal(c.client.state(ADDRESS_TYPE_URL).size, RESOURCES);
+    },
+    30_000,
+    5,
+  );
   const fullMs = performance.now() - start;
 
   const changed = workload(4242, { status: 'UNHEALTHY' });
   start = performance.now();
   server.publish(ADDRESS_TYPE_URL, { upserted: [workloadResource(changed)], removed: [] });
-  await eventually(() => {
-    for (const c of clients) {
-      const r = c.client.state<AddressResource>(ADDRESS_TYPE_URL).get(changed.uid);
-      assert.ok(r && 'workload' in r && r.workload.status === 'UNHEALTHY');
-    }
-  }, 5_000, 1);
+  await eventually(
+    () => {
+      for (const c of clients) {
+        const r = c.client.state<AddressResource>(ADDRESS_TYPE_URL).get(changed.uid);
+        assert.ok(r && 'workload' in r && r.workload.status === 'UNHEALTHY');
+      }
+    },
+    5_000,
+    1,
+  );
   const oneMs = performance.now() - start;
 
   const bytes = resources.reduce((n, r) => n + r.body.length, 0);

@@ -105,8 +105,7 @@ export async function createXdsServer(options: XdsServerOptions): Promise<XdsSer
 
   const server = new grpc.Server(serverChannelOptions());
   server.addService(aggregatedDiscoveryService, {
-    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequestWire, DeltaDiscoveryResponseWire>) =>
-      accept(call),
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequestWire, DeltaDiscoveryResponseWire>) => accept(call),
   });
 
   function identified(): number {
@@ -182,7 +181,11 @@ export async function createXdsServer(options: XdsServerOptions): Promise<XdsSer
           if (ended) return;
           if (result instanceof Error) return finish(grpc.status.UNAUTHENTICATED, result.message, true);
           if (result.node !== id) {
-            return finish(grpc.status.PERMISSION_DENIED, `authenticated as ${JSON.stringify(result.node)}, not node.id ${JSON.stringify(id)}`, true);
+            return finish(
+              grpc.status.PERMISSION_DENIED,
+              `authenticated as ${JSON.stringify(result.node)}, not node.id ${JSON.stringify(id)}`,
+              true,
+            );
           }
         }
         conn.nodeId = id;
@@ -266,7 +269,9 @@ async function bind(server: grpc.Server, listen: XdsListen, tls: XdsServerTls | 
     target = `${hostForTarget(listen.host)}:${listen.port}`;
   }
   try {
-    return await new Promise<number>((resolve, reject) => server.bindAsync(target, creds, (err, port) => (err ? reject(err) : resolve(port))));
+    return await new Promise<number>((resolve, reject) =>
+      server.bindAsync(target, creds, (err, port) => (err ? reject(err) : resolve(port))),
+    );
   } catch (err) {
     throw new XdsServerError('BIND_FAILED', `xDS server cannot listen on ${target}: ${errorMessage(err)}`, { cause: err });
   }

@@ -11,11 +11,29 @@ const SERVER_NAME = 'xds.ambit-system.svc';
 function selfSigned(h: Harness, name: string): { key: Buffer; cert: Buffer } {
   const key = h.dir.path(`${name}.key`);
   const cert = h.dir.path(`${name}.crt`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${SERVER_NAME}`,
-    '-addext', `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1`,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${SERVER_NAME}`,
+      '-addext',
+      `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1`,
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: readFileSync(key), cert: readFileSync(cert) };
 }
 

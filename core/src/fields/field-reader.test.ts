@@ -31,7 +31,10 @@ test('a wrong value says what was expected and what came; a missing one says it 
     [(r) => r.oneOf(undefined, 'mode', ['A', 'B']), 'mode: required (must be one of A, B)'],
     [(r) => r.ip('10.0.0.300', 'ips[0]'), 'ips[0]: "10.0.0.300" is not an IP address'],
     [(r) => r.strings(['a', 2], 'command'), 'command[1]: must be a string, got number 2'],
-    [(r) => r.optStringMap({ version: 1 }, 'metadata.labels'), 'metadata.labels[version]: must be a string, got number 1 (quote it in YAML)'],
+    [
+      (r) => r.optStringMap({ version: 1 }, 'metadata.labels'),
+      'metadata.labels[version]: must be a string, got number 1 (quote it in YAML)',
+    ],
     [(r) => r.optIntOrString(70000, 'targetPort'), 'targetPort: must be an integer port from 1 to 65535, got number 70000'],
   ];
   for (const [read, expected] of cases) assert.equal(problemOf(read), expected);

@@ -22,7 +22,9 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') {
-    return value.length > MAX_SHOWN_CHARS ? `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} chars)` : JSON.stringify(value);
+    return value.length > MAX_SHOWN_CHARS
+      ? `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} chars)`
+      : JSON.stringify(value);
   }
   return `${typeof value} ${String(value)}`;
 }

@@ -1,17 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { connect as h2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect as h2Connect,
+  constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
 import { HboneError, rstCodeName, statusError } from './errors.ts';
-import {
-  buffersOnly,
-  CONNECTION_WINDOW_BYTES,
-  formatHostPort,
-  hboneSettings,
-  keepAlive,
-  MAX_SESSION_MEMORY_MB,
-} from './h2-util.ts';
+import { buffersOnly, CONNECTION_WINDOW_BYTES, formatHostPort, hboneSettings, keepAlive, MAX_SESSION_MEMORY_MB } from './h2-util.ts';
 import { clientTlsOptions, type WorkloadCert } from './tls-config.ts';
 
 export interface NextHop {
@@ -168,7 +169,9 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
     // The TLS socket inherits allowHalfOpen from the factory's socket, and HTTP/2 has no use for a half-open
     // connection: the peer's FIN ends the session (TLS 1.3 servers close just so on a rejected client certificate).
     tlsSocket.once('end', () => {
-      const why = entry.gotSettings ? 'peer closed the connection' : 'peer closed the connection during set-up (client certificate rejected?)';
+      const why = entry.gotSettings
+        ? 'peer closed the connection'
+        : 'peer closed the connection during set-up (client certificate rejected?)';
       entry.error ??= new Error(why);
       session.destroy();
     });
@@ -226,9 +229,13 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
   function connectFailure(entry: SessionState, req: HboneOpenRequest): HboneError {
     const cause = entry.error;
     if (cause instanceof HboneError) return cause;
-    return new HboneError('HBONE_CONNECT_FAILED', `HBONE session to ${formatHostPort(req.nextHop.host, req.nextHop.port)} failed: ${cause?.message ?? 'closed'}`, {
-      cause,
-    });
+    return new HboneError(
+      'HBONE_CONNECT_FAILED',
+      `HBONE session to ${formatHostPort(req.nextHop.host, req.nextHop.port)} failed: ${cause?.message ?? 'closed'}`,
+      {
+        cause,
+      },
+    );
   }
 
   function createEntry(key: string, req: HboneOpenRequest): PooledSession {
@@ -314,10 +321,14 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
         const rst = stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR;
         // Not processed by the server, so safe to send again on another session.
         const refused = rst === constants.NGHTTP2_REFUSED_STREAM || entry.goaway;
-        return new HboneError(refused ? 'HBONE_STREAM_REFUSED' : 'HBONE_STREAM_RESET', `HBONE CONNECT to ${req.authority} reset (${rstCodeName(rst)}) before a response`, {
-          cause: cause ?? entry.error,
-          rstCode: rst,
-        });
+        return new HboneError(
+          refused ? 'HBONE_STREAM_REFUSED' : 'HBONE_STREAM_RESET',
+          `HBONE CONNECT to ${req.authority} reset (${rstCodeName(rst)}) before a response`,
+          {
+            cause: cause ?? entry.error,
+            rstCode: rst,
+          },
+        );
       };
       const onError = (err: Error): void => {
         cleanup();

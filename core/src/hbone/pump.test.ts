@@ -101,7 +101,10 @@ test('a destination holding PUMP_MAX_BUFFERED pauses the source until it drains'
   await tick();
   await tick();
   assert.equal(src.isPaused(), true, 'source paused');
-  assert.ok(dst.writableLength >= PUMP_MAX_BUFFERED && dst.writableLength < PUMP_MAX_BUFFERED + 2 * block.length, `buffered ${dst.writableLength}`);
+  assert.ok(
+    dst.writableLength >= PUMP_MAX_BUFFERED && dst.writableLength < PUMP_MAX_BUFFERED + 2 * block.length,
+    `buffered ${dst.writableLength}`,
+  );
   while (dst.bytes() < PUMP_MAX_BUFFERED * 2) {
     dst.flush();
     await tick();

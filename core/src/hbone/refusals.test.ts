@@ -71,7 +71,10 @@ test('authority IP other than the local address → 400', async () => {
 });
 
 test('authority that is not ip:port → 400', async () => {
-  await assert.rejects(h.open(h.upstreams.echo, { authority: `echo.default.svc:${h.upstreams.echo}` }), rejectsWith('HBONE_BAD_REQUEST', 400));
+  await assert.rejects(
+    h.open(h.upstreams.echo, { authority: `echo.default.svc:${h.upstreams.echo}` }),
+    rejectsWith('HBONE_BAD_REQUEST', 400),
+  );
 });
 
 test('illegal target port → 400', async () => {

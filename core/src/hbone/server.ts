@@ -348,7 +348,9 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     },
     async close(graceMs = 0) {
       closed = true;
-      const waits = [...sockets].map((s) => new Promise<void>((resolve) => (s.destroyed && s.closed ? resolve() : s.once('close', () => resolve()))));
+      const waits = [...sockets].map(
+        (s) => new Promise<void>((resolve) => (s.destroyed && s.closed ? resolve() : s.once('close', () => resolve()))),
+      );
       for (const s of sessions) {
         clearTimeout(s.idleTimer);
         if (!s.session.closed) s.session.close();

@@ -5,7 +5,14 @@ import { connect as tlsConnect, createServer as createTlsServer, type PeerCertif
 import { hasCode } from '../errors.ts';
 import { formatHostPort, parseIpAuthority, unmapIp } from './h2-util.ts';
 import { createTestPki, idOf, listen } from '../../testing/hbone-harness.ts';
-import { clientTlsOptions, serverContextOptions, SERVER_SOCKET_TLS, uriSansOf, verifyClientIdentity, verifyServerIdentity } from './tls-config.ts';
+import {
+  clientTlsOptions,
+  serverContextOptions,
+  SERVER_SOCKET_TLS,
+  uriSansOf,
+  verifyClientIdentity,
+  verifyServerIdentity,
+} from './tls-config.ts';
 
 const cert = (subjectaltname: string): PeerCertificate => ({ subjectaltname }) as PeerCertificate;
 
@@ -31,7 +38,11 @@ test('server identity must be one of the expected SPIFFE IDs', () => {
 test('client identity: exactly one SPIFFE URI SAN in our trust domain', () => {
   assert.equal(verifyClientIdentity('cluster.local', cert(`URI:${idOf('c')}`)), idOf('c'));
   for (const bad of [`URI:${idOf('c', 'other.td')}`, `URI:${idOf('c')}, URI:${idOf('d')}`, 'DNS:c', 'URI:https://example.com/x', '']) {
-    assert.throws(() => verifyClientIdentity('cluster.local', cert(bad)), (e) => hasCode(e, 'PEER_IDENTITY_INVALID'), bad);
+    assert.throws(
+      () => verifyClientIdentity('cluster.local', cert(bad)),
+      (e) => hasCode(e, 'PEER_IDENTITY_INVALID'),
+      bad,
+    );
   }
 });
 
@@ -60,7 +71,10 @@ test('client and server negotiate TLS 1.3, an AES-GCM suite, ALPN h2, without SN
   });
   const l = await listen((s) => tlsServer.emit('connection', s));
   try {
-    const sock = tlsConnect({ socket: netConnect({ host: '127.0.0.1', port: l.port }), ...clientTlsOptions(clientCert, [pki.rootPem], [idOf('server')]) });
+    const sock = tlsConnect({
+      socket: netConnect({ host: '127.0.0.1', port: l.port }),
+      ...clientTlsOptions(clientCert, [pki.rootPem], [idOf('server')]),
+    });
     await new Promise<void>((resolve, reject) => {
       sock.once('secureConnect', resolve);
       sock.once('error', reject);

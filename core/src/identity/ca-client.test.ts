@@ -67,7 +67,10 @@ test('reads the token for every request, so a rotated token is used', async () =
 });
 
 test('refuses a leaf whose URI SAN is not the identity asked for', async () => {
-  const ca = await startFakeCa({ listen: { path: join(dir, 'liar.sock') }, sanFor: () => 'spiffe://cluster.local/ns/kube-system/sa/admin' });
+  const ca = await startFakeCa({
+    listen: { path: join(dir, 'liar.sock') },
+    sanFor: () => 'spiffe://cluster.local/ns/kube-system/sa/admin',
+  });
   const client = createCaClient({ target: ca.target, token: () => '' });
   try {
     await assert.rejects(client.fetchCertificate(ID), failsWith('CA_IDENTITY_MISMATCH'));

@@ -108,7 +108,11 @@ export function createCaClient(options: CaClientOptions): CaClient {
       const metadata = new Metadata();
       const token = await options.token();
       if (token !== '') metadata.set('authorization', `Bearer ${token}`);
-      const body = encodeCertificateRequest({ csr: csrPem, validitySeconds: ttlSeconds, metadata: { [IMPERSONATED_IDENTITY_KEY]: identity } });
+      const body = encodeCertificateRequest({
+        csr: csrPem,
+        validitySeconds: ttlSeconds,
+        metadata: { [IMPERSONATED_IDENTITY_KEY]: identity },
+      });
       let res: CertificateResponse;
       try {
         res = await call(body, metadata);
@@ -116,7 +120,10 @@ export function createCaClient(options: CaClientOptions): CaClient {
         const se = err as Partial<ServiceError>;
         const code = typeof se.code === 'number' ? se.code : status.UNKNOWN;
         const detail = typeof se.details === 'string' ? se.details : String(err);
-        throw new IdentityError('CA_REQUEST_FAILED', `CA refused ${identity}: ${status[code] ?? code}: ${detail}`, { cause: err, grpcCode: code });
+        throw new IdentityError('CA_REQUEST_FAILED', `CA refused ${identity}: ${status[code] ?? code}: ${detail}`, {
+          cause: err,
+          grpcCode: code,
+        });
       }
       return acceptChain(identity, keyPem, res);
     },

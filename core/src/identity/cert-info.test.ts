@@ -13,7 +13,11 @@ test('reads URI SANs, validity, CA flag and key algorithm', async () => {
   const leaf = await issueLeafCertificate({
     publicKey: keys.publicKey,
     // A comma inside a URI is why SANs are read from ASN.1 rather than Node's joined text.
-    sans: [{ type: 'dns', value: 'x.example' }, { type: 'url', value: 'spiffe://td/ns/a/sa/b' }, { type: 'url', value: 'spiffe://td/ns/a,b/sa/c' }],
+    sans: [
+      { type: 'dns', value: 'x.example' },
+      { type: 'url', value: 'spiffe://td/ns/a/sa/b' },
+      { type: 'url', value: 'spiffe://td/ns/a,b/sa/c' },
+    ],
     notBefore,
     notAfter,
     issuer: await loadIssuer(root.certPem, root.keyPem),
@@ -32,6 +36,9 @@ test('reads URI SANs, validity, CA flag and key algorithm', async () => {
 
 test('garbage is INVALID_CERTIFICATE', () => {
   for (const pem of ['', 'hello', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n']) {
-    assert.throws(() => parseCertInfo(pem), (err: unknown) => hasCode(err, 'INVALID_CERTIFICATE'));
+    assert.throws(
+      () => parseCertInfo(pem),
+      (err: unknown) => hasCode(err, 'INVALID_CERTIFICATE'),
+    );
   }
 });

@@ -84,7 +84,11 @@ function toStructOfStrings(values: Readonly<Record<string, string>>): { fields: 
 }
 
 /** Encodes a request; `metadata` values are strings, which is all Istio's clients send. */
-export function encodeCertificateRequest(req: { csr: string; validitySeconds: number; metadata: Readonly<Record<string, string>> }): Buffer {
+export function encodeCertificateRequest(req: {
+  csr: string;
+  validitySeconds: number;
+  metadata: Readonly<Record<string, string>>;
+}): Buffer {
   const msg = RequestType.fromObject({ csr: req.csr, validityDuration: req.validitySeconds, metadata: toStructOfStrings(req.metadata) });
   return Buffer.from(RequestType.encode(msg).finish());
 }

@@ -4,7 +4,15 @@ export { IdentityError } from './identity-error.ts';
 export { parseSpiffeUri, spiffeUri, type SpiffeIdentity } from './spiffe-uri.ts';
 export { x509, subtle, type CryptoKey, type CryptoKeyPair, type SignatureAlgorithm } from './x509.ts';
 export { generateP256KeyPair, importSigningKey, privateKeyPem, type SigningKey } from './signing-key.ts';
-export { createCaCertificate, issueLeafCertificate, loadIssuer, type CaCertificateOptions, type Issuer, type LeafOptions, type LeafSan } from './issue-cert.ts';
+export {
+  createCaCertificate,
+  issueLeafCertificate,
+  loadIssuer,
+  type CaCertificateOptions,
+  type Issuer,
+  type LeafOptions,
+  type LeafSan,
+} from './issue-cert.ts';
 export { createCsr } from './csr.ts';
 export { parseCertInfo, type CertInfo } from './cert-info.ts';
 export { joinPem, splitPemCertificates } from './pem.ts';

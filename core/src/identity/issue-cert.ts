@@ -85,7 +85,10 @@ export async function issueLeafCertificate(options: LeafOptions): Promise<string
     signingKey: issuer.signingKey.key,
     signingAlgorithm: issuer.signingKey.algorithm,
     extensions: [
-      new x509.SubjectAlternativeNameExtension(options.sans.map((s) => ({ type: s.type, value: s.value })), true),
+      new x509.SubjectAlternativeNameExtension(
+        options.sans.map((s) => ({ type: s.type, value: s.value })),
+        true,
+      ),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.BasicConstraintsExtension(false, undefined, true),

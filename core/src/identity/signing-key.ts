@@ -20,11 +20,18 @@ export async function generateP256KeyPair(): Promise<CryptoKeyPair> {
 /** PKCS#8 PEM of an extractable private key (what rustls, Go and Node all load). */
 export async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await subtle.exportKey('pkcs8', key));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
 }
 
-function algorithmOf(ko: KeyObject): { importAlg: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams; sign: SignatureAlgorithm; description: string } {
+function algorithmOf(ko: KeyObject): {
+  importAlg: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams;
+  sign: SignatureAlgorithm;
+  description: string;
+} {
   if (ko.asymmetricKeyType === 'ec') {
     const curve = ko.asymmetricKeyDetails?.namedCurve;
     if (curve === 'prime256v1') return { importAlg: P256, sign: { name: 'ECDSA', hash: 'SHA-256' }, description: 'ECDSA P-256' };

@@ -29,6 +29,9 @@ const invalid: ReadonlyArray<readonly [string, string]> = [
 
 for (const [name, uri] of invalid) {
   test(`refuses ${name}`, () => {
-    assert.throws(() => parseSpiffeUri(uri), (err: unknown) => hasCode(err, 'INVALID_SPIFFE_ID'));
+    assert.throws(
+      () => parseSpiffeUri(uri),
+      (err: unknown) => hasCode(err, 'INVALID_SPIFFE_ID'),
+    );
   });
 }

@@ -35,19 +35,31 @@ export class KubeClient {
    * `timeoutMs` bounds the whole exchange (default 30 000; then KUBE_TIMEOUT). A network or TLS error rejects as is,
    * a status ≥ 400 as KubeApiError.
    */
-  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ): Promise<T> {
     const cluster = this.kc.getCurrentCluster();
     if (cluster === null) throw new AmbitError('NO_CLUSTER', 'kubeconfig has no current cluster');
     const url = new URL(cluster.server + path);
     const opts: RequestOptions = { method, headers: { accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(opts);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers = { ...(opts.headers as Record<string, string>), ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}) };
+    const headers = {
+      ...(opts.headers as Record<string, string>),
+      ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
+    };
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<T>((resolve, reject) => {
       // A deadline for the whole exchange, not the socket's idle timeout: a server trickling bytes must not hold a
       // caller (a pod's CNI ADD) past its bound.
-      const timer = setTimeout(() => req.destroy(new AmbitError('KUBE_TIMEOUT', `${method} ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(new AmbitError('KUBE_TIMEOUT', `${method} ${path}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const settle = (fn: () => void): void => {
         clearTimeout(timer);
         fn();
@@ -67,7 +79,9 @@ export class KubeClient {
           const status = res.statusCode ?? 500;
           if (status >= 400) {
             const s = asRecord(parsed);
-            settle(() => reject(new KubeApiError(status, String(s['reason'] ?? ''), `${method} ${path}: ${status} ${String(s['message'] ?? text)}`)));
+            settle(() =>
+              reject(new KubeApiError(status, String(s['reason'] ?? ''), `${method} ${path}: ${status} ${String(s['message'] ?? text)}`)),
+            );
           } else settle(() => resolve(parsed as T));
         });
       });

@@ -17,6 +17,9 @@ for (const [text, want] of valid) {
 
 for (const text of ['', '10.0.0.0/33', 'fd00::/129', '10.0.0/8', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/8/8', 'host/24', '10.0.0.0/ 8']) {
   test(`parseCidr rejects ${JSON.stringify(text)}`, () => {
-    assert.throws(() => parseCidr(text), (err: unknown) => hasCode(err, 'INVALID_CIDR'));
+    assert.throws(
+      () => parseCidr(text),
+      (err: unknown) => hasCode(err, 'INVALID_CIDR'),
+    );
   });
 }

@@ -142,25 +142,54 @@ test('garbage bytes throw a MALFORMED_RESOURCE error that says what was being de
 
 test('well-formed protobuf the model cannot hold is rejected, naming the resource and field', () => {
   const enc = (o: object) => protoTypes.Address.encode(protoTypes.Address.fromObject(o)).finish();
-  assert.throws(() => decodeAddress(enc({ workload: { uid: 'w1', addresses: [new Uint8Array(5)] } })), /workload "w1": addresses\[0\]: an IP address is 4 or 16 bytes, got 5/);
-  assert.throws(() => decodeAddress(enc({ workload: { uid: 'w1', tunnelProtocol: 'LEGACY_ISTIO_MTLS' } })), /tunnelProtocol: unsupported value "LEGACY_ISTIO_MTLS"/);
+  assert.throws(
+    () => decodeAddress(enc({ workload: { uid: 'w1', addresses: [new Uint8Array(5)] } })),
+    /workload "w1": addresses\[0\]: an IP address is 4 or 16 bytes, got 5/,
+  );
+  assert.throws(
+    () => decodeAddress(enc({ workload: { uid: 'w1', tunnelProtocol: 'LEGACY_ISTIO_MTLS' } })),
+    /tunnelProtocol: unsupported value "LEGACY_ISTIO_MTLS"/,
+  );
   assert.throws(() => decodeAddress(enc({ workload: { uid: 'w1', status: 7 } })), /status: unsupported value 7/);
   assert.throws(() => decodeAddress(enc({ workload: { name: 'x' } })), /uid is empty/);
-  assert.throws(() => decodeAddress(enc({ service: { hostname: 'h', ports: [{ servicePort: 70000 }] } })), /ports\[0\]: servicePort: 70000 is not a port/);
-  assert.throws(() => decodeAddress(enc({ service: { hostname: 'h', waypoint: { hboneMtlsPort: 15008 } } })), /waypoint: neither hostname nor address/);
+  assert.throws(
+    () => decodeAddress(enc({ service: { hostname: 'h', ports: [{ servicePort: 70000 }] } })),
+    /ports\[0\]: servicePort: 70000 is not a port/,
+  );
+  assert.throws(
+    () => decodeAddress(enc({ service: { hostname: 'h', waypoint: { hboneMtlsPort: 15008 } } })),
+    /waypoint: neither hostname nor address/,
+  );
   const authz = (o: object) => protoTypes.Authorization.encode(protoTypes.Authorization.fromObject(o)).finish();
   assert.throws(
-    () => decodeAuthorization(authz({ name: 'p', namespace: 'ns', rules: [{ clauses: [{ matches: [{ sourceIps: [{ address: new Uint8Array(4), length: 33 }] }] }] }] })),
+    () =>
+      decodeAuthorization(
+        authz({
+          name: 'p',
+          namespace: 'ns',
+          rules: [{ clauses: [{ matches: [{ sourceIps: [{ address: new Uint8Array(4), length: 33 }] }] }] }],
+        }),
+      ),
     /"ns\/p": rules\[0\]\.clauses\[0\]\.matches\[0\]: sourceIps\[0\]: prefix length 33 exceeds 32/,
   );
-  assert.throws(() => decodeAuthorization(authz({ name: 'p', rules: [{ clauses: [{ matches: [{ principals: [{}] }] }] }] })), /principals\[0\]: no match_type/);
+  assert.throws(
+    () => decodeAuthorization(authz({ name: 'p', rules: [{ clauses: [{ matches: [{ principals: [{}] }] }] }] })),
+    /principals\[0\]: no match_type/,
+  );
   assert.throws(() => decodeAuthorization(authz({ namespace: 'ns' })), /name is empty/);
 });
 
 test('encoding a model value that is not valid on the wire throws, naming the field', () => {
-  assert.throws(() => encodeAddress({ workload: { ...workload, addresses: ['10.0.0.300'] } }), /cannot encode istio\.workload\.Address workload .*addresses\[0\]: not an IP address/);
   assert.throws(
-    () => encodeAuthorization({ ...authorization, rules: [{ clauses: [{ matches: [{ ...emptyMatch, sourceIps: [{ address: 'x', length: 1 }] }] }] }] }),
+    () => encodeAddress({ workload: { ...workload, addresses: ['10.0.0.300'] } }),
+    /cannot encode istio\.workload\.Address workload .*addresses\[0\]: not an IP address/,
+  );
+  assert.throws(
+    () =>
+      encodeAuthorization({
+        ...authorization,
+        rules: [{ clauses: [{ matches: [{ ...emptyMatch, sourceIps: [{ address: 'x', length: 1 }] }] }] }],
+      }),
     /cannot encode istio\.security\.Authorization "demo\/allow-web": sourceIps\[0\]: not an IP address/,
   );
 });

@@ -76,7 +76,10 @@ const ACTIONS: readonly AuthorizationAction[] = ['ALLOW', 'DENY'];
 // Encode
 
 export function encodeAddress(x: AddressResource): Uint8Array {
-  const what = 'workload' in x ? `workload ${JSON.stringify(x.workload.uid)}` : `service ${JSON.stringify(`${x.service.namespace}/${x.service.hostname}`)}`;
+  const what =
+    'workload' in x
+      ? `workload ${JSON.stringify(x.workload.uid)}`
+      : `service ${JSON.stringify(`${x.service.namespace}/${x.service.hostname}`)}`;
   return encodeWith(`istio.workload.Address ${what}`, () => {
     const body = 'workload' in x ? { workload: workloadToWire(x.workload) } : { service: serviceToWire(x.service) };
     return protoTypes.Address.encode(protoTypes.Address.fromObject(body)).finish();

@@ -32,7 +32,10 @@ export function parseSpiffeId(text: string): SpiffeId {
   if (!TRUST_DOMAIN.test(trustDomain)) return fail('trust domain is empty or has characters outside [a-z0-9._-]');
   if (nsLiteral !== 'ns') return fail('second segment must be "ns"');
   if (saLiteral !== 'sa') return fail('fourth segment must be "sa"');
-  for (const [what, value] of [['namespace', namespace], ['service account', serviceAccount]] as const) {
+  for (const [what, value] of [
+    ['namespace', namespace],
+    ['service account', serviceAccount],
+  ] as const) {
     if (!SEGMENT.test(value) || value === '.' || value === '..') return fail(`${what} segment is empty or invalid`);
   }
   return { trustDomain, namespace, serviceAccount };

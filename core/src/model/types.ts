@@ -68,10 +68,7 @@ export interface Service {
 }
 
 export type StringMatch =
-  | { readonly exact: string }
-  | { readonly prefix: string }
-  | { readonly suffix: string }
-  | { readonly presence: true };
+  { readonly exact: string } | { readonly prefix: string } | { readonly suffix: string } | { readonly presence: true };
 
 export interface Cidr {
   readonly address: string;

@@ -30,8 +30,10 @@ function policy(action: 'ALLOW' | 'DENY', rules: Rule[], extra: Partial<Authoriz
   seq += 1;
   return { name: `${action.toLowerCase()}-${seq}`, namespace: 'b', scope: 'NAMESPACE', action, rules, dryRun: false, ...extra };
 }
-const allowIf = (fields: Partial<Match>, extra: Partial<Authorization> = {}): Authorization => policy('ALLOW', [rule(clause(m(fields)))], extra);
-const denyIf = (fields: Partial<Match>, extra: Partial<Authorization> = {}): Authorization => policy('DENY', [rule(clause(m(fields)))], extra);
+const allowIf = (fields: Partial<Match>, extra: Partial<Authorization> = {}): Authorization =>
+  policy('ALLOW', [rule(clause(m(fields)))], extra);
+const denyIf = (fields: Partial<Match>, extra: Partial<Authorization> = {}): Authorization =>
+  policy('DENY', [rule(clause(m(fields)))], extra);
 
 interface Case {
   readonly name: string;
@@ -56,48 +58,193 @@ const cases: Case[] = [
   { name: 'DENY rule with no clauses denies everything', policies: [policy('DENY', [rule()])], conn: conn(), allow: false, by: 0 },
   { name: 'all-empty match matches nothing (ALLOW)', policies: [policy('ALLOW', [rule(clause(m({})))])], conn: conn(), allow: false },
   { name: 'all-empty match matches nothing (DENY)', policies: [policy('DENY', [rule(clause(m({})))])], conn: conn(), allow: true },
-  { name: 'DENY beats a matching ALLOW', policies: [allowIf({ namespaces: [exact('a')] }), denyIf({ destinationPorts: [8080] })], conn: conn(), allow: false, by: 1 },
+  {
+    name: 'DENY beats a matching ALLOW',
+    policies: [allowIf({ namespaces: [exact('a')] }), denyIf({ destinationPorts: [8080] })],
+    conn: conn(),
+    allow: false,
+    by: 1,
+  },
   { name: 'DENY only: non-matching connection allowed', policies: [denyIf({ destinationPorts: [9090] })], conn: conn(), allow: true },
-  { name: 'one of several ALLOW policies suffices', policies: [allowIf({ namespaces: [exact('x')] }), allowIf({ namespaces: [exact('a')] })], conn: conn(), allow: true, by: 1 },
-  { name: 'ALLOW present but none matches: denied', policies: [allowIf({ namespaces: [exact('x')] }), allowIf({ destinationPorts: [1] })], conn: conn(), allow: false },
+  {
+    name: 'one of several ALLOW policies suffices',
+    policies: [allowIf({ namespaces: [exact('x')] }), allowIf({ namespaces: [exact('a')] })],
+    conn: conn(),
+    allow: true,
+    by: 1,
+  },
+  {
+    name: 'ALLOW present but none matches: denied',
+    policies: [allowIf({ namespaces: [exact('x')] }), allowIf({ destinationPorts: [1] })],
+    conn: conn(),
+    allow: false,
+  },
   // principals / notPrincipals and the string forms.
-  { name: 'principal exact (without spiffe://)', policies: [allowIf({ principals: [exact('cluster.local/ns/a/sa/client')] })], conn: conn(), allow: true, by: 0 },
-  { name: 'principal exact, other identity', policies: [allowIf({ principals: [exact('cluster.local/ns/a/sa/other')] })], conn: conn(), allow: false },
-  { name: 'principal prefix x*', policies: [allowIf({ principals: [{ prefix: 'cluster.local/ns/a/' }] })], conn: conn(), allow: true, by: 0 },
-  { name: 'principal prefix x*, no match', policies: [allowIf({ principals: [{ prefix: 'cluster.local/ns/z/' }] })], conn: conn(), allow: false },
+  {
+    name: 'principal exact (without spiffe://)',
+    policies: [allowIf({ principals: [exact('cluster.local/ns/a/sa/client')] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'principal exact, other identity',
+    policies: [allowIf({ principals: [exact('cluster.local/ns/a/sa/other')] })],
+    conn: conn(),
+    allow: false,
+  },
+  {
+    name: 'principal prefix x*',
+    policies: [allowIf({ principals: [{ prefix: 'cluster.local/ns/a/' }] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'principal prefix x*, no match',
+    policies: [allowIf({ principals: [{ prefix: 'cluster.local/ns/z/' }] })],
+    conn: conn(),
+    allow: false,
+  },
   { name: 'principal suffix *x', policies: [allowIf({ principals: [{ suffix: '/sa/client' }] })], conn: conn(), allow: true, by: 0 },
   { name: 'principal suffix *x, no match', policies: [allowIf({ principals: [{ suffix: '/sa/admin' }] })], conn: conn(), allow: false },
-  { name: 'principal presence * matches any identity', policies: [allowIf({ principals: [{ presence: true }] })], conn: conn(), allow: true, by: 0 },
-  { name: 'principal presence * does not match plaintext', policies: [allowIf({ principals: [{ presence: true }] })], conn: plaintext(), allow: false },
-  { name: 'values of one field OR', policies: [allowIf({ principals: [exact('cluster.local/ns/x/sa/y'), exact('cluster.local/ns/a/sa/client')] })], conn: conn(), allow: true, by: 0 },
-  { name: 'notPrincipals: listed identity denied by DENY', policies: [denyIf({ notPrincipals: [exact('cluster.local/ns/a/sa/client')] })], conn: conn(), allow: true },
-  { name: 'notPrincipals presence: plaintext is denied (STRICT)', policies: [denyIf({ notPrincipals: [{ presence: true }] })], conn: plaintext(), allow: false, by: 0 },
-  { name: 'notPrincipals presence: mTLS passes (STRICT)', policies: [denyIf({ notPrincipals: [{ presence: true }] })], conn: conn(), allow: true },
+  {
+    name: 'principal presence * matches any identity',
+    policies: [allowIf({ principals: [{ presence: true }] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'principal presence * does not match plaintext',
+    policies: [allowIf({ principals: [{ presence: true }] })],
+    conn: plaintext(),
+    allow: false,
+  },
+  {
+    name: 'values of one field OR',
+    policies: [allowIf({ principals: [exact('cluster.local/ns/x/sa/y'), exact('cluster.local/ns/a/sa/client')] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'notPrincipals: listed identity denied by DENY',
+    policies: [denyIf({ notPrincipals: [exact('cluster.local/ns/a/sa/client')] })],
+    conn: conn(),
+    allow: true,
+  },
+  {
+    name: 'notPrincipals presence: plaintext is denied (STRICT)',
+    policies: [denyIf({ notPrincipals: [{ presence: true }] })],
+    conn: plaintext(),
+    allow: false,
+    by: 0,
+  },
+  {
+    name: 'notPrincipals presence: mTLS passes (STRICT)',
+    policies: [denyIf({ notPrincipals: [{ presence: true }] })],
+    conn: conn(),
+    allow: true,
+  },
   // namespaces / serviceAccounts.
   { name: 'namespace exact', policies: [allowIf({ namespaces: [exact('a')] })], conn: conn(), allow: true, by: 0 },
-  { name: 'namespace from a plaintext source never matches', policies: [allowIf({ namespaces: [exact('a')] })], conn: plaintext(), allow: false },
-  { name: 'namespace prefix', policies: [allowIf({ namespaces: [{ prefix: 'a' }] })], conn: conn({ sourceIdentity: `${SPIFFE}/ns/abc/sa/s` }), allow: true, by: 0 },
+  {
+    name: 'namespace from a plaintext source never matches',
+    policies: [allowIf({ namespaces: [exact('a')] })],
+    conn: plaintext(),
+    allow: false,
+  },
+  {
+    name: 'namespace prefix',
+    policies: [allowIf({ namespaces: [{ prefix: 'a' }] })],
+    conn: conn({ sourceIdentity: `${SPIFFE}/ns/abc/sa/s` }),
+    allow: true,
+    by: 0,
+  },
   { name: 'notNamespaces excludes the listed one', policies: [allowIf({ notNamespaces: [exact('a')] })], conn: conn(), allow: false },
   { name: 'notNamespaces lets others in', policies: [allowIf({ notNamespaces: [exact('z')] })], conn: conn(), allow: true, by: 0 },
-  { name: 'notNamespaces with plaintext (no namespace) holds', policies: [allowIf({ notNamespaces: [exact('z')] })], conn: plaintext(), allow: true, by: 0 },
-  { name: 'serviceAccount namespace/name', policies: [allowIf({ serviceAccounts: [{ namespace: 'a', serviceAccount: 'client' }] })], conn: conn(), allow: true, by: 0 },
-  { name: 'serviceAccount in another namespace', policies: [allowIf({ serviceAccounts: [{ namespace: 'b', serviceAccount: 'client' }] })], conn: conn(), allow: false },
-  { name: 'notServiceAccounts', policies: [denyIf({ notServiceAccounts: [{ namespace: 'a', serviceAccount: 'client' }] })], conn: conn({ sourceIdentity: `${SPIFFE}/ns/a/sa/other` }), allow: false, by: 0 },
+  {
+    name: 'notNamespaces with plaintext (no namespace) holds',
+    policies: [allowIf({ notNamespaces: [exact('z')] })],
+    conn: plaintext(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'serviceAccount namespace/name',
+    policies: [allowIf({ serviceAccounts: [{ namespace: 'a', serviceAccount: 'client' }] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'serviceAccount in another namespace',
+    policies: [allowIf({ serviceAccounts: [{ namespace: 'b', serviceAccount: 'client' }] })],
+    conn: conn(),
+    allow: false,
+  },
+  {
+    name: 'notServiceAccounts',
+    policies: [denyIf({ notServiceAccounts: [{ namespace: 'a', serviceAccount: 'client' }] })],
+    conn: conn({ sourceIdentity: `${SPIFFE}/ns/a/sa/other` }),
+    allow: false,
+    by: 0,
+  },
   // IPs and ports.
-  { name: 'ipBlocks: plaintext source in range', policies: [allowIf({ sourceIps: [cidr('10.244.1.0', 24)] })], conn: plaintext(), allow: true, by: 0 },
+  {
+    name: 'ipBlocks: plaintext source in range',
+    policies: [allowIf({ sourceIps: [cidr('10.244.1.0', 24)] })],
+    conn: plaintext(),
+    allow: true,
+    by: 0,
+  },
   { name: 'ipBlocks: out of range', policies: [allowIf({ sourceIps: [cidr('10.244.9.0', 24)] })], conn: plaintext(), allow: false },
   { name: 'ipBlocks: single host', policies: [allowIf({ sourceIps: [cidr('10.244.1.5', 32)] })], conn: conn(), allow: true, by: 0 },
-  { name: 'notIpBlocks', policies: [denyIf({ notSourceIps: [cidr('10.244.1.0', 24)] })], conn: plaintext({ sourceIp: '10.9.9.9' }), allow: false, by: 0 },
-  { name: 'IPv6 source vs IPv4 block never matches', policies: [allowIf({ sourceIps: [cidr('10.0.0.0', 8)] })], conn: conn({ sourceIp: 'fd00::1' }), allow: false },
+  {
+    name: 'notIpBlocks',
+    policies: [denyIf({ notSourceIps: [cidr('10.244.1.0', 24)] })],
+    conn: plaintext({ sourceIp: '10.9.9.9' }),
+    allow: false,
+    by: 0,
+  },
+  {
+    name: 'IPv6 source vs IPv4 block never matches',
+    policies: [allowIf({ sourceIps: [cidr('10.0.0.0', 8)] })],
+    conn: conn({ sourceIp: 'fd00::1' }),
+    allow: false,
+  },
   { name: 'IPv6 block', policies: [allowIf({ sourceIps: [cidr('fd00::', 64)] })], conn: conn({ sourceIp: 'fd00::7' }), allow: true, by: 0 },
-  { name: 'destination ip (when destination.ip)', policies: [denyIf({ destinationIps: [cidr('10.244.2.7', 32)] })], conn: conn(), allow: false, by: 0 },
+  {
+    name: 'destination ip (when destination.ip)',
+    policies: [denyIf({ destinationIps: [cidr('10.244.2.7', 32)] })],
+    conn: conn(),
+    allow: false,
+    by: 0,
+  },
   { name: 'notDestinationIps', policies: [allowIf({ notDestinationIps: [cidr('10.244.2.0', 24)] })], conn: conn(), allow: false },
   { name: 'ports: deny one port', policies: [denyIf({ destinationPorts: [8080] })], conn: conn(), allow: false, by: 0 },
-  { name: 'ports: other port passes', policies: [denyIf({ destinationPorts: [8080] })], conn: conn({ destinationPort: 9090 }), allow: true },
+  {
+    name: 'ports: other port passes',
+    policies: [denyIf({ destinationPorts: [8080] })],
+    conn: conn({ destinationPort: 9090 }),
+    allow: true,
+  },
   { name: 'notPorts', policies: [allowIf({ notDestinationPorts: [8080] })], conn: conn(), allow: false },
   // Nesting: populated fields AND within a match, matches OR within a clause, clauses AND within a rule, rules OR.
-  { name: 'fields AND within a match (both hold)', policies: [allowIf({ namespaces: [exact('a')], destinationPorts: [8080] })], conn: conn(), allow: true, by: 0 },
-  { name: 'fields AND within a match (one fails)', policies: [allowIf({ namespaces: [exact('a')], destinationPorts: [9] })], conn: conn(), allow: false },
+  {
+    name: 'fields AND within a match (both hold)',
+    policies: [allowIf({ namespaces: [exact('a')], destinationPorts: [8080] })],
+    conn: conn(),
+    allow: true,
+    by: 0,
+  },
+  {
+    name: 'fields AND within a match (one fails)',
+    policies: [allowIf({ namespaces: [exact('a')], destinationPorts: [9] })],
+    conn: conn(),
+    allow: false,
+  },
   {
     name: 'matches OR within a clause',
     policies: [policy('ALLOW', [rule(clause(m({ namespaces: [exact('x')] }), m({ destinationPorts: [8080] })))])],
@@ -120,10 +267,32 @@ const cases: Case[] = [
   },
   { name: 'a clause with no alternatives never holds', policies: [policy('ALLOW', [rule(clause())])], conn: conn(), allow: false },
   // Dry run.
-  { name: 'dry-run DENY that matches: allowed, reported', policies: [denyIf({ destinationPorts: [8080] }, { dryRun: true })], conn: conn(), allow: true, dryRun: false },
-  { name: 'dry-run ALLOW only: allowed (no enforced ALLOW), would deny', policies: [allowIf({ namespaces: [exact('x')] }, { dryRun: true })], conn: conn(), allow: true, dryRun: false },
-  { name: 'dry-run ALLOW that matches: no report', policies: [allowIf({ namespaces: [exact('a')] }, { dryRun: true })], conn: conn(), allow: true },
-  { name: 'dry-run DENY does not override an enforced ALLOW miss', policies: [allowIf({ namespaces: [exact('x')] }), denyIf({}, { dryRun: true })], conn: conn(), allow: false },
+  {
+    name: 'dry-run DENY that matches: allowed, reported',
+    policies: [denyIf({ destinationPorts: [8080] }, { dryRun: true })],
+    conn: conn(),
+    allow: true,
+    dryRun: false,
+  },
+  {
+    name: 'dry-run ALLOW only: allowed (no enforced ALLOW), would deny',
+    policies: [allowIf({ namespaces: [exact('x')] }, { dryRun: true })],
+    conn: conn(),
+    allow: true,
+    dryRun: false,
+  },
+  {
+    name: 'dry-run ALLOW that matches: no report',
+    policies: [allowIf({ namespaces: [exact('a')] }, { dryRun: true })],
+    conn: conn(),
+    allow: true,
+  },
+  {
+    name: 'dry-run DENY does not override an enforced ALLOW miss',
+    policies: [allowIf({ namespaces: [exact('x')] }), denyIf({}, { dryRun: true })],
+    conn: conn(),
+    allow: false,
+  },
   // Scopes are chosen by the caller (MeshState.policiesFor); within scope they combine the same way.
   {
     name: 'mesh-wide DENY and namespace ALLOW combine',
@@ -134,7 +303,10 @@ const cases: Case[] = [
   },
   {
     name: 'selector ALLOW next to a namespace ALLOW',
-    policies: [allowIf({ namespaces: [exact('x')] }), allowIf({ principals: [exact('cluster.local/ns/a/sa/client')] }, { scope: 'WORKLOAD_SELECTOR' })],
+    policies: [
+      allowIf({ namespaces: [exact('x')] }),
+      allowIf({ principals: [exact('cluster.local/ns/a/sa/client')] }, { scope: 'WORKLOAD_SELECTOR' }),
+    ],
     conn: conn(),
     allow: true,
     by: 1,
@@ -195,7 +367,12 @@ describe('indexed set = list, on random policies', () => {
     const rnd = (n: number): number => (s = (s * 1103515245 + 12345) % 2 ** 31) % n;
     const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)] as T;
     const principals = ['cluster.local/ns/a/sa/client', 'cluster.local/ns/b/sa/x', 'cluster.local/ns/a/sa/y'];
-    const strings = (vals: string[]) => [exact(pick(vals)), { prefix: pick(vals).slice(0, 3) }, { suffix: pick(vals).slice(-3) }, { presence: true as const }];
+    const strings = (vals: string[]) => [
+      exact(pick(vals)),
+      { prefix: pick(vals).slice(0, 3) },
+      { suffix: pick(vals).slice(-3) },
+      { presence: true as const },
+    ];
     const randomMatch = (): Match => {
       const f: { -readonly [K in keyof Match]?: Match[K] } = {};
       if (rnd(3) === 0) f.principals = [pick(strings(principals))];
@@ -209,7 +386,8 @@ describe('indexed set = list, on random policies', () => {
       if (rnd(6) === 0) f.notDestinationPorts = [8080];
       return m(f);
     };
-    const randomRule = (): Rule => rule(...Array.from({ length: rnd(3) }, () => clause(...Array.from({ length: 1 + rnd(2) }, randomMatch))));
+    const randomRule = (): Rule =>
+      rule(...Array.from({ length: rnd(3) }, () => clause(...Array.from({ length: 1 + rnd(2) }, randomMatch))));
     const conns = [
       conn(),
       plaintext(),
@@ -235,7 +413,14 @@ describe('indexed set = list, on random policies', () => {
 });
 
 describe('scope: which policies apply to a destination', () => {
-  const mk = (name: string, namespace: string, scope: Authorization['scope']): Authorization => ({ name, namespace, scope, action: 'ALLOW', rules: [], dryRun: false });
+  const mk = (name: string, namespace: string, scope: Authorization['scope']): Authorization => ({
+    name,
+    namespace,
+    scope,
+    action: 'ALLOW',
+    rules: [],
+    dryRun: false,
+  });
   const all = [
     mk('mesh', 'ambit-system', 'GLOBAL'),
     mk('stray-global', 'b', 'GLOBAL'),
@@ -246,11 +431,19 @@ describe('scope: which policies apply to a destination', () => {
   ];
   const byKey = (k: string): Authorization | undefined => all.find((a) => `${a.namespace}/${a.name}` === k);
   test('root-namespace GLOBAL + own NAMESPACE + listed selector policies, nothing else', () => {
-    const got = policiesInScope({ namespace: 'b', authorizationPolicies: ['b/sel', 'b/missing', 'b/ns-b'] }, all, byKey, 'ambit-system').map((a) => a.name);
+    const got = policiesInScope(
+      { namespace: 'b', authorizationPolicies: ['b/sel', 'b/missing', 'b/ns-b'] },
+      all,
+      byKey,
+      'ambit-system',
+    ).map((a) => a.name);
     assert.deepEqual(got, ['mesh', 'ns-b', 'sel']);
   });
   test('a workload elsewhere sees only the mesh-wide policy', () => {
-    assert.deepEqual(policiesInScope({ namespace: 'z', authorizationPolicies: [] }, all, byKey, 'ambit-system').map((a) => a.name), ['mesh']);
+    assert.deepEqual(
+      policiesInScope({ namespace: 'z', authorizationPolicies: [] }, all, byKey, 'ambit-system').map((a) => a.name),
+      ['mesh'],
+    );
   });
 });
 

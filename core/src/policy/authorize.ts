@@ -175,7 +175,10 @@ export function decide(f: PolicyFindings): AuthzDecision {
   else {
     allow = f.findAllow();
     const names = f.allowKeys.length <= 5 ? f.allowKeys.join(', ') : `${f.allowKeys.length} policies`;
-    decision = allow !== undefined ? { allow: true, policy: allow, reason: `allowed by ALLOW policy ${allow}` } : { allow: false, reason: `no ALLOW policy matched (${names})` };
+    decision =
+      allow !== undefined
+        ? { allow: true, policy: allow, reason: `allowed by ALLOW policy ${allow}` }
+        : { allow: false, reason: `no ALLOW policy matched (${names})` };
   }
   if (f.dryDeny === undefined && !f.hasDryAllow) return decision;
   let would: { allow: boolean; policy?: string };
@@ -192,7 +195,11 @@ export function decide(f: PolicyFindings): AuthzDecision {
 /**
  * Decides over the policies in scope for the destination (any order). `src` may be passed when already derived.
  */
-export function authorize(policies: Iterable<Authorization>, conn: ConnectionFacts, src: SourceFacts = sourceFacts(conn.sourceIdentity)): AuthzDecision {
+export function authorize(
+  policies: Iterable<Authorization>,
+  conn: ConnectionFacts,
+  src: SourceFacts = sourceFacts(conn.sourceIdentity),
+): AuthzDecision {
   let deny: Authorization | undefined;
   let dryDeny: Authorization | undefined;
   const allows: Authorization[] = [];

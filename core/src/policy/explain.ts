@@ -1,5 +1,14 @@
 import type { Authorization, Cidr, Match, ServiceAccountMatch, StringMatch } from '../model/types.ts';
-import { authorize, failingField, policyKey, sourceFacts, type AuthzDecision, type ConnectionFacts, type MatchField, type SourceFacts } from './authorize.ts';
+import {
+  authorize,
+  failingField,
+  policyKey,
+  sourceFacts,
+  type AuthzDecision,
+  type ConnectionFacts,
+  type MatchField,
+  type SourceFacts,
+} from './authorize.ts';
 
 /** One policy's part in a decision, for `ambitctl policy explain`. */
 export interface PolicyExplanation {

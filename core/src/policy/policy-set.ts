@@ -59,10 +59,11 @@ function cidrPred(c: Cidr, which: 'src' | 'dst'): Pred {
     const net = (base & mask) >>> 0;
     return (p) => {
       const ip = which === 'src' ? p.srcV4 : p.dstV4;
-      return ip !== undefined && ((ip & mask) >>> 0) === net;
+      return ip !== undefined && (ip & mask) >>> 0 === net;
     };
   }
-  return (p) => (which === 'src' ? p.srcV4 : p.dstV4) === undefined && cidrMatches(c, which === 'src' ? p.conn.sourceIp : p.conn.destinationIp);
+  return (p) =>
+    (which === 'src' ? p.srcV4 : p.dstV4) === undefined && cidrMatches(c, which === 'src' ? p.conn.sourceIp : p.conn.destinationIp);
 }
 
 function strPred(m: StringMatch, get: (p: Prepared) => string | undefined): Pred {
@@ -72,14 +73,18 @@ function strPred(m: StringMatch, get: (p: Prepared) => string | undefined): Pred
   return (p) => get(p) !== undefined;
 }
 
-const any = (preds: Pred[]): Pred => (p) => {
-  for (const f of preds) if (f(p)) return true;
-  return false;
-};
-const none = (preds: Pred[]): Pred => (p) => {
-  for (const f of preds) if (f(p)) return false;
-  return true;
-};
+const any =
+  (preds: Pred[]): Pred =>
+  (p) => {
+    for (const f of preds) if (f(p)) return true;
+    return false;
+  };
+const none =
+  (preds: Pred[]): Pred =>
+  (p) => {
+    for (const f of preds) if (f(p)) return false;
+    return true;
+  };
 
 const principal = (p: Prepared): string | undefined => p.src.principal;
 const namespace = (p: Prepared): string | undefined => p.src.namespace;
@@ -87,7 +92,10 @@ const namespace = (p: Prepared): string | undefined => p.src.namespace;
 function compileMatch(m: Match): Pred {
   if (isEmptyMatch(m)) return () => false;
   const checks: Pred[] = [];
-  const sa = (x: { namespace: string; serviceAccount: string }): Pred => (p) => p.src.namespace === x.namespace && p.src.serviceAccount === x.serviceAccount;
+  const sa =
+    (x: { namespace: string; serviceAccount: string }): Pred =>
+    (p) =>
+      p.src.namespace === x.namespace && p.src.serviceAccount === x.serviceAccount;
   if (m.namespaces.length > 0) checks.push(any(m.namespaces.map((v) => strPred(v, namespace))));
   if (m.notNamespaces.length > 0) checks.push(none(m.notNamespaces.map((v) => strPred(v, namespace))));
   if (m.serviceAccounts.length > 0) checks.push(any(m.serviceAccounts.map(sa)));
@@ -132,8 +140,10 @@ type Keys = Set<string> | typeof ANY;
 
 function matchKeys(m: Match): Keys {
   if (isEmptyMatch(m)) return new Set(); // matches nothing
-  if (m.principals.length > 0 && m.principals.every((p) => 'exact' in p)) return new Set(m.principals.map((p) => `p:${'exact' in p ? p.exact : ''}`));
-  if (m.namespaces.length > 0 && m.namespaces.every((n) => 'exact' in n)) return new Set(m.namespaces.map((n) => `n:${'exact' in n ? n.exact : ''}`));
+  if (m.principals.length > 0 && m.principals.every((p) => 'exact' in p))
+    return new Set(m.principals.map((p) => `p:${'exact' in p ? p.exact : ''}`));
+  if (m.namespaces.length > 0 && m.namespaces.every((n) => 'exact' in n))
+    return new Set(m.namespaces.map((n) => `n:${'exact' in n ? n.exact : ''}`));
   if (m.serviceAccounts.length > 0) return new Set(m.serviceAccounts.map((sa) => `n:${sa.namespace}`));
   return ANY;
 }

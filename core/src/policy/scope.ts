@@ -5,7 +5,12 @@ import type { Authorization, Workload } from '../model/types.ts';
  * namespace's GLOBAL ones (mesh-wide), the NAMESPACE ones of the workload's namespace, and the WORKLOAD_SELECTOR ones
  * the controller listed on the workload.
  */
-export function policiesInScope(workload: Pick<Workload, 'namespace' | 'authorizationPolicies'>, all: Iterable<Authorization>, byKey: (key: string) => Authorization | undefined, rootNamespace: string): Authorization[] {
+export function policiesInScope(
+  workload: Pick<Workload, 'namespace' | 'authorizationPolicies'>,
+  all: Iterable<Authorization>,
+  byKey: (key: string) => Authorization | undefined,
+  rootNamespace: string,
+): Authorization[] {
   const out: Authorization[] = [];
   for (const a of all) {
     if (a.scope === 'GLOBAL' && a.namespace === rootNamespace) out.push(a);

@@ -25,7 +25,10 @@ function ipv6ToBytes(text: string): Uint8Array {
   let tailV4: number[] = [];
   const lastColon = head.lastIndexOf(':');
   if (head.slice(lastColon + 1).includes('.')) {
-    tailV4 = head.slice(lastColon + 1).split('.').map(Number);
+    tailV4 = head
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     head = `${head.slice(0, lastColon + 1)}0:0`;
   }
   const [left = '', right] = head.split('::');
@@ -52,7 +55,7 @@ function bytesToIpv6(b: Uint8Array): string {
   // RFC 5952 §4.2: compress the longest run of >= 2 zero groups, the first one on a tie.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

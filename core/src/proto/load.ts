@@ -1,11 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type * as grpc from '@grpc/grpc-js';
-import type {
-  DeltaDiscoveryRequestWire,
-  DeltaDiscoveryResponseWire,
-  StructWire,
-} from './discovery-wire.ts';
+import type { DeltaDiscoveryRequestWire, DeltaDiscoveryResponseWire, StructWire } from './discovery-wire.ts';
 
 /**
  * The .proto files are loaded at run time (no codegen step), from this directory: paths resolve against this module's
@@ -39,8 +35,7 @@ export const protoTypes = {
 } as const;
 
 /** The full method path a gRPC client or server routes on. */
-export const DELTA_AGGREGATED_RESOURCES_PATH =
-  '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+export const DELTA_AGGREGATED_RESOURCES_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
 /**
  * Encodes a plain wire object. protobufjs `encode` accepts plain objects of the message's shape, which avoids a

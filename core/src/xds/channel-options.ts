@@ -23,9 +23,7 @@ export function clientChannelOptions(servername: string | undefined): ChannelOpt
     'grpc.max_send_message_length': XDS_MAX_MESSAGE_BYTES,
     // One stream per channel and a fresh channel per attempt: there is nothing to share or retry transparently.
     'grpc.enable_retries': 0,
-    ...(servername === undefined
-      ? {}
-      : { 'grpc.ssl_target_name_override': servername, 'grpc.default_authority': servername }),
+    ...(servername === undefined ? {} : { 'grpc.ssl_target_name_override': servername, 'grpc.default_authority': servername }),
   };
 }
 

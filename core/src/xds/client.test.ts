@@ -90,8 +90,20 @@ test('subscribes to every resource with its node on the first request, applies a
   const ack = await acked(stream, nonce);
   assert.equal(ack.errorDetail, null);
   assert.equal(ack.typeUrl, TYPE);
-  assert.deepEqual([...client.state(TYPE)], [['a', 'A1'], ['b', 'B1']]);
-  assert.deepEqual([...client.versions(TYPE)], [['a', '1'], ['b', '1']]);
+  assert.deepEqual(
+    [...client.state(TYPE)],
+    [
+      ['a', 'A1'],
+      ['b', 'B1'],
+    ],
+  );
+  assert.deepEqual(
+    [...client.versions(TYPE)],
+    [
+      ['a', '1'],
+      ['b', '1'],
+    ],
+  );
   assert.equal(client.connected(), true);
   assert.equal(changes.length, 1);
 
@@ -105,10 +117,14 @@ test('subscribes to every resource with its node on the first request, applies a
 test('a response with one bad resource is NACKed whole, naming it, and none of it is applied', async (t) => {
   const { client, stream, changes } = await setup(t, 'nack');
   await acked(stream, stream.send(TYPE, [{ name: 'a', body: text('A1'), version: '1' }]));
-  const nonce = stream.send(TYPE, [
-    { name: 'a', body: text('A2'), version: '2' },
-    { name: 'c', body: text('bad bytes'), version: '1' },
-  ], []);
+  const nonce = stream.send(
+    TYPE,
+    [
+      { name: 'a', body: text('A2'), version: '2' },
+      { name: 'c', body: text('bad bytes'), version: '1' },
+    ],
+    [],
+  );
   const nack = await acked(stream, nonce);
   assert.equal(nack.errorDetail?.code, RPC_INVALID_ARGUMENT);
   assert.match(nack.errorDetail?.message ?? '', /resource "c": cannot parse c/);
@@ -125,10 +141,13 @@ test('a response with one bad resource is NACKed whole, naming it, and none of i
 
 test('reconnects after the stream breaks, keeps serving its state, and resumes with the versions it holds', async (t) => {
   const { server, client, stream } = await setup(t, 'resume');
-  await acked(stream, stream.send(TYPE, [
-    { name: 'a', body: text('A1'), version: 'va' },
-    { name: 'b', body: text('B1'), version: 'vb' },
-  ]));
+  await acked(
+    stream,
+    stream.send(TYPE, [
+      { name: 'a', body: text('A1'), version: 'va' },
+      { name: 'b', body: text('B1'), version: 'vb' },
+    ]),
+  );
   stream.end();
   // Between the break and the reconnect the proxy still has its last good state.
   assert.deepEqual([...client.state(TYPE).keys()], ['a', 'b']);
@@ -183,7 +202,13 @@ test('explicit names are subscribed as given, and an empty list is refused rathe
   assert.equal(stream.requests[1]?.node, null, 'the node goes on the first request of a stream only');
   assert.deepEqual(stream.requests[1]?.resourceNamesSubscribe, ['*']);
   assert.throws(
-    () => createXdsClient({ target: server.address, node: { id: 'x' }, types: [{ typeUrl: TYPE, names: [], decode: decodeText, onChange: () => {} }], log: silentLogger() }),
+    () =>
+      createXdsClient({
+        target: server.address,
+        node: { id: 'x' },
+        types: [{ typeUrl: TYPE, names: [], decode: decodeText, onChange: () => {} }],
+        log: silentLogger(),
+      }),
     /names must be non-empty/,
   );
 });
@@ -208,4 +233,3 @@ test('close stops reconnecting', async (t) => {
   assert.equal(client.stats().streams, streams);
   assert.equal(lastRequest(stream).typeUrl, TYPE);
 });
-

@@ -257,7 +257,8 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     if (stream !== current) return;
     current = undefined;
     if (closed) return;
-    const detail = why === undefined ? 'stream ended' : 'code' in why ? `${grpc.status[why.code] ?? why.code}: ${why.details}` : why.message;
+    const detail =
+      why === undefined ? 'stream ended' : 'code' in why ? `${grpc.status[why.code] ?? why.code}: ${why.details}` : why.message;
     log.warn({ stream: stream.id, detail }, 'xds: stream lost; serving the last good state until reconnected');
     scheduleReconnect();
   }

@@ -16,12 +16,7 @@ export {
 export { createBackoff, type BackoffOptions } from '../backoff.ts';
 export { systemClock, type Clock, type ClockTimer } from '../clock.ts';
 export { clientChannelOptions, serverChannelOptions, XDS_MAX_MESSAGE_BYTES } from './channel-options.ts';
-export {
-  aggregatedDiscoveryService,
-  DELTA_AGGREGATED_RESOURCES_PATH,
-  fromStruct,
-  toStruct,
-} from '../proto/load.ts';
+export { aggregatedDiscoveryService, DELTA_AGGREGATED_RESOURCES_PATH, fromStruct, toStruct } from '../proto/load.ts';
 export {
   RPC_INVALID_ARGUMENT,
   WILDCARD,

@@ -68,7 +68,8 @@ function str(o: Record<string, unknown>, field: string, what: string): string {
 
 function id(o: Record<string, unknown>, what: string): number {
   const v = o['id'];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ZdsProtocolError(`${what}: field id must be a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new ZdsProtocolError(`${what}: field id must be a non-negative integer`);
   return v;
 }
 
@@ -76,7 +77,8 @@ export function parseZdsPod(v: unknown, what = 'pod'): ZdsPod {
   if (!isRecord(v)) throw new ZdsProtocolError(`${what} must be an object`);
   const o = v;
   const ips = o['ips'];
-  if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) throw new ZdsProtocolError(`${what}: field ips must be a list of strings`);
+  if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string'))
+    throw new ZdsProtocolError(`${what}: field ips must be a list of strings`);
   return {
     uid: str(o, 'uid', what),
     name: str(o, 'name', what),

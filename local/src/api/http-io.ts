@@ -26,7 +26,13 @@ function parseAccept(header: string): MediaRange[] {
     for (const p of paramParts) {
       const eq = p.indexOf('=');
       if (eq === -1) continue;
-      params.set(p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+      params.set(
+        p.slice(0, eq).trim().toLowerCase(),
+        p
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
     }
     const q = Number(params.get('q') ?? '1');
     ranges.push({ type, params, q: Number.isFinite(q) ? q : 0 });
@@ -94,7 +100,9 @@ export function parseBody(body: Buffer, contentType: string, accepted: readonly 
   try {
     return contentType === 'application/yaml' ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown);
   } catch (err) {
-    throw ApiError.badRequest(`the request body could not be decoded as ${contentType === 'application/yaml' ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    throw ApiError.badRequest(
+      `the request body could not be decoded as ${contentType === 'application/yaml' ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
+    );
   }
 }
 

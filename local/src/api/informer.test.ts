@@ -16,7 +16,13 @@ let api: ApiServer;
 let informer: Informer<V1Pod> | undefined;
 
 before(async () => {
-  api = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, log: silentLogger(), bookmarkIntervalMs: 200 });
+  api = await createApiServer({
+    store,
+    listen: { host: '127.0.0.1', port: 0 },
+    token: TOKEN,
+    log: silentLogger(),
+    bookmarkIntervalMs: 200,
+  });
 });
 
 after(async () => {
@@ -36,7 +42,12 @@ function kubeConfig(): KubeConfig {
 }
 
 test('a client-node informer lists, then sees adds, updates and deletes in order', async () => {
-  store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'before', namespace: 'default' }, spec: { containers: [{ name: 'c', command: ['x'] }] } });
+  store.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'before', namespace: 'default' },
+    spec: { containers: [{ name: 'c', command: ['x'] }] },
+  });
   const kc = kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const seen: string[] = [];
@@ -48,7 +59,12 @@ test('a client-node informer lists, then sees adds, updates and deletes in order
   await informer.start();
   await eventually(() => assert.deepEqual(seen, ['add before']));
 
-  store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'later', namespace: 'default' }, spec: { containers: [{ name: 'c', command: ['x'] }] } });
+  store.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'later', namespace: 'default' },
+    spec: { containers: [{ name: 'c', command: ['x'] }] },
+  });
   store.patch(podType, 'default', 'later', { metadata: { labels: { v: '2' } } }, { patchType: 'merge' });
   store.delete(podType, 'default', 'before');
   await eventually(() => assert.deepEqual(seen, ['add before', 'add later', 'update later 2', 'delete before']));

@@ -74,10 +74,14 @@ async function readObject(req: IncomingMessage, ctx: ResourceContext): Promise<R
 function bodyObject(route: ResourceRoute, body: Record<string, unknown>): KubeObject {
   const t = route.type;
   if (body['kind'] !== undefined && body['kind'] !== t.kind) {
-    throw ApiError.badRequest(`the kind of the provided object (${String(body['kind'])}) does not match the kind of the resource (${t.kind})`);
+    throw ApiError.badRequest(
+      `the kind of the provided object (${String(body['kind'])}) does not match the kind of the resource (${t.kind})`,
+    );
   }
   if (body['apiVersion'] !== undefined && body['apiVersion'] !== apiVersionOf(t)) {
-    throw ApiError.badRequest(`the API version in the data (${String(body['apiVersion'])}) does not match the expected API version (${apiVersionOf(t)})`);
+    throw ApiError.badRequest(
+      `the API version in the data (${String(body['apiVersion'])}) does not match the expected API version (${apiVersionOf(t)})`,
+    );
   }
   const metadata = isRecord(body['metadata']) ? { ...body['metadata'] } : {};
   if (route.namespace !== undefined) {
@@ -114,7 +118,13 @@ function deleteOptions(url: URL, body: unknown): DeleteOptions {
 }
 
 /** GET/POST/PUT/PATCH/DELETE on a resolved resource path. */
-export async function handleResource(ctx: ResourceContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function handleResource(
+  ctx: ResourceContext,
+  route: ResourceRoute,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
   const { store } = ctx;
   const t = route.type;
   const method = req.method ?? 'GET';
@@ -124,7 +134,12 @@ export async function handleResource(ctx: ResourceContext, route: ResourceRoute,
   const rep = negotiate(req.headers.accept, readOnly);
   const tableOf = (objects: KubeObject[], resourceVersion: string): KubeObject | undefined =>
     rep.kind === 'table'
-      ? toTable(t, objects, { apiVersion: rep.apiVersion, includeObject: parseIncludeObject(url.searchParams.get('includeObject')), resourceVersion, now: new Date() })
+      ? toTable(t, objects, {
+          apiVersion: rep.apiVersion,
+          includeObject: parseIncludeObject(url.searchParams.get('includeObject')),
+          resourceVersion,
+          now: new Date(),
+        })
       : undefined;
 
   if (watching && method !== 'GET') throw ApiError.methodNotAllowed();
@@ -136,7 +151,8 @@ export async function handleResource(ctx: ResourceContext, route: ResourceRoute,
       let fieldSelector = param(url, 'fieldSelector');
       if (watching) {
         // A watch on a named path is a watch of that one object.
-        if (route.name !== undefined) fieldSelector = [fieldSelector, `metadata.name=${route.name}`].filter((s) => s !== undefined && s !== '').join(',');
+        if (route.name !== undefined)
+          fieldSelector = [fieldSelector, `metadata.name=${route.name}`].filter((s) => s !== undefined && s !== '').join(',');
         const timeoutSeconds = intParam(url, 'timeoutSeconds');
         const end = serveWatch(
           {
@@ -150,7 +166,10 @@ export async function handleResource(ctx: ResourceContext, route: ResourceRoute,
             allowBookmarks: isTrue(param(url, 'allowWatchBookmarks')),
             bookmarkIntervalMs: ctx.bookmarkIntervalMs,
             timeoutMs: timeoutSeconds === undefined || timeoutSeconds <= 0 ? undefined : timeoutSeconds * 1000,
-            table: rep.kind === 'table' ? { apiVersion: rep.apiVersion, includeObject: parseIncludeObject(url.searchParams.get('includeObject')) } : undefined,
+            table:
+              rep.kind === 'table'
+                ? { apiVersion: rep.apiVersion, includeObject: parseIncludeObject(url.searchParams.get('includeObject')) }
+                : undefined,
           },
           res,
         );
@@ -210,7 +229,13 @@ export async function handleResource(ctx: ResourceContext, route: ResourceRoute,
         );
       }
       const base = { patchType: 'merge' as const, dryRun: dryRun() };
-      const out = store.patch(t, route.namespace, route.name, patch, route.subresource === undefined ? base : { ...base, subresource: route.subresource });
+      const out = store.patch(
+        t,
+        route.namespace,
+        route.name,
+        patch,
+        route.subresource === undefined ? base : { ...base, subresource: route.subresource },
+      );
       sendJson(res, 200, out);
       return;
     }

@@ -21,7 +21,12 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
  * Resolves the segments after the group/version prefix. Anything not served (unknown resource, wrong scope, a
  * subresource other than `status` such as `log`, `exec`, `portforward`) is 404 NotFound, as the real server answers.
  */
-export function resolveResourcePath(registry: ResourceTypeRegistry, group: string, version: string, rawSegments: readonly string[]): ResourceRoute {
+export function resolveResourcePath(
+  registry: ResourceTypeRegistry,
+  group: string,
+  version: string,
+  rawSegments: readonly string[],
+): ResourceRoute {
   let segments = rawSegments.filter((s) => s !== '').map((s) => decodeURIComponent(s));
   let watchPath = false;
   if (segments[0] === 'watch') {
@@ -31,7 +36,9 @@ export function resolveResourcePath(registry: ResourceTypeRegistry, group: strin
   let namespace: string | undefined;
   let rest = segments;
   const namespacedPath =
-    segments[0] === 'namespaces' && segments.length >= 3 && !(group === '' && segments.length === 3 && NAMESPACE_SUBRESOURCES.has(segments[2] ?? ''));
+    segments[0] === 'namespaces' &&
+    segments.length >= 3 &&
+    !(group === '' && segments.length === 3 && NAMESPACE_SUBRESOURCES.has(segments[2] ?? ''));
   if (namespacedPath) {
     namespace = segments[1];
     rest = segments.slice(2);

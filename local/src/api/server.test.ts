@@ -47,7 +47,11 @@ interface Res {
   body: Record<string, unknown>;
 }
 
-async function call(method: string, path: string, opts: { body?: unknown; contentType?: string; accept?: string; token?: string | null } = {}): Promise<Res> {
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: unknown; contentType?: string; accept?: string; token?: string | null } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token !== null) headers['Authorization'] = `Bearer ${opts.token ?? TOKEN}`;
   if (opts.accept !== undefined) headers['Accept'] = opts.accept;
@@ -58,7 +62,11 @@ async function call(method: string, path: string, opts: { body?: unknown; conten
   }
   const res = await fetch(api.url + path, body === undefined ? { method, headers } : { method, headers, body });
   const text = await res.text();
-  return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text } };
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
+  };
 }
 
 function pod(name: string, extra: Record<string, unknown> = {}): KubeObject {
@@ -66,7 +74,11 @@ function pod(name: string, extra: Record<string, unknown> = {}): KubeObject {
 }
 
 /** Reads a watch stream line by line until `done` says so, then aborts it. */
-async function watchLines(path: string, done: (lines: Array<{ type: string; object: KubeObject }>) => boolean, afterStart?: () => void): Promise<Array<{ type: string; object: KubeObject }>> {
+async function watchLines(
+  path: string,
+  done: (lines: Array<{ type: string; object: KubeObject }>) => boolean,
+  afterStart?: () => void,
+): Promise<Array<{ type: string; object: KubeObject }>> {
   const ac = new AbortController();
   const res = await fetch(api.url + path, { headers: { Authorization: `Bearer ${TOKEN}` }, signal: ac.signal });
   assert.equal(res.status, 200);
@@ -100,12 +112,23 @@ void describe('API server over HTTP', () => {
     for (const token of [null, 'wrong']) {
       const r = await call('GET', '/api/v1/pods', { token });
       assert.equal(r.status, 401);
-      assert.deepEqual(r.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      assert.deepEqual(r.body, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'Unauthorized',
+        reason: 'Unauthorized',
+        code: 401,
+      });
     }
   });
 
   void it('refuses to listen anywhere but 127.0.0.1', async () => {
-    await assert.rejects(createApiServer({ store, listen: { host: '0.0.0.0', port: 0 }, token: 'x', log: silentLogger() }), /only listens on 127.0.0.1/);
+    await assert.rejects(
+      createApiServer({ store, listen: { host: '0.0.0.0', port: 0 }, token: 'x', log: silentLogger() }),
+      /only listens on 127.0.0.1/,
+    );
   });
 
   void it('trusts requests on the unix socket (mode 0600) without a token', async () => {
@@ -145,7 +168,9 @@ void describe('API server over HTTP', () => {
   });
 
   void it('creates, gets, lists, updates, patches and deletes', async () => {
-    const created = await call('POST', '/api/v1/namespaces/default/pods', { body: pod('crud', { metadata: { name: 'crud', labels: { app: 'a' } } }) });
+    const created = await call('POST', '/api/v1/namespaces/default/pods', {
+      body: pod('crud', { metadata: { name: 'crud', labels: { app: 'a' } } }),
+    });
     assert.equal(created.status, 201);
     assert.equal((created.body['metadata'] as { namespace: string }).namespace, 'default', 'namespace defaulted from the URL');
     const got = await call('GET', '/api/v1/namespaces/default/pods/crud');
@@ -154,15 +179,26 @@ void describe('API server over HTTP', () => {
     assert.equal(list.body['kind'], 'PodList');
     assert.equal((list.body['metadata'] as { continue?: string }).continue, undefined);
     assert.ok((list.body['metadata'] as { resourceVersion: string }).resourceVersion !== '');
-    assert.deepEqual((list.body['items'] as KubeObject[]).map((i) => [i.apiVersion, i.kind, i.metadata.name]), [['v1', 'Pod', 'crud']]);
-    const put = await call('PUT', '/api/v1/namespaces/default/pods/crud', { body: { ...got.body, metadata: { ...(got.body['metadata'] as object), labels: { app: 'b' } } } });
+    assert.deepEqual(
+      (list.body['items'] as KubeObject[]).map((i) => [i.apiVersion, i.kind, i.metadata.name]),
+      [['v1', 'Pod', 'crud']],
+    );
+    const put = await call('PUT', '/api/v1/namespaces/default/pods/crud', {
+      body: { ...got.body, metadata: { ...(got.body['metadata'] as object), labels: { app: 'b' } } },
+    });
     assert.equal(put.status, 200);
     const stale = await call('PUT', '/api/v1/namespaces/default/pods/crud', { body: got.body });
     assert.equal(stale.status, 409);
     assert.equal(stale.body['reason'], 'Conflict');
-    const status = await call('PATCH', '/api/v1/namespaces/default/pods/crud/status', { body: { status: { podIP: '10.0.0.9' } }, contentType: 'application/merge-patch+json' });
+    const status = await call('PATCH', '/api/v1/namespaces/default/pods/crud/status', {
+      body: { status: { podIP: '10.0.0.9' } },
+      contentType: 'application/merge-patch+json',
+    });
     assert.equal((status.body['status'] as { podIP: string }).podIP, '10.0.0.9');
-    const smp = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body: { metadata: { labels: { x: 'y' } } }, contentType: 'application/strategic-merge-patch+json' });
+    const smp = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: { metadata: { labels: { x: 'y' } } },
+      contentType: 'application/strategic-merge-patch+json',
+    });
     assert.deepEqual((smp.body['metadata'] as { labels: object }).labels, { app: 'b', x: 'y' });
     for (const [contentType, body] of [
       ['application/json-patch+json', []],
@@ -177,7 +213,9 @@ void describe('API server over HTTP', () => {
     const dry = await call('DELETE', '/api/v1/namespaces/default/pods/crud?dryRun=All');
     assert.equal(dry.status, 200);
     assert.equal((await call('GET', '/api/v1/namespaces/default/pods/crud')).status, 200);
-    const del = await call('DELETE', '/api/v1/namespaces/default/pods/crud', { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' } });
+    const del = await call('DELETE', '/api/v1/namespaces/default/pods/crud', {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+    });
     assert.equal(del.status, 200);
     const gone = await call('GET', '/api/v1/namespaces/default/pods/crud');
     assert.equal(gone.status, 404);
@@ -222,12 +260,16 @@ void describe('API server over HTTP', () => {
   });
 
   void it('renders Tables for as=Table', async () => {
-    await call('POST', '/api/v1/namespaces/default/pods', { body: pod('tbl', { spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'i' }] } }) });
+    await call('POST', '/api/v1/namespaces/default/pods', {
+      body: pod('tbl', { spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'i' }] } }),
+    });
     await call('PATCH', '/api/v1/namespaces/default/pods/tbl/status', {
       body: { status: { phase: 'Running', podIP: '10.1.2.3', containerStatuses: [{ name: 'c', ready: true, restartCount: 2 }] } },
       contentType: 'application/merge-patch+json',
     });
-    const r = await call('GET', '/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dtbl', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    const r = await call('GET', '/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dtbl', {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
+    });
     assert.equal(r.body['kind'], 'Table');
     const cols = (r.body['columnDefinitions'] as Array<{ name: string; priority: number }>).map((c) => `${c.name}:${c.priority}`);
     assert.deepEqual(cols, ['Name:0', 'Ready:0', 'Status:0', 'Restarts:0', 'Age:0', 'IP:1', 'Node:1']);
@@ -236,34 +278,55 @@ void describe('API server over HTTP', () => {
     assert.deepEqual(row?.cells.slice(5), ['10.1.2.3', 'node-1']);
     assert.equal(row?.object.kind, 'PartialObjectMetadata');
     assert.equal(row?.object.metadata.namespace, 'default');
-    const full = await call('GET', '/api/v1/namespaces/default/pods/tbl?includeObject=Object', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+    const full = await call('GET', '/api/v1/namespaces/default/pods/tbl?includeObject=Object', {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+    });
     assert.equal((full.body['rows'] as Array<{ object: KubeObject }>)[0]?.object.kind, 'Pod');
     const ns = await call('GET', '/api/v1/namespaces', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
-    assert.deepEqual((ns.body['columnDefinitions'] as Array<{ name: string }>).map((c) => c.name), ['Name', 'Status', 'Age']);
+    assert.deepEqual(
+      (ns.body['columnDefinitions'] as Array<{ name: string }>).map((c) => c.name),
+      ['Name', 'Status', 'Age'],
+    );
   });
 });
 
 void describe('API server watches', () => {
   void it('sends the current state as ADDED, then changes', async () => {
-    await call('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w1', labels: { w: 'yes' } } } });
+    await call('POST', '/api/v1/namespaces/default/configmaps', {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w1', labels: { w: 'yes' } } },
+    });
     const lines = await watchLines(
       '/api/v1/namespaces/default/configmaps?watch=true&labelSelector=w%3Dyes',
       (l) => l.length >= 2,
-      () => void call('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w2', labels: { w: 'yes' } } } }),
+      () =>
+        void call('POST', '/api/v1/namespaces/default/configmaps', {
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w2', labels: { w: 'yes' } } },
+        }),
     );
-    assert.deepEqual(lines.map((l) => `${l.type} ${l.object.metadata.name ?? ''}`), ['ADDED w1', 'ADDED w2']);
+    assert.deepEqual(
+      lines.map((l) => `${l.type} ${l.object.metadata.name ?? ''}`),
+      ['ADDED w1', 'ADDED w2'],
+    );
     assert.equal(lines[0]?.object.kind, 'ConfigMap');
   });
 
   void it('resumes after a resourceVersion, also through the legacy /watch/ path', async () => {
     const rv = store.resourceVersion;
-    await call('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w3' } } });
+    await call('POST', '/api/v1/namespaces/default/configmaps', {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w3' } },
+    });
     const lines = await watchLines(`/api/v1/watch/namespaces/default/configmaps?resourceVersion=${rv}`, (l) => l.length >= 1);
-    assert.deepEqual(lines.map((l) => `${l.type} ${l.object.metadata.name ?? ''}`), ['ADDED w3']);
+    assert.deepEqual(
+      lines.map((l) => `${l.type} ${l.object.metadata.name ?? ''}`),
+      ['ADDED w3'],
+    );
   });
 
   void it('reports an expired resourceVersion as an in-stream 410 ERROR event', async () => {
-    for (let i = 0; i < 60; i++) await call('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'fill-' } } });
+    for (let i = 0; i < 60; i++)
+      await call('POST', '/api/v1/namespaces/default/configmaps', {
+        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'fill-' } },
+      });
     const lines = await watchLines('/api/v1/configmaps?watch=1&resourceVersion=1', (l) => l.length >= 1);
     assert.equal(lines.length, 1);
     assert.equal(lines[0]?.type, 'ERROR');
@@ -273,7 +336,10 @@ void describe('API server watches', () => {
   });
 
   void it('sends bookmarks when allowed', async () => {
-    const lines = await watchLines(`/api/v1/namespaces/default/secrets?watch=1&allowWatchBookmarks=true&resourceVersion=${store.resourceVersion}`, (l) => l.length >= 2);
+    const lines = await watchLines(
+      `/api/v1/namespaces/default/secrets?watch=1&allowWatchBookmarks=true&resourceVersion=${store.resourceVersion}`,
+      (l) => l.length >= 2,
+    );
     for (const l of lines) {
       assert.equal(l.type, 'BOOKMARK');
       assert.equal(l.object.kind, 'Secret');
@@ -284,7 +350,10 @@ void describe('API server watches', () => {
 
   void it('ends the stream after timeoutSeconds', async () => {
     const started = Date.now();
-    const lines = await watchLines(`/api/v1/namespaces/default/secrets?watch=1&timeoutSeconds=1&resourceVersion=${store.resourceVersion}`, () => false);
+    const lines = await watchLines(
+      `/api/v1/namespaces/default/secrets?watch=1&timeoutSeconds=1&resourceVersion=${store.resourceVersion}`,
+      () => false,
+    );
     assert.deepEqual(lines, []);
     assert.ok(Date.now() - started >= 900);
   });
@@ -312,7 +381,9 @@ void describe('API server watches', () => {
 
   void it('ends open watches when the server closes', async () => {
     const other = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, log: silentLogger(), tls: false });
-    const res = await fetch(`${other.url}/api/v1/pods?watch=1&resourceVersion=${store.resourceVersion}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${other.url}/api/v1/pods?watch=1&resourceVersion=${store.resourceVersion}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     assert.equal(res.status, 200);
     await other.close();
     const text = await res.text().catch(() => '');
@@ -337,7 +408,14 @@ void describe('API server over a TLS unix socket', () => {
   void it('speaks what the TCP listener speaks: the same certificate (SAN 127.0.0.1), the token required; mode 0600', async () => {
     const tls = await createServingCert();
     const tlsSocketPath = join(dir, 'api-tls.sock');
-    const other = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, tlsSocketPath, token: TOKEN, log: silentLogger(), tls });
+    const other = await createApiServer({
+      store,
+      listen: { host: '127.0.0.1', port: 0 },
+      tlsSocketPath,
+      token: TOKEN,
+      log: silentLogger(),
+      tls,
+    });
     try {
       assert.equal(other.tlsSocketPath, tlsSocketPath);
       assert.equal(statSync(tlsSocketPath).mode & 0o777, 0o600);
@@ -356,7 +434,14 @@ void describe('API server over a TLS unix socket', () => {
 
   void it('is refused without TLS', async () => {
     await assert.rejects(
-      createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, tlsSocketPath: join(dir, 'x.sock'), token: TOKEN, log: silentLogger(), tls: false }),
+      createApiServer({
+        store,
+        listen: { host: '127.0.0.1', port: 0 },
+        tlsSocketPath: join(dir, 'x.sock'),
+        token: TOKEN,
+        log: silentLogger(),
+        tls: false,
+      }),
       /needs tls/,
     );
   });

@@ -179,7 +179,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   };
 
-  const tls = options.tls === false ? undefined : options.tls === true || options.tls === undefined ? await createServingCert() : options.tls;
+  const tls =
+    options.tls === false ? undefined : options.tls === true || options.tls === undefined ? await createServingCert() : options.tls;
   // What the TCP listener speaks (TLS unless off, the token); the TLS unix listener speaks the same.
   const authenticated = (): Server => {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res, false);
@@ -200,7 +201,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   };
   const unixTargets: Array<{ path: string; make: () => Server }> = [];
-  if (options.socketPath !== undefined) unixTargets.push({ path: options.socketPath, make: () => createServer((req, res) => void handle(req, res, true)) });
+  if (options.socketPath !== undefined)
+    unixTargets.push({ path: options.socketPath, make: () => createServer((req, res) => void handle(req, res, true)) });
   if (options.tlsSocketPath !== undefined) unixTargets.push({ path: options.tlsSocketPath, make: authenticated });
   try {
     for (const target of unixTargets) {

@@ -27,12 +27,25 @@ void describe('tables', () => {
   const cells = (apiVersion: string, kind: string, o: KubeObject): unknown[] => {
     const t = types.byKind(apiVersion, kind);
     assert.ok(t);
-    return ((toTable(t, [o], opts)['rows'] as Array<{ cells: unknown[] }>)[0]?.cells) ?? [];
+    return (toTable(t, [o], opts)['rows'] as Array<{ cells: unknown[] }>)[0]?.cells ?? [];
   };
   const meta = { name: 'x', creationTimestamp: '2025-01-01T00:00:00Z' };
 
   void it('prints services like kubectl', () => {
-    const svc = { apiVersion: 'v1', kind: 'Service', metadata: meta, spec: { type: 'NodePort', clusterIP: '10.96.0.5', ports: [{ port: 80, nodePort: 30080 }, { port: 53, protocol: 'UDP' }], selector: { app: 'web' } } };
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta,
+      spec: {
+        type: 'NodePort',
+        clusterIP: '10.96.0.5',
+        ports: [
+          { port: 80, nodePort: 30080 },
+          { port: 53, protocol: 'UDP' },
+        ],
+        selector: { app: 'web' },
+      },
+    };
     assert.deepEqual(cells('v1', 'Service', svc), ['x', 'NodePort', '10.96.0.5', '<none>', '80:30080/TCP,53/UDP', '60m', 'app=web']);
   });
 
@@ -41,13 +54,29 @@ void describe('tables', () => {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: { ...meta, labels: { 'node-role.kubernetes.io/control-plane': '' } },
-      status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.32.0-ambit' }, addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True' }],
+        nodeInfo: { kubeletVersion: 'v1.32.0-ambit' },
+        addresses: [{ type: 'InternalIP', address: '10.0.0.2' }],
+      },
     };
     assert.deepEqual(cells('v1', 'Node', node), ['x', 'Ready', 'control-plane', '60m', 'v1.32.0-ambit', '10.0.0.2']);
-    const deploy = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta, spec: { replicas: 3 }, status: { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2 } };
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta,
+      spec: { replicas: 3 },
+      status: { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2 },
+    };
     assert.deepEqual(cells('apps/v1', 'Deployment', deploy), ['x', '2/3', 3, 2, '60m']);
     assert.deepEqual(cells('v1', 'ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta }), ['x', '60m']);
-    const terminating = { apiVersion: 'v1', kind: 'Pod', metadata: { ...meta, deletionTimestamp: '2025-01-01T01:00:30Z' }, spec: { containers: [{}] }, status: { phase: 'Running' } };
+    const terminating = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...meta, deletionTimestamp: '2025-01-01T01:00:30Z' },
+      spec: { containers: [{}] },
+      status: { phase: 'Running' },
+    };
     assert.equal(cells('v1', 'Pod', terminating)[2], 'Terminating');
   });
 

@@ -100,12 +100,26 @@ const POD_COLUMNS: readonly Column[] = [
     cell: (o) => String(arr(asRecord(o['status'])['containerStatuses']).reduce((n: number, c) => n + num(asRecord(c)['restartCount']), 0)),
   },
   AGE,
-  { name: 'IP', type: 'string', priority: 1, description: 'The IP address assigned to the pod.', cell: (o) => str(asRecord(o['status'])['podIP']) || '<none>' },
-  { name: 'Node', type: 'string', priority: 1, description: 'The node the pod is scheduled to.', cell: (o) => str(asRecord(o['spec'])['nodeName']) || '<none>' },
+  {
+    name: 'IP',
+    type: 'string',
+    priority: 1,
+    description: 'The IP address assigned to the pod.',
+    cell: (o) => str(asRecord(o['status'])['podIP']) || '<none>',
+  },
+  {
+    name: 'Node',
+    type: 'string',
+    priority: 1,
+    description: 'The node the pod is scheduled to.',
+    cell: (o) => str(asRecord(o['spec'])['nodeName']) || '<none>',
+  },
 ];
 
 function nodeStatus(o: KubeObject): string {
-  const ready = arr(asRecord(o['status'])['conditions']).map(asRecord).find((c) => c['type'] === 'Ready');
+  const ready = arr(asRecord(o['status'])['conditions'])
+    .map(asRecord)
+    .find((c) => c['type'] === 'Ready');
   let s = ready === undefined ? 'Unknown' : ready['status'] === 'True' ? 'Ready' : ready['status'] === 'False' ? 'NotReady' : 'Unknown';
   if (asRecord(o['spec'])['unschedulable'] === true) s += ',SchedulingDisabled';
   return s;
@@ -127,13 +141,23 @@ const NODE_COLUMNS: readonly Column[] = [
     },
   },
   AGE,
-  { name: 'Version', type: 'string', description: 'Kubelet version.', cell: (o) => str(asRecord(asRecord(o['status'])['nodeInfo'])['kubeletVersion']) },
+  {
+    name: 'Version',
+    type: 'string',
+    description: 'Kubelet version.',
+    cell: (o) => str(asRecord(asRecord(o['status'])['nodeInfo'])['kubeletVersion']),
+  },
   {
     name: 'Internal-IP',
     type: 'string',
     priority: 1,
     description: 'The internal IP of the node.',
-    cell: (o) => str(arr(asRecord(o['status'])['addresses']).map(asRecord).find((a) => a['type'] === 'InternalIP')?.['address']) || '<none>',
+    cell: (o) =>
+      str(
+        arr(asRecord(o['status'])['addresses'])
+          .map(asRecord)
+          .find((a) => a['type'] === 'InternalIP')?.['address'],
+      ) || '<none>',
   },
 ];
 
@@ -162,7 +186,12 @@ function ports(o: KubeObject): string {
 const SERVICE_COLUMNS: readonly Column[] = [
   NAME,
   { name: 'Type', type: 'string', description: 'The type of the service.', cell: (o) => str(asRecord(o['spec'])['type'], 'ClusterIP') },
-  { name: 'Cluster-IP', type: 'string', description: 'The cluster IP of the service.', cell: (o) => str(asRecord(o['spec'])['clusterIP']) || '<none>' },
+  {
+    name: 'Cluster-IP',
+    type: 'string',
+    description: 'The cluster IP of the service.',
+    cell: (o) => str(asRecord(o['spec'])['clusterIP']) || '<none>',
+  },
   { name: 'External-IP', type: 'string', description: 'The external IPs of the service.', cell: externalIp },
   { name: 'Port(s)', type: 'string', description: 'The ports of the service.', cell: ports },
   AGE,
@@ -189,14 +218,29 @@ const DEPLOYMENT_COLUMNS: readonly Column[] = [
       return `${num(asRecord(o['status'])['readyReplicas'])}/${typeof r === 'number' ? r : 1}`;
     },
   },
-  { name: 'Up-to-date', type: 'integer', description: 'Total number of updated pods.', cell: (o) => num(asRecord(o['status'])['updatedReplicas']) },
-  { name: 'Available', type: 'integer', description: 'Total number of available pods.', cell: (o) => num(asRecord(o['status'])['availableReplicas']) },
+  {
+    name: 'Up-to-date',
+    type: 'integer',
+    description: 'Total number of updated pods.',
+    cell: (o) => num(asRecord(o['status'])['updatedReplicas']),
+  },
+  {
+    name: 'Available',
+    type: 'integer',
+    description: 'Total number of available pods.',
+    cell: (o) => num(asRecord(o['status'])['availableReplicas']),
+  },
   AGE,
 ];
 
 const NAMESPACE_COLUMNS: readonly Column[] = [
   NAME,
-  { name: 'Status', type: 'string', description: 'The status of the namespace.', cell: (o) => str(asRecord(o['status'])['phase'], 'Active') },
+  {
+    name: 'Status',
+    type: 'string',
+    description: 'The status of the namespace.',
+    cell: (o) => str(asRecord(o['status'])['phase'], 'Active'),
+  },
   AGE,
 ];
 

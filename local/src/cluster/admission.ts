@@ -30,7 +30,9 @@ export function createAdmission(view: () => StoreView, nodeNames: readonly strin
         spec['nodeName'] = nodeNames[nextNode % nodeNames.length];
         nextNode++;
       } else if (!nodeNames.includes(spec['nodeName'])) {
-        throw new AdmissionError([{ field: 'spec.nodeName', message: `node "${spec['nodeName']}" does not exist (nodes: ${nodeNames.join(', ')})` }]);
+        throw new AdmissionError([
+          { field: 'spec.nodeName', message: `node "${spec['nodeName']}" does not exist (nodes: ${nodeNames.join(', ')})` },
+        ]);
       }
     }
     const errors = validateObject(obj);

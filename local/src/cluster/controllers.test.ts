@@ -44,7 +44,10 @@ function deployment(name: string, replicas: number, labels: Record<string, strin
     spec: {
       replicas,
       selector: { matchLabels: labels },
-      template: { metadata: { labels }, spec: { containers: [{ name: 'app', command: ['sleep', 'infinity'], ports: [{ name: 'http', containerPort: port }] }] } },
+      template: {
+        metadata: { labels },
+        spec: { containers: [{ name: 'app', command: ['sleep', 'infinity'], ports: [{ name: 'http', containerPort: port }] }] },
+      },
     },
   };
 }
@@ -107,7 +110,13 @@ test('Services get a ClusterIP in 10.96.0.0/16; a taken IP and a changed IP are 
   assert.match(String(ip), /^10\.96\.\d+\.\d+$/);
   assert.equal(asRecord((asRecord(a['spec'])['ports'] as unknown[])[0])['targetPort'], 80);
   assert.throws(
-    () => view.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'b', namespace: 'demo' }, spec: { clusterIP: ip, ports: [{ port: 80 }] } }),
+    () =>
+      view.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'b', namespace: 'demo' },
+        spec: { clusterIP: ip, ports: [{ port: 80 }] },
+      }),
     (err: unknown) => err instanceof Error && /spec\.clusterIP/.test(JSON.stringify(err)) && /already allocated/.test(String(err)),
   );
   const cur = view.find('Service', 'demo', 'a') as KubeObject;
@@ -118,14 +127,31 @@ test('Services get a ClusterIP in 10.96.0.0/16; a taken IP and a changed IP are 
 test('a pod naming an unknown node or an invalid field is refused at admission', () => {
   const { view, controllers } = cluster();
   all.push(...controllers);
-  assert.throws(() => view.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x', namespace: 'demo' }, spec: { nodeName: 'node9', containers: [{ name: 'c', command: ['true'] }] } }), /node "node9" does not exist/);
-  assert.throws(() => view.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'y', namespace: 'demo' }, spec: { containers: [{ name: 'c' }] } }), /spec\.containers\[0\]\.command/);
+  assert.throws(
+    () =>
+      view.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'x', namespace: 'demo' },
+        spec: { nodeName: 'node9', containers: [{ name: 'c', command: ['true'] }] },
+      }),
+    /node "node9" does not exist/,
+  );
+  assert.throws(
+    () => view.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'y', namespace: 'demo' }, spec: { containers: [{ name: 'c' }] } }),
+    /spec\.containers\[0\]\.command/,
+  );
 });
 
 test('EndpointSlices follow pods: named target ports resolved per pod, not-ready and terminating pods not ready', async () => {
   const { view, controllers } = cluster();
   all.push(...controllers);
-  view.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: 'demo' }, spec: { selector: { app: 'api' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
+  view.create({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'api', namespace: 'demo' },
+    spec: { selector: { app: 'api' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+  });
   view.create(deployment('api-v1', 1, { app: 'api', version: 'v1' }, 8080));
   view.create(deployment('api-v2', 1, { app: 'api', version: 'v2' }, 9090));
   const pods = await eventually(() => {

@@ -17,17 +17,17 @@ export function startDeploymentController(view: StoreView, log: Logger): Control
     reconcile: (k) => reconcile(view, k),
     initialKeys: () => view.list('Deployment').map(key),
     route: (e, add) => {
-    if (e.object.kind === 'Deployment') add(key(e.object));
-    else if (e.object.kind === 'ReplicaSet' || e.object.kind === 'Pod') {
-      for (const ref of e.object.metadata.ownerReferences ?? []) {
-        if (ref.kind === 'Deployment') add(`${e.object.metadata.namespace}/${ref.name}`);
-        if (ref.kind === 'ReplicaSet') {
-          const rs = view.find('ReplicaSet', e.object.metadata.namespace, ref.name);
-          const owner = rs?.metadata.ownerReferences?.find((r) => r.kind === 'Deployment');
-          if (owner !== undefined) add(`${e.object.metadata.namespace}/${owner.name}`);
+      if (e.object.kind === 'Deployment') add(key(e.object));
+      else if (e.object.kind === 'ReplicaSet' || e.object.kind === 'Pod') {
+        for (const ref of e.object.metadata.ownerReferences ?? []) {
+          if (ref.kind === 'Deployment') add(`${e.object.metadata.namespace}/${ref.name}`);
+          if (ref.kind === 'ReplicaSet') {
+            const rs = view.find('ReplicaSet', e.object.metadata.namespace, ref.name);
+            const owner = rs?.metadata.ownerReferences?.find((r) => r.kind === 'Deployment');
+            if (owner !== undefined) add(`${e.object.metadata.namespace}/${owner.name}`);
+          }
         }
       }
-    }
     },
   });
 }

@@ -46,7 +46,8 @@ function reconcile(view: StoreView, k: string): void {
   const selector = svc === undefined ? undefined : (asRecord(svc['spec'])['selector'] as Record<string, string> | undefined);
   if (svc === undefined || selector === undefined || svc.metadata.deletionTimestamp !== undefined) {
     // A Service without a selector has its slices managed by the user; only clean up what we made.
-    for (const s of existing) if (labelsOf(s)['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY) view.remove('EndpointSlice', ns, s.metadata.name ?? '');
+    for (const s of existing)
+      if (labelsOf(s)['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY) view.remove('EndpointSlice', ns, s.metadata.name ?? '');
     return;
   }
   const groups = new Map<string, { ports: SlicePort[]; endpoints: unknown[] }>();
@@ -77,7 +78,10 @@ function reconcile(view: StoreView, k: string): void {
     });
   }
   if (groups.size === 0) {
-    const ports = svcPorts.filter(isRecord).map((p) => resolvePort(p, undefined)).filter((p) => p !== undefined);
+    const ports = svcPorts
+      .filter(isRecord)
+      .map((p) => resolvePort(p, undefined))
+      .filter((p) => p !== undefined);
     groups.set('', { ports, endpoints: [] });
   }
   const wanted = new Set<string>();
@@ -124,4 +128,3 @@ function resolvePort(svcPort: Record<string, unknown>, pod: KubeObject | undefin
   const name = svcPort['name'];
   return typeof name === 'string' ? { name, port, protocol } : { port, protocol };
 }
-

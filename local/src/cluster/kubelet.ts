@@ -157,7 +157,9 @@ export class Kubelet {
     const running = this.#pods.get(k);
     const now = nowRfc3339();
     const old = asRecord(pod['status']);
-    const statuses = [...(running?.containers ?? new Map<string, { state: ContainerState }>()).entries()].map(([cname, c]) => containerStatus(cname, c.state));
+    const statuses = [...(running?.containers ?? new Map<string, { state: ContainerState }>()).entries()].map(([cname, c]) =>
+      containerStatus(cname, c.state),
+    );
     const allRunning = statuses.length > 0 && statuses.every((s) => s.ready);
     const allDone = statuses.length > 0 && statuses.every((s) => s.state['terminated'] !== undefined);
     let phase = extra.phase ?? (allRunning ? 'Running' : 'Pending');
@@ -207,17 +209,41 @@ export class Kubelet {
     this.#unsubscribe();
     await this.#queue.stop();
     await this.#hostsQueue.stop();
-    await Promise.all([...this.#pods.entries()].map(([k, r]) => this.#teardown(k, r, graceMs).catch((err: unknown) => {
-      this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod teardown failed');
-    })));
+    await Promise.all(
+      [...this.#pods.entries()].map(([k, r]) =>
+        this.#teardown(k, r, graceMs).catch((err: unknown) => {
+          this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod teardown failed');
+        }),
+      ),
+    );
   }
 }
 
-function containerStatus(name: string, s: ContainerState): { name: string; ready: boolean; started: boolean; restartCount: number; state: Record<string, unknown>; image: string; imageID: string } {
+function containerStatus(
+  name: string,
+  s: ContainerState,
+): {
+  name: string;
+  ready: boolean;
+  started: boolean;
+  restartCount: number;
+  state: Record<string, unknown>;
+  image: string;
+  imageID: string;
+} {
   let state: Record<string, unknown>;
   const message = s.message === undefined ? {} : { message: s.message };
   if (s.phase === 'running') state = { running: { startedAt: s.startedAt ?? nowRfc3339() } };
-  else if (s.phase === 'terminated') state = { terminated: { exitCode: s.exitCode ?? -1, reason: s.reason ?? (s.exitCode === 0 ? 'Completed' : 'Error'), ...message } };
+  else if (s.phase === 'terminated')
+    state = { terminated: { exitCode: s.exitCode ?? -1, reason: s.reason ?? (s.exitCode === 0 ? 'Completed' : 'Error'), ...message } };
   else state = { waiting: { reason: s.reason ?? 'ContainerCreating', ...message } };
-  return { name, ready: s.phase === 'running', started: s.phase === 'running', restartCount: s.restarts, state, image: 'local', imageID: '' };
+  return {
+    name,
+    ready: s.phase === 'running',
+    started: s.phase === 'running',
+    restartCount: s.restarts,
+    state,
+    image: 'local',
+    imageID: '',
+  };
 }

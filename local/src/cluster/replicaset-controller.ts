@@ -54,7 +54,12 @@ function reconcile(view: StoreView, k: string): void {
   }
   const after = view.list('Pod', ns).filter((p) => isControlledBy(p, rs) && p.metadata.deletionTimestamp === undefined);
   const ready = after.filter(isPodReady).length;
-  const status = { replicas: after.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation ?? 1 };
+  const status = {
+    replicas: after.length,
+    readyReplicas: ready,
+    availableReplicas: ready,
+    observedGeneration: rs.metadata.generation ?? 1,
+  };
   if (JSON.stringify(rs['status']) !== JSON.stringify(status)) view.updateStatus({ ...rs, status });
 }
 

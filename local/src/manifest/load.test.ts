@@ -31,7 +31,10 @@ test('multi-document files load in kind order, with file and document recorded',
 });
 
 test('a field error names file:document:field', () => {
-  const path = write('bad.yaml', `${POD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: -3\n  selector: {matchLabels: {app: a}}\n  template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, command: [x]}]}}\n`);
+  const path = write(
+    'bad.yaml',
+    `${POD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: -3\n  selector: {matchLabels: {app: a}}\n  template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, command: [x]}]}}\n`,
+  );
   assert.throws(
     () => loadManifests([path], dir),
     (err: unknown) => err instanceof ManifestError && /^bad\.yaml:2:spec\.replicas: must be an integer/m.test(err.message),
@@ -42,7 +45,10 @@ test('a YAML syntax error names the file, document and line', () => {
   const path = write('syntax.yaml', `${POD}---\nkind: Pod\nmetadata: [unclosed\n`);
   assert.throws(
     () => loadManifests([path], dir),
-    (err: unknown) => err instanceof ManifestError && err.problems[0]?.document === 2 && /syntax\.yaml:2:\(document\): YAML syntax: .*line \d+/.test(err.message),
+    (err: unknown) =>
+      err instanceof ManifestError &&
+      err.problems[0]?.document === 2 &&
+      /syntax\.yaml:2:\(document\): YAML syntax: .*line \d+/.test(err.message),
   );
 });
 
@@ -51,12 +57,19 @@ test('problems from every file are reported together', () => {
   const b = write('x2.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: Bad}\n');
   assert.throws(
     () => loadManifests([a, b], dir),
-    (err: unknown) => err instanceof ManifestError && err.problems.length === 2 && err.message.includes('x1.yaml:1:metadata.name') && err.message.includes('x2.yaml:1:metadata.name'),
+    (err: unknown) =>
+      err instanceof ManifestError &&
+      err.problems.length === 2 &&
+      err.message.includes('x1.yaml:1:metadata.name') &&
+      err.message.includes('x2.yaml:1:metadata.name'),
   );
 });
 
 test('kind: List documents are flattened and their fields indexed', () => {
-  const path = write('list.yaml', 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: ok}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: NotOk}\n');
+  const path = write(
+    'list.yaml',
+    'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: ok}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: NotOk}\n',
+  );
   assert.throws(
     () => loadManifests([path], dir),
     (err: unknown) => err instanceof ManifestError && err.message.startsWith('list.yaml:1:items[1].metadata.name'),
@@ -69,5 +82,8 @@ test('a directory lists its manifest files only, sorted', () => {
   writeFileSync(join(sub, 'a.json'), '');
   writeFileSync(join(sub, 'README.md'), '');
   writeFileSync(join(sub, '.hidden.yaml'), '');
-  assert.deepEqual(manifestFiles(sub).map((f) => f.slice(sub.length + 1)), ['a.json', 'b.yml']);
+  assert.deepEqual(
+    manifestFiles(sub).map((f) => f.slice(sub.length + 1)),
+    ['a.json', 'b.yml'],
+  );
 });

@@ -92,16 +92,7 @@ function firstLine(s: string): string {
 }
 
 /** Kinds others depend on go first (a Namespace before what lives in it), as kubectl and Helm order them. */
-const APPLY_ORDER = [
-  'Namespace',
-  'CustomResourceDefinition',
-  'ServiceAccount',
-  'Secret',
-  'ConfigMap',
-  'Service',
-  'Deployment',
-  'Pod',
-];
+const APPLY_ORDER = ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Secret', 'ConfigMap', 'Service', 'Deployment', 'Pod'];
 
 export function sortForApply<T extends { readonly object: KubeObject }>(objects: readonly T[]): T[] {
   const rank = (o: T): number => {

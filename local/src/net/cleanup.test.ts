@@ -37,7 +37,10 @@ test('cleanupLeftovers removes what a killed run left: runner, namespaces, proce
   const podProc = spawn('ip', ['netns', 'exec', pod.netns, 'sleep', '1000'], { stdio: 'ignore', detached: true });
   const nodeProc = spawn('ip', ['netns', 'exec', node1.netns, 'sleep', '1000'], { stdio: 'ignore', detached: true });
   // The runner: a process whose command line holds the marker and the cluster name.
-  const runner = spawn('python3', ['-c', 'import time; time.sleep(1000)', 'ambit-local-runner', '--name', name], { stdio: 'ignore', detached: true });
+  const runner = spawn('python3', ['-c', 'import time; time.sleep(1000)', 'ambit-local-runner', '--name', name], {
+    stdio: 'ignore',
+    detached: true,
+  });
   const gone = [track(t, podProc), track(t, nodeProc), track(t, runner)];
   await eventually(async () => assert.deepEqual(await pidsIn(pod.netns), [podProc.pid]));
   await eventually(async () => assert.ok((await pidsIn(node1.netns)).includes(nodeProc.pid ?? -1), 'node process not in place yet'));
@@ -49,7 +52,10 @@ test('cleanupLeftovers removes what a killed run left: runner, namespaces, proce
 
   const report = await cleanupLeftovers({ prefix, stateDir, log, keep: ['store'] });
   assert.equal(report.runnerKilled, runner.pid);
-  assert.deepEqual([...report.namespaces].sort(), [`${prefix}driver`, `${prefix}node1`, `${prefix}node2`, pod.netns, `${prefix}world`].sort());
+  assert.deepEqual(
+    [...report.namespaces].sort(),
+    [`${prefix}driver`, `${prefix}node1`, `${prefix}node2`, pod.netns, `${prefix}world`].sort(),
+  );
   assert.deepEqual([...report.killedPids].sort(), [podProc.pid, nodeProc.pid].sort());
   await Promise.all(gone);
   assert.equal(podProc.signalCode, 'SIGKILL');

@@ -89,7 +89,10 @@ test('a plugin appended to the conflist is chained on ADD, CHECK and DEL with CN
   await cniDel(node, att, log);
   await cniDel(node, att, log); // a repeated DEL is fine: there is nothing left to release
 
-  const calls = (await readFile(recordFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const calls = (await readFile(recordFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const expectedArgs = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web-1;K8S_POD_INFRA_CONTAINER_ID=c0ffee01;K8S_POD_UID=uid-1';
   assert.deepEqual(
     calls.map((c) => [c['command'], c['args'], c['ifName'], c['netns'], c['hasPrevResult'], c['name'], c['cniVersion']]),
@@ -151,5 +154,8 @@ test('a missing conflist or plugin is reported, not run', async (t) => {
   await writeFile(join(node.cniConfDir, CNI_CONFLIST_NAME), '{"cniVersion":"1.0.0","name":"ambit","plugins":[{"type":"nope"}]}');
   await assert.rejects(cniAdd(node, attachment(podNs, 'miss0002'), log), /plugin not found/);
   await rm(join(node.cniConfDir, CNI_CONFLIST_NAME));
-  await assert.rejects(cniAdd(node, attachment(podNs, 'miss0003'), log), (err) => hasCode(err, 'CNI_CONFIG') && /no \*\.conflist/.test(String(err)));
+  await assert.rejects(
+    cniAdd(node, attachment(podNs, 'miss0003'), log),
+    (err) => hasCode(err, 'CNI_CONFIG') && /no \*\.conflist/.test(String(err)),
+  );
 });

@@ -254,8 +254,23 @@ async function invokePlugin(
     CNI_PATH: node.cniBinDirs.join(':'),
   };
   const started = Date.now();
-  const out = await runRaw(['ip', 'netns', 'exec', node.netns, binary], { env, input: JSON.stringify(config), timeoutMs: PLUGIN_TIMEOUT_MS });
-  log?.debug({ plugin: type, command, container: attachment.containerId, ifName: attachment.ifName, exitCode: out.exitCode, ms: Date.now() - started, stderr: out.stderr.trim() }, 'CNI plugin ran');
+  const out = await runRaw(['ip', 'netns', 'exec', node.netns, binary], {
+    env,
+    input: JSON.stringify(config),
+    timeoutMs: PLUGIN_TIMEOUT_MS,
+  });
+  log?.debug(
+    {
+      plugin: type,
+      command,
+      container: attachment.containerId,
+      ifName: attachment.ifName,
+      exitCode: out.exitCode,
+      ms: Date.now() - started,
+      stderr: out.stderr.trim(),
+    },
+    'CNI plugin ran',
+  );
   if (out.exitCode !== 0) throw pluginError(type, command, out.exitCode, out.signal, out.stdout, out.stderr);
   if (command !== 'ADD' || out.stdout.trim() === '') return undefined;
   let json: unknown;
@@ -268,7 +283,14 @@ async function invokePlugin(
 }
 
 /** Turns a failed plugin run into a CniError, with the plugin's own `msg` and `details` when it printed them. */
-function pluginError(type: string, command: CniCommand, exitCode: number | null, signal: string | null, stdout: string, stderr: string): CniError {
+function pluginError(
+  type: string,
+  command: CniCommand,
+  exitCode: number | null,
+  signal: string | null,
+  stdout: string,
+  stderr: string,
+): CniError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(stdout);
@@ -299,16 +321,32 @@ function cachePath(node: NodeNet, network: string, attachment: CniAttachment): s
   return join(node.cniCacheDir, 'results', `${network}-${attachment.containerId}-${attachment.ifName}`);
 }
 
-async function writeCache(node: NodeNet, network: string, attachment: CniAttachment, result: Readonly<Record<string, unknown>>): Promise<void> {
+async function writeCache(
+  node: NodeNet,
+  network: string,
+  attachment: CniAttachment,
+  result: Readonly<Record<string, unknown>>,
+): Promise<void> {
   const path = cachePath(node, network, attachment);
   await mkdir(join(node.cniCacheDir, 'results'), { recursive: true });
-  const entry = { kind: 'cniCacheV1', containerId: attachment.containerId, ifName: attachment.ifName, networkName: network, cniArgs: attachment.args, result };
+  const entry = {
+    kind: 'cniCacheV1',
+    containerId: attachment.containerId,
+    ifName: attachment.ifName,
+    networkName: network,
+    cniArgs: attachment.args,
+    result,
+  };
   // Write-then-rename: a crash mid-write must not leave a torn cache that breaks the later DEL.
   await writeFile(`${path}.tmp`, JSON.stringify(entry));
   await rename(`${path}.tmp`, path);
 }
 
-async function readCache(node: NodeNet, network: string, attachment: CniAttachment): Promise<Readonly<Record<string, unknown>> | undefined> {
+async function readCache(
+  node: NodeNet,
+  network: string,
+  attachment: CniAttachment,
+): Promise<Readonly<Record<string, unknown>> | undefined> {
   let text: string;
   try {
     text = await readFile(cachePath(node, network, attachment), 'utf8');
@@ -316,6 +354,7 @@ async function readCache(node: NodeNet, network: string, attachment: CniAttachme
     return undefined; // Never added, or already deleted.
   }
   const entry: unknown = JSON.parse(text);
-  if (!isRecord(entry) || !isRecord(entry['result'])) throw new AmbitError('CNI_CONFIG', `bad CNI cache entry for ${attachment.containerId}`);
+  if (!isRecord(entry) || !isRecord(entry['result']))
+    throw new AmbitError('CNI_CONFIG', `bad CNI cache entry for ${attachment.containerId}`);
   return entry['result'];
 }

@@ -19,7 +19,9 @@ export class CommandFailedError extends AmbitError {
   readonly stderr: string;
 
   constructor(argv: readonly string[], exitCode: number | null, stdout: string, stderr: string, detail: string, cause?: unknown) {
-    super('COMMAND_FAILED', `command failed (${detail}): ${formatArgv(argv)}${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`, { cause });
+    super('COMMAND_FAILED', `command failed (${detail}): ${formatArgv(argv)}${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`, {
+      cause,
+    });
     this.argv = argv;
     this.exitCode = exitCode;
     this.stdout = stdout;
@@ -107,7 +109,12 @@ export function nft(ns: string, script: string): Promise<RunResult> {
 
 /** Finds `name` the way execvp would, in the directories of `path`; a name with a slash is checked as given. */
 export function resolveExecutable(name: string, path: string = SYSTEM_PATH): string | undefined {
-  const candidates = name.includes('/') ? [name] : path.split(':').filter((d) => d !== '').map((d) => join(d, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : path
+        .split(':')
+        .filter((d) => d !== '')
+        .map((d) => join(d, name));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);

@@ -18,7 +18,14 @@ test('2 nodes × 2 pods: IPs from each node CIDR, pod-to-pod across nodes, hosts
   const pods: PodSandbox[] = [];
   for (const [i, node] of [node1, node1, node2, node2].entries()) {
     const started = Date.now();
-    pods.push(await createPodSandbox(topology, node, { uid: `${i}a2b3c4d-0000-4000-8000-00000000000${i}`, namespace: 'demo', name: `pod${i}` }, log));
+    pods.push(
+      await createPodSandbox(
+        topology,
+        node,
+        { uid: `${i}a2b3c4d-0000-4000-8000-00000000000${i}`, namespace: 'demo', name: `pod${i}` },
+        log,
+      ),
+    );
     t.diagnostic(`createPodSandbox on ${node.name}: ${Date.now() - started} ms`);
   }
   const [a1, a2, b1, b2] = pods;
@@ -85,12 +92,14 @@ test('a failed CNI ADD rolls the sandbox back: no namespace, no /etc files, no I
     assert.match(String(err), /no-such-plugin/);
     return true;
   });
-  assert.deepEqual((await readdir('/run/netns')).filter((n) => n.includes('pod-demo-broken')), []);
+  assert.deepEqual(
+    (await readdir('/run/netns')).filter((n) => n.includes('pod-demo-broken')),
+    [],
+  );
   assert.equal(existsSync(`/etc/netns/${topology.prefix}pod-demo-broken-fail0000`), false);
   assert.deepEqual(await ipamLeases(node1), []);
-  await assert.rejects(
-    createPodSandbox(topology, node1, { uid: 'x', namespace: 'demo', name: 'bad name' }, log),
-    (err) => hasCode(err, 'SANDBOX_FAILED'),
+  await assert.rejects(createPodSandbox(topology, node1, { uid: 'x', namespace: 'demo', name: 'bad name' }, log), (err) =>
+    hasCode(err, 'SANDBOX_FAILED'),
   );
 });
 

@@ -90,7 +90,8 @@ export async function createPodSandbox(topology: Topology, node: NodeNet, pod: P
  * release their state even when the namespace is gone).
  */
 export async function deletePodSandbox(topology: Topology, node: NodeNet, sandbox: PodSandbox, log?: Logger): Promise<void> {
-  if (!sandbox.netns.startsWith(topology.prefix)) throw new AmbitError('SANDBOX_FAILED', `BUG: ${sandbox.netns} is not in topology ${topology.prefix}`);
+  if (!sandbox.netns.startsWith(topology.prefix))
+    throw new AmbitError('SANDBOX_FAILED', `BUG: ${sandbox.netns} is not in topology ${topology.prefix}`);
   let delError: unknown;
   // With the node's namespace gone (topology destroyed) there is no bridge or IPAM state left to release.
   if (await nsExists(node.netns)) {
@@ -113,7 +114,12 @@ export async function deletePodSandbox(topology: Topology, node: NodeNet, sandbo
  * containers see /etc/hosts through a bind mount of this very inode, which a write-and-rename would leave behind.
  */
 export async function writePodHosts(sandbox: PodSandbox, entries: readonly HostsEntry[]): Promise<void> {
-  const lines = ['# Managed by ambit: rewritten whenever Services change.', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${sandbox.ip}\t${sandbox.pod.name}`];
+  const lines = [
+    '# Managed by ambit: rewritten whenever Services change.',
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    `${sandbox.ip}\t${sandbox.pod.name}`,
+  ];
   for (const entry of entries) {
     for (const name of entry.names) {
       // A hosts line is whitespace-separated: a name with spaces or newlines would forge other entries.
@@ -127,13 +133,19 @@ export async function writePodHosts(sandbox: PodSandbox, entries: readonly Hosts
 
 /** A readable, unique namespace name: `<prefix>pod-<namespace>-<name>-<uid prefix>`. */
 export function sandboxNetnsName(prefix: string, pod: PodRef): string {
-  const clean = (s: string, max: number): string => s.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, max);
+  const clean = (s: string, max: number): string =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]/g, '-')
+      .slice(0, max);
   return `${prefix}pod-${clean(pod.namespace, 20)}-${clean(pod.name, 30)}-${clean(pod.uid, 8)}`;
 }
 
 /** `nameserver 127.0.0.1` is the pod's own loopback: no query ever leaves the pod, the hosts file answers. */
 function resolvConf(namespace: string): string {
-  return [`search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`, 'nameserver 127.0.0.1', 'options ndots:5', ''].join('\n');
+  return [`search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`, 'nameserver 127.0.0.1', 'options ndots:5', ''].join(
+    '\n',
+  );
 }
 
 function cniAttachment(netns: string, containerId: string, pod: PodRef): CniAttachment {

@@ -15,34 +15,51 @@ test('a ClusterIP reaches endpoints on the same and the other node; no endpoints
   const { topology, log } = await withTopology(t, 'svc', 2);
   const [node1, node2] = topology.nodes;
   assert.ok(node1 && node2);
-  const pod = (node: typeof node1, name: string) => createPodSandbox(topology, node, { uid: `${name}0000-0000`, namespace: 'demo', name }, log);
+  const pod = (node: typeof node1, name: string) =>
+    createPodSandbox(topology, node, { uid: `${name}0000-0000`, namespace: 'demo', name }, log);
   const client = await pod(node1, 'client');
   const local = await pod(node1, 'local');
   const remote = await pod(node2, 'remote');
   const localServer = await startHttpServer(t, local.netns, 'local');
   const remoteServer = await startHttpServer(t, remote.netns, 'remote');
-  const both: ServiceRule = { clusterIP: VIP, port: 80, protocol: 'TCP', endpoints: [{ ip: local.ip, port: 8080 }, { ip: remote.ip, port: 8080 }] };
+  const both: ServiceRule = {
+    clusterIP: VIP,
+    port: 80,
+    protocol: 'TCP',
+    endpoints: [
+      { ip: local.ip, port: 8080 },
+      { ip: remote.ip, port: 8080 },
+    ],
+  };
   const sync = (rules: readonly ServiceRule[]) => Promise.all(topology.nodes.map((n) => syncServiceRules(n.netns, rules)));
 
   await sync([both]);
   // numgen random spreads connections: both endpoints answer sooner or later.
   const seen = new Set<string>();
-  await eventually(async () => {
-    const r = await curlIn(client.netns, `http://${VIP}/`, 2);
-    assert.equal(r.exitCode, 0, r.stderr);
-    seen.add(r.stdout);
-    assert.deepEqual([...seen].sort(), ['local', 'remote']);
-  }, 10_000, 0);
+  await eventually(
+    async () => {
+      const r = await curlIn(client.netns, `http://${VIP}/`, 2);
+      assert.equal(r.exitCode, 0, r.stderr);
+      seen.add(r.stdout);
+      assert.deepEqual([...seen].sort(), ['local', 'remote']);
+    },
+    10_000,
+    0,
+  );
 
   // Other node's endpoint: not masqueraded, the server sees the client pod's own address.
   await sync([{ ...both, endpoints: [{ ip: remote.ip, port: 8080 }] }]);
   assert.equal((await curlIn(client.netns, `http://${VIP}/`)).stdout, 'remote');
-  await eventually(async () => assert.match(await readFile(remoteServer.logFile, 'utf8'), new RegExp(`^${client.ip.replaceAll('.', '\\.')} `, 'm')));
+  await eventually(async () =>
+    assert.match(await readFile(remoteServer.logFile, 'utf8'), new RegExp(`^${client.ip.replaceAll('.', '\\.')} `, 'm')),
+  );
 
   // Same node (hairpin through cni0): works only because that case is masqueraded to the node's bridge address.
   await sync([{ ...both, endpoints: [{ ip: local.ip, port: 8080 }] }]);
   assert.equal((await curlIn(client.netns, `http://${VIP}/`)).stdout, 'local');
-  await eventually(async () => assert.match(await readFile(localServer.logFile, 'utf8'), new RegExp(`^${node1.podGateway.replaceAll('.', '\\.')} `, 'm')));
+  await eventually(async () =>
+    assert.match(await readFile(localServer.logFile, 'utf8'), new RegExp(`^${node1.podGateway.replaceAll('.', '\\.')} `, 'm')),
+  );
   // A pod reaching itself through its own service.
   assert.equal((await curlIn(local.netns, `http://${VIP}/`)).stdout, 'local');
   // The node's own processes go through the output hook.
@@ -72,12 +89,28 @@ test('a ClusterIP reaches endpoints on the same and the other node; no endpoints
 test('the rules script maps endpoints with numgen, rejects UDP with port-unreachable and refuses bad input', () => {
   const script = serviceRulesScript([
     { clusterIP: '10.96.0.20', port: 53, protocol: 'UDP', endpoints: [] },
-    { clusterIP: '10.96.0.21', port: 53, protocol: 'UDP', endpoints: [{ ip: '10.244.1.5', port: 5353 }, { ip: '10.244.2.5', port: 5353 }, { ip: '10.244.2.6', port: 5353 }] },
+    {
+      clusterIP: '10.96.0.21',
+      port: 53,
+      protocol: 'UDP',
+      endpoints: [
+        { ip: '10.244.1.5', port: 5353 },
+        { ip: '10.244.2.5', port: 5353 },
+        { ip: '10.244.2.6', port: 5353 },
+      ],
+    },
   ]);
   assert.match(script, /ip daddr 10\.96\.0\.20 udp dport 53 reject with icmp type port-unreachable/);
-  assert.match(script, /dnat to numgen random mod 3 map \{ 0 : 10\.244\.1\.5 \. 5353, 1 : 10\.244\.2\.5 \. 5353, 2 : 10\.244\.2\.6 \. 5353 \}/);
+  assert.match(
+    script,
+    /dnat to numgen random mod 3 map \{ 0 : 10\.244\.1\.5 \. 5353, 1 : 10\.244\.2\.5 \. 5353, 2 : 10\.244\.2\.6 \. 5353 \}/,
+  );
   assert.match(script, /^table ip ambit-services\ndelete table ip ambit-services\n/);
-  const bad = (rule: ServiceRule) => assert.throws(() => serviceRulesScript([rule]), (err) => hasCode(err, 'BAD_SERVICE'));
+  const bad = (rule: ServiceRule) =>
+    assert.throws(
+      () => serviceRulesScript([rule]),
+      (err) => hasCode(err, 'BAD_SERVICE'),
+    );
   bad({ clusterIP: '10.96.0.1; flush ruleset', port: 80, protocol: 'TCP', endpoints: [] });
   bad({ clusterIP: '10.96.0.1', port: 70000, protocol: 'TCP', endpoints: [] });
   bad({ clusterIP: '10.96.0.1', port: 80, protocol: 'TCP', endpoints: [{ ip: '10.244.1.1', port: 0 }] });

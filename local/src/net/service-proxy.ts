@@ -117,7 +117,8 @@ export function serviceRulesScript(services: readonly ServiceRule[]): string {
 }
 
 function validate(svc: ServiceRule): void {
-  const bad = (what: string): AmbitError => new AmbitError('BAD_SERVICE', `service ${svc.clusterIP}:${svc.port}/${svc.protocol}: bad ${what}`);
+  const bad = (what: string): AmbitError =>
+    new AmbitError('BAD_SERVICE', `service ${svc.clusterIP}:${svc.port}/${svc.protocol}: bad ${what}`);
   // Everything below is pasted into an nft script: only well-formed values may get there.
   if (!isIPv4(svc.clusterIP)) throw bad('clusterIP');
   if (!isPort(svc.port)) throw bad('port');

@@ -45,7 +45,11 @@ test('topology up then down leaves no namespace, /etc/netns dir or CNI state', a
         isDefaultGateway: true,
         ipMasq: false,
         hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24', gateway: '10.244.1.1' }]], dataDir: join(stateDir, 'nodes/node1/cni/ipam') },
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: '10.244.1.0/24', gateway: '10.244.1.1' }]],
+          dataDir: join(stateDir, 'nodes/node1/cni/ipam'),
+        },
       },
     ],
   });
@@ -86,7 +90,9 @@ test('the cluster is sealed: the driver cannot reach pods and the host namespace
 
   // Capture in the host namespace on every interface while the cluster talks. tcpdump itself is the child (no
   // `timeout` wrapper), so killing it by PID cannot leave an orphan capturing forever.
-  const tcpdump = spawn('tcpdump', ['-i', 'any', '-n', '-c1', 'net', '10.244.0.0/16', 'or', 'net', '172.28.0.0/24'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tcpdump = spawn('tcpdump', ['-i', 'any', '-n', '-c1', 'net', '10.244.0.0/16', 'or', 'net', '172.28.0.0/24'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let captured = '';
   let diag = '';
   tcpdump.stdout.on('data', (b: Buffer) => (captured += b.toString()));

@@ -92,7 +92,10 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
   try {
     await createWorld(topology.worldNs);
     // Nodes are independent of each other until routes go in, so build them side by side.
-    await Promise.all([createDriver(topology.driverNs), ...nodes.map((node) => createNode(topology, node, options.chainedPlugins ?? (() => [])))]);
+    await Promise.all([
+      createDriver(topology.driverNs),
+      ...nodes.map((node) => createNode(topology, node, options.chainedPlugins ?? (() => []))),
+    ]);
     await Promise.all(nodes.map((node) => addPodRoutes(node, nodes)));
   } catch (err) {
     log.error({ err: errorMessage(err) }, 'topology creation failed; removing what was built');
@@ -163,7 +166,11 @@ async function createDriver(ns: string): Promise<void> {
   await loopbackUp(ns);
 }
 
-async function createNode(topology: Topology, node: NodeNet, chained: (node: NodeNet) => ReadonlyArray<Record<string, unknown>>): Promise<void> {
+async function createNode(
+  topology: Topology,
+  node: NodeNet,
+  chained: (node: NodeNet) => ReadonlyArray<Record<string, unknown>>,
+): Promise<void> {
   const worldPort = `n${node.name.slice('node'.length)}`;
   await addNetns(node.netns);
   await loopbackUp(node.netns);

@@ -137,8 +137,16 @@ test('back-off is capped and resets after a long enough run', async (t) => {
   if (!requirePrivileges(t, { root: true, executables: ['/usr/sbin/ip'] })) return;
   const { run } = await fixture(t, 'cap');
   // Runs of ~150 ms with resetAfterMs 100: every run resets the delay, so restarts come at the initial delay.
-  const reset = await run({ command: ['sh', '-c', 'sleep 0.15; exit 1'], restartPolicy: 'Always', backoff: { initialMs: 200, maxMs: 1000, resetAfterMs: 100 } });
-  const capped = await run({ command: ['false'], restartPolicy: 'OnFailure', backoff: { initialMs: 50, maxMs: 100, resetAfterMs: 10_000 } });
+  const reset = await run({
+    command: ['sh', '-c', 'sleep 0.15; exit 1'],
+    restartPolicy: 'Always',
+    backoff: { initialMs: 200, maxMs: 1000, resetAfterMs: 100 },
+  });
+  const capped = await run({
+    command: ['false'],
+    restartPolicy: 'OnFailure',
+    backoff: { initialMs: 50, maxMs: 100, resetAfterMs: 10_000 },
+  });
   // assert.ok always gets a message inside eventually(): without one, each failed try makes node:assert re-read and
   // parse the test's source to describe the expression, which burns seconds of CPU per try.
   await eventually(() => assert.ok(reset.handle.restarts >= 3 && capped.handle.restarts >= 4, 'not enough restarts yet'), 5000);

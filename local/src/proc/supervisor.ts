@@ -98,7 +98,11 @@ class Container implements ContainerHandle {
   constructor(options: ContainerOptions) {
     this.opts = options;
     this.log = options.log.child({ component: 'supervisor', container: options.name, netns: options.netns });
-    this.backoff = createBackoff({ initialMs: options.backoff?.initialMs ?? 1000, maxMs: options.backoff?.maxMs ?? 30_000, jitter: 'none' });
+    this.backoff = createBackoff({
+      initialMs: options.backoff?.initialMs ?? 1000,
+      maxMs: options.backoff?.maxMs ?? 30_000,
+      jitter: 'none',
+    });
     this.resetAfterMs = options.backoff?.resetAfterMs ?? 10_000;
   }
 
@@ -147,7 +151,10 @@ class Container implements ContainerHandle {
     try {
       // `ip netns exec` execs the command in place: the PID is the container's. detached: its own process group,
       // so stop() can signal everything it forked.
-      const argv = this.opts.netns === undefined ? [executable, ...this.opts.command.slice(1)] : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...this.opts.command];
+      const argv =
+        this.opts.netns === undefined
+          ? [executable, ...this.opts.command.slice(1)]
+          : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...this.opts.command];
       child = spawn(argv[0] ?? executable, argv.slice(1), {
         cwd: this.opts.cwd,
         env,
@@ -194,7 +201,8 @@ class Container implements ContainerHandle {
     this.restartTimer = undefined;
     const child = this.child;
     if (child?.pid === undefined) {
-      if (this.current.phase !== 'terminated') this.setState({ ...this.current, phase: 'terminated', reason: this.current.reason ?? 'Stopped', restarts: this.restarts });
+      if (this.current.phase !== 'terminated')
+        this.setState({ ...this.current, phase: 'terminated', reason: this.current.reason ?? 'Stopped', restarts: this.restarts });
       return;
     }
     const gone = new Promise<void>((resolve) => {

@@ -8,16 +8,30 @@ import { applyTarget } from './store-adapter.ts';
 
 const src = (object: KubeObject, document = 1): SourcedObject => ({ file: 'm.yaml', path: '/srv/app/m.yaml', document, object });
 const ns = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-const cm = (name: string, data: Record<string, string>, namespace = 'demo'): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data });
+const cm = (name: string, data: Record<string, string>, namespace = 'demo'): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace },
+  data,
+});
 
 test('apply creates, then reports unchanged, then configures on change', () => {
   const store = new ObjectStore();
   const t = applyTarget(store);
-  assert.deepEqual(applyObjects(t, [src(ns('demo')), src(cm('c', { a: '1' }))]).map((r) => r.action), ['created', 'created']);
+  assert.deepEqual(
+    applyObjects(t, [src(ns('demo')), src(cm('c', { a: '1' }))]).map((r) => r.action),
+    ['created', 'created'],
+  );
   const rv = store.resourceVersion;
-  assert.deepEqual(applyObjects(t, [src(ns('demo')), src(cm('c', { a: '1' }))]).map((r) => r.action), ['unchanged', 'unchanged']);
+  assert.deepEqual(
+    applyObjects(t, [src(ns('demo')), src(cm('c', { a: '1' }))]).map((r) => r.action),
+    ['unchanged', 'unchanged'],
+  );
   assert.equal(store.resourceVersion, rv, 'an unchanged apply writes nothing');
-  assert.deepEqual(applyObjects(t, [src(cm('c', { a: '2' }))]).map((r) => r.action), ['configured']);
+  assert.deepEqual(
+    applyObjects(t, [src(cm('c', { a: '2' }))]).map((r) => r.action),
+    ['configured'],
+  );
 });
 
 test('a failing document rolls back the whole batch and names file:document', () => {
@@ -37,8 +51,18 @@ test('a failing document rolls back the whole batch and names file:document', ()
 test('unknown kinds are stored (registered on first sight); pods record their manifest directory', () => {
   const store = new ObjectStore();
   const t = applyTarget(store);
-  const widget: KubeObject = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default' }, spec: { size: 3 } };
-  const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['true'] }] } };
+  const widget: KubeObject = {
+    apiVersion: 'example.com/v1',
+    kind: 'Widget',
+    metadata: { name: 'w', namespace: 'default' },
+    spec: { size: 3 },
+  };
+  const pod: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'c', command: ['true'] }] },
+  };
   applyObjects(t, [src(widget), src(pod)]);
   const wt = store.types.byKind('example.com/v1', 'Widget');
   assert.equal(wt?.plural, 'widgets');

@@ -57,7 +57,10 @@ function applyOne(target: ApplyTarget, src: SourcedObject): ApplyResult {
     target.create(obj);
     return { ...base, action: 'created' };
   }
-  const merged: KubeObject = { ...obj, metadata: { ...existing.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} } };
+  const merged: KubeObject = {
+    ...obj,
+    metadata: { ...existing.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} },
+  };
   for (const f of SYSTEM_FIELDS) if (existing[f] !== undefined) merged[f] = existing[f];
   if (sameDesired(existing, merged)) return { ...base, action: 'unchanged' };
   target.update(merged);

@@ -165,12 +165,16 @@ export class LocalCluster {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
       const ctl = this.#controller?.state();
-      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError') throw new AmbitError('CONTROLLER_START_FAILED', `controller could not start: ${ctl.message ?? ''}`);
+      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError')
+        throw new AmbitError('CONTROLLER_START_FAILED', `controller could not start: ${ctl.message ?? ''}`);
       const pods = view.list('Pod');
       const failed = pods.find((p) => asRecord(p['status'])['phase'] === 'Failed');
       if (failed !== undefined) {
         const st = asRecord(failed['status']);
-        throw new AmbitError('POD_FAILED', `pod ${failed.metadata.namespace}/${failed.metadata.name} failed: ${String(st['message'] ?? st['reason'] ?? 'see its logs')}`);
+        throw new AmbitError(
+          'POD_FAILED',
+          `pod ${failed.metadata.namespace}/${failed.metadata.name} failed: ${String(st['message'] ?? st['reason'] ?? 'see its logs')}`,
+        );
       }
       const waiting = pods.filter((p) => !isPodReady(p));
       const deploymentsSettled = view.list('Deployment').every((d) => {
@@ -182,7 +186,8 @@ export class LocalCluster {
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
-        if (waiting.length > 0 || !deploymentsSettled) late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+        if (waiting.length > 0 || !deploymentsSettled)
+          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
@@ -215,7 +220,8 @@ export class LocalCluster {
     await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
-    if (this.#topology !== undefined) await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
+    if (this.#topology !== undefined)
+      await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
     if (options.keepInfo === true) {
       // A failed start keeps only runner.json, for `ambitctl local up` to report; it removes the directory after.
       for (const entry of readdirSync(paths.stateDir)) {
@@ -245,7 +251,8 @@ function describeWaiting(pod: KubeObject): string {
   });
   const reasons = why.filter((x) => x !== undefined);
   const podStatus = asRecord(pod['status']);
-  if (reasons.length === 0 && typeof podStatus['message'] === 'string') reasons.push(`${String(podStatus['reason'] ?? 'pod')}: ${podStatus['message']}`);
+  if (reasons.length === 0 && typeof podStatus['message'] === 'string')
+    reasons.push(`${String(podStatus['reason'] ?? 'pod')}: ${podStatus['message']}`);
   return `${pod.metadata.namespace}/${pod.metadata.name}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`;
 }
 
@@ -268,15 +275,31 @@ function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'ambit-local' } },
+    metadata: {
+      name,
+      labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'ambit-local' },
+    },
     spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
     status: {
       addresses: [
         { type: 'InternalIP', address: ip },
         { type: 'Hostname', address: name },
       ],
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ambit local kubelet is ready', lastHeartbeatTime: now, lastTransitionTime: now }],
-      nodeInfo: { kubeletVersion: 'v1.32.0-ambit', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch },
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'ambit local kubelet is ready',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0-ambit',
+        operatingSystem: 'linux',
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      },
     },
   };
 }

@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
  */
 export function writeKubeconfig(path: string, clusterName: string, server: string, token: string, caCertPem: string | undefined): void {
   const name = `ambit-${clusterName}`;
-  const cluster = caCertPem === undefined ? { server } : { server, 'certificate-authority-data': Buffer.from(caCertPem).toString('base64') };
+  const cluster =
+    caCertPem === undefined ? { server } : { server, 'certificate-authority-data': Buffer.from(caCertPem).toString('base64') };
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',

@@ -108,7 +108,14 @@ export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerH
   return startContainer({
     netns: opts.netns,
     name: opts.name,
-    command: [process.execPath, join(opts.repoRoot, 'local/src/runner/node-api-forwarder.ts'), '--listen', `127.0.0.1:${NODE_API_PORT}`, '--to', opts.tlsSocket],
+    command: [
+      process.execPath,
+      join(opts.repoRoot, 'local/src/runner/node-api-forwarder.ts'),
+      '--listen',
+      `127.0.0.1:${NODE_API_PORT}`,
+      '--to',
+      opts.tlsSocket,
+    ],
     env: {},
     cwd: opts.repoRoot,
     logFile: opts.logFile,
@@ -145,10 +152,12 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   const logs = (name: string): string => join(opts.logDir, 'ambit-system', `${name}-${opts.node.name}`, `${name}.log`);
   const env = { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' };
-  const pidFile = (file: string, handle: () => ContainerHandle) => (state: ContainerState): void => {
-    const pid = state.phase === 'running' ? handle().pid() : undefined;
-    if (pid !== undefined) writeFileSync(file, String(pid), { mode: 0o600 });
-  };
+  const pidFile =
+    (file: string, handle: () => ContainerHandle) =>
+    (state: ContainerState): void => {
+      const pid = state.phase === 'running' ? handle().pid() : undefined;
+      if (pid !== undefined) writeFileSync(file, String(pid), { mode: 0o600 });
+    };
   writeKubeconfig(paths.kubeconfig, opts.api.clusterName, `https://127.0.0.1:${NODE_API_PORT}`, opts.api.token, opts.api.caCertPem);
   const apiForwarder: ContainerHandle = startNodeApiForwarder({
     repoRoot: opts.repoRoot,
@@ -184,7 +193,8 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
       ...['--node', opts.node.name, '--controller', `unix:${opts.xdsSocket}`],
       ...['--token-file', nodeCredentialPath(opts.stateDir, opts.node.name), '--agent-socket', paths.zdsSocket],
       ...(opts.certTtlSeconds === undefined ? [] : ['--cert-ttl', String(opts.certTtlSeconds)]),
-      '--drain-seconds', '2',
+      '--drain-seconds',
+      '2',
     ],
     env,
     cwd: opts.repoRoot,

@@ -32,7 +32,8 @@ export function validateName(type: ResourceType, name: string): FieldError[] {
   const label = isKind(type, '', 'Namespace');
   const max = label ? 63 : 253;
   const causes: FieldError[] = [];
-  if (name.length > max) causes.push({ field: 'metadata.name', message: `Invalid value: "${name}": must be no more than ${max} characters` });
+  if (name.length > max)
+    causes.push({ field: 'metadata.name', message: `Invalid value: "${name}": must be no more than ${max} characters` });
   if (!(label ? DNS1123_LABEL : DNS1123_SUBDOMAIN).test(name)) {
     causes.push({ field: 'metadata.name', message: `Invalid value: "${name}": ${label ? LABEL_MSG : SUBDOMAIN_MSG}` });
   }
@@ -50,7 +51,11 @@ function validateStringMap(obj: KubeObject, field: 'labels' | 'annotations'): Fi
 
 /** Generic metadata checks plus the CRD rules discovery depends on. */
 export function validateObject(type: ResourceType, obj: KubeObject): FieldError[] {
-  const causes = [...validateName(type, obj.metadata.name ?? ''), ...validateStringMap(obj, 'labels'), ...validateStringMap(obj, 'annotations')];
+  const causes = [
+    ...validateName(type, obj.metadata.name ?? ''),
+    ...validateStringMap(obj, 'labels'),
+    ...validateStringMap(obj, 'annotations'),
+  ];
   const finalizers: unknown = obj.metadata.finalizers;
   if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== 'string'))) {
     causes.push({ field: 'metadata.finalizers', message: 'Invalid value: must be a list of strings' });
@@ -67,14 +72,21 @@ function validateCrd(crd: KubeObject): FieldError[] {
   if (typeof names['plural'] !== 'string' || names['plural'] === '') causes.push({ field: 'spec.names.plural', message: 'Required value' });
   if (typeof names['kind'] !== 'string' || names['kind'] === '') causes.push({ field: 'spec.names.kind', message: 'Required value' });
   if (spec['scope'] !== 'Namespaced' && spec['scope'] !== 'Cluster') {
-    causes.push({ field: 'spec.scope', message: `Unsupported value: ${JSON.stringify(spec['scope'] ?? '')}: supported values: "Cluster", "Namespaced"` });
+    causes.push({
+      field: 'spec.scope',
+      message: `Unsupported value: ${JSON.stringify(spec['scope'] ?? '')}: supported values: "Cluster", "Namespaced"`,
+    });
   }
   if (causes.length > 0) return causes;
   const expected = `${String(names['plural'])}.${String(spec['group'])}`;
   if (crd.metadata.name !== expected) {
-    causes.push({ field: 'metadata.name', message: `Invalid value: "${crd.metadata.name ?? ''}": must be spec.names.plural+"."+spec.group` });
+    causes.push({
+      field: 'metadata.name',
+      message: `Invalid value: "${crd.metadata.name ?? ''}": must be spec.names.plural+"."+spec.group`,
+    });
   }
-  if (typesFromCrd(crd).length === 0) causes.push({ field: 'spec.versions', message: 'Invalid value: must have at least one served version' });
+  if (typesFromCrd(crd).length === 0)
+    causes.push({ field: 'spec.versions', message: 'Invalid value: must have at least one served version' });
   return causes;
 }
 

@@ -20,7 +20,12 @@ function setup(): { store: ObjectStore; events: StoreEvent[]; pods: ResourceType
 }
 
 function pod(name: string, spec: Record<string, unknown> = {}, meta: Record<string, unknown> = {}, namespace = 'default'): KubeObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, ...meta }, spec: { containers: [{ name: 'c', image: 'i' }], ...spec } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, ...meta },
+    spec: { containers: [{ name: 'c', image: 'i' }], ...spec },
+  };
 }
 
 function cm(name: string, meta: Record<string, unknown> = {}, namespace = 'default'): KubeObject {
@@ -75,7 +80,10 @@ void describe('object store: deletion', () => {
   void it('checks delete preconditions', () => {
     const { store, cms } = setup();
     store.create(cm('c'));
-    assert.throws(() => store.delete(cms, 'default', 'c', { preconditions: { uid: 'x' } }), (e: unknown) => e instanceof ApiError && e.status === 409);
+    assert.throws(
+      () => store.delete(cms, 'default', 'c', { preconditions: { uid: 'x' } }),
+      (e: unknown) => e instanceof ApiError && e.status === 409,
+    );
   });
 
   void it('empties a namespace, then removes it once its pods are gone', () => {
@@ -88,11 +96,20 @@ void describe('object store: deletion', () => {
     assert.ok(ns.metadata.deletionTimestamp !== undefined);
     assert.equal((ns['status'] as { phase: string }).phase, 'Terminating');
     assert.equal((store.get(nss, undefined, 'app')['status'] as { phase: string }).phase, 'Terminating');
-    assert.throws(() => store.create(cm('d', {}, 'app')), (e: unknown) => e instanceof ApiError && e.status === 403 && /being terminated/.test(e.message));
+    assert.throws(
+      () => store.create(cm('d', {}, 'app')),
+      (e: unknown) => e instanceof ApiError && e.status === 403 && /being terminated/.test(e.message),
+    );
     assert.ok(store.get(pods, 'app', 'p').metadata.deletionTimestamp !== undefined, 'pod is terminating');
     store.delete(pods, 'app', 'p', { gracePeriodSeconds: 0 });
     assert.equal(store.find(nss, undefined, 'app'), undefined);
-    assert.deepEqual(kinds(events), ['MODIFIED Namespace app', 'DELETED ConfigMap c', 'MODIFIED Pod p', 'DELETED Pod p', 'DELETED Namespace app']);
+    assert.deepEqual(kinds(events), [
+      'MODIFIED Namespace app',
+      'DELETED ConfigMap c',
+      'MODIFIED Pod p',
+      'DELETED Pod p',
+      'DELETED Namespace app',
+    ]);
   });
 
   void it('removes an empty namespace at once and refuses to delete default', () => {
@@ -100,14 +117,24 @@ void describe('object store: deletion', () => {
     store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'empty' } });
     store.delete(nss, undefined, 'empty');
     assert.equal(store.find(nss, undefined, 'empty'), undefined);
-    assert.throws(() => store.delete(nss, undefined, 'default'), (e: unknown) => e instanceof ApiError && e.status === 403);
+    assert.throws(
+      () => store.delete(nss, undefined, 'default'),
+      (e: unknown) => e instanceof ApiError && e.status === 403,
+    );
   });
 
   void it('cascades to dependents named by ownerReferences, transitively', () => {
     const { store, events, cms } = setup();
     const deploy = store.create({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'default' }, spec: {} });
-    const ref = (o: KubeObject) => [{ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name ?? '', uid: o.metadata.uid ?? '', controller: true }];
-    const rs = store.create({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'd-1', namespace: 'default', ownerReferences: ref(deploy) }, spec: {} });
+    const ref = (o: KubeObject) => [
+      { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name ?? '', uid: o.metadata.uid ?? '', controller: true },
+    ];
+    const rs = store.create({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'd-1', namespace: 'default', ownerReferences: ref(deploy) },
+      spec: {},
+    });
     store.create(pod('d-1-a', {}, { ownerReferences: ref(rs) }));
     store.create(cm('unrelated'));
     events.length = 0;
@@ -119,7 +146,9 @@ void describe('object store: deletion', () => {
   void it('orphans dependents with propagationPolicy Orphan', () => {
     const { store, pods } = setup();
     const owner = store.create(cm('owner'));
-    store.create(pod('dep', {}, { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid ?? '' }] }));
+    store.create(
+      pod('dep', {}, { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid ?? '' }] }),
+    );
     store.delete(store.typeOf(owner), 'default', 'owner', { propagationPolicy: 'Orphan' });
     assert.equal(store.get(pods, 'default', 'dep').metadata.ownerReferences, undefined);
   });
@@ -155,12 +184,18 @@ void describe('object store: CRDs and registered kinds', () => {
     assert.equal(store.get(beta, 'default', 'w').apiVersion, 'example.com/v1beta1', 'versions share storage');
     store.delete(store.typeOf(crd), undefined, 'widgets.example.com');
     assert.equal(store.types.byResource('example.com', 'v1', 'widgets'), undefined);
-    assert.throws(() => store.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w2' } }), (e: unknown) => e instanceof ApiError && e.status === 404);
+    assert.throws(
+      () => store.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w2' } }),
+      (e: unknown) => e instanceof ApiError && e.status === 404,
+    );
   });
 
   void it('refuses a CRD whose name is not plural.group', () => {
     const { store } = setup();
-    assert.throws(() => store.create({ ...crd, metadata: { name: 'widgets' } }), (e: unknown) => e instanceof ApiError && e.status === 422);
+    assert.throws(
+      () => store.create({ ...crd, metadata: { name: 'widgets' } }),
+      (e: unknown) => e instanceof ApiError && e.status === 422,
+    );
   });
 
   void it('registers unknown kinds on the fly', () => {

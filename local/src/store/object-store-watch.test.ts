@@ -25,7 +25,10 @@ void describe('object store: watch', () => {
     w.stop();
     store.create(cm('c'));
     assert.deepEqual(show(seen), ['ADDED a', 'MODIFIED a', 'DELETED a']);
-    assert.ok(Number(seen[2]?.object.metadata.resourceVersion) > Number(seen[1]?.object.metadata.resourceVersion), 'DELETED carries a new rv');
+    assert.ok(
+      Number(seen[2]?.object.metadata.resourceVersion) > Number(seen[1]?.object.metadata.resourceVersion),
+      'DELETED carries a new rv',
+    );
   });
 
   void it('replays changes after a resourceVersion, then continues live', () => {
@@ -56,7 +59,10 @@ void describe('object store: watch', () => {
     const seen: WatchEvent[] = [];
     store.watch(cms, { resourceVersion: String(Number(start) + 2) }, (e) => seen.push(e)).stop();
     assert.deepEqual(show(seen), ['ADDED c', 'ADDED d', 'ADDED e']);
-    assert.throws(() => store.watch(cms, { resourceVersion: 'abc' }, () => undefined), (e: unknown) => e instanceof ApiError && e.status === 400);
+    assert.throws(
+      () => store.watch(cms, { resourceVersion: 'abc' }, () => undefined),
+      (e: unknown) => e instanceof ApiError && e.status === 400,
+    );
   });
 
   void it('turns selector transitions into ADDED and DELETED for that watch', () => {

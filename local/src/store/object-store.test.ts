@@ -57,7 +57,13 @@ void describe('object store: create, get, update', () => {
   });
 
   const invalid: Array<[string, KubeObject, number, string, RegExp]> = [
-    ['upper-case name', pod('Web'), 422, 'Invalid', /Pod "Web" is invalid: metadata.name: Invalid value: "Web": a lowercase RFC 1123 subdomain/],
+    [
+      'upper-case name',
+      pod('Web'),
+      422,
+      'Invalid',
+      /Pod "Web" is invalid: metadata.name: Invalid value: "Web": a lowercase RFC 1123 subdomain/,
+    ],
     ['too long name', pod('a'.repeat(254)), 422, 'Invalid', /must be no more than 253 characters/],
     ['missing name', { apiVersion: 'v1', kind: 'ConfigMap', metadata: {} }, 422, 'Invalid', /name or generateName is required/],
     ['dotted namespace name', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'a.b' } }, 422, 'Invalid', /RFC 1123 label/],
@@ -107,7 +113,10 @@ void describe('object store: create, get, update', () => {
     const main = store.update({ ...a, status: { phase: 'Running' }, metadata: { ...a.metadata, labels: { l: '1' } } });
     assert.equal((main['status'] as { phase: string }).phase, 'Pending', 'main update keeps the stored status');
     assert.equal(main.metadata.labels?.['l'], '1');
-    const st = store.update({ ...main, spec: { containers: [] }, metadata: { ...main.metadata, labels: {} }, status: { phase: 'Running' } }, { subresource: 'status' });
+    const st = store.update(
+      { ...main, spec: { containers: [] }, metadata: { ...main.metadata, labels: {} }, status: { phase: 'Running' } },
+      { subresource: 'status' },
+    );
     assert.equal((st['status'] as { phase: string }).phase, 'Running');
     assert.deepEqual(st.metadata.labels, { l: '1' }, 'status update keeps metadata');
     assert.equal((st['spec'] as { containers: unknown[] }).containers.length, 1, 'status update keeps spec');
@@ -140,7 +149,13 @@ void describe('object store: create, get, update', () => {
     const store = new ObjectStore();
     const t = typeOf(store, 'v1', 'Pod');
     store.create(pod('a', { metadata: { name: 'a', namespace: 'default', labels: { keep: '1', drop: '1' } } }));
-    const p = store.patch(t, 'default', 'a', { metadata: { labels: { drop: null, add: '2' } }, status: { phase: 'Running' } }, { patchType: 'merge' });
+    const p = store.patch(
+      t,
+      'default',
+      'a',
+      { metadata: { labels: { drop: null, add: '2' } }, status: { phase: 'Running' } },
+      { patchType: 'merge' },
+    );
     assert.deepEqual(p.metadata.labels, { keep: '1', add: '2' });
     assert.equal((p['status'] as { phase: string }).phase, 'Pending');
     const s = store.patch(t, 'default', 'a', { status: { podIP: '10.0.0.1' } }, { patchType: 'merge', subresource: 'status' });
@@ -169,7 +184,8 @@ void describe('object store: create, get, update', () => {
           admit(op, obj, old) {
             seen.push(`${op} ${obj.kind} ${obj.metadata.uid === undefined ? 'no-uid' : 'uid'} ${old === undefined ? '' : 'old'}`.trim());
             if (obj.kind === 'Service' && op === 'CREATE') obj['spec'] = { clusterIP: '10.96.0.10' };
-            if (obj.metadata.labels?.['deny'] === 'yes') throw ApiError.invalid(store.typeOf(obj), obj.metadata.name ?? '', [{ field: 'metadata.labels', message: 'denied' }]);
+            if (obj.metadata.labels?.['deny'] === 'yes')
+              throw ApiError.invalid(store.typeOf(obj), obj.metadata.name ?? '', [{ field: 'metadata.labels', message: 'denied' }]);
           },
         },
       ],
@@ -178,7 +194,12 @@ void describe('object store: create, get, update', () => {
     const svc = store.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } });
     assert.deepEqual(svc['spec'], { clusterIP: '10.96.0.10' });
     store.update({ ...svc, metadata: { ...svc.metadata, labels: { a: 'b' } } });
-    rejects(() => store.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', labels: { deny: 'yes' } } }), 422, 'Invalid', /denied/);
+    rejects(
+      () => store.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', labels: { deny: 'yes' } } }),
+      422,
+      'Invalid',
+      /denied/,
+    );
     assert.deepEqual(seen.slice(0, 3), ['CREATE Namespace uid', 'CREATE Service uid', 'UPDATE Service uid old']);
   });
 

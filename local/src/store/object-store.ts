@@ -294,7 +294,11 @@ export class ObjectStore {
       const cur = this.mustGet(type, namespace, name);
       const pre = options.preconditions;
       if (pre?.uid !== undefined && pre.uid !== cur.metadata.uid) {
-        throw ApiError.conflict(type, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid ?? ''}`);
+        throw ApiError.conflict(
+          type,
+          name,
+          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid ?? ''}`,
+        );
       }
       if (pre?.resourceVersion !== undefined && pre.resourceVersion !== cur.metadata.resourceVersion) {
         throw ApiError.conflict(

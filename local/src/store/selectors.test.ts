@@ -82,7 +82,10 @@ void describe('field selectors', () => {
 
   for (const badSel of ['metadata.name', '=x', 'a=b\\q']) {
     void it(`rejects "${badSel}" with 400`, () => {
-      assert.throws(() => parseFieldSelector(badSel), (err: unknown) => err instanceof ApiError && err.status === 400);
+      assert.throws(
+        () => parseFieldSelector(badSel),
+        (err: unknown) => err instanceof ApiError && err.status === 400,
+      );
     });
   }
 });

@@ -211,7 +211,8 @@ function unescape(s: string, selector: string): string {
     const c = s[i] ?? '';
     if (c === '\\') {
       const n = s[i + 1];
-      if (n === undefined || !'\\,=!'.includes(n)) throw ApiError.badRequest(`invalid field selector: invalid escape sequence in "${selector}"`);
+      if (n === undefined || !'\\,=!'.includes(n))
+        throw ApiError.badRequest(`invalid field selector: invalid escape sequence in "${selector}"`);
       out += n;
       i++;
     } else if (c === ',' || c === '=') {

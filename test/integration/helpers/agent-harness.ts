@@ -33,7 +33,12 @@ export function podObject(p: PodFields): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: p.name, namespace: p.namespace, labels: p.labels ?? {}, ...(p.annotations === undefined ? {} : { annotations: p.annotations }) },
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      labels: p.labels ?? {},
+      ...(p.annotations === undefined ? {} : { annotations: p.annotations }),
+    },
     spec: {
       nodeName: p.nodeName ?? NODE,
       ...(p.serviceAccount === undefined ? {} : { serviceAccountName: p.serviceAccount }),
@@ -60,7 +65,11 @@ export class Objects {
   /** Creates the namespace, or replaces its labels. */
   namespace(name: string, labels: Record<string, string> = {}): void {
     const cur = this.store.find(this.#nsType, undefined, name);
-    const obj: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
+    const obj: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } },
+    };
     if (cur === undefined) this.store.create(obj);
     else this.store.update({ ...cur, metadata: { ...cur.metadata, labels: obj.metadata.labels ?? {} } });
   }

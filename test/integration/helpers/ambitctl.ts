@@ -17,7 +17,10 @@ export interface RunResult {
 }
 
 /** Runs a command to completion with optional stdin; never throws on a non-zero exit. */
-export function run(argv: readonly string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  argv: readonly string[],
+  opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv as [string, ...string[]];
@@ -44,7 +47,11 @@ export function ambitctl(cluster: string, args: readonly string[], opts: { input
 }
 
 /** Like ambitctl, but fails with the command's output when it exits non-zero. */
-export async function ambitctlOk(cluster: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function ambitctlOk(
+  cluster: string,
+  args: readonly string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
   const r = await ambitctl(cluster, args, opts);
   if (r.code !== 0) throw new Error(`ambitctl ${args.join(' ')} exited ${r.code}\n${r.stderr}${r.stdout}`);
   return r.stdout;
@@ -85,7 +92,8 @@ export interface PodInfo {
 export async function podNetns(cluster: string, namespace: string, pod: string): Promise<string> {
   const r = await ambitctl(cluster, ['local', 'exec', '-n', namespace, pod, '--', 'ip', 'netns', 'identify']);
   const name = r.stdout.trim();
-  if (!name.startsWith(`ambit-${cluster}-`)) throw new Error(`pod ${namespace}/${pod} has no sandbox in cluster ${cluster}: ${r.stderr}${r.stdout}`);
+  if (!name.startsWith(`ambit-${cluster}-`))
+    throw new Error(`pod ${namespace}/${pod} has no sandbox in cluster ${cluster}: ${r.stderr}${r.stdout}`);
   return name;
 }
 

@@ -13,7 +13,12 @@ interface CertEntry {
 
 function certEntry(pem: string): CertEntry {
   const c = new X509Certificate(pem);
-  return { pem, serialNumber: c.serialNumber, validFrom: new Date(c.validFrom).toISOString(), expirationTime: new Date(c.validTo).toISOString() };
+  return {
+    pem,
+    serialNumber: c.serialNumber,
+    validFrom: new Date(c.validFrom).toISOString(),
+    expirationTime: new Date(c.validTo).toISOString(),
+  };
 }
 
 export interface ConfigDumpSources {

@@ -7,7 +7,12 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => v
  * A small HTTP server for ztunnel's own ports (15020 metrics, 15021 readiness, 15000 admin). They listen in ztunnel's
  * own network namespace (the node's): never a pod's.
  */
-export async function startHttpServer(name: string, listen: { host: string; port: number }, routes: Record<string, Handler>, log: Logger): Promise<Server> {
+export async function startHttpServer(
+  name: string,
+  listen: { host: string; port: number },
+  routes: Record<string, Handler>,
+  log: Logger,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://ztunnel');
     const route = routes[url.pathname];

@@ -253,7 +253,10 @@ test('concurrent certFor calls share one fetch', async () => {
   assert.equal(ca.calls.length, 1);
   ca.release();
   const certs = await Promise.all(all);
-  assert.ok(certs.every((c) => c === certs[0]), 'every caller got the same certificate');
+  assert.ok(
+    certs.every((c) => c === certs[0]),
+    'every caller got the same certificate',
+  );
   assert.equal(ca.calls.length, 1);
 });
 
@@ -289,11 +292,18 @@ test('untrack stops renewals and retries; the certificate is dropped at expiry',
   // OTHER keeps renewing at half-life; ID does not.
   clock.advanceTo(START_MS + (HOUR_S * 1000) / 2);
   await until(() => ca.calls.length === 3 && statusOf(manager, OTHER).nextRefreshAt !== undefined, 'OTHER renewed');
-  assert.deepEqual(ca.calls.slice(2).map((c) => c.identity), [OTHER]);
+  assert.deepEqual(
+    ca.calls.slice(2).map((c) => c.identity),
+    [OTHER],
+  );
   assert.equal(leafOf(await manager.certFor(ID)), leafOf(cert), 'still served while valid');
 
   clock.advanceTo(cert.notAfter.getTime());
-  assert.deepEqual(manager.state().map((s) => s.identity), [OTHER], 'dropped at expiry');
+  assert.deepEqual(
+    manager.state().map((s) => s.identity),
+    [OTHER],
+    'dropped at expiry',
+  );
   // OTHER's second renewal fell due at the same instant.
   await until(() => ca.calls.length === 4 && statusOf(manager, OTHER).nextRefreshAt !== undefined, 'OTHER renewed again');
 
@@ -336,7 +346,10 @@ test('a certificate for another identity is refused', async () => {
 test('malformed identities are refused without a fetch', async () => {
   const { ca, manager } = setup();
   await assert.rejects(manager.certFor('spiffe://cluster.local/ns/default'), (err: unknown) => hasCode(err, 'INVALID_SPIFFE_ID'));
-  assert.throws(() => manager.track('not-a-spiffe-id'), (err: unknown) => hasCode(err, 'INVALID_SPIFFE_ID'));
+  assert.throws(
+    () => manager.track('not-a-spiffe-id'),
+    (err: unknown) => hasCode(err, 'INVALID_SPIFFE_ID'),
+  );
   assert.equal(ca.calls.length, 0);
 });
 

@@ -140,10 +140,13 @@ export function createCertManager(options: CertManagerOptions): CertManager {
 
   function setTimer(entry: Entry, kind: TimerKind, atMs: number): void {
     clearTimer(entry);
-    const handle = clock.setTimeout(() => {
-      entry.timer = undefined;
-      onTimer(entry, kind);
-    }, Math.max(0, atMs - clock.now()));
+    const handle = clock.setTimeout(
+      () => {
+        entry.timer = undefined;
+        onTimer(entry, kind);
+      },
+      Math.max(0, atMs - clock.now()),
+    );
     entry.timer = { kind, atMs, handle };
   }
 
@@ -293,8 +296,16 @@ export function createCertManager(options: CertManagerOptions): CertManager {
     const retryAtMs = clock.now() + delayMs;
     setTimer(entry, 'retry', retryAtMs);
     log.warn(
-      { identity: entry.identity, failures: entry.failures, retryInMs: delayMs, servingUntil: still?.notAfter.toISOString(), err: errorMessage(err) },
-      still === undefined ? 'certificate fetch failed; no valid certificate to serve' : 'certificate renewal failed; still serving the current certificate',
+      {
+        identity: entry.identity,
+        failures: entry.failures,
+        retryInMs: delayMs,
+        servingUntil: still?.notAfter.toISOString(),
+        err: errorMessage(err),
+      },
+      still === undefined
+        ? 'certificate fetch failed; no valid certificate to serve'
+        : 'certificate renewal failed; still serving the current certificate',
     );
     // A caller waits for the retry only if it comes within the caller's bound; the others learn why now.
     for (const waiter of entry.waiters) {
@@ -312,9 +323,14 @@ export function createCertManager(options: CertManagerOptions): CertManager {
 
   function unavailable(entry: Entry): CertError {
     const retry = entry.timer?.kind === 'retry' ? `; next attempt in ${Math.max(0, entry.timer.atMs - clock.now())} ms` : '';
-    return new CertError('CERT_UNAVAILABLE', entry.identity, `no certificate for ${entry.identity}: ${errorMessage(entry.lastError)}${retry}`, {
-      cause: entry.lastError,
-    });
+    return new CertError(
+      'CERT_UNAVAILABLE',
+      entry.identity,
+      `no certificate for ${entry.identity}: ${errorMessage(entry.lastError)}${retry}`,
+      {
+        cause: entry.lastError,
+      },
+    );
   }
 
   function addWaiter(entry: Entry): Promise<WorkloadCert> {
@@ -327,7 +343,11 @@ export function createCertManager(options: CertManagerOptions): CertManager {
         timer: clock.setTimeout(() => {
           entry.waiters.delete(waiter);
           const last = entry.lastError === undefined ? '' : `; last error: ${errorMessage(entry.lastError)}`;
-          reject(new CertError('CERT_WAIT_TIMEOUT', entry.identity, `no certificate for ${entry.identity} within ${certWaitMs} ms${last}`, { cause: entry.lastError }));
+          reject(
+            new CertError('CERT_WAIT_TIMEOUT', entry.identity, `no certificate for ${entry.identity} within ${certWaitMs} ms${last}`, {
+              cause: entry.lastError,
+            }),
+          );
           if (!wanted(entry)) settleIdle(entry);
         }, certWaitMs),
       };
@@ -401,7 +421,9 @@ export function createCertManager(options: CertManagerOptions): CertManager {
             state,
             tracked: entry.tracked,
             failures: entry.failures,
-            ...(entry.cert === undefined ? {} : { notBefore: entry.cert.notBefore.toISOString(), notAfter: entry.cert.notAfter.toISOString() }),
+            ...(entry.cert === undefined
+              ? {}
+              : { notBefore: entry.cert.notBefore.toISOString(), notAfter: entry.cert.notAfter.toISOString() }),
             ...(next === undefined ? {} : { nextRefreshAt: new Date(next).toISOString() }),
             ...(entry.lastError === undefined ? {} : { lastError: errorMessage(entry.lastError) }),
           };

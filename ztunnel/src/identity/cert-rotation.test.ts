@@ -33,7 +33,8 @@ test('a 20 s certificate is rotated at least twice in 25 s and every certFor ret
         const [leaf] = cert.certChain;
         assert.ok(leaf !== undefined);
         const info = parseCertInfo(leaf);
-        if (!(info.notBefore.getTime() <= now && now < info.notAfter.getTime())) invalid.push(`${info.notBefore.toISOString()}..${info.notAfter.toISOString()} at ${new Date(now).toISOString()}`);
+        if (!(info.notBefore.getTime() <= now && now < info.notAfter.getTime()))
+          invalid.push(`${info.notBefore.toISOString()}..${info.notAfter.toISOString()} at ${new Date(now).toISOString()}`);
         if (info.uriSans.join() !== ID) invalid.push(`SANs ${info.uriSans.join()}`);
         leaves.add(leaf);
         assert.ok(leaves.size >= 3, `${leaves.size} certificate(s) so far`);
@@ -43,7 +44,10 @@ test('a 20 s certificate is rotated at least twice in 25 s and every certFor ret
     );
     assert.deepEqual(invalid, [], 'every certFor returned a currently-valid certificate for the identity');
     assert.ok(calls > 100, `certFor was exercised throughout (${calls} calls)`);
-    assert.ok(ca.requested.length >= 3 && ca.requested.length <= 4, `rotation happened at half-life, not in a loop (${ca.requested.length} requests)`);
+    assert.ok(
+      ca.requested.length >= 3 && ca.requested.length <= 4,
+      `rotation happened at half-life, not in a loop (${ca.requested.length} requests)`,
+    );
     const [status] = manager.state();
     assert.equal(status?.state, 'Available');
   } finally {

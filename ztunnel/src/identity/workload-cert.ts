@@ -34,10 +34,16 @@ export function acceptCertificate(identity: string, fetched: FetchedCertificate,
   try {
     info = parseCertInfo(fetched.certPem);
   } catch (err) {
-    throw new CertError('CERT_INVALID', identity, `certificate fetched for ${identity} does not parse: ${errorMessage(err)}`, { cause: err });
+    throw new CertError('CERT_INVALID', identity, `certificate fetched for ${identity} does not parse: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   if (info.uriSans.length !== 1 || info.uriSans[0] !== identity) {
-    throw new CertError('CERT_IDENTITY_MISMATCH', identity, `certificate fetched for ${identity} carries URI SANs [${info.uriSans.join(', ')}]`);
+    throw new CertError(
+      'CERT_IDENTITY_MISMATCH',
+      identity,
+      `certificate fetched for ${identity} carries URI SANs [${info.uriSans.join(', ')}]`,
+    );
   }
   if (info.notAfter.getTime() <= nowMs) {
     throw new CertError('CERT_INVALID', identity, `certificate fetched for ${identity} expired at ${info.notAfter.toISOString()}`);

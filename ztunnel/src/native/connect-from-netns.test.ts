@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, test } from 'node:test';
-import {
-  canRunNetnsTests,
-  createNetnsFixture,
-  namespacesWithPrefix,
-  readAll,
-  threadNetns,
-  trackConnections,
-} from '@ambit/core/testing';
+import { canRunNetnsTests, createNetnsFixture, namespacesWithPrefix, readAll, threadNetns, trackConnections } from '@ambit/core/testing';
 import { closeFd, connectFromNetns, getMark, listenInNetns, openNetns, socketFdOf } from './index.ts';
 
 const MARK = 0x539;
@@ -38,23 +31,30 @@ function echoServerInB(): { server: net.Server; port: number; peers: string[]; c
   const peers: string[] = [];
   server.on('connection', (socket: net.Socket) => {
     peers.push(`${socket.remoteAddress}:${socket.remotePort}`);
-    void readAll(socket).then((text) => socket.end(`echo:${text}`), () => socket.destroy());
+    void readAll(socket).then(
+      (text) => socket.end(`echo:${text}`),
+      () => socket.destroy(),
+    );
   });
   const address = server.address();
   assert.ok(address !== null && typeof address === 'object');
   return { server, port: address.port, peers, close: trackConnections(server).close };
 }
 
-test('a socket from namespace A reaches a server in B, from A\'s address, with its mark', async (t) => {
+test("a socket from namespace A reaches a server in B, from A's address, with its mark", async (t) => {
   if (!canRunNetnsTests(t)) return;
   const echo = echoServerInB();
   // Count marked packets at A's output hook: proof that the kernel sees the mark on A's traffic.
-  fx.exec('a', ['nft', '-f', '-'], `table ip ambit_mark {
+  fx.exec(
+    'a',
+    ['nft', '-f', '-'],
+    `table ip ambit_mark {
     chain out {
       type filter hook output priority 0;
       meta mark ${MARK} tcp dport ${echo.port} counter
     }
-  }`);
+  }`,
+  );
   try {
     const home = threadNetns();
     const client = await connectFromNetns(aFd, { host: '10.250.0.2', port: echo.port, mark: MARK });

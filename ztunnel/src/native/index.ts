@@ -57,7 +57,8 @@ export function socketFdOf(socket: net.Socket): number {
   // Narrow view of Node's internal TCPWrap: only `fd` is used.
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new AmbitError('SOCKET_WITHOUT_FD', 'socket has no file descriptor (closed, or not a TCP socket)');
+  if (typeof fd !== 'number' || fd < 0)
+    throw new AmbitError('SOCKET_WITHOUT_FD', 'socket has no file descriptor (closed, or not a TCP socket)');
   return fd;
 }
 

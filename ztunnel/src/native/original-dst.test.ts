@@ -89,7 +89,7 @@ test('an IPv4 connection accepted on a dual-stack listener reports its IPv4 orig
   await eventually(() => assert.deepEqual(captured, [{ address: '10.250.0.2', port: 9998, family: 4 }]));
 });
 
-test('the addon\'s sockets obey A\'s rules: unmarked ones are captured, marked ones (0x539) go through', async (t) => {
+test("the addon's sockets obey A's rules: unmarked ones are captured, marked ones (0x539) go through", async (t) => {
   if (!canRunNetnsTests(t)) return;
   captured.length = 0;
   const unmarked = await connectFromNetns(aFd, { host: '10.250.0.2', port: 9999 });

@@ -68,7 +68,9 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
         certs.track(pod.identity);
         // Inbound HBONE needs the pod's certificate: wait for it (bounded) so the pod's first connections work.
         await Promise.race([
-          certs.certFor(pod.identity).catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
+          certs
+            .certFor(pod.identity)
+            .catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
           new Promise((resolve) => setTimeout(resolve, certWaitMs).unref()),
         ]);
         log.info({ pod: `${info.namespace}/${info.name}`, uid: info.uid, netns: info.netns, ips: info.ips }, 'pod captured');

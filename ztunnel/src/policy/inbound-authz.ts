@@ -17,7 +17,10 @@ export function authorizeInbound(state: MeshState, workload: Workload, facts: Co
     workload: `${workload.namespace}/${workload.name}`,
   };
   if (decision.dryRun !== undefined) {
-    log.info({ ...fields, dryRunPolicy: decision.dryRun.policy, enforced: decision.allow ? 'allow' : 'deny' }, `dry-run: policies would ${decision.dryRun.allow ? 'allow' : 'deny'} this connection`);
+    log.info(
+      { ...fields, dryRunPolicy: decision.dryRun.policy, enforced: decision.allow ? 'allow' : 'deny' },
+      `dry-run: policies would ${decision.dryRun.allow ? 'allow' : 'deny'} this connection`,
+    );
   }
   if (!decision.allow) log.info({ ...fields, policy: decision.policy }, `connection denied: ${decision.reason}`);
   return decision;

@@ -40,7 +40,12 @@ export function createLiveConnections(state: MeshState, log: Logger): LiveConnec
         conns.delete(conn);
         closed += 1;
         log.info(
-          { src: conn.facts.sourceIp, srcIdentity: conn.facts.sourceIdentity, dst: `${conn.facts.destinationIp}:${conn.facts.destinationPort}`, policy: decision.policy },
+          {
+            src: conn.facts.sourceIp,
+            srcIdentity: conn.facts.sourceIdentity,
+            dst: `${conn.facts.destinationIp}:${conn.facts.destinationPort}`,
+            policy: decision.policy,
+          },
           `connection closed because it is no longer allowed after a policy update: ${decision.reason}`,
         );
         conn.close(`no longer allowed: ${decision.reason}`);

@@ -22,8 +22,11 @@ setTimeout(() => {
 
 test('after traffic stops, dropped buffers are collected and their memory goes back to the OS', async () => {
   const out = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', CHILD], { cwd: new URL('../../..', import.meta.url).pathname }, (err, stdout, stderr) =>
-      err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`)),
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', CHILD],
+      { cwd: new URL('../../..', import.meta.url).pathname },
+      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`))),
     ),
   );
   const r = JSON.parse(out) as { base: number; peak: number; after: number };

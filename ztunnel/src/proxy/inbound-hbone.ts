@@ -46,7 +46,8 @@ export function inboundHboneOptions(inputs: ProxyInputs): HboneServerOptions {
       const m = telemetry.metrics.open(labels(meta));
       m.follow(tunnel.bytes.toTunnel, tunnel.bytes.fromTunnel);
       const workload = state.workloadByIp(meta.localAddr);
-      const untrack = workload === undefined ? undefined : live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: tunnel.abort });
+      const untrack =
+        workload === undefined ? undefined : live.add({ workloadUid: workload.uid, facts: factsOf(meta), close: tunnel.abort });
       return () => {
         untrack?.();
         m.close();
@@ -55,7 +56,12 @@ export function inboundHboneOptions(inputs: ProxyInputs): HboneServerOptions {
     connectUpstream: (target, meta) => {
       const pod = pods.byIp(target.host);
       if (pod === undefined) return Promise.reject(new Error(`no captured pod has address ${target.host}`));
-      return connectFromNetns(pod.netnsFd, { host: target.host, port: target.port, mark: INPOD_MARK, ...originalSource(meta.srcAddr.ip, target.host) });
+      return connectFromNetns(pod.netnsFd, {
+        host: target.host,
+        port: target.port,
+        mark: INPOD_MARK,
+        ...originalSource(meta.srcAddr.ip, target.host),
+      });
     },
     onTunnelClose: (rec) => {
       const meta = rec.meta;
@@ -74,7 +80,7 @@ export function inboundHboneOptions(inputs: ProxyInputs): HboneServerOptions {
         bytesSent: rec.bytesToClient,
         bytesRecv: rec.bytesFromClient,
         durationMs: rec.durationMs,
-        error: rec.status === 200 ? rec.error?.message ?? rec.reason : (rec.reason ?? `HTTP ${rec.status}`),
+        error: rec.status === 200 ? (rec.error?.message ?? rec.reason) : (rec.reason ?? `HTTP ${rec.status}`),
       });
     },
   };

@@ -71,7 +71,14 @@ export function handleInboundPlaintext(client: Socket, pod: InboundPlaintextTarg
     access(0, 0, 'destination workload not known yet');
     return;
   }
-  const labels: ConnectionLabelsInput = { reporter: 'destination', source: srcWorkload, sourcePrincipal: undefined, destination: workload, service: undefined, mtls: false };
+  const labels: ConnectionLabelsInput = {
+    reporter: 'destination',
+    source: srcWorkload,
+    sourcePrincipal: undefined,
+    destination: workload,
+    service: undefined,
+    mtls: false,
+  };
   const facts = { sourceIdentity: undefined, sourceIp: srcIp, destinationIp: orig.address, destinationPort: orig.port };
   const decision = authorizeInbound(state, workload, facts, log);
   if (!decision.allow) {

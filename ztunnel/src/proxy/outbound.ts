@@ -44,7 +44,15 @@ export function handleOutbound(client: Socket, src: OutboundSource, inputs: Prox
     return;
   }
   const srcWorkload = state.workloadByIp(src.ips[0] ?? '');
-  const access = (dstAddr: string, hboneAddr: string | undefined, service: Service | undefined, dstWorkload: Workload | undefined, sent: number, recv: number, error: string | undefined): void =>
+  const access = (
+    dstAddr: string,
+    hboneAddr: string | undefined,
+    service: Service | undefined,
+    dstWorkload: Workload | undefined,
+    sent: number,
+    recv: number,
+    error: string | undefined,
+  ): void =>
     logAccess(telemetry.access, {
       direction: 'outbound',
       srcAddr,
@@ -122,7 +130,10 @@ export function handleOutbound(client: Socket, src: OutboundSource, inputs: Prox
     return;
   }
   // Not in the mesh: the pod's own connection, as if there were no ztunnel (after Service load balancing, if any).
-  const target = dest.kind === 'workload' ? { host: dest.workload.addresses[0] ?? orig.address, port: dest.port } : { host: orig.address, port: orig.port };
+  const target =
+    dest.kind === 'workload'
+      ? { host: dest.workload.addresses[0] ?? orig.address, port: dest.port }
+      : { host: orig.address, port: orig.port };
   const workload = dest.kind === 'workload' ? dest.workload : undefined;
   const service = dest.kind === 'workload' ? dest.service : undefined;
   const targetAddr = formatHostPort(target.host, target.port);

@@ -1,11 +1,5 @@
 import { isIP } from 'node:net';
-import {
-  spiffeId,
-  type Authorization,
-  type PortMapping,
-  type Service,
-  type Workload,
-} from '@ambit/core';
+import { spiffeId, type Authorization, type PortMapping, type Service, type Workload } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
 import { compilePolicies, createSourceFactsCache, policiesInScope, type PolicySet } from '@ambit/core/policy';
 

@@ -29,7 +29,10 @@ export function createHealthMetrics(registry: Registry): HealthMetrics {
  * read ztunnel's parts when Prometheus scrapes, so they are registered last, once every part they read exists.
  */
 export function registerHealthGauges(registry: Registry, src: HealthSources, version: string): void {
-  new Gauge({ name: 'istio_build', help: 'Build of this proxy', labelNames: ['component', 'tag'], registers: [registry] }).set({ component: 'ztunnel', tag: version }, 1);
+  new Gauge({ name: 'istio_build', help: 'Build of this proxy', labelNames: ['component', 'tag'], registers: [registry] }).set(
+    { component: 'ztunnel', tag: version },
+    1,
+  );
   new Gauge({
     name: 'ambit_ztunnel_xds_connected',
     help: '1 while the xDS stream to the controller is up and has delivered config',

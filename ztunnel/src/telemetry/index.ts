@@ -13,4 +13,11 @@ export interface Telemetry {
 export { logAccess, type AccessRecord } from './access-log.ts';
 export { createHealthMetrics, registerHealthGauges, type HealthMetrics, type HealthSources } from './health-metrics.ts';
 export { startMetricsServer } from './metrics-server.ts';
-export { createTcpMetrics, trafficLabels, TRAFFIC_LABELS, type ConnectionLabelsInput, type ConnectionMetrics, type TcpMetrics } from './tcp-metrics.ts';
+export {
+  createTcpMetrics,
+  trafficLabels,
+  TRAFFIC_LABELS,
+  type ConnectionLabelsInput,
+  type ConnectionMetrics,
+  type TcpMetrics,
+} from './tcp-metrics.ts';

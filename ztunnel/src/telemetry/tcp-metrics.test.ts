@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createTcpMetrics, type ConnectionLabelsInput } from './tcp-metrics.ts';
 
-const input: ConnectionLabelsInput = { reporter: 'source', source: undefined, sourcePrincipal: 'spiffe://cluster.local/ns/a/sa/x', destination: undefined, service: undefined, mtls: true };
+const input: ConnectionLabelsInput = {
+  reporter: 'source',
+  source: undefined,
+  sourcePrincipal: 'spiffe://cluster.local/ns/a/sa/x',
+  destination: undefined,
+  service: undefined,
+  mtls: true,
+};
 
 async function value(metrics: ReturnType<typeof createTcpMetrics>, name: string): Promise<number> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
@@ -38,6 +45,9 @@ test('connections with the same labels share one label set; a close with flags k
   assert.notEqual(a.labels, other.labels);
   (b as unknown as { close(flags?: string): void }).close('CONNECT');
   const closed = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'istio_tcp_connections_closed_total');
-  assert.deepEqual(closed?.values.map((v) => v.labels['response_flags']), ['CONNECT']);
+  assert.deepEqual(
+    closed?.values.map((v) => v.labels['response_flags']),
+    ['CONNECT'],
+  );
   assert.equal((a.labels as Record<string, string>)['response_flags'], '-', 'the shared set is not changed by a close');
 });

@@ -156,8 +156,18 @@ export function createTcpMetrics(registry: Registry = new Registry(), options: {
   const flush = (): void => {
     for (const c of live) c.flush();
   };
-  const opened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames: TRAFFIC_LABELS, registers: [registry] });
-  const closed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: TRAFFIC_LABELS, registers: [registry] });
+  const opened = new Counter({
+    name: 'istio_tcp_connections_opened_total',
+    help: 'TCP connections opened',
+    labelNames: TRAFFIC_LABELS,
+    registers: [registry],
+  });
+  const closed = new Counter({
+    name: 'istio_tcp_connections_closed_total',
+    help: 'TCP connections closed',
+    labelNames: TRAFFIC_LABELS,
+    registers: [registry],
+  });
   const sentBytes = new Counter({
     name: 'istio_tcp_sent_bytes_total',
     help: 'Bytes sent to the client (destination reporter) or to the server (source reporter)',
