@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type net from 'node:net';
 import { after, before, test } from 'node:test';
 import { hasCode } from '@ambit/core';
-import { eventually } from '@ambit/core/testing';
+import { eventually, readAll } from '@ambit/core/testing';
 import {
   closeFd,
   connectFromNetns,
@@ -260,13 +260,3 @@ test('errors name the namespace and carry CAPTURE_RULES_FAILED', async (t) => {
     );
   }
 });
-
-function readAll(socket: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (text += chunk));
-    socket.once('end', () => resolve(text));
-    socket.once('error', reject);
-  });
-}

@@ -119,15 +119,13 @@ export async function installCaptureRules(netns: NetnsRef): Promise<void> {
  * `ip rule fwmark 0x111/0xfff lookup 100` + `ip route local default dev lo table 100`. Deleting the rule first keeps
  * repeated installs from stacking duplicates. IPv6 is best effort: a pod without IPv6 has nothing to route.
  */
+/** The selector of Istio's in-pod policy rule (`ip rule … fwmark 0x111/0xfff pref … lookup 100`), for add and del. */
+function inpodRule(): string[] {
+  return ['fwmark', `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`, 'pref', String(INPOD_RULE_PREF), 'lookup', String(INPOD_ROUTE_TABLE)];
+}
+
 async function installInpodRoutes(netns: NetnsRef): Promise<void> {
-  const rule = [
-    'fwmark',
-    `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`,
-    'pref',
-    String(INPOD_RULE_PREF),
-    'lookup',
-    String(INPOD_ROUTE_TABLE),
-  ];
+  const rule = inpodRule();
   for (const family of ['-4', '-6'] as const) {
     await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
     const add = await toolInNetns(netns, 'ip', [family, 'rule', 'add', ...rule]);
@@ -148,14 +146,7 @@ async function installInpodRoutes(netns: NetnsRef): Promise<void> {
 }
 
 async function removeInpodRoutes(netns: NetnsRef): Promise<void> {
-  const rule = [
-    'fwmark',
-    `${hex(INPOD_CONN_MARK)}/${hex(INPOD_MASK)}`,
-    'pref',
-    String(INPOD_RULE_PREF),
-    'lookup',
-    String(INPOD_ROUTE_TABLE),
-  ];
+  const rule = inpodRule();
   for (const family of ['-4', '-6'] as const) {
     await toolInNetns(netns, 'ip', [family, 'rule', 'del', ...rule]);
     await toolInNetns(netns, 'ip', [family, 'route', 'flush', 'table', String(INPOD_ROUTE_TABLE)]);

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import { AmbitError } from '@ambit/core';
+import { AmbitError } from '@ambit/core/errors';
 
 /**
  * One HTTP/1.1 exchange, bounded as a whole: with the node agent over its unix socket (plain HTTP: the socket's mode

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
-import { AmbitError } from '@ambit/core';
+import { AmbitError } from '@ambit/core/errors';
 import type { HttpsTls } from './http-exchange.ts';
 
 /**
