@@ -200,14 +200,17 @@ test('stop() ends the watch and keeps the cache readable', async (t) => {
   assert.equal(changes.includes('+after-stop'), false);
 });
 
-test('look-ups: from the caches when they hold the pod (and uid) and its namespace, else from the API', async (t) => {
+test('look-ups: from the caches when they hold the pod (and uid) and its namespace and say ambient, else from the API', async (t) => {
   const { api, objects } = await setUp(t);
   objects.namespace('mesh', { 'istio.io/dataplane-mode': 'ambient' });
   const web = objects.pod({ name: 'web', namespace: 'mesh', serviceAccount: 'web-sa' });
+  objects.namespace('plain');
+  objects.pod({ name: 'legacy', namespace: 'plain' });
   const { cache: podCache } = pods(t, api);
   const { cache: nsCache } = namespaces(t, api);
   const lookup = createPodLookup({ client: new KubeClient(api.kubeConfig()), pods: podCache, namespaces: nsCache, timeoutMs: 1000 });
   await eventually(() => assert.ok(podCache.find('mesh', 'web') !== undefined && nsCache.find('', 'mesh') !== undefined));
+  await eventually(() => assert.ok(podCache.find('plain', 'legacy') !== undefined && nsCache.find('', 'plain') !== undefined));
   // Created after the caches saw the rest, read while the API is there: a direct read finds it.
   objects.pod({ name: 'fresh', namespace: 'mesh' });
   assert.equal((await lookup.read('mesh', 'fresh')).pod.name, 'fresh');
@@ -228,4 +231,10 @@ test('look-ups: from the caches when they hold the pod (and uid) and its namespa
     'another uid: the pod was re-created, ask the API',
   );
   await assert.rejects(lookup.lookUp('mesh', 'unknown'), (err: unknown) => err instanceof PodLookupError && !err.notFound);
+  // A cached "not ambient" is never the answer: its namespace may have been labelled a moment ago (fail closed).
+  await assert.rejects(
+    lookup.lookUp('plain', 'legacy'),
+    (err: unknown) => err instanceof PodLookupError && !err.notFound,
+    'not ambient in the caches: ask the API',
+  );
 });

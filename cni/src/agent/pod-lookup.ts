@@ -1,9 +1,12 @@
 // A pod and its namespace, as the CNI path and the reconcile need them. The CNI path asks first: the informer caches
-// answer when they hold the pod (with the runtime's uid) and its namespace, so a pod start costs no API round trip;
-// otherwise (a pod created a moment ago that the watch has not delivered yet, a re-created pod) the API is read
-// directly. The reconcile always reads the API: it confirms, before releasing a pod, what a lagging cache suggests.
+// answer when they hold the pod (with the runtime's uid) and its namespace and say it is ambient, so an ambient pod's
+// start costs no API round trip. Anything else is read from the API: a pod created a moment ago that the watch has not
+// delivered yet, a re-created pod, and every "not ambient" — the namespace may have been labelled a moment ago, and a
+// cache that has not seen it yet would let the pod start uncaptured (fail closed, DESIGN §9). The reconcile always
+// reads the API: it confirms, before releasing a pod, what a lagging cache suggests.
 import { AmbitError, errorMessage } from '@ambit/core';
 import { KubeApiError, type KubeClient } from '@ambit/core/kube';
+import { isAmbient } from '../plugin/membership.ts';
 import type { KubeCache } from './kube-cache.ts';
 import { parseNamespace, parsePod, type NamespaceInfo, type PodInfo } from './kube-objects.ts';
 
@@ -33,7 +36,10 @@ export interface PodLookupOptions {
 }
 
 export interface PodLookup {
-  /** From the caches when they hold the pod (with uid `uid`, when given) and its namespace, else from the API. */
+  /**
+   * From the caches when they hold the pod (with uid `uid`, when given) and its namespace and Istio's rule says
+   * ambient; else from the API.
+   */
   lookUp(namespace: string, name: string, uid?: string, timeoutMs?: number): Promise<PodAndNamespace>;
   /** Always from the API. */
   read(namespace: string, name: string, timeoutMs?: number): Promise<PodAndNamespace>;
@@ -72,7 +78,8 @@ export function createPodLookup(opts: PodLookupOptions): PodLookup {
     async lookUp(namespace, name, uid, timeoutMs) {
       const pod = opts.pods.find(namespace, name);
       const ns = opts.namespaces.find('', namespace);
-      if (pod !== undefined && ns !== undefined && (uid === undefined || uid === pod.uid)) return { pod, namespace: ns };
+      const cached = pod !== undefined && ns !== undefined && (uid === undefined || uid === pod.uid);
+      if (cached && isAmbient(pod, ns)) return { pod, namespace: ns };
       return read(namespace, name, timeoutMs);
     },
   };
