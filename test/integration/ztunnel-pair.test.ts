@@ -88,6 +88,9 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
   let zt: Ztunnel | undefined;
   const apps: ChildProcess[] = [];
   const acks: ZdsZtunnelMessage[] = [];
+  // Acks that arrived before the fake controller sent its first config: a pod is taken on only once ztunnel has it.
+  let configSent = false;
+  let acksBeforeConfig = 0;
   let agentConn: Socket | undefined;
   let ports: Readonly<Record<string, string>> = {};
   let readinessBeforeConfig: { status: number; body: string } | undefined;
@@ -162,6 +165,7 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
           (line) => {
             const msg = parseZtunnelMessage(line);
             acks.push(msg);
+            if (msg.type === 'ack' && !configSent) acksBeforeConfig++;
             if (msg.type === 'hello') {
               pods.forEach((pod, i) => conn.write(encodeZds({ type: 'add', id: i + 1, pod })));
               conn.write(encodeZds({ type: 'snapshot-sent', id: 100 }));
@@ -193,6 +197,11 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
     });
     await eventually(() => assert.ok(xds!.streams.length > 0));
     readinessBeforeConfig = await get('readiness', '/healthz/ready');
+    // The agent's adds are out: a ztunnel without config must not take the pods on (ack them) in the next 500 ms,
+    // which is many times what taking them on takes without the wait for config.
+    await eventually(() => assert.ok(acks.some((m) => m.type === 'hello')));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    configSent = true;
     sendAddresses();
     await eventually(() => assert.ok(zt!.ready(), 'ztunnel ready'), 10_000);
   });
@@ -219,6 +228,7 @@ describe('ztunnel data path (fake controller, real namespaces)', { concurrency: 
       );
     });
     assert.ok(acks.every((m) => m.type !== 'ack' || m.error === undefined));
+    assert.equal(acksBeforeConfig, 0, 'pods are acked (their apps start) only once ztunnel has its first config');
     assert.deepEqual(
       zt!.pods
         .pods()

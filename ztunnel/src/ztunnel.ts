@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, ROOT_NAMESPACE, type Authorization, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
 import { createHboneServer } from '@ambit/core/hbone';
+import type { ZdsPod } from '@ambit/core/zds';
 import { createCaClient } from '@ambit/core/identity';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
 import { Registry } from 'prom-client';
@@ -34,6 +35,13 @@ export interface ZtunnelOptions {
   readonly agentSocket: string;
   /** Workload certificate lifetime asked of the CA; default 86400 s. */
   readonly certTtlSeconds?: number;
+  /**
+   * How long a pod the node agent hands over waits for the controller's first config before it is served anyway, ms;
+   * default 5 000. The agent's CNI ADD waits on that ack, so the pod's app does not start before its ztunnel knows the
+   * mesh (otherwise its first connections fail, or go out in plaintext); after the bound it starts, so a controller
+   * that is away does not stop pods from starting.
+   */
+  readonly firstConfigWaitMs?: number;
   /** Prometheus metrics (15020), readiness (15021), admin (15000, localhost); each absent: not served. */
   readonly metricsListen?: ListenAddress;
   readonly readinessListen?: ListenAddress;
@@ -111,13 +119,31 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const hbone = createHboneServer(inboundHboneOptions(inputs));
   const pods = createPodManager(inputs, { registry: podRegistry, hbone });
 
-  // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent.
-  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token);
+  // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent. A pod is taken on
+  //    (and acked, which lets its app start) once the first config is in, or after firstConfigWaitMs without it.
+  let configArrived: () => void = () => undefined;
+  const firstConfigWaitMs = options.firstConfigWaitMs ?? 5000;
+  const firstConfig = new Promise<void>((resolve) => (configArrived = resolve));
+  const configOrTimeout = (pod: ZdsPod): Promise<void> =>
+    withTimeout(firstConfig, firstConfigWaitMs, () =>
+      log.warn(
+        { pod: `${pod.namespace}/${pod.name}`, waitedMs: firstConfigWaitMs },
+        'no config from the controller yet; serving the pod without it',
+      ),
+    );
+  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token, () => configArrived());
   const zds = startZdsClient({
     socketPath: options.agentSocket,
     node: options.node,
     log,
-    handlers: { add: (p) => pods.add(p), del: (uid) => pods.del(uid), snapshot: (uids) => pods.retainOnly(uids) },
+    handlers: {
+      add: async (p) => {
+        await configOrTimeout(p);
+        return pods.add(p);
+      },
+      del: (uid) => pods.del(uid),
+      snapshot: (uids) => pods.retainOnly(uids),
+    },
   });
 
   // 4. What reports on all of the above: health gauges read at scrape time, the own servers, memory trim.
@@ -176,7 +202,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
 }
 
 /** The controller's delta-xDS subscription: it fills the mesh state, and every change re-checks live connections. */
-function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => Promise<string>): XdsClient {
+function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => Promise<string>, onAddresses: () => void): XdsClient {
   const { state, live, config } = inputs;
   return createXdsClient({
     target,
@@ -190,6 +216,7 @@ function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => P
         onChange: (c) => {
           state.applyAddresses(c.upserted, c.removed);
           live.recheck();
+          onAddresses();
         },
       }),
       xdsType<Authorization>({
@@ -201,5 +228,20 @@ function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => P
         },
       }),
     ],
+  });
+}
+
+/** `promise`, or resolved after `ms` (calling `onTimeout`) if it has not settled by then; the timer never holds the process. */
+function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      onTimeout();
+      resolve();
+    }, ms);
+    timer.unref();
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }

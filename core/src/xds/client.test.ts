@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { systemClock, type Clock } from '../clock.ts';
 import { silentLogger } from '../log.ts';
 import { eventually } from '../../testing/eventually.ts';
 import { RPC_INVALID_ARGUMENT, type DeltaDiscoveryRequestWire } from '../proto/discovery-wire.ts';
@@ -176,6 +177,31 @@ test('keeps retrying with backoff until a server appears', async (t) => {
   const stream = await eventually(() => firstStream(server), 2000);
   await acked(stream, stream.send(TYPE, [{ name: 'a', body: text('A') }]));
   assert.equal(client.connected(), true);
+});
+
+test('until the controller first answers, retries stay at most 1 s apart however the backoff grows', async (t) => {
+  // A node starting with its cluster: the controller is not up yet. The clock records each wait and runs it at once.
+  const waits: number[] = [];
+  const clock: Clock = {
+    now: () => Date.now(),
+    setTimeout: (fn, ms) => {
+      waits.push(ms);
+      return systemClock.setTimeout(fn, 1);
+    },
+    clearTimeout: (timer) => systemClock.clearTimeout(timer),
+  };
+  const client = createXdsClient({
+    target: `unix:${dir.path('starting.sock')}`,
+    node: { id: 'starting' },
+    types: [{ typeUrl: TYPE, decode: decodeText, onChange: () => {} }],
+    log: silentLogger(),
+    clock,
+    // Grown, this schedule would wait 0.8–1.6 s, then 1.6–3.2 s, …
+    backoff: { initialMs: 800, maxMs: 60_000 },
+  });
+  t.after(() => client.close());
+  await eventually(() => assert.ok(waits.length >= 5, `${waits.length} retries`), 3000);
+  assert.ok(Math.max(...waits) <= 1000, `waits ${waits.join(', ')}`);
 });
 
 test('explicit names are subscribed as given, and an empty list is refused rather than read as a wildcard', async (t) => {

@@ -107,9 +107,16 @@ interface Stream {
   ended: boolean;
 }
 
+/** Longest wait between connect attempts before the controller has answered once, ms. */
+const FIRST_CONNECT_MAX_MS = 1000;
+
 export function createXdsClient(options: XdsClientOptions): XdsClient {
   const clock = options.clock ?? systemClock;
   const backoff = createBackoff(options.backoff);
+  // Until the first answer ever, the controller is most likely still starting (a node coming up with the cluster):
+  // waiting out a grown backoff then leaves a proxy without config seconds after its controller is up. A failed
+  // connect to a controller that is not there costs little, so those retries stay at most FIRST_CONNECT_MAX_MS apart.
+  let everConnected = false;
   const log = options.log.child({ component: 'xds-client', node: options.node.id });
   const types = new Map<string, TypeState>();
   for (const sub of options.types) {
@@ -190,6 +197,7 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     stats.responses++;
     if (!stream.receivedResponse) {
       stream.receivedResponse = true;
+      everConnected = true;
       // A server that answers is healthy: the next failure starts the backoff from the beginning again.
       failedAttempts = 0;
       log.info({ stream: stream.id }, 'xds: connected');
@@ -265,7 +273,8 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
 
   function scheduleReconnect(): void {
     if (closed || retryTimer !== undefined) return;
-    const delayMs = backoff.delayMs(++failedAttempts);
+    const grown = backoff.delayMs(++failedAttempts);
+    const delayMs = everConnected ? grown : Math.min(grown, FIRST_CONNECT_MAX_MS);
     log.debug({ delayMs }, 'xds: reconnecting');
     retryTimer = clock.setTimeout(connect, delayMs);
   }
