@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, ROOT_NAMESPACE, type Authorization, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
 import { createHboneServer } from '@ambit/core/hbone';
-import type { ZdsPod } from '@ambit/core/zds';
 import { createCaClient } from '@ambit/core/identity';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
 import { Registry } from 'prom-client';
@@ -117,33 +116,24 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   // 2. The proxy: one inbound HBONE server for every pod, and the pod manager, which binds each pod's listeners in its
   //    namespace and hands their 15008 connections to that server.
   const hbone = createHboneServer(inboundHboneOptions(inputs));
-  const pods = createPodManager(inputs, { registry: podRegistry, hbone });
-
-  // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent. A pod is taken on
-  //    (and acked, which lets its app start) once the first config is in, or after firstConfigWaitMs without it.
+  //    A pod is taken on (acked, which lets its app start) once the controller's first config is in, or after
+  //    firstConfigWaitMs without it (step 3 fills it).
   let configArrived: () => void = () => undefined;
-  const firstConfigWaitMs = options.firstConfigWaitMs ?? 5000;
   const firstConfig = new Promise<void>((resolve) => (configArrived = resolve));
-  const configOrTimeout = (pod: ZdsPod): Promise<void> =>
-    withTimeout(firstConfig, firstConfigWaitMs, () =>
-      log.warn(
-        { pod: `${pod.namespace}/${pod.name}`, waitedMs: firstConfigWaitMs },
-        'no config from the controller yet; serving the pod without it',
-      ),
-    );
-  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token, () => configArrived());
+  const pods = createPodManager(inputs, {
+    registry: podRegistry,
+    hbone,
+    firstConfig,
+    ...(options.firstConfigWaitMs !== undefined && { configWaitMs: options.firstConfigWaitMs }),
+  });
+
+  // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent.
+  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token, configArrived);
   const zds = startZdsClient({
     socketPath: options.agentSocket,
     node: options.node,
     log,
-    handlers: {
-      add: async (p) => {
-        await configOrTimeout(p);
-        return pods.add(p);
-      },
-      del: (uid) => pods.del(uid),
-      snapshot: (uids) => pods.retainOnly(uids),
-    },
+    handlers: { add: (p) => pods.add(p), del: (uid) => pods.del(uid), snapshot: (uids) => pods.retainOnly(uids) },
   });
 
   // 4. What reports on all of the above: health gauges read at scrape time, the own servers, memory trim.
@@ -228,20 +218,5 @@ function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => P
         },
       }),
     ],
-  });
-}
-
-/** `promise`, or resolved after `ms` (calling `onTimeout`) if it has not settled by then; the timer never holds the process. */
-function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      onTimeout();
-      resolve();
-    }, ms);
-    timer.unref();
-    void promise.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
   });
 }

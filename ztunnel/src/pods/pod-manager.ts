@@ -9,6 +9,25 @@ export interface PodManagerOptions extends InpodOptions {
   readonly registry: PodRegistry<InpodPod>;
   /** How long an add waits for the pod's first certificate before it is acknowledged anyway; default 5000 ms. */
   readonly certWaitMs?: number;
+  /**
+   * Settles once the controller's first config is in. An add waits for it before it takes the pod on (and so before
+   * the agent lets the pod's app start), so no app starts before its ztunnel knows the mesh: its first connections
+   * would fail, or go out in plaintext. Absent: no wait.
+   */
+  readonly firstConfig?: Promise<void>;
+  /** How long an add waits for `firstConfig` before it serves the pod anyway (a controller that is away does not stop pods from starting); default 5000 ms. */
+  readonly configWaitMs?: number;
+}
+
+/** Waits for `promise` at most `ms` (the timer never holds the process), calling `onTimeout` when that bound ends it. */
+async function waitAtMost(promise: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms).unref();
+  });
+  const outcome = await Promise.race([promise.then(() => 'settled' as const), bound]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') onTimeout();
 }
 
 /** The pods the node agent handed to this ztunnel, by Kubernetes uid (ztunnel `src/inpod/statemanager.rs`). */
@@ -34,6 +53,7 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
   const { certs } = inputs;
   const { registry } = options;
   const certWaitMs = options.certWaitMs ?? 5000;
+  const configWaitMs = options.configWaitMs ?? 5000;
   // Adds and deletes of one uid run in order; different pods proceed in parallel.
   const chains = new Map<string, Promise<void>>();
 
@@ -60,6 +80,14 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
   return {
     add: (info) =>
       serial(info.uid, async () => {
+        if (options.firstConfig !== undefined) {
+          await waitAtMost(options.firstConfig, configWaitMs, () =>
+            log.warn(
+              { pod: `${info.namespace}/${info.name}`, waitedMs: configWaitMs },
+              'no config from the controller yet; serving the pod without it',
+            ),
+          );
+        }
         const cur = registry.byUid(info.uid);
         if (cur !== undefined && samePod(cur.info, info)) return;
         if (cur !== undefined) await remove(info.uid);
@@ -67,12 +95,13 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
         registry.put(pod);
         certs.track(pod.identity);
         // Inbound HBONE needs the pod's certificate: wait for it (bounded) so the pod's first connections work.
-        await Promise.race([
+        await waitAtMost(
           certs
             .certFor(pod.identity)
             .catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
-          new Promise((resolve) => setTimeout(resolve, certWaitMs).unref()),
-        ]);
+          certWaitMs,
+          () => undefined,
+        );
         log.info({ pod: `${info.namespace}/${info.name}`, uid: info.uid, netns: info.netns, ips: info.ips }, 'pod captured');
       }),
     del: (uid) => serial(uid, () => remove(uid)),
