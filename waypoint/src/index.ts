@@ -1,0 +1,1 @@
+export type * from './proxy/proxy-inputs.ts';
