@@ -83,39 +83,51 @@ export function handleOutbound(client: Socket, src: OutboundSource, inputs: Prox
     access(dst, undefined, undefined, undefined, 0, 0, 'loop to a ztunnel port');
     return;
   }
-  const dest = state.resolve(orig.address, orig.port);
-  if (dest.kind === 'no-healthy-upstream') {
+  const dest = state.resolve(orig.address, orig.port, srcWorkload);
+  if (dest.kind === 'no-healthy-upstream' || dest.kind === 'no-healthy-waypoint') {
     client.resetAndDestroy();
-    telemetry.health.error('no_healthy_upstream');
+    const waypoint = dest.kind === 'no-healthy-waypoint';
+    telemetry.health.error(waypoint ? 'no_healthy_waypoint' : 'no_healthy_upstream');
     telemetry.metrics.refused(labels(undefined, dest.service, false), 'CONNECT');
-    access(dst, undefined, dest.service, undefined, 0, 0, 'no healthy upstream');
+    access(dst, undefined, dest.service, undefined, 0, 0, waypoint ? `no healthy waypoint: ${dest.reason}` : 'no healthy upstream');
     return;
   }
-  if (dest.kind === 'workload' && dest.workload.tunnelProtocol === 'HBONE') {
-    const w = dest.workload;
-    const ip = w.addresses[0] ?? orig.address;
-    const hboneAddr = formatHostPort(ip, dest.port);
-    const nextHop = formatHostPort(ip, HBONE_PORT);
+  // Through a waypoint (contract 5): the tunnel goes to the waypoint pod, :authority stays the ORIGINAL destination
+  // (VIP:port or podIP:port) so the waypoint routes it, and the waypoint must present its own identity. Metrics and
+  // the access line name the waypoint as the destination workload and the addressed Service as the destination
+  // service, as Istio's ztunnel reports it (`actual_destination_workload` / `intended_destination_service`).
+  // Otherwise an HBONE workload: straight to its 15008, :authority its pod IP and the resolved target port.
+  const tunnel: TunnelPlan | undefined =
+    dest.kind === 'waypoint'
+      ? { peer: dest.waypoint, service: dest.service, nextHop: dest.nextHop, authority: dst, identities: dest.identities }
+      : dest.kind === 'workload' && dest.workload.tunnelProtocol === 'HBONE'
+        ? tunnelToWorkload(dest.workload, dest.port, dest.service, orig.address)
+        : undefined;
+  if (tunnel !== undefined) {
+    const w = tunnel.peer;
+    const hboneAddr = tunnel.authority;
+    const nextHop = formatHostPort(tunnel.nextHop.host, tunnel.nextHop.port);
+    const service = tunnel.service;
     src.pool
       .open({
         srcIdentity: src.identity,
-        dstIdentities: [workloadIdentity(w), ...(dest.service?.subjectAltNames ?? [])],
-        nextHop: { host: ip, port: HBONE_PORT },
+        dstIdentities: tunnel.identities,
+        nextHop: tunnel.nextHop,
         authority: hboneAddr,
         forwardedFor: srcAddr,
       })
       .then(
         (stream) => {
-          const m = telemetry.metrics.open(labels(w, dest.service, true));
+          const m = telemetry.metrics.open(labels(w, service, true));
           if (client.destroyed) {
             stream.close();
             m.close('CONNECT');
-            access(nextHop, hboneAddr, dest.service, w, 0, 0, 'client went away');
+            access(nextHop, hboneAddr, service, w, 0, 0, 'client went away');
             return;
           }
           const bytes = relay(stream, client, (r) => {
             m.close();
-            access(nextHop, hboneAddr, dest.service, w, r.bytesToTunnel, r.bytesFromTunnel, r.error?.message);
+            access(nextHop, hboneAddr, service, w, r.bytesToTunnel, r.bytesFromTunnel, r.error?.message);
           });
           m.follow(bytes.toTunnel, bytes.fromTunnel);
         },
@@ -123,8 +135,8 @@ export function handleOutbound(client: Socket, src: OutboundSource, inputs: Prox
           client.resetAndDestroy();
           const denied = err instanceof HboneError && err.code === 'POLICY_DENIED';
           telemetry.health.error(denied ? 'denied_by_destination' : 'hbone_connect');
-          telemetry.metrics.refused(labels(w, dest.service, true), denied ? 'DENY' : 'CONNECT');
-          access(nextHop, hboneAddr, dest.service, w, 0, 0, errorMessage(err));
+          telemetry.metrics.refused(labels(w, service, true), denied ? 'DENY' : 'CONNECT');
+          access(nextHop, hboneAddr, service, w, 0, 0, errorMessage(err));
         },
       );
     return;
@@ -159,4 +171,25 @@ export function handleOutbound(client: Socket, src: OutboundSource, inputs: Prox
       access(targetAddr, undefined, service, workload, 0, 0, errorMessage(err));
     },
   );
+}
+
+/** Where one tunnel goes and what the peer must prove; `peer` is the workload that metrics name as the destination. */
+interface TunnelPlan {
+  readonly peer: Workload;
+  readonly service: Service | undefined;
+  readonly nextHop: { readonly host: string; readonly port: number };
+  readonly authority: string;
+  readonly identities: readonly string[];
+}
+
+/** The tunnel to an HBONE workload: its first address, port 15008, expecting its identity or the Service's SANs. */
+function tunnelToWorkload(w: Workload, port: number, service: Service | undefined, fallbackIp: string): TunnelPlan {
+  const ip = w.addresses[0] ?? fallbackIp;
+  return {
+    peer: w,
+    service,
+    nextHop: { host: ip, port: HBONE_PORT },
+    authority: formatHostPort(ip, port),
+    identities: [workloadIdentity(w), ...(service?.subjectAltNames ?? [])],
+  };
 }
