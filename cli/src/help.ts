@@ -7,6 +7,7 @@ Usage:
   ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
   ambitctl policy explain --from NS/POD --to NS/POD:PORT   why a connection is allowed or denied (L4)
   ambitctl ztunnel-config workloads|services|policies|certificates [--node N] [-o json]   what a ztunnel believes
+  ambitctl waypoint apply|generate|list|status|delete [-n NS] [--name N]   manage waypoints (istioctl's verbs)
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -83,6 +84,26 @@ A source outside the mesh is evaluated as plaintext (no identity). -o json print
 What the ztunnel of each node (or of --node) believes, read from its admin endpoint /config_dump (127.0.0.1:15000
 inside the node's network namespace): the workloads, services and policies it holds, and its certificates with
 their validity and next refresh. -o json prints {"<node>": [...]} as the ztunnel serves it.`,
+  waypoint: `Usage: ambitctl waypoint apply|generate|list|status|delete [options]
+
+Manages waypoints (L7 proxies) the way "istioctl waypoint" does: each is a Gateway of class istio-waypoint with one
+listener "mesh" on port 15008 (HBONE); the Ambit controller deploys it. Against the local cluster (--cluster NAME,
+default $AMBIT_CLUSTER or "local") unless --kubeconfig PATH names another.
+
+  apply [-n NS] [--name N] [--for service|workload|all|none] [--enroll-namespace [--overwrite]] [--wait [--waypoint-timeout 90s]]
+        create or update the Gateway (label istio.io/waypoint-for when --for is given); --enroll-namespace labels the
+        namespace istio.io/use-waypoint=N (after the wait), refusing to replace another waypoint without --overwrite;
+        --wait waits for Programmed=True, showing the Gateway's conditions as they change. -r/--revision is accepted
+        and ignored (Ambit has no control-plane revisions).
+  generate [-n NS] [--name N] [--for TYPE]    print the Gateway apply would create, as YAML (no cluster needed)
+  list [-n NS | -A]                           NAME, REVISION, TRAFFIC TYPE, PROGRAMMED of each waypoint
+  status [-n NS] [--name N] [--wait]          the Programmed condition of the namespace's waypoints (or of N)
+  delete NAME… | --all [-n NS]                delete waypoints; names that are not waypoints are reported and skipped
+
+  -n, --namespace NS   default: the kubeconfig context's namespace, else "default"
+  --name N             the waypoint (default "waypoint"; "none" is reserved)
+  --kubeconfig PATH    a real cluster instead of the local one
+  --cluster NAME       which local cluster (here --name is the waypoint's name, as in istioctl)`,
   kubeconfig: `Usage: ambitctl local kubeconfig
 
 Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,

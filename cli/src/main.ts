@@ -4,6 +4,7 @@ import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
 import { policyExplain } from './policy/explain.ts';
 import { ztunnelConfig } from './ztunnel/ztunnel-config.ts';
+import { waypointCommand } from './waypoint/waypoint-command.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
 import { createContext, readyRunner, type LocalContext } from './local/context.ts';
@@ -39,6 +40,11 @@ async function main(argv: string[]): Promise<number> {
   if (group === 'debug') return debugCommand(command, rest);
   if (group === 'policy') return policyCommand(command, rest);
   if (group === 'ztunnel-config') return ztunnelConfigCommand(command, rest);
+  if (group === 'waypoint')
+    return waypointCommand(argv.slice(1), {
+      cluster: process.env['AMBIT_CLUSTER'],
+      stateRoot: process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT,
+    });
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);

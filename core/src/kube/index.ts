@@ -6,3 +6,4 @@
 export { KubeApiError, KubeClient, type KubeList } from './kube-client.ts';
 export { startInformer, type InformerOptions, type RunningInformer, type WatchEventType } from './informer.ts';
 export { watchedKind, type WatchedKind } from './watched-kind.ts';
+export { loadKubeconfig, type KubeconfigTarget } from './load-kubeconfig.ts';
