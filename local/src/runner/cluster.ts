@@ -9,6 +9,7 @@ import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
+import { startGarbageCollector } from '../cluster/garbage-collector.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
@@ -23,7 +24,7 @@ import { applyObjects, deleteObjects } from './apply.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
 import type { ClusterPaths, RunnerInfo } from './paths.ts';
-import { applyTarget, storeView } from './store-adapter.ts';
+import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
@@ -136,6 +137,7 @@ export class LocalCluster {
       startReplicaSetController(view, log),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
+      startGarbageCollector(gcStore(store), log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
