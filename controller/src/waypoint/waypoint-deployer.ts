@@ -128,12 +128,15 @@ export class WaypointDeployer {
     this.#enqueue(key);
   }
 
-  /** An event of a ServiceAccount, Service or Deployment: if it is one of ours, its Gateway is checked for drift. */
+  /**
+   * An event of a ServiceAccount, Service or Deployment: one of ours is checked for drift; one that merely has a
+   * waypoint's name (someone else's, in the way) is checked too, so the waypoint is written once it is gone.
+   */
   owned(obj: KubeJson): void {
     const meta = asRecord(obj['metadata']);
     const labels = asRecord(meta['labels']);
-    const gw = labels[GATEWAY_NAME_LABEL];
-    if (labels[MANAGED_LABEL] !== MANAGED_VALUE || typeof gw !== 'string') return;
+    const gw = labels[MANAGED_LABEL] === MANAGED_VALUE ? labels[GATEWAY_NAME_LABEL] : meta['name'];
+    if (typeof gw !== 'string') return;
     const key = `${String(meta['namespace'])}/${gw}`;
     if (this.#gateways.has(key)) this.#enqueue(key);
   }
