@@ -40,6 +40,8 @@ export interface ClusterOptions {
   readonly repoRoot: string;
   /** Workload certificate lifetime the ztunnels ask for; default theirs (24 h). */
   readonly certTtlSeconds?: number;
+  /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
+  readonly waypointCommand?: string;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -117,6 +119,7 @@ export class LocalCluster {
       paths: ctl,
       logFile: this.#controllerLog,
       log,
+      ...(this.opts.waypointCommand === undefined ? {} : { waypointCommand: this.opts.waypointCommand }),
     });
     mkdirSync(paths.logDir, { recursive: true });
     this.#nodeComponents = topology.nodes.map((node) =>

@@ -63,6 +63,8 @@ export interface StartControllerOptions {
   readonly paths: ControllerPaths;
   readonly logFile: string;
   readonly log: Logger;
+  /** JSON argv waypoint pods run instead of `waypointCommand(repoRoot)`; the controller checks it. */
+  readonly waypointCommand?: string;
 }
 
 /**
@@ -84,7 +86,7 @@ export function startControllerProcess(opts: StartControllerOptions): ContainerH
       ...['--xds-socket', paths.xdsSocket, '--debug-socket', paths.debugSocket],
       ...['--ca-dir', paths.caDir, '--node-credentials', paths.nodeCredentials],
       // Waypoint pods run the waypoint of this checkout, as the other components do (contract 3).
-      ...['--waypoint-command', JSON.stringify(waypointCommand(opts.repoRoot))],
+      ...['--waypoint-command', opts.waypointCommand ?? JSON.stringify(waypointCommand(opts.repoRoot))],
       '--exit-with-parent',
     ],
     env: { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' },
