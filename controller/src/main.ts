@@ -52,7 +52,7 @@ function waypointCommand(v: string | undefined): string[] | undefined {
   try {
     argv = JSON.parse(v);
   } catch {
-    return usage(`--waypoint-command must be a JSON list of strings, e.g. '["/usr/bin/node","main.ts"]', got ${v.slice(0, 200)}`);
+    return usage(`--waypoint-command must be a JSON list of strings (an argv), got ${v.slice(0, 200)}`);
   }
   if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string' && a !== '')) {
     return usage(`--waypoint-command must be a non-empty JSON list of non-empty strings, got ${v.slice(0, 200)}`);

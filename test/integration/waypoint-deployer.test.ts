@@ -41,7 +41,7 @@ before(async () => {
       trustDomain: 'cluster.local',
       controllerAddress: 'unix:/run/ambit-test/xds.sock',
       image: 'ghcr.io/ambit-dev/ambit:test',
-      command: { argv: ['/bin/true'], workingDir: '/' },
+      command: { argv: ['/opt/waypoint-stand-in'], workingDir: '/' },
       caCredential: { kind: 'minted', mint: (ns, sa) => `minted-${ns}-${sa}` },
       exitWithParent: true,
     },
@@ -139,7 +139,7 @@ test('leading: the GatewayClass, and the waypoint’s ServiceAccount, Service an
   const d = find('deploy', 'wp');
   const env = container(d)['env'] as Array<Record<string, unknown>>;
   assert.equal(env.find((e) => e['name'] === 'AMBIT_CA_TOKEN')?.['value'], 'minted-mesh-wp');
-  assert.deepEqual(container(d)['command'], ['/bin/true']);
+  assert.deepEqual(container(d)['command'], ['/opt/waypoint-stand-in']);
   assert.equal(problems.get('mesh/wp'), undefined);
 });
 
@@ -148,10 +148,13 @@ test('drift is repaired: an edited container, a deleted Service, a deleted Gatew
     types.deploy,
     'mesh',
     'wp',
-    { spec: { replicas: 3, template: { spec: { containers: [{ name: 'waypoint', command: ['/bin/evil'] }] } } } },
+    { spec: { replicas: 3, template: { spec: { containers: [{ name: 'waypoint', command: ['/opt/changed-by-someone'] }] } } } },
     { patchType: 'merge' },
   );
-  await eventually(() => assert.deepEqual(container(find('deploy', 'wp'))['command'], ['/bin/true'], 'container restored'), 5000);
+  await eventually(
+    () => assert.deepEqual(container(find('deploy', 'wp'))['command'], ['/opt/waypoint-stand-in'], 'container restored'),
+    5000,
+  );
   assert.equal(asRecord(find('deploy', 'wp')?.['spec'])['replicas'], 3, 'replicas are the operator’s');
 
   const svcUid = find('svc', 'wp')?.metadata.uid;

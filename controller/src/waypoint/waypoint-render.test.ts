@@ -27,7 +27,7 @@ const LOCAL: WaypointDeployOptions = {
   trustDomain: 'cluster.local',
   controllerAddress: 'unix:/run/ambit/xds.sock',
   image: 'ghcr.io/ambit-dev/ambit:0.1.0',
-  command: { argv: ['/usr/bin/node', '--import', 'tsx', '/src/ambit/waypoint/src/main.ts'], workingDir: '/src/ambit' },
+  command: { argv: ['/opt/node24/bin/node', '/src/ambit/waypoint/src/main.ts'], workingDir: '/src/ambit' },
   caCredential: { kind: 'minted', mint: (ns, sa) => `minted:${ns}/${sa}` },
   exitWithParent: true,
   logLevel: 'debug',
@@ -83,7 +83,7 @@ test('the pod template: not captured, named for telemetry, scraped, labelled so 
 
 test('local mode: this checkout’s command, the unix socket, a minted credential inline, exit with the runner', () => {
   const c = container(renderWaypoint(GW, LOCAL).deployment);
-  assert.deepEqual(c['command'], ['/usr/bin/node', '--import', 'tsx', '/src/ambit/waypoint/src/main.ts']);
+  assert.deepEqual(c['command'], ['/opt/node24/bin/node', '/src/ambit/waypoint/src/main.ts']);
   assert.equal(c['workingDir'], '/src/ambit');
   assert.deepEqual(c['args'], [
     '--controller',
