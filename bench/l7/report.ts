@@ -110,7 +110,7 @@ export function markdown(r: L7Results): string {
         String(rate),
         f(latencyOf(r, p, rate, 'l4', 'p50')),
         f(latencyOf(r, p, rate, 'l4', 'p99')),
-        ...HOPS.flatMap((m) => (['p50', 'p99'] as const).map((k) => f(addedOverL4(r, p, rate, m, k)))),
+        ...HOPS.flatMap((m) => (['p50', 'p99'] as const).map((k) => (r.modes.includes(m) ? f(addedOverL4(r, p, rate, m, k)) : 'n/a'))),
       ]);
     }
   }
