@@ -92,7 +92,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('Gateway and namespace label with kubectl: Programmed=True within 10 s; curl goes through the waypoint', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !ready) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(ready, 'the cluster did not start (see the before hook)');
     const started = Date.now();
     // --validate=false: the local API serves no OpenAPI document (local/src/api/README.md).
     const applied = await k.kubectl(['apply', '--validate=false', '-f', join(LIVE, 'gateway.yaml')]);
@@ -157,7 +158,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('routes are accepted; header, path prefix, query and method matches; header modifiers; rewrite; redirect', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     for (const f of ['canary-90-10.yaml', 'routes.yaml']) {
       const r = await k.kubectl(['apply', '--validate=false', '-f', join(LIVE, f)]);
       assert.equal(r.code, 0, r.stderr);
@@ -214,7 +216,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('retries: attempts 2 on 503 → 500/500 with ≤ 1.5 × 500 backend requests; Istio default; attempts 0 → about half fail', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const stats = async (): Promise<Record<string, number>> => {
       const r = await curl([`http://${ip('svc-v1')}:8080/_stats`]);
       return (JSON.parse(r.stdout) as { buckets: Record<string, number> }).buckets;
@@ -236,7 +239,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('timeouts.request 500ms with a backend that sleeps 2 s → 504 within 600 ms', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await curl(['-o', '/dev/null', '-w', '%{http_code} %{time_total}', 'http://svc/timeout?sleep=2000']);
@@ -250,7 +254,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('canary 90/10: 2 000 requests on keep-alive connections give v2 10 % ± 2', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const r = await load('http://svc/canary', 2000, 8);
     assert.deepEqual(r.statuses, { 200: 2000 }, JSON.stringify(r));
     const share = ((r.versions['v2'] ?? 0) / 2000) * 100;
@@ -260,7 +265,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('weights changed to 0/100 with ambitctl local apply: within 1 s every new request reaches v2; in-flight ones complete', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const netns = await podNetns(CLUSTER, NS, 'client');
     // Requests back to back on 4 keep-alive connections for 5 s, and 4 slow ones (2 s at the backend) started 1 s in:
     // the weights change while those are in flight.
@@ -321,7 +327,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('gRPC through the waypoint: unary and server streaming; GRPCRoute method match and weights; h2c', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const target = `${vip('svc')}:9090`;
     const calls = (r: { stdout: string }) =>
       r.stdout
@@ -357,7 +364,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('100 MiB upload and download through the waypoint: SHA-256 equal; waypoint RSS grows < 30 MB', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const file = join(work, 'upload.bin');
     const data = randomBytes(100 * 1024 * 1024);
     writeFileSync(file, data);
@@ -387,7 +395,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('a WebSocket echo through the waypoint', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const r = await k.appJson<{ opened: boolean; echoes: string[]; closeCode: number; error?: string }>(NS, 'client', 'ws-client.mjs', [
       'ws://svc/ws',
       'one',
@@ -401,7 +410,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('TCP: nc to a port declared tcp passes through, counted in istio_tcp_*{reporter="waypoint"}', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const input = 'through the waypoint as TCP\n';
     const r = await k.exec(NS, 'client', ['nc', '-N', '-w', '5', 'svc', '9000'], { input });
     assert.match(r.stdout, new RegExp(`^hello from svc-v[12]\\n${input}$`), r.stderr);
@@ -415,12 +425,14 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
   });
 
   test('Prometheus sees exact istio_requests_total{reporter="waypoint"} counts; the dashboard queries what a waypoint exports', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     await telemetryChecks(t, { driver: k, ns: NS, waypoint: wp(), work, curl });
   });
 
   test('bad input: 400, 431, header timeout, smuggling, 1 000 streams on one tunnel; other connections unaffected', async (t) => {
-    if (!requirePrivileges(t, NEEDS) || !waypoint) return;
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     await badInputChecks(t, { driver: k, ns: NS, waypoint: wp(), work, svcVip: vip('svc') });
     assert.equal(await k.waypointPid(NS, wp().name), waypointPid, 'the waypoint process never restarted');
   });
