@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { eventually } from '@ambit/core/testing';
 import { rawExchange, type SeenRequest } from '../../testing/fixture.ts';
@@ -60,7 +61,7 @@ test('chunked upload and large bodies stream both ways (20 MiB), hashes match', 
     }
   }
   const client = sc.client();
-  const res = await client.request({ path: '/up', method: 'PUT', headers: { host: 'svc' }, body: upload() });
+  const res = await client.request({ path: '/up', method: 'PUT', headers: { host: 'svc' }, body: Readable.from(upload()) });
   const seen = (await res.body.json()) as SeenRequest;
   assert.equal(seen.bodyBytes, size);
   assert.equal(seen.sha256, h.digest('hex'));
