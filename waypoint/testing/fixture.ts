@@ -351,7 +351,13 @@ export async function startWaypointFixture(tuning: WaypointListenerTuning = {}):
  * Writes exact bytes into a tunnel and collects what comes back until the waypoint ends the stream, or until `until`
  * matches what arrived so far (then the tunnel is closed by the test).
  */
-export async function rawExchange(fx: WaypointFixture, authority: string, bytes: Buffer | string, until?: RegExp): Promise<string> {
+export async function rawExchange(
+  fx: WaypointFixture,
+  authority: string,
+  bytes: Buffer | string,
+  until?: RegExp,
+  opts: { endAfterWrite?: boolean } = {},
+): Promise<string> {
   const s = await fx.open(authority);
   return new Promise<string>((resolve, reject) => {
     let got = '';
@@ -364,6 +370,8 @@ export async function rawExchange(fx: WaypointFixture, authority: string, bytes:
     });
     s.once('end', () => resolve(got));
     s.once('error', reject);
-    s.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+    if (buf.length > 0) s.write(buf);
+    if (opts.endAfterWrite === true) s.end();
   });
 }

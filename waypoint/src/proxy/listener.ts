@@ -95,6 +95,8 @@ export async function startWaypointListener(
     const socket = asSocket(stream, addresses);
     if (protocol === 'http1') http1.serve(socket, ctx);
     else h2.serve(socket, ctx);
+    // The sniffer paused the stream explicitly, and a new 'data' listener does not resume such a stream by itself.
+    if (ctx.destination.appProtocol === 'UNKNOWN') socket.resume();
   }
 
   const hbone = createHboneServer({

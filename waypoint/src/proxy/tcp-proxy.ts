@@ -51,6 +51,8 @@ export async function passThrough(ctx: TunnelContext, stream: ServerHttp2Stream,
   if (leftover !== undefined && leftover.length > 0) upstream.write(leftover);
   const fromClient = pump(stream, upstream);
   const toClient = pump(upstream, stream);
+  // A sniffed stream was paused explicitly; a 'data' listener alone does not restart it.
+  stream.resume();
   const extra = leftover?.length ?? 0;
   // sent/received from the waypoint's side toward the destination, as ztunnel counts for its outbound.
   const tracker = ctx.inputs.telemetry.tcpOpen(labels, { sent: () => fromClient.bytes + extra, received: () => toClient.bytes });
