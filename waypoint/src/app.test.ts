@@ -94,7 +94,7 @@ test(
       // The token file is read again for each fetch: the CA's retry with the right token succeeds.
       await writeFile(tokenFile, 'waypoint-token\n');
       await eventually(async () => assert.deepEqual(await get(ready), { status: 200, body: 'ready\n' }), 10_000);
-      assert.equal(app.inputs.cert()?.identity, 'spiffe://cluster.local/ns/demo/sa/waypoint');
+      assert.ok(app.inputs.cert() !== undefined);
       assert.ok(
         ca.requested.every((id) => id === 'spiffe://cluster.local/ns/demo/sa/waypoint'),
         'it asks for its own identity only',
@@ -135,7 +135,8 @@ test(
         ],
       );
       const certs = dump['certificates'] as Array<{ identity: string; state: string; certChain: unknown[] }>;
-      assert.equal(certs[0]?.state, 'Available');
+      assert.equal(certs[0]?.identity, 'spiffe://cluster.local/ns/demo/sa/waypoint');
+    assert.equal(certs[0]?.state, 'Available');
       assert.equal(certs[0]?.certChain.length, 1);
       assert.equal((await get(`http://${at['admin']}/healthz`)).status, 200);
 
