@@ -136,7 +136,7 @@ test(
       );
       const certs = dump['certificates'] as Array<{ identity: string; state: string; certChain: unknown[] }>;
       assert.equal(certs[0]?.identity, 'spiffe://cluster.local/ns/demo/sa/waypoint');
-    assert.equal(certs[0]?.state, 'Available');
+      assert.equal(certs[0]?.state, 'Available');
       assert.equal(certs[0]?.certChain.length, 1);
       assert.equal((await get(`http://${at['admin']}/healthz`)).status, 200);
 
