@@ -14,6 +14,7 @@ export interface StatusTarget {
   readonly apiVersion: string;
   /** URL plural: `authorizationpolicies`, `gateways`. */
   readonly plural: string;
+  /** '' for a cluster-scoped object (a GatewayClass). */
   readonly namespace: string;
   readonly name: string;
 }
@@ -25,7 +26,10 @@ export interface StatusTarget {
  */
 export class StatusWriter {
   readonly #written = new Map<string, string>();
-  readonly #wanted = new Map<string, { target: StatusTarget; conditions: readonly Condition[]; generation?: number }>();
+  readonly #wanted = new Map<
+    string,
+    { target: StatusTarget; conditions: readonly Condition[]; generation?: number; extra?: Readonly<Record<string, unknown>> }
+  >();
 
   constructor(
     private readonly client: KubeClient,
@@ -34,10 +38,23 @@ export class StatusWriter {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Records the desired conditions of an object and writes them if leading. */
-  async set(target: StatusTarget, conditions: readonly Condition[], generation?: number): Promise<void> {
+  /**
+   * Records the desired conditions of an object and writes them if leading. `extra`: other status fields this writer
+   * owns (a Gateway's `addresses`), merged into the same patch; a `null` value removes the field.
+   */
+  async set(
+    target: StatusTarget,
+    conditions: readonly Condition[],
+    generation?: number,
+    extra?: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
     const k = key(target);
-    this.#wanted.set(k, generation === undefined ? { target, conditions } : { target, conditions, generation });
+    this.#wanted.set(k, {
+      target,
+      conditions,
+      ...(generation === undefined ? {} : { generation }),
+      ...(extra === undefined ? {} : { extra }),
+    });
     if (this.isLeader()) await this.#write(k);
   }
 
@@ -60,7 +77,7 @@ export class StatusWriter {
   async #write(k: string): Promise<void> {
     const want = this.#wanted.get(k);
     if (want === undefined) return;
-    const body = JSON.stringify(want.conditions);
+    const body = JSON.stringify([want.conditions, want.extra ?? null]);
     if (this.#written.get(k) === body) return;
     const { target } = want;
     const stamp = this.now()
@@ -72,9 +89,10 @@ export class StatusWriter {
       ...(want.generation === undefined ? {} : { observedGeneration: want.generation }),
     }));
     const prefix = target.apiVersion.includes('/') ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
-    const path = `${prefix}/namespaces/${target.namespace}/${target.plural}/${target.name}/status`;
+    const scope = target.namespace === '' ? '' : `/namespaces/${target.namespace}`;
+    const path = `${prefix}${scope}/${target.plural}/${target.name}/status`;
     try {
-      await this.client.request('PATCH', path, { status: { conditions } }, 'application/merge-patch+json');
+      await this.client.request('PATCH', path, { status: { ...want.extra, conditions } }, 'application/merge-patch+json');
       this.#written.set(k, body);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
