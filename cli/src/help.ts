@@ -8,6 +8,7 @@ Usage:
   ambitctl policy explain --from NS/POD --to NS/POD:PORT   why a connection is allowed or denied (L4)
   ambitctl ztunnel-config workloads|services|policies|certificates [--node N] [-o json]   what a ztunnel believes
   ambitctl waypoint apply|generate|list|status|delete [-n NS] [--name N]   manage waypoints (istioctl's verbs)
+  ambitctl waypoint-config routes|backends|endpoints [-n NS] [--name N] [-o json]   what a waypoint serves
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -79,6 +80,19 @@ A source outside the mesh is evaluated as plaintext (no identity). -o json print
 
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: the model is read through the API server's proxy`,
+  'waypoint-config': `Usage: ambitctl waypoint-config routes|backends|endpoints [-n NAMESPACE] [--name WAYPOINT] [-o json] [--cluster NAME]
+
+What the waypoint pods of a namespace serve, read from each pod's admin /config_dump (127.0.0.1:15000 inside the
+pod's network namespace, reached with curl run in that namespace).
+
+  routes      the route sets in use, one row per match in precedence order: the rule it picks and its backends
+  backends    the Services the waypoint serves and those its routes send to, with ports and protocols
+  endpoints   the ready endpoints of each backend port, with their SPIFFE identities
+
+  -n, --namespace NS   the waypoint's namespace (default "default")
+  --name WAYPOINT      one waypoint (its Gateway name); default every waypoint in the namespace
+  -o json              the dump's section per pod, as JSON
+  --cluster NAME       which local cluster (default "local", or $AMBIT_CLUSTER)`,
   'ztunnel-config': `Usage: ambitctl ztunnel-config workloads|services|policies|certificates [--node NODE] [-o json] [--name NAME]
 
 What the ztunnel of each node (or of --node) believes, read from its admin endpoint /config_dump (127.0.0.1:15000

@@ -3,6 +3,7 @@ import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
 import { policyExplain } from './policy/explain.ts';
+import { waypointConfig } from './waypoint/waypoint-config.ts';
 import { ztunnelConfig } from './ztunnel/ztunnel-config.ts';
 import { waypointCommand } from './waypoint/waypoint-command.ts';
 import { HELP } from './help.ts';
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       cluster: process.env['AMBIT_CLUSTER'],
       stateRoot: process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT,
     });
+  if (group === 'waypoint-config') return waypointConfigCommand(command, rest);
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);
@@ -89,6 +91,33 @@ async function ztunnelConfigCommand(kind: string | undefined, rest: string[]): P
   const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
   await ztunnelConfig(ctx, kind, values.node, values.output);
+  return 0;
+}
+
+/** `--name` names the waypoint here (as istioctl's waypoint commands); the cluster is `--cluster` or $AMBIT_CLUSTER. */
+async function waypointConfigCommand(kind: string | undefined, rest: string[]): Promise<number> {
+  if (kind === undefined || kind === '--help' || kind === '-h') {
+    process.stdout.write(`${HELP['waypoint-config']}\n`);
+    return kind === undefined ? 1 : 0;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      name: { type: 'string' },
+      cluster: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      output: { type: 'string', short: 'o' },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${HELP['waypoint-config']}\n`);
+    return 0;
+  }
+  const cluster = values.cluster ?? process.env['AMBIT_CLUSTER'] ?? 'local';
+  const ctx = createContext(cluster, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
+  await waypointConfig(ctx, kind, { namespace: values.namespace ?? 'default', name: values.name, output: values.output });
   return 0;
 }
 

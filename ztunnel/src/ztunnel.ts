@@ -2,14 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, ROOT_NAMESPACE, type Authorization, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
 import { createHboneServer } from '@ambit/core/hbone';
-import { createCaClient } from '@ambit/core/identity';
+import { createCaClient, createCertManager, type CertManager } from '@ambit/core/identity';
+import { closeServer, createTcpMetrics, type TcpMetrics } from '@ambit/core/telemetry';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
 import { Registry } from 'prom-client';
 import { configDump } from './admin/config-dump.ts';
-import { closeServer } from './admin/http-servers.ts';
 import { startOwnServers } from './admin/own-servers.ts';
 import { startZdsClient, type ZdsClient } from './agent/zds-client.ts';
-import { createCertManager, type CertManager } from './identity/index.ts';
 import type { InpodPod } from './pods/inpod-pod.ts';
 import { createPodRegistry } from './pods/pod-directory.ts';
 import { createPodManager, type PodManager } from './pods/pod-manager.ts';
@@ -18,7 +17,7 @@ import { startMemoryTrim } from './process/memory-trim.ts';
 import { inboundHboneOptions } from './proxy/inbound-hbone.ts';
 import { meshRoots, type ProxyInputs } from './proxy/proxy-inputs.ts';
 import { createMeshState, type MeshState } from './state/mesh-state.ts';
-import { createHealthMetrics, createTcpMetrics, registerHealthGauges, type TcpMetrics } from './telemetry/index.ts';
+import { createHealthMetrics, registerHealthGauges } from './telemetry/index.ts';
 
 export interface ZtunnelOptions {
   /** This node's name: the xDS node id and the node the CA checks impersonation against. */

@@ -29,3 +29,14 @@ export {
   type CertificateServiceImplementation,
 } from './citadel-proto.ts';
 export { createCaClient, type CaClient, type CaClientOptions, type FetchedCertificate } from './ca-client.ts';
+// The certificate manager both proxies use: ztunnel for the identities of its node's pods, a waypoint for its own.
+export {
+  createCertManager,
+  type CertManager,
+  type CertManagerOptions,
+  type CertStateName,
+  type CertStatus,
+  type FetchCertificate,
+} from './cert-manager.ts';
+export { CertError } from './cert-error.ts';
+export { acceptCertificate, refreshAtMs, type WorkloadCert } from './managed-cert.ts';

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { CertManager } from '../identity/index.ts';
+import type { CertManager } from '@ambit/core/identity';
 import type { PodDirectory } from '../pods/pod-directory.ts';
 import type { MeshState } from '../state/mesh-state.ts';
 

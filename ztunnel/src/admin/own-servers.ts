@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
 import type { Registry } from 'prom-client';
-import { startHttpServer, type Handler } from './http-servers.ts';
+import { startHttpServer, type Handler } from '@ambit/core/telemetry';
 
 export interface OwnServerOptions {
   readonly metricsListen?: { readonly host: string; readonly port: number };

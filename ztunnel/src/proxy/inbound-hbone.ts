@@ -2,7 +2,8 @@ import type { HboneAuthorizeRequest, HboneServerOptions } from '@ambit/core/hbon
 import type { ConnectionFacts } from '@ambit/core/policy';
 import { connectFromNetns } from '../native/index.ts';
 import { authorizeInbound } from '../policy/inbound-authz.ts';
-import { logAccess, type ConnectionLabelsInput } from '../telemetry/index.ts';
+import type { ConnectionLabelsInput } from '@ambit/core/telemetry';
+import { logAccess } from '../telemetry/index.ts';
 import { originalSource } from './original-source.ts';
 import { INPOD_MARK } from './ports.ts';
 import type { ProxyInputs } from './proxy-inputs.ts';

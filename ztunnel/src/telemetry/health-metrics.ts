@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { CertStatus } from '../identity/index.ts';
+import type { CertStatus } from '@ambit/core/identity';
 
 /** What the health metrics read, at scrape time. */
 export interface HealthSources {

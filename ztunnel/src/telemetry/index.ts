@@ -1,7 +1,7 @@
 // What the data path reports through: Istio's TCP metrics, ztunnel's health metrics, and the access log.
 import type { Logger } from '@ambit/core';
 import type { HealthMetrics } from './health-metrics.ts';
-import type { TcpMetrics } from './tcp-metrics.ts';
+import type { TcpMetrics } from '@ambit/core/telemetry';
 
 export interface Telemetry {
   readonly metrics: TcpMetrics;
@@ -13,11 +13,3 @@ export interface Telemetry {
 export { logAccess, type AccessRecord } from './access-log.ts';
 export { createHealthMetrics, registerHealthGauges, type HealthMetrics, type HealthSources } from './health-metrics.ts';
 export { startMetricsServer } from './metrics-server.ts';
-export {
-  createTcpMetrics,
-  trafficLabels,
-  TRAFFIC_LABELS,
-  type ConnectionLabelsInput,
-  type ConnectionMetrics,
-  type TcpMetrics,
-} from './tcp-metrics.ts';

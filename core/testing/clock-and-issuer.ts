@@ -1,14 +1,8 @@
-import type { Clock, ClockTimer } from '@ambit/core/xds';
-import {
-  createCaCertificate,
-  generateP256KeyPair,
-  issueLeafCertificate,
-  loadIssuer,
-  privateKeyPem,
-  type CryptoKey,
-  type FetchedCertificate,
-  type Issuer,
-} from '@ambit/core/identity';
+import type { Clock, ClockTimer } from '../src/clock.ts';
+import type { FetchedCertificate } from '../src/identity/ca-client.ts';
+import { createCaCertificate, issueLeafCertificate, loadIssuer, type Issuer } from '../src/identity/issue-cert.ts';
+import { generateP256KeyPair, privateKeyPem } from '../src/identity/signing-key.ts';
+import type { CryptoKey } from '../src/identity/x509.ts';
 
 // Test-only helpers for the certificate manager: a clock the test moves by hand, and certificates made with the
 // project's own CA code (STYLE rule 20) whose validity follows that clock.

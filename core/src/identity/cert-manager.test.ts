@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { hasCode, silentLogger, spiffeId, type BackoffOptions } from '@ambit/core';
-import type { FetchedCertificate } from '@ambit/core/identity';
-import { eventually } from '@ambit/core/testing';
+import type { BackoffOptions } from '../backoff.ts';
+import { hasCode } from '../errors.ts';
+import { silentLogger } from '../log.ts';
+import { spiffeId } from '../model/spiffe.ts';
+import type { FetchedCertificate } from './ca-client.ts';
+import { eventually } from '../../testing/eventually.ts';
 import { createCertManager, type CertManager, type CertStatus } from './cert-manager.ts';
 import { manualClock, testIssuer, type ManualClock, type TestIssuer } from '../../testing/clock-and-issuer.ts';
 

@@ -1,7 +1,7 @@
-import { AmbitError } from '@ambit/core';
+import { AmbitError } from '../errors.ts';
 
 /**
- * Errors of the ztunnel's certificate manager. Codes:
+ * Errors of the certificate manager (ztunnel's and the waypoint's). Codes:
  * - `CERT_UNAVAILABLE`: no currently-valid certificate and the last fetch failed (`cause` is the CA's error).
  * - `CERT_WAIT_TIMEOUT`: no certificate arrived within the wait bound of `certFor`.
  * - `CERT_IDENTITY_MISMATCH`: the leaf returned does not carry exactly the requested URI SAN.

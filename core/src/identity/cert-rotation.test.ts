@@ -3,10 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { silentLogger, spiffeId } from '@ambit/core';
-import { createCaClient, parseCertInfo } from '@ambit/core/identity';
-import { eventually } from '@ambit/core/testing';
-import { startFakeCa } from '@ambit/core/testing/fake-ca';
+import { silentLogger } from '../log.ts';
+import { spiffeId } from '../model/spiffe.ts';
+import { createCaClient } from './ca-client.ts';
+import { parseCertInfo } from './cert-info.ts';
+import { eventually } from '../../testing/eventually.ts';
+import { startFakeCa } from '../../testing/fake-ca.ts';
 import { createCertManager } from './cert-manager.ts';
 
 // Real time, a real gRPC CA on a unix socket, the real CA client: a 20 s certificate must be rotated on its own,

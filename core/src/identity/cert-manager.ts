@@ -1,22 +1,17 @@
-import {
-  createBackoff,
-  errorMessage,
-  parseSpiffeId,
-  systemClock,
-  type BackoffOptions,
-  type Clock,
-  type ClockTimer,
-  type Logger,
-} from '@ambit/core';
-import type { FetchedCertificate } from '@ambit/core/identity';
+import { createBackoff, type BackoffOptions } from '../backoff.ts';
+import { systemClock, type Clock, type ClockTimer } from '../clock.ts';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseSpiffeId } from '../model/spiffe.ts';
+import type { FetchedCertificate } from './ca-client.ts';
 import { CertError } from './cert-error.ts';
-import { acceptCertificate, refreshAtMs, type WorkloadCert } from './workload-cert.ts';
+import { acceptCertificate, refreshAtMs, type WorkloadCert } from './managed-cert.ts';
 
 /**
- * The ztunnel's certificate manager (reference istio-ambient.md §5, ztunnel `src/identity/manager.rs`): one
- * certificate per SPIFFE identity with a pod on this node, fetched from the CA on the pods' behalf, renewed at
- * half-life, retried with backoff while the still-valid certificate keeps being served. All time comes from the
- * injected clock (STYLE rule 3).
+ * The certificate manager of the proxies (reference istio-ambient.md §5, ztunnel `src/identity/manager.rs`): one
+ * certificate per SPIFFE identity, fetched from the CA, renewed at half-life, retried with backoff while the
+ * still-valid certificate keeps being served. ztunnel holds one per identity with a pod on its node (fetched on the
+ * pods' behalf); a waypoint holds exactly one, its own. All time comes from the injected clock (STYLE rule 3).
  */
 
 /** Asks the CA for a certificate for `identity`: the CA client's `fetchCertificate`. */

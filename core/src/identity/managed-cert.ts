@@ -1,10 +1,15 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { errorMessage } from '@ambit/core';
-import { parseCertInfo, type FetchedCertificate } from '@ambit/core/identity';
+import { errorMessage } from '../errors.ts';
+import type { WorkloadCert as HboneCert } from '../hbone/tls-config.ts';
+import type { FetchedCertificate } from './ca-client.ts';
+import { parseCertInfo } from './cert-info.ts';
 import { CertError } from './cert-error.ts';
 
-/** The credentials ztunnel presents for one SPIFFE identity (its HBONE client and server TLS contexts take these). */
-export interface WorkloadCert {
+/**
+ * The credentials a proxy presents for one SPIFFE identity, as the certificate manager holds them: what HBONE's TLS
+ * contexts take (`@ambit/core/hbone`'s WorkloadCert: key, chain) plus the identity, trust anchors and validity.
+ */
+export interface WorkloadCert extends HboneCert {
   /** The SPIFFE URI the leaf carries, e.g. `spiffe://cluster.local/ns/default/sa/bookinfo`. */
   readonly identity: string;
   /** PKCS#8 PEM private key of the leaf. */
@@ -26,7 +31,7 @@ function sameKey(certPem: string, keyPem: string): boolean {
 /**
  * Checks what a fetch returned before it can be served, and turns it into a WorkloadCert. The CA client checks the SAN
  * too; the manager checks again because it takes any fetch function, and serving a certificate for the wrong identity
- * would let this node impersonate another workload (ztunnel rejects such a certificate, reference §5). Validity dates
+ * would let this node impersonate another workload (a proxy rejects such a certificate, reference §5). Validity dates
  * are read from the leaf itself, the one source a peer will also use.
  */
 export function acceptCertificate(identity: string, fetched: FetchedCertificate, nowMs: number): WorkloadCert {

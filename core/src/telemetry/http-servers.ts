@@ -1,20 +1,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Logger } from '@ambit/core';
+import type { Logger } from '../log.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
 /**
- * A small HTTP server for ztunnel's own ports (15020 metrics, 15021 readiness, 15000 admin). They listen in ztunnel's
- * own network namespace (the node's): never a pod's.
+ * A small HTTP server for a proxy's own ports (15020 metrics, 15021 readiness, 15000 admin), routed by exact path.
+ * They listen in the proxy's own network namespace (ztunnel: the node's; a waypoint: its pod's), never another's.
+ * `listen` takes a TCP address or a unix socket path.
  */
 export async function startHttpServer(
   name: string,
-  listen: { host: string; port: number },
+  listen: { readonly host: string; readonly port: number } | { readonly path: string },
   routes: Record<string, Handler>,
   log: Logger,
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://ztunnel');
+    const url = new URL(req.url ?? '/', 'http://proxy');
     const route = routes[url.pathname];
     if (route === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${Object.keys(routes).join(', ')}\n`);
@@ -27,10 +28,12 @@ export async function startHttpServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
+    const done = (): void => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    if ('path' in listen) server.listen(listen.path, done);
+    else server.listen(listen.port, listen.host, done);
   });
   log.info({ server: name, address: server.address() }, `${name} listening`);
   return server;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createTcpMetrics, type ConnectionLabelsInput } from './tcp-metrics.ts';
+import { createTcpMetrics } from './tcp-metrics.ts';
+import type { ConnectionLabelsInput } from './traffic-labels.ts';
 
 const input: ConnectionLabelsInput = {
   reporter: 'source',

@@ -1,0 +1,98 @@
+import { ADDRESS_TYPE_URL, type Logger } from '@ambit/core';
+import { decodeCheckedAddress, type AddressResource } from '@ambit/core/codec';
+import { ROUTE_SET_TYPE_URL, decodeRouteSet, type RouteSet } from '@ambit/core/routes';
+import { createXdsClient, xdsType, type BackoffOptions, type XdsClient } from '@ambit/core/xds';
+import type { WaypointStore } from './waypoint-state.ts';
+
+export interface ConfigLinkOptions {
+  /** The controller's xDS target: `unix:/path` or `host:port`. */
+  readonly target: string;
+  /** xDS node id and metadata (see waypointNode). */
+  readonly node: { readonly id: string; readonly metadata: Readonly<Record<string, string>> };
+  /** The bearer credential for each new stream (re-read per attempt, so a rotated token is picked up). */
+  readonly token: () => Promise<string>;
+  readonly store: WaypointStore;
+  readonly log: Logger;
+  /** Reconnect schedule; default core's. */
+  readonly backoff?: BackoffOptions;
+}
+
+export interface ConfigLink {
+  readonly xds: XdsClient;
+  /** True once the controller answered both types at least once (the readiness condition "first config"). */
+  synced(): boolean;
+  /** Resolves when `synced()` first becomes true. */
+  readonly firstConfig: Promise<void>;
+  close(): void;
+}
+
+/**
+ * The waypoint's subscription to the controller (delta xDS, as ztunnel's): every Address (workloads and services, for
+ * look-ups of any destination) and every RouteSet, both wildcard. Each accepted response is applied to the store as a
+ * whole; a response with a resource that does not decode is NACKed by the client and nothing of it is applied, so the
+ * store stays at the last good config (the client also keeps it through controller outages and resumes).
+ */
+export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
+  const { store } = options;
+  const seen = new Set<string>();
+  let arrived: () => void = () => undefined;
+  const firstConfig = new Promise<void>((resolve) => (arrived = resolve));
+  const received = (typeUrl: string): void => {
+    seen.add(typeUrl);
+    if (seen.size === 2) arrived();
+  };
+  const xds = createXdsClient({
+    target: options.target,
+    node: options.node,
+    log: options.log,
+    callMetadata: async () => {
+      const token = await options.token();
+      return token === '' ? {} : { authorization: `Bearer ${token}` };
+    },
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    types: [
+      xdsType<AddressResource>({
+        typeUrl: ADDRESS_TYPE_URL,
+        decode: (_name, bytes) => decodeCheckedAddress(bytes),
+        onChange: (c) => {
+          store.applyAddresses(c.upserted, c.removed);
+          received(ADDRESS_TYPE_URL);
+        },
+      }),
+      xdsType<RouteSet>({
+        typeUrl: ROUTE_SET_TYPE_URL,
+        decode: decodeRouteSet,
+        onChange: (c) => {
+          store.applyRouteSets(c.upserted, c.removed);
+          received(ROUTE_SET_TYPE_URL);
+        },
+      }),
+    ],
+  });
+  return { xds, synced: () => seen.size === 2, firstConfig, close: () => xds.close() };
+}
+
+/**
+ * The xDS node of a waypoint pod, in Istio's proxy-id shape for gateways (`router~<pod IP>~<pod>.<namespace>~
+ * <namespace>.svc.cluster.local`), with metadata naming the Gateway it serves so the controller can tell waypoints
+ * apart from ztunnels.
+ */
+export function waypointNode(c: {
+  readonly podIp: string;
+  readonly podName: string;
+  readonly podNamespace: string;
+  readonly gatewayName: string;
+  readonly serviceAccount: string;
+}): { id: string; metadata: Record<string, string> } {
+  return {
+    id: `router~${c.podIp}~${c.podName}.${c.podNamespace}~${c.podNamespace}.svc.cluster.local`,
+    metadata: {
+      NAME: c.podName,
+      NAMESPACE: c.podNamespace,
+      INSTANCE_IPS: c.podIp,
+      SERVICE_ACCOUNT: c.serviceAccount,
+      GATEWAY_NAME: c.gatewayName,
+      PROXY_TYPE: 'waypoint',
+    },
+  };
+}

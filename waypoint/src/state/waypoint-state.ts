@@ -1,0 +1,167 @@
+import { isIP } from 'node:net';
+import type { GatewayAddress, Service, Workload } from '@ambit/core';
+import type { AddressResource } from '@ambit/core/codec';
+import { routeSetKey, type RouteSet } from '@ambit/core/routes';
+import type { Endpoint, WaypointState } from '../proxy/proxy-inputs.ts';
+
+/**
+ * What this waypoint knows of the mesh (ztunnel `src/state.rs`, plus the routes): workloads and services as the
+ * controller last published them (every address, so any destination can be looked up) and the route sets. It is fed
+ * by the xDS client's accepted changes only and never talks to the network, so a NACK or a controller outage leaves
+ * it at the last good state. The data path reads it per request; look-ups are map reads, and endpoint lists are
+ * computed once per generation.
+ */
+export interface WaypointStore extends WaypointState {
+  /** Applies one accepted xDS response of the Address type. */
+  applyAddresses(upserted: ReadonlyMap<string, AddressResource>, removed: readonly string[]): void;
+  /** Applies one accepted xDS response of the RouteSet type (keys are resource names, i.e. routeSetKey). */
+  applyRouteSets(upserted: ReadonlyMap<string, RouteSet>, removed: readonly string[]): void;
+  workloads(): Workload[];
+  services(): Service[];
+  /** Every route set held, by resource name, sorted by name. */
+  routeSets(): Array<[string, RouteSet]>;
+  /** True when `service` names this waypoint (its routes apply here). */
+  serves(service: Service): boolean;
+}
+
+/** IPv6 addresses have several spellings; keys use one (IPv4 as is). */
+function ipKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip;
+  }
+}
+
+const serviceKey = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`;
+
+/**
+ * The port `workload` takes traffic for `service:servicePort` on, or undefined when it cannot (Kubernetes' rules, as
+ * ztunnel resolves them): the workload's own port map first (a named targetPort resolved for this pod; 0 = the pod
+ * does not define that name), else the Service's numeric targetPort, else the Service port itself.
+ */
+function targetPortFor(workload: Workload, service: Service, servicePort: number): number | undefined {
+  const own = workload.services[serviceKey(service)]?.find((p) => p.servicePort === servicePort);
+  if (own !== undefined) return own.targetPort > 0 ? own.targetPort : undefined;
+  const declared = service.ports.find((p) => p.servicePort === servicePort);
+  if (declared === undefined) return undefined;
+  return declared.targetPort > 0 ? declared.targetPort : servicePort;
+}
+
+export function createWaypointStore(gateway: { readonly namespace: string; readonly name: string }): WaypointStore {
+  const workloads = new Map<string, Workload>();
+  const workloadIps = new Map<string, Workload>();
+  const services = new Map<string, Service>();
+  const vips = new Map<string, Service>();
+  /** Service key → uids of the workloads that list it. */
+  const members = new Map<string, Set<string>>();
+  const routeSets = new Map<string, RouteSet>();
+  let gen = 0;
+  /** `serviceKey:port` → endpoints, valid for `cachedGen`. */
+  let endpointCache = new Map<string, readonly Endpoint[]>();
+  let cachedGen = -1;
+
+  /** The waypoint's own Service hostname starts `<name>.<namespace>.svc.` (the cluster domain may vary). */
+  const ownHostPrefix = `${gateway.name}.${gateway.namespace}.svc.`;
+  function namesThisWaypoint(w: GatewayAddress | undefined): boolean {
+    if (w === undefined) return false;
+    const d = w.destination;
+    if (d.kind === 'hostname') return d.namespace === gateway.namespace && d.hostname.startsWith(ownHostPrefix);
+    const s = vips.get(ipKey(d.address));
+    return s !== undefined && s.namespace === gateway.namespace && s.name === gateway.name;
+  }
+
+  function dropWorkload(uid: string): void {
+    const old = workloads.get(uid);
+    if (old === undefined) return;
+    workloads.delete(uid);
+    for (const a of old.addresses) if (workloadIps.get(ipKey(a))?.uid === uid) workloadIps.delete(ipKey(a));
+    for (const key of Object.keys(old.services)) members.get(key)?.delete(uid);
+  }
+
+  function dropService(name: string): void {
+    const old = services.get(name);
+    if (old === undefined) return;
+    services.delete(name);
+    for (const a of old.addresses) if (vips.get(ipKey(a.address)) === old) vips.delete(ipKey(a.address));
+  }
+
+  function add(name: string, r: AddressResource): void {
+    // A resource name is either kind; a name that changed kind must not leave the other behind.
+    dropWorkload(name);
+    dropService(name);
+    if ('workload' in r) {
+      const w = r.workload;
+      if (w.uid !== name) dropWorkload(w.uid);
+      workloads.set(w.uid, w);
+      for (const a of w.addresses) workloadIps.set(ipKey(a), w);
+      for (const key of Object.keys(w.services)) {
+        let set = members.get(key);
+        if (set === undefined) members.set(key, (set = new Set()));
+        set.add(w.uid);
+      }
+    } else {
+      services.set(name, r.service);
+      for (const a of r.service.addresses) vips.set(ipKey(a.address), r.service);
+    }
+  }
+
+  function computeEndpoints(service: Service, port: number): readonly Endpoint[] {
+    const out: Endpoint[] = [];
+    for (const uid of members.get(serviceKey(service)) ?? []) {
+      const w = workloads.get(uid);
+      if (w === undefined || w.status !== 'HEALTHY' || w.addresses.length === 0) continue;
+      const target = targetPortFor(w, service, port);
+      if (target !== undefined) out.push({ workload: w, port: target });
+    }
+    // A stable order (the contract), so the data path's choices do not depend on map order.
+    out.sort((a, b) => (a.workload.uid < b.workload.uid ? -1 : a.workload.uid > b.workload.uid ? 1 : 0));
+    return out;
+  }
+
+  const serviceByHostname = (namespace: string, hostname: string): Service | undefined => services.get(`${namespace}/${hostname}`);
+
+  return {
+    applyAddresses(upserted, removed) {
+      for (const name of removed) {
+        dropWorkload(name);
+        dropService(name);
+      }
+      for (const [name, r] of upserted) add(name, r);
+      gen += 1;
+    },
+    applyRouteSets(upserted, removed) {
+      for (const name of removed) routeSets.delete(name);
+      for (const [name, set] of upserted) routeSets.set(name, set);
+      gen += 1;
+    },
+    serviceByVip: (ip) => vips.get(ipKey(ip)),
+    serviceByHostname,
+    workloadByIp: (ip) => workloadIps.get(ipKey(ip)),
+    endpoints(service, port) {
+      if (cachedGen !== gen) {
+        endpointCache = new Map();
+        cachedGen = gen;
+      }
+      const key = `${serviceKey(service)}:${port}`;
+      let list = endpointCache.get(key);
+      if (list === undefined) endpointCache.set(key, (list = computeEndpoints(service, port)));
+      return list;
+    },
+    routesFor(service, port) {
+      if (!namesThisWaypoint(service.waypoint)) return undefined;
+      const parent = { kind: 'Service', namespace: service.namespace, hostname: service.hostname } as const;
+      return (
+        routeSets.get(routeSetKey({ ...parent, port })) ??
+        routeSets.get(routeSetKey(parent)) ??
+        routeSets.get(routeSetKey({ kind: 'Gateway', namespace: gateway.namespace, name: gateway.name }))
+      );
+    },
+    generation: () => gen,
+    workloads: () => [...workloads.values()],
+    services: () => [...services.values()],
+    routeSets: () => [...routeSets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    serves: (service) => namesThisWaypoint(service.waypoint),
+  };
+}
