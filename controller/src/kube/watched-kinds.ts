@@ -12,6 +12,8 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   kind('security.istio.io/v1', 'PeerAuthentication', 'peerauthentications'),
   kind('gateway.networking.k8s.io/v1', 'Gateway', 'gateways'),
   kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'),
+  kind('gateway.networking.k8s.io/v1', 'GRPCRoute', 'grpcroutes'),
+  kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),
   // Only our own root-cert ConfigMaps, to put them back when someone edits or deletes them.
   kind('v1', 'ConfigMap', 'configmaps', 'metadata.name=ambit-ca-root-cert'),
 ];
