@@ -17,6 +17,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export interface LatencyRun {
+  /** The fixed rate asked for; 0 for a maximum-rate run. */
   readonly targetRps: number;
   readonly achievedRps: number;
   /** Missed its rate by more than 1% (or had failures): not counted (performance.md). */
@@ -29,13 +30,23 @@ export interface LatencyRun {
 }
 
 /**
- * `h2load --h1` at a fixed total rate split over `conns` connections (its --rps is per client), POSTing 1 KiB, with a
- * warm-up; latencies come from its per-request log, which covers the main duration only.
+ * `h2load` at a fixed total rate split over `conns` connections (its --rps is per client), POSTing 1 KiB, with a
+ * warm-up; latencies come from its per-request log, which covers the main duration only. `rps: 'max'` sends as fast
+ * as the connections allow (one request in flight per connection). `protocol` (default `h1`): `h1` is HTTP/1.1
+ * (`--h1`), `h2c` HTTP/2 over cleartext with prior knowledge (h2load's default for an http:// URL).
  */
 export async function h2loadFixedRate(
   netns: string,
   url: string,
-  o: { rps: number; conns: number; seconds: number; warmupSeconds: number; bodyFile: string; logFile: string },
+  o: {
+    rps: number | 'max';
+    conns: number;
+    seconds: number;
+    warmupSeconds: number;
+    bodyFile: string;
+    logFile: string;
+    protocol?: 'h1' | 'h2c';
+  },
 ): Promise<LatencyRun> {
   // h2load appends to its log file: start each run from an empty one.
   rmSync(o.logFile, { force: true });
@@ -43,13 +54,12 @@ export async function h2loadFixedRate(
     netns,
     [
       'h2load',
-      '--h1',
+      ...((o.protocol ?? 'h1') === 'h1' ? ['--h1'] : []),
       '-t',
       '1',
       '-c',
       String(o.conns),
-      '--rps',
-      String(o.rps / o.conns),
+      ...(o.rps === 'max' ? [] : ['--rps', String(o.rps / o.conns)]),
       '-D',
       String(o.seconds),
       '--warm-up-time',
@@ -75,9 +85,9 @@ export async function h2loadFixedRate(
     .map((f) => Number(f[2]))
     .sort((a, b) => a - b);
   return {
-    targetRps: o.rps,
+    targetRps: o.rps === 'max' ? 0 : o.rps,
     achievedRps,
-    void: achievedRps < 0.99 * o.rps || failed > 0,
+    void: (o.rps !== 'max' && achievedRps < 0.99 * o.rps) || failed > 0,
     failed,
     p50: percentile(latencies, 50),
     p90: percentile(latencies, 90),

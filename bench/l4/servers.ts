@@ -10,7 +10,7 @@ const TLS_PORT_OFFSET = 20_000;
 /** The response body: 1 KiB, as the request (performance.md method). */
 export const BODY_BYTES = 1024;
 
-function listening(netns: string, port: number): Promise<boolean> {
+export function listening(netns: string, port: number): Promise<boolean> {
   try {
     const out = execFileSync('ip', ['netns', 'exec', netns, 'ss', '-ltnH', `sport = :${port}`], { encoding: 'utf8' });
     return Promise.resolve(out.trim().length > 0);
@@ -19,8 +19,8 @@ function listening(netns: string, port: number): Promise<boolean> {
   }
 }
 
-/** nginx answering every request with 1 KiB: one process, no access log, connections kept alive. */
-function nginxConfig(dir: string): string {
+/** One nginx process (no master, no daemon, no access log) whose `http {}` block holds `httpBody`; state under `dir`. */
+function nginxConfig(dir: string, httpBody: string): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -36,26 +36,32 @@ http {
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 10000000;
   keepalive_timeout 600s;
-  server {
-    listen ${PORTS.http};
-    location / { return 200 "${'x'.repeat(BODY_BYTES)}"; }
-  }
-}
+${httpBody}}
 `;
+}
+
+/** The app of the latency runs: every request answered with 1 KiB, over HTTP/1.1 on `port` (and h2c on `h2cPort`). */
+export function nginxAppServers(port: number, h2cPort?: number): string {
+  const location = `location / { return 200 "${'x'.repeat(BODY_BYTES)}"; }`;
+  const server = (listen: string): string => `  server {\n    listen ${listen};\n    ${location}\n  }\n`;
+  return server(String(port)) + (h2cPort === undefined ? '' : server(`${h2cPort} http2`));
+}
+
+/** Starts nginx inside `netns` with `httpBody` as its `http {}` block; ready once it listens on `readyPort`. */
+export async function startNginx(name: string, netns: string, dir: string, httpBody: string, readyPort: number): Promise<NetnsProcess> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, httpBody));
+  return startInNetns(name, netns, ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf')], join(dir, 'nginx.log'), () =>
+    listening(netns, readyPort),
+  );
 }
 
 /** Starts the server pod's programs: nginx (HTTP/1.1), iperf3 and the connection echo server. */
 export async function startServers(netns: string, workDir: string, label: string, connServer: string): Promise<NetnsProcess[]> {
   const dir = join(workDir, `servers-${label}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir));
   const started: NetnsProcess[] = [];
   try {
-    started.push(
-      await startInNetns(`nginx (${label})`, netns, ['nginx', '-p', dir, '-c', join(dir, 'nginx.conf')], join(dir, 'nginx.log'), () =>
-        listening(netns, PORTS.http),
-      ),
-    );
+    started.push(await startNginx(`nginx (${label})`, netns, dir, nginxAppServers(PORTS.http), PORTS.http));
     started.push(
       await startInNetns(`iperf3 (${label})`, netns, ['iperf3', '-s', '-p', String(PORTS.iperf)], join(dir, 'iperf3.log'), () =>
         listening(netns, PORTS.iperf),

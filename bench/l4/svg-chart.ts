@@ -1,15 +1,15 @@
 import { addedLatency, throughputRatio, type L4Results, type Mode } from './results.ts';
 
 const COLORS: Record<string, string> = { ambit: '#2b6cb0', haproxy: '#c05621' };
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
-interface Bar {
+export interface Bar {
   readonly value: number;
   readonly color: string;
 }
 
 /** One panel of grouped bars with an optional dashed goal line; values in the panel's unit. */
-function panel(
+export function panel(
   x0: number,
   width: number,
   title: string,

@@ -11,10 +11,13 @@ import {
   createCaMetrics,
   createMeshCa,
   FileRootStore,
+  LocalModeAuthenticator,
   NodeCredentialAuthenticator,
   SecretPluggedCa,
   SecretRootStore,
   TokenReviewAuthenticator,
+  WORKLOAD_CREDENTIAL_PURPOSE,
+  WorkloadCredentials,
   type Authenticator,
   type MeshCa,
 } from './ca/index.ts';
@@ -23,12 +26,14 @@ import { startDebugServer } from './debug/debug-server.ts';
 import { WATCHED_KINDS } from './kube/watched-kinds.ts';
 import { LeaseElection } from './leader/lease-election.ts';
 import { ModelBuilder, type ModelDelta } from './model/index.ts';
-import { GatewayStatus } from './status/gateway-status.ts';
+import { GatewayStatus, gatewayClassConditions } from './status/gateway-status.ts';
 import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.ts';
 import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
+import { WaypointDeployer } from './waypoint/waypoint-deployer.ts';
+import type { WaypointDeployOptions } from './waypoint/waypoint-render.ts';
 
 const SERVING_CERT_TTL_SECONDS = 365 * 86400;
 
@@ -77,9 +82,14 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
     maxTtlSeconds: config.maxCertTtlSeconds,
     log,
   });
+  // Local mode also accepts the credentials it mints for waypoints (contract 6); in a cluster they present tokens.
+  const workloadCredentials = new WorkloadCredentials(ca.deriveKey(WORKLOAD_CREDENTIAL_PURPOSE));
   const authenticator: Authenticator =
     config.caAuth.kind === 'node-credentials'
-      ? new NodeCredentialAuthenticator(JSON.parse(readFileSync(config.caAuth.file, 'utf8')) as Record<string, string>)
+      ? new LocalModeAuthenticator(
+          new NodeCredentialAuthenticator(JSON.parse(readFileSync(config.caAuth.file, 'utf8')) as Record<string, string>),
+          workloadCredentials,
+        )
       : new TokenReviewAuthenticator({ kubeConfig: kc, audience: config.caAuth.audience, trustedAccounts: config.caAuth.trustedAccounts });
 
   // Over TCP (a cluster's :15012) the gRPC server speaks TLS with a certificate from the mesh CA, so proxies verify
@@ -107,6 +117,13 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const gateways = new GatewayStatus();
   const routes = new RouteBuilder();
   const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
+  const deployer = new WaypointDeployer({
+    client,
+    deploy: waypointDeployOptions(config, (ns, sa) => workloadCredentials.mint(ns, sa)),
+    isLeader,
+    log,
+    onProblem: (key, message) => writeGateway(gateways.deployProblem(key, message)),
+  });
   const election: LeaseElection = new LeaseElection({
     client,
     namespace: config.systemNamespace,
@@ -120,6 +137,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       rootPublisher.invalidate();
       void statusWriter.resync();
       void rootPublisher.resync();
+      deployer.resync();
     },
   });
   election.start();
@@ -171,7 +189,9 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
     if (key === undefined) return;
     const c = gateways.conditions(key);
     if (c === undefined) return;
-    void statusWriter.set({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', ...c.target }, c.conditions, c.generation);
+    void statusWriter.set({ apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways', ...c.target }, c.conditions, c.generation, {
+      addresses: c.addresses,
+    });
   };
 
   const onEvent =
@@ -191,6 +211,9 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         );
       }
       modelMetrics.applySeconds.observe((performance.now() - started) / 1000);
+      // The waypoint deployer's own objects: a change may be drift to repair; the Service's IP is the Gateway's address.
+      if (kind === 'Deployment' || kind === 'Service' || kind === 'ServiceAccount') deployer.owned(obj);
+      if (kind === 'Service') writeGateway(gateways.service(type, obj));
       if (kind === 'Namespace') {
         const ns = String(meta['name']);
         if (type === 'delete' || meta['deletionTimestamp'] !== undefined) rootPublisher.namespaceRemoved(ns);
@@ -206,8 +229,15 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
             name: String(meta['name']),
           });
         writeGateway(gateways.gateway(type, obj));
+        deployer.gateway(type, obj);
       } else if (kind === 'EndpointSlice') {
         writeGateway(gateways.endpointSlice(type, obj));
+      } else if (kind === 'GatewayClass') {
+        deployer.gatewayClass(type, obj);
+        const conditions = type === 'delete' ? undefined : gatewayClassConditions(obj);
+        const target = { apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gatewayclasses', namespace: '', name: String(meta['name']) };
+        if (conditions === undefined) statusWriter.forget(target);
+        else void statusWriter.set(target, conditions, typeof meta['generation'] === 'number' ? meta['generation'] : undefined);
       } else if ((kind === 'AuthorizationPolicy' || kind === 'PeerAuthentication') && type === 'delete') {
         statusWriter.forget({
           apiVersion: 'security.istio.io/v1',
@@ -222,6 +252,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   let synced = false;
   void Promise.all(informers.map((i) => i.synced)).then(() => {
     synced = true;
+    // The GatewayClass is created only once the informers know it is absent.
+    deployer.resync();
     log.info({ workloads: builder.snapshot().workloads.length }, 'informers synced');
   });
 
@@ -243,9 +275,31 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
     isLeader,
     async stop() {
       await Promise.all(informers.map((i) => i.stop()));
+      await deployer.stop();
       await election.stop();
       await debug.close();
       await xds.close();
     },
+  };
+}
+
+/** How this controller's waypoint Deployments reach it and prove their identity (contracts 3 and 6). */
+function waypointDeployOptions(
+  config: ControllerConfig,
+  mint: (namespace: string, serviceAccount: string) => string,
+): WaypointDeployOptions {
+  const local = 'socketPath' in config.grpc;
+  return {
+    trustDomain: config.trustDomain,
+    // Local pods share the host's filesystem, so the unix socket reaches across network namespaces.
+    controllerAddress: local ? `unix:${config.grpc.socketPath}` : `ambit-controller.${config.systemNamespace}.svc:${config.grpc.port}`,
+    image: config.waypoint.image,
+    ...(config.waypoint.command === undefined ? {} : { command: config.waypoint.command }),
+    caCredential:
+      config.caAuth.kind === 'token-review' ? { kind: 'projected-token', audience: config.caAuth.audience } : { kind: 'minted', mint },
+    // Over TCP the controller speaks TLS with a mesh certificate: waypoints verify it with the published root.
+    ...(local ? {} : { rootCertConfigMap: ROOT_CONFIGMAP }),
+    exitWithParent: config.waypoint.command !== undefined,
+    logLevel: config.logLevel,
   };
 }

@@ -21,4 +21,16 @@ export interface ControllerConfig {
   readonly certTtlSeconds: number;
   readonly maxCertTtlSeconds: number;
   readonly logLevel: string;
+  /** How waypoint Deployments run the waypoint (contract 3). */
+  readonly waypoint: WaypointConfig;
+}
+
+export interface WaypointConfig {
+  /** Container image of cluster waypoints (`--waypoint-image`); default `ghcr.io/ambit-dev/ambit:<version>`. */
+  readonly image: string;
+  /**
+   * Local mode (`--waypoint-command '<JSON argv>'`): the argv that runs the waypoint from this checkout instead of the
+   * image's `ambit waypoint`, and the directory it runs in (the controller's own, where `tsx` resolves).
+   */
+  readonly command?: { readonly argv: readonly string[]; readonly workingDir: string };
 }

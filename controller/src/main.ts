@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, errorMessage } from '@ambit/core';
@@ -7,7 +8,8 @@ import type { ControllerConfig } from './config.ts';
 /**
  * ambit-controller. Local mode (what `ambitctl local up` runs): --kubeconfig, --xds-socket, --debug-socket, --ca-dir,
  * --node-credentials. In a cluster: in-cluster credentials, gRPC with TLS on :15012, debug on 127.0.0.1:15014, the
- * CA root in Secret ambit-ca, callers authenticated by TokenReview.
+ * CA root in Secret ambit-ca, callers authenticated by TokenReview. Waypoint Deployments run `--waypoint-image`, or in
+ * local mode `--waypoint-command '<JSON argv>'` (a program of this checkout, run from the controller's directory).
  */
 const { values } = parseArgs({
   options: {
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     'max-cert-ttl': { type: 'string', default: String(90 * 86400) },
     identity: { type: 'string' },
     'exit-with-parent': { type: 'boolean', default: false },
+    'waypoint-image': { type: 'string' },
+    'waypoint-command': { type: 'string' },
   },
 });
 
@@ -37,7 +41,34 @@ function seconds(flag: string, v: string | undefined): number {
   return n;
 }
 
+function usage(message: string): never {
+  process.stderr.write(`ambit-controller: ${message}\n`);
+  process.exit(2);
+}
+
+function waypointCommand(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  let argv: unknown;
+  try {
+    argv = JSON.parse(v);
+  } catch {
+    return usage(`--waypoint-command must be a JSON list of strings (an argv), got ${v.slice(0, 200)}`);
+  }
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string' && a !== '')) {
+    return usage(`--waypoint-command must be a non-empty JSON list of non-empty strings, got ${v.slice(0, 200)}`);
+  }
+  return argv as string[];
+}
+
+/** The image of this release: the version in the controller's package.json. */
+function defaultWaypointImage(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'latest';
+  return `ghcr.io/ambit-dev/ambit:${version}`;
+}
+
 const env = process.env;
+const waypointArgv = waypointCommand(values['waypoint-command']);
 const config: ControllerConfig = {
   kubeconfig: values.kubeconfig ?? env['KUBECONFIG'],
   identity: values.identity ?? env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
@@ -60,6 +91,10 @@ const config: ControllerConfig = {
   certTtlSeconds: seconds('cert-ttl', values['cert-ttl']),
   maxCertTtlSeconds: seconds('max-cert-ttl', values['max-cert-ttl']),
   logLevel: env['AMBIT_LOG_LEVEL'] ?? 'info',
+  waypoint: {
+    image: values['waypoint-image'] ?? defaultWaypointImage(),
+    ...(waypointArgv === undefined ? {} : { command: { argv: waypointArgv, workingDir: process.cwd() } }),
+  },
 };
 
 const log = createLogger('ambit-controller', { level: config.logLevel });

@@ -7,7 +7,7 @@ import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIss
 import { silentLogger } from '../src/log.ts';
 import { spiffeId } from '../src/model/spiffe.ts';
 import { createHbonePool, type HbonePool, type HbonePoolOptions, type NextHop } from '../src/hbone/pool.ts';
-import { createHboneServer, type HboneServer, type HboneServerOptions, type HboneTunnelRecord } from '../src/hbone/server.ts';
+import { createHboneServer, type HboneRelayOptions, type HboneServer, type HboneTunnelRecord } from '../src/hbone/server.ts';
 import type { WorkloadCert } from '../src/hbone/tls-config.ts';
 
 export const TRUST_DOMAIN = 'cluster.local';
@@ -195,7 +195,7 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  readonly server?: Partial<HboneServerOptions>;
+  readonly server?: Partial<HboneRelayOptions>;
   readonly pool?: Partial<HbonePoolOptions>;
   /** Issue the client's certificate from this PKI instead (another CA). */
   readonly clientPki?: TestPki;

@@ -71,6 +71,7 @@ test('two replicas serve the same model over TLS; one leads', async () => {
           certTtlSeconds: 86400,
           maxCertTtlSeconds: 86400 * 90,
           logLevel: 'silent',
+          waypoint: { image: 'ghcr.io/ambit-dev/ambit:test' },
         },
         silentLogger(),
       ),

@@ -1,11 +1,28 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { CaError } from './ca-error.ts';
 
-/** Who is calling the CA: the node its proxy runs on, and a name for logs. */
-export interface CallerIdentity {
+/**
+ * Who is calling the CA. Two kinds, as in istiod (security/pkg/server/ca/server.go): a node proxy, which may ask on
+ * behalf of the pods scheduled on its node (impersonation); and a workload (a waypoint), which may ask for its own
+ * identity and nothing else.
+ */
+export type CallerIdentity = NodeCaller | WorkloadCaller;
+
+/** A node proxy (ztunnel): the node it runs on, and a name for logs. */
+export interface NodeCaller {
+  readonly kind?: 'node';
   /** Kubernetes node name; authorisation asks whether the requested identity has a pod there. */
   readonly node: string;
   /** e.g. `ambit-system/ztunnel (pod ztunnel-abcde)`; for logs and error messages. */
+  readonly caller: string;
+}
+
+/** A caller limited to one identity: `spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>`. */
+export interface WorkloadCaller {
+  readonly kind: 'workload';
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  /** e.g. `mesh/waypoint (pod waypoint-7d9c8-x2k4p)`; for logs and error messages. */
   readonly caller: string;
 }
 

@@ -11,6 +11,8 @@ export interface SigningAuthority {
   readonly rootPem: string;
   /** Earliest expiry along the chain: no leaf may outlive it, or it would stop verifying early. */
   readonly notAfter: Date;
+  /** The signing key (PKCS#8 DER): the secret every replica shares, from which credential keys are derived. */
+  readonly keyDer: Buffer;
 }
 
 function parseOne(pem: string, what: string, fail: (why: string) => never): X509Certificate {
@@ -84,5 +86,6 @@ export async function validateCaMaterial(material: CaMaterial, source: string, n
     chainPems: path.map((c) => c.toString()),
     rootPem: root.toString(),
     notAfter,
+    keyDer: key.export({ type: 'pkcs8', format: 'der' }),
   };
 }

@@ -44,8 +44,9 @@ async function authenticate(authenticator: Authenticator, token: string): Promis
 
 /**
  * Registers `istio.v1.auth.IstioCertificateService` on a server the caller owns (the controller shares one with xDS).
- * Order of checks: authenticate, then the requested identity (present, well-formed, our trust domain), then node
- * authorisation (reference istio-ambient.md §5 impersonation), then the CSR. Unauthenticated callers learn nothing
+ * Order of checks: authenticate, then the requested identity — for a node proxy: present, well-formed, our trust
+ * domain, and node authorisation (reference istio-ambient.md §5 impersonation); for a workload caller: its own
+ * identity only — then the CSR. Unauthenticated callers learn nothing
  * about identities or CSR rules.
  */
 export function addCaService(server: Server, deps: CaServiceDeps): void {
@@ -56,16 +57,33 @@ export function addCaService(server: Server, deps: CaServiceDeps): void {
     token: () => string,
   ): Promise<{ res: CertificateResponse; caller: CallerIdentity; identity: string }> => {
     const caller = await authenticate(deps.authenticator, token());
-    const identity = req.metadata[IMPERSONATED_IDENTITY_KEY];
-    // Ambit only serves node proxies asking on behalf of their pods; a certificate for the caller's own identity is
-    // not needed by anything in the mesh, so the field is mandatory.
-    if (typeof identity !== 'string' || identity === '') throw new CaError('CA_IDENTITY_REQUIRED', `${IMPERSONATED_IDENTITY_KEY} required`);
-    const { namespace, serviceAccount } = deps.ca.checkIdentity(identity);
-    if (!deps.serviceAccountOnNode(namespace, serviceAccount, caller.node)) {
-      throw new CaError(
-        'CA_NOT_ON_NODE',
-        `node ${caller.node} may not request ${identity}: no running pod of service account ${namespace}/${serviceAccount} is scheduled on it`,
-      );
+    const requested = req.metadata[IMPERSONATED_IDENTITY_KEY];
+    let identity: string;
+    if (caller.kind === 'workload') {
+      // A workload (a waypoint) may only have its own identity. It may name it (core's CA client always does) or
+      // leave the field out, as Istio's sidecars do; anything else is refused before the CSR is looked at.
+      const own = `spiffe://${deps.ca.trustDomain}/ns/${caller.namespace}/sa/${caller.serviceAccount}`;
+      if (requested !== undefined && requested !== '' && requested !== own) {
+        throw new CaError(
+          'CA_IDENTITY_NOT_ALLOWED',
+          `${caller.caller} may only request its own identity ${own}, not ${typeof requested === 'string' ? requested.slice(0, 300) : 'a non-string identity'}`,
+        );
+      }
+      identity = own;
+    } else {
+      // Node proxies ask on behalf of their pods; a certificate for the node proxy's own identity is not needed by
+      // anything in the mesh, so the field is mandatory for them.
+      if (typeof requested !== 'string' || requested === '') {
+        throw new CaError('CA_IDENTITY_REQUIRED', `${IMPERSONATED_IDENTITY_KEY} required`);
+      }
+      identity = requested;
+      const { namespace, serviceAccount } = deps.ca.checkIdentity(identity);
+      if (!deps.serviceAccountOnNode(namespace, serviceAccount, caller.node)) {
+        throw new CaError(
+          'CA_NOT_ON_NODE',
+          `node ${caller.node} may not request ${identity}: no running pod of service account ${namespace}/${serviceAccount} is scheduled on it`,
+        );
+      }
     }
     const { certChain } = await deps.ca.signCsr({ csrPem: req.csr, identity, ttlSeconds: req.validitySeconds });
     return { res: { certChain }, caller, identity };
@@ -79,7 +97,12 @@ export function addCaService(server: Server, deps: CaServiceDeps): void {
         ({ res, caller, identity }) => {
           deps.metrics?.signed();
           log.info(
-            { identity, node: caller.node, caller: caller.caller, ms: Math.round(performance.now() - started) },
+            {
+              identity,
+              ...(caller.kind === 'workload' ? {} : { node: caller.node }),
+              caller: caller.caller,
+              ms: Math.round(performance.now() - started),
+            },
             'certificate issued',
           );
           done(null, res);

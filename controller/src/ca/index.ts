@@ -29,7 +29,19 @@ export {
   type MeshCaOptions,
   type SignRequest,
 } from './mesh-ca.ts';
-export { NodeCredentialAuthenticator, type Authenticator, type CallerIdentity } from './authenticator.ts';
+export {
+  NodeCredentialAuthenticator,
+  type Authenticator,
+  type CallerIdentity,
+  type NodeCaller,
+  type WorkloadCaller,
+} from './authenticator.ts';
+export {
+  LocalModeAuthenticator,
+  WorkloadCredentials,
+  WORKLOAD_CREDENTIAL_PREFIX,
+  WORKLOAD_CREDENTIAL_PURPOSE,
+} from './workload-credential.ts';
 export { TokenReviewAuthenticator, type TokenReviewAuthenticatorOptions } from './token-review-authenticator.ts';
 export { createCaMetrics, type CaMetrics } from './ca-metrics.ts';
 export { addCaService, type CaServiceDeps } from './ca-service.ts';

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, hkdfSync } from 'node:crypto';
 import type { Logger } from '@ambit/core';
 import {
   createCaCertificate,
@@ -60,6 +60,11 @@ export interface MeshCa {
   signCsr(request: SignRequest): Promise<{ certChain: string[] }>;
   /** Parses `identity` and requires our trust domain; throws CaError otherwise. */
   checkIdentity(identity: string): SpiffeIdentity;
+  /**
+   * A 32-byte key for `purpose` (HKDF-SHA256 over the signing key), the same in every replica that loaded the same
+   * material and different for every purpose; it changes when the CA's key does.
+   */
+  deriveKey(purpose: string): Buffer;
   /**
    * A serving certificate for the controller itself (gRPC on :15012): a fresh P-256 key, the SPIFFE identity plus
    * DNS names proxies dial (`ambit-controller.ambit-system.svc`). Not reachable through CreateCertificate, whose
@@ -135,6 +140,7 @@ export async function createMeshCa(options: MeshCaOptions): Promise<MeshCa> {
     source,
     rootCertPem: () => authority.rootPem,
     checkIdentity,
+    deriveKey: (purpose) => Buffer.from(hkdfSync('sha256', authority.keyDer, 'ambit.dev/mesh-ca', purpose, 32)),
     async signCsr(request) {
       checkIdentity(request.identity);
       const publicKey = await checkCsr(request.csrPem, request.identity);

@@ -60,7 +60,32 @@ test('a pod-bound ztunnel token for our audience authenticates as its pod’s no
   assert.deepEqual(await authenticator().authenticate(token), { node: 'node-7', caller: `ambit-system/ztunnel (pod ${podName})` });
 });
 
-test('refusals: unknown token, wrong audience, untrusted account, unbound token, deleted pod', async () => {
+test('a pod-bound token of any other account is a workload limited to its own identity', async () => {
+  api.tokens.push({
+    token: 'waypoint-token',
+    namespace: 'mesh',
+    serviceAccount: 'waypoint',
+    audiences: ['ambit-ca'],
+    boundPod: { name: 'waypoint-1', uid: 'w1' },
+  });
+  api.pods.set('mesh/waypoint-1', {
+    ...runningPod('mesh', 'waypoint-1', 'waypoint', 'node-1'),
+    metadata: { name: 'waypoint-1', namespace: 'mesh', uid: 'w1' },
+  });
+  assert.deepEqual(await authenticator().authenticate('waypoint-token'), {
+    kind: 'workload',
+    namespace: 'mesh',
+    serviceAccount: 'waypoint',
+    caller: 'mesh/waypoint (pod waypoint-1)',
+  });
+  // The same checks as for node proxies: a token not bound to a pod, or bound to one that is gone, is refused.
+  api.tokens.push({ token: 'waypoint-legacy', namespace: 'mesh', serviceAccount: 'waypoint', audiences: ['ambit-ca'] });
+  await assert.rejects(authenticator().authenticate('waypoint-legacy'), refusedWith('CA_BAD_TOKEN', /not bound to a pod/));
+  api.pods.delete('mesh/waypoint-1');
+  await assert.rejects(authenticator().authenticate('waypoint-token'), refusedWith('CA_BAD_TOKEN', /not found/));
+});
+
+test('refusals: unknown token, wrong audience, account mismatch, unbound token, deleted pod', async () => {
   const wrongAudience = ztunnelOn('node-1', ['istio-ca']).token;
   api.tokens.push({
     token: 'app-token',
@@ -69,8 +94,9 @@ test('refusals: unknown token, wrong audience, untrusted account, unbound token,
     audiences: ['ambit-ca'],
     boundPod: { name: 'reviews-1', uid: 'u1' },
   });
+  // The pod the token is bound to runs as another account than the token's.
   api.pods.set('default/reviews-1', {
-    ...runningPod('default', 'reviews-1', 'reviews', 'node-1'),
+    ...runningPod('default', 'reviews-1', 'ratings', 'node-1'),
     metadata: { name: 'reviews-1', namespace: 'default', uid: 'u1' },
   });
   api.tokens.push({ token: 'legacy-token', namespace: 'ambit-system', serviceAccount: 'ztunnel', audiences: ['ambit-ca'] });
@@ -80,7 +106,7 @@ test('refusals: unknown token, wrong audience, untrusted account, unbound token,
   const cases: ReadonlyArray<{ name: string; token: string; says: RegExp }> = [
     { name: 'unknown', token: 'nope', says: /not authenticated: \[invalid bearer token/ },
     { name: 'wrong audience', token: wrongAudience, says: /is invalid for the target audiences/ },
-    { name: 'untrusted account', token: 'app-token', says: /default\/reviews is not a trusted node proxy account/ },
+    { name: 'account mismatch', token: 'app-token', says: /runs as ratings, the token is for reviews/ },
     { name: 'not pod-bound', token: 'legacy-token', says: /not bound to a pod/ },
     { name: 'bound pod deleted', token: gone.token, says: /not found/ },
   ];

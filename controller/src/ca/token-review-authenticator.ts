@@ -21,10 +21,11 @@ function single(values: readonly string[] | undefined): string | undefined {
 }
 
 /**
- * Cluster mode, after istiod's node authorizer (security/pkg/server/ca/node_auth.go): a TokenReview proves the
- * token is a live, pod-bound token for our audience from a trusted node-proxy service account; the pod it is bound to
- * must still exist with the same UID and service account, and its `spec.nodeName` is the node the caller speaks for.
- * The UID check matters: a token from a deleted pod whose name was reused must not vouch for the new pod's node.
+ * Cluster mode, after istiod's authenticators (security/pkg/server/ca/authenticate/kubeauth, node_auth.go): a
+ * TokenReview proves the token is a live, pod-bound token for our audience; the pod it is bound to must still exist
+ * with the same UID and service account. A trusted node-proxy account (ztunnel) then speaks for the pod's
+ * `spec.nodeName`; any other account is a workload (a waypoint) limited to its own identity.
+ * The UID check matters: a token from a deleted pod whose name was reused must not vouch for the new pod.
  */
 export class TokenReviewAuthenticator implements Authenticator {
   private readonly auth: AuthenticationV1Api;
@@ -53,9 +54,7 @@ export class TokenReviewAuthenticator implements Authenticator {
     if (account.length !== 2 || namespace === undefined || serviceAccount === undefined) {
       throw new CaError('CA_BAD_TOKEN', `token user ${username} is not a service account`);
     }
-    if (!this.trusted.has(`${namespace}/${serviceAccount}`)) {
-      throw new CaError('CA_BAD_TOKEN', `service account ${namespace}/${serviceAccount} is not a trusted node proxy account`);
-    }
+    const nodeProxy = this.trusted.has(`${namespace}/${serviceAccount}`);
     const podName = single(status.user?.extra?.[POD_NAME_EXTRA]);
     const podUid = single(status.user?.extra?.[POD_UID_EXTRA]);
     if (podName === undefined || podUid === undefined)
@@ -69,9 +68,12 @@ export class TokenReviewAuthenticator implements Authenticator {
     const podAccount = pod.spec?.serviceAccountName ?? 'default';
     if (podAccount !== serviceAccount)
       throw new CaError('CA_BAD_TOKEN', `${who} runs as ${podAccount}, the token is for ${serviceAccount}`);
+    const caller = `${namespace}/${serviceAccount} (pod ${podName})`;
+    // Any other account's pod (a waypoint) may have its own identity only, as istiod grants its callers.
+    if (!nodeProxy) return { kind: 'workload', namespace, serviceAccount, caller };
     const node = pod.spec?.nodeName ?? '';
     if (node === '') throw new CaError('CA_BAD_TOKEN', `${who} is not scheduled on a node`);
-    return { node, caller: `${namespace}/${serviceAccount} (pod ${podName})` };
+    return { node, caller };
   }
 
   private async review(token: string): Promise<V1TokenReview> {

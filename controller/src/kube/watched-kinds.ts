@@ -1,4 +1,5 @@
 import { watchedKind as kind, type WatchedKind } from '@ambit/core/kube';
+import { MANAGED_LABEL, MANAGED_VALUE } from '../waypoint/waypoint-gateway.ts';
 
 /** Everything the model is computed from (DESIGN §6). */
 export const WATCHED_KINDS: readonly WatchedKind[] = [
@@ -14,6 +15,10 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'),
   kind('gateway.networking.k8s.io/v1', 'GRPCRoute', 'grpcroutes'),
   kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),
+  // The waypoint deployer's (issue 13): the class it keeps, and the Deployments it made, by its label (the Services
+  // and ServiceAccounts it made are among those watched above).
+  kind('gateway.networking.k8s.io/v1', 'GatewayClass', 'gatewayclasses'),
+  kind('apps/v1', 'Deployment', 'deployments', undefined, `${MANAGED_LABEL}=${MANAGED_VALUE}`),
   // Only our own root-cert ConfigMaps, to put them back when someone edits or deletes them.
   kind('v1', 'ConfigMap', 'configmaps', 'metadata.name=ambit-ca-root-cert'),
 ];

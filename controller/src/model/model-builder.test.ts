@@ -339,3 +339,21 @@ test('builder: options set trust domain, cluster id and root namespace', () => {
   assert.equal(w?.clusterId, 'east');
   assert.equal(global.authorizations.upserted[0]?.scope, 'GLOBAL');
 });
+
+test('builder: a waypoint pod becomes an HBONE endpoint of its Service when its Gateway appears, and stops when it goes', () => {
+  const b = new ModelBuilder();
+  const labels = { 'gateway.networking.k8s.io/gateway-name': 'wp', 'istio.io/dataplane-mode': 'none' };
+  upsert(b, namespace(NS, { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' }));
+  upsert(b, service('wp', { clusterIP: '10.96.0.9', selector: { 'gateway.networking.k8s.io/gateway-name': 'wp' }, labels }));
+  const before = upsert(b, pod('wp-1', { labels, ips: ['10.244.1.9'] }));
+  assert.equal(before.workloads.upserted[0]?.tunnelProtocol, 'NONE');
+  const created = upsert(b, gateway('wp'));
+  const wp = created.workloads.upserted.find((w) => w.name === 'wp-1');
+  assert.equal(wp?.tunnelProtocol, 'HBONE');
+  assert.equal(wp?.waypoint, undefined, 'a waypoint never uses itself');
+  assert.deepEqual(Object.keys(wp?.services ?? {}), [svcKey('wp')]);
+  // The waypoint's own Service is not sent through the waypoint either.
+  assert.equal(b.snapshot().services.find((s) => s.name === 'wp')?.waypoint, undefined);
+  const deleted = remove(b, gateway('wp'));
+  assert.equal(deleted.workloads.upserted.find((w) => w.name === 'wp-1')?.tunnelProtocol, 'NONE');
+});

@@ -198,3 +198,14 @@ test('waypoint: pod label, namespace label, opt-out, and a missing Gateway repor
   assert.equal(missing.workload?.waypoint, undefined);
   assert.match(missing.waypointProblem?.message ?? '', /Gateway demo\/nope does not exist/);
 });
+
+test('waypoint pods: dataplane-mode none, yet published with HBONE when their Gateway is an istio-waypoint', () => {
+  const waypointPod = pod('wp-1', { labels: { 'gateway.networking.k8s.io/gateway-name': 'wp', 'istio.io/dataplane-mode': 'none' } });
+  const gateways = [gateway('wp'), gateway('ingress', { className: 'istio' })];
+  assert.equal(workload(waypointPod, { gateways, nsLabels: AMBIENT }).tunnelProtocol, 'HBONE');
+  assert.equal(workload(waypointPod, { gateways }).tunnelProtocol, 'HBONE', 'whatever the namespace says');
+  // Not while its Gateway is unknown, nor for another class's gateway pods: they stay what their labels say.
+  assert.equal(workload(waypointPod, { gateways: [] }).tunnelProtocol, 'NONE');
+  const ingressPod = pod('in-1', { labels: { 'gateway.networking.k8s.io/gateway-name': 'ingress', 'istio.io/dataplane-mode': 'none' } });
+  assert.equal(workload(ingressPod, { gateways, nsLabels: AMBIENT }).tunnelProtocol, 'NONE');
+});

@@ -6,6 +6,7 @@ import {
   DATAPLANE_MODE_NONE,
   GATEWAY_NAME_LABEL,
   SIDECAR_STATUS_ANNOTATION,
+  WAYPOINT_GATEWAY_CLASS,
 } from './labels.ts';
 import { portsForPod, serviceHostname, serviceSelectsPod } from './service.ts';
 import { resolveWaypoint, type WaypointProblem } from './waypoint.ts';
@@ -45,6 +46,16 @@ export function tunnelProtocolOf(pod: PodView, namespaceLabels: Readonly<Record<
 }
 
 /**
+ * A pod of an `istio-waypoint` Gateway's deployment (contract 4). It is `dataplane-mode: none` — ztunnel does not
+ * capture it — yet it terminates and originates HBONE itself on its pod IP, so it is published with HBONE and
+ * ztunnels tunnel to it.
+ */
+export function isWaypointPod(pod: PodView, gatewayOf: WorkloadContext['gatewayOf']): boolean {
+  const gw = pod.meta.labels[GATEWAY_NAME_LABEL];
+  return gw !== undefined && gatewayOf(pod.meta.namespace, gw)?.gatewayClassName === WAYPOINT_GATEWAY_CLASS;
+}
+
+/**
  * A pod's Workload. Not-ready and terminating pods stay in the model as UNHEALTHY — as in Istio, ztunnel still needs
  * their identity for connections already open to them and for inbound traffic they receive while draining — and
  * proxies load-balance Service traffic over HEALTHY workloads only, which is how they stop being endpoints.
@@ -81,7 +92,7 @@ export function buildWorkload(pod: PodView, ctx: WorkloadContext): BuiltWorkload
     addresses: pod.ips,
     hostname: '',
     network: '',
-    tunnelProtocol: tunnelProtocolOf(pod, ctx.namespaceLabels),
+    tunnelProtocol: isWaypointPod(pod, ctx.gatewayOf) ? 'HBONE' : tunnelProtocolOf(pod, ctx.namespaceLabels),
     trustDomain: ctx.trustDomain,
     serviceAccount: pod.serviceAccountName,
     ...(result.waypoint === undefined ? {} : { waypoint: result.waypoint }),

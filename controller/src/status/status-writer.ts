@@ -14,6 +14,7 @@ export interface StatusTarget {
   readonly apiVersion: string;
   /** URL plural: `authorizationpolicies`, `gateways`. */
   readonly plural: string;
+  /** '' for a cluster-scoped object (a GatewayClass). */
   readonly namespace: string;
   readonly name: string;
 }
@@ -49,13 +50,21 @@ export class StatusWriter {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Records the desired conditions of an object and writes them if leading. */
-  async set(target: StatusTarget, conditions: readonly Condition[], generation?: number): Promise<void> {
+  /**
+   * Records the desired conditions of an object and writes them if leading. `extra`: other status fields this writer
+   * owns (a Gateway's `addresses`), merged into the same patch; a `null` value removes the field.
+   */
+  async set(
+    target: StatusTarget,
+    conditions: readonly Condition[],
+    generation?: number,
+    extra?: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
     const k = key(target);
     this.#wanted.set(k, {
       target,
-      body: JSON.stringify(conditions),
-      patch: (stamp) => ({ status: { conditions: stampConditions(conditions, stamp, generation) } }),
+      body: JSON.stringify([conditions, extra ?? null]),
+      patch: (stamp) => ({ status: { ...extra, conditions: stampConditions(conditions, stamp, generation) } }),
     });
     if (this.isLeader()) await this.#write(k);
   }
@@ -110,7 +119,8 @@ export class StatusWriter {
       .toISOString()
       .replace(/\.\d{3}Z$/, 'Z');
     const prefix = target.apiVersion.includes('/') ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
-    const path = `${prefix}/namespaces/${target.namespace}/${target.plural}/${target.name}/status`;
+    const scope = target.namespace === '' ? '' : `/namespaces/${target.namespace}`;
+    const path = `${prefix}${scope}/${target.plural}/${target.name}/status`;
     try {
       await this.client.request('PATCH', path, want.patch(stamp), 'application/merge-patch+json');
       this.#written.set(k, body);

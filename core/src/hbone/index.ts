@@ -15,7 +15,10 @@ export {
   type HboneDecision,
   type HboneOpenTunnel,
   type HboneServer,
+  type HboneRelayOptions,
   type HboneServerOptions,
+  type HboneTakeDecision,
+  type HboneTerminateOptions,
   type HboneTunnelMeta,
   type HboneTunnelRecord,
 } from './server.ts';

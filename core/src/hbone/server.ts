@@ -73,7 +73,14 @@ export interface HboneOpenTunnel {
   readonly bytes: RelayCounts;
 }
 
-export interface HboneServerOptions {
+/**
+ * What a terminating server user (the waypoint) answers for a CONNECT stream, before 200 is sent: take it (the stream
+ * is then the user's, 200 already answered) or refuse it with a status, as `authorize` does.
+ */
+export type HboneTakeDecision =
+  { readonly allow: true; readonly take: (stream: ServerHttp2Stream) => void } | Extract<HboneDecision, { readonly allow: false }>;
+
+interface HboneServerCommon {
   /** The destination pod's certificate, chosen by the local address the connection arrived on (HBONE has no SNI). */
   readonly certFor: (localIp: string) => WorkloadCert | undefined;
   /** Mesh root PEMs that client certificates must chain to. */
@@ -82,16 +89,11 @@ export interface HboneServerOptions {
   readonly trustDomain: string;
   /** L4 policy; absent allows everything. A throw fails closed with 503. */
   readonly authorize?: (req: HboneAuthorizeRequest) => HboneDecision;
-  /** Connects the tunnel's target; rejection answers 503. The Duplex must be half-open capable. */
-  readonly connectUpstream: (target: { readonly host: string; readonly port: number }, meta: HboneTunnelMeta) => Promise<Duplex>;
-  /** Called once per CONNECT stream when it is done. */
-  readonly onTunnelClose?: (record: HboneTunnelRecord) => void;
   /**
-   * Called when a tunnel is up (200 sent). `tunnel.abort` tears it down (stream reset, upstream reset): how live policy
-   * re-checks close connections a new policy denies. `stream` and `upstream` may be observed (e.g. 'data' for byte
-   * counters), not consumed. The returned function, if any, runs at close, before onTunnelClose.
+   * Called once per CONNECT stream when it is done. A taken stream (`takeTunnel`) is recorded with status 200 and no
+   * byte counts: its owner parses what flows and counts it.
    */
-  readonly onTunnelOpen?: (meta: HboneTunnelMeta, tunnel: HboneOpenTunnel) => (() => void) | undefined;
+  readonly onTunnelClose?: (record: HboneTunnelRecord) => void;
   /** Target ports refused with 400 (loop protection); default 15001, 15006, 15008. */
   readonly illegalPorts?: readonly number[];
   /** SETTINGS_MAX_CONCURRENT_STREAMS; default 100 (without it Node advertises no limit). */
@@ -105,6 +107,32 @@ export interface HboneServerOptions {
   readonly pingTimeoutMs?: number;
   readonly log: Logger;
 }
+
+/** ztunnel's inbound: each tunnel is relayed to its target on this host (the `:authority` must be the local address). */
+export interface HboneRelayOptions extends HboneServerCommon {
+  /** Connects the tunnel's target; rejection answers 503. The Duplex must be half-open capable. */
+  readonly connectUpstream: (target: { readonly host: string; readonly port: number }, meta: HboneTunnelMeta) => Promise<Duplex>;
+  /**
+   * Called when a tunnel is up (200 sent). `tunnel.abort` tears it down (stream reset, upstream reset): how live policy
+   * re-checks close connections a new policy denies. `stream` and `upstream` may be observed (e.g. 'data' for byte
+   * counters), not consumed. The returned function, if any, runs at close, before onTunnelClose.
+   */
+  readonly onTunnelOpen?: (meta: HboneTunnelMeta, tunnel: HboneOpenTunnel) => (() => void) | undefined;
+  readonly takeTunnel?: undefined;
+}
+
+/**
+ * A terminating server (the waypoint): the user takes each allowed CONNECT stream itself, with no upstream connected
+ * here. The `:authority` is the original destination (a Service VIP or another pod), so it is not required to be the
+ * local address; `takeTunnel` decides (after `authorize`), and a taken stream gets its 200 at once.
+ */
+export interface HboneTerminateOptions extends HboneServerCommon {
+  readonly takeTunnel: (meta: HboneTunnelMeta) => HboneTakeDecision;
+  readonly connectUpstream?: undefined;
+  readonly onTunnelOpen?: undefined;
+}
+
+export type HboneServerOptions = HboneRelayOptions | HboneTerminateOptions;
 
 export interface HboneServer {
   /** Takes an accepted TCP socket (the in-pod 15008 listener's); the server owns it from now on. */
@@ -271,7 +299,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     if (headers[':method'] !== 'CONNECT') return refuse(400, `method ${String(headers[':method'])} is not CONNECT`);
     const target = parseIpAuthority(authority);
     if (target === undefined) return refuse(400, 'authority is not ip:port');
-    if (!sameIp(target.host, state.localAddr)) return refuse(400, `authority IP is not the destination address ${state.localAddr}`);
+    if (options.takeTunnel === undefined && !sameIp(target.host, state.localAddr))
+      return refuse(400, `authority IP is not the destination address ${state.localAddr}`);
     if (illegalPorts.includes(target.port)) return refuse(400, `port ${target.port} is not a valid target`);
     const req: HboneAuthorizeRequest = {
       peerIdentity: state.peerIdentity,
@@ -296,6 +325,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     // The record of a refused tunnel carries who asked, so denials can be logged and counted per source.
     if (!decision.allow) return refuse(decision.status, decision.reason, tunnelMeta);
     stream.on('error', (err) => log.debug({ session: state.id, err: errorMessage(err) }, 'HBONE stream error'));
+    if (options.takeTunnel !== undefined) return take(options.takeTunnel, stream, tunnelMeta, record, refuse);
     // Upstream first, then 200: connect failures surface as a status, not a reset (reference §1 "Response").
     options.connectUpstream(target, tunnelMeta).then(
       (upstream) => {
@@ -325,6 +355,26 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       },
       (err: unknown) => refuse(503, `upstream ${formatHostPort(target.host, target.port)} unavailable: ${errorMessage(err)}`, tunnelMeta),
     );
+  }
+
+  function take(
+    takeTunnel: HboneTerminateOptions['takeTunnel'],
+    stream: ServerHttp2Stream,
+    meta: HboneTunnelMeta,
+    record: (status: number, reason: string | undefined, meta?: HboneTunnelMeta) => void,
+    refuse: (status: 400 | 401 | 503, reason: string, meta?: HboneTunnelMeta) => void,
+  ): void {
+    let decision: HboneTakeDecision;
+    try {
+      decision = takeTunnel(meta);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'tunnel owner failed');
+      decision = { allow: false, status: 503, reason: `tunnel owner failed: ${errorMessage(err)}` };
+    }
+    if (!decision.allow) return refuse(decision.status, decision.reason, meta);
+    stream.respond({ ':status': 200 });
+    stream.once('close', () => record(200, undefined, meta));
+    decision.take(stream);
   }
 
   return {

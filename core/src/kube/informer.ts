@@ -45,7 +45,10 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   const { kind, log } = opts;
   const backoff = createBackoff({ initialMs: 200, maxMs: 10_000, ...opts.backoff });
   const clock = opts.clock ?? systemClock;
-  const listPath = kind.fieldSelector === undefined ? kind.path : `${kind.path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}`;
+  const query = new URLSearchParams();
+  if (kind.labelSelector !== undefined) query.set('labelSelector', kind.labelSelector);
+  if (kind.fieldSelector !== undefined) query.set('fieldSelector', kind.fieldSelector);
+  const listPath = query.size === 0 ? kind.path : `${kind.path}?${query.toString()}`;
   let stopped = false;
   // client-node looks at stop() only before it lists and before it reconnects: a list or a watch request still on its
   // way when stop() is called would otherwise go on to open a watch nobody ever closes.
@@ -67,7 +70,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
       return list as unknown as { metadata: { resourceVersion: string }; items: KubernetesObject[] };
     },
     false,
-    undefined,
+    kind.labelSelector,
     kind.fieldSelector,
     // client-node's pause between quiet reconnects: not a reason to keep a stopped process alive.
     { delayFn: (ms) => (stopped ? Promise.resolve() : sleep(ms, undefined, { ref: false })) },

@@ -4,11 +4,12 @@ import { asRecord, silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
 import { ObjectStore } from '../store/object-store.ts';
-import { storeView } from '../runner/store-adapter.ts';
+import { gcStore, storeView } from '../runner/store-adapter.ts';
 import { createAdmission } from './admission.ts';
 import type { Controller } from './controller.ts';
 import { startDeploymentController } from './deployment-controller.ts';
 import { startEndpointSliceController } from './endpointslice-controller.ts';
+import { startGarbageCollector } from './garbage-collector.ts';
 import { startReplicaSetController } from './replicaset-controller.ts';
 import { startServiceAccountController } from './serviceaccount-controller.ts';
 import { computeRules } from './service-proxy-controller.ts';
@@ -27,6 +28,7 @@ function cluster(): { view: StoreView; store: ObjectStore; controllers: Controll
     startDeploymentController(view, log),
     startReplicaSetController(view, log),
     startEndpointSliceController(view, log),
+    startGarbageCollector(gcStore(store), log),
   ];
   return { view, store, controllers };
 }
@@ -190,4 +192,32 @@ test('every namespace gets its default ServiceAccount', async () => {
     assert.ok(view.find('ServiceAccount', 'extra', 'default'), 'extra/default exists');
     assert.ok(view.find('ServiceAccount', 'demo', 'default'), 'demo/default exists');
   });
+});
+
+test('garbage collector: an object whose every owner is gone is deleted; one with a live owner, or an unknown owner kind, stays', async () => {
+  const { store, controllers } = cluster();
+  all.push(...controllers);
+  const cms = store.typeOf({ apiVersion: 'v1', kind: 'ConfigMap' });
+  const owner = store.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owner', namespace: 'demo' } });
+  const ref = (name: string, uid: string, kind = 'ConfigMap', apiVersion = 'v1') => [{ apiVersion, kind, name, uid, controller: true }];
+  const cm = (name: string, ownerReferences: ReturnType<typeof ref>): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace: 'demo', ownerReferences },
+  });
+  // Created after its owner was deleted (the race a controller creating owned objects can lose).
+  store.create(cm('late', ref('gone', 'uid-of-a-deleted-owner')));
+  // The owner's name exists, but it is another object now (a different UID).
+  store.create(cm('renamed', ref('owner', 'uid-of-an-earlier-owner')));
+  store.create(cm('kept', ref('owner', owner.metadata.uid ?? '')));
+  store.create(cm('crd-owned', ref('w', 'u', 'Widget', 'example.com/v1')));
+  await eventually(() => {
+    assert.equal(store.find(cms, 'demo', 'late'), undefined, 'dangling owner: deleted');
+    assert.equal(store.find(cms, 'demo', 'renamed'), undefined, 'owner UID mismatch: deleted');
+  }, 5000);
+  assert.ok(store.find(cms, 'demo', 'kept') !== undefined, 'a live owner keeps it');
+  assert.ok(store.find(cms, 'demo', 'crd-owned') !== undefined, 'an owner kind the store does not serve is assumed alive');
+  // And the store's own cascade still removes dependents with their owner.
+  store.delete(cms, 'demo', 'owner');
+  assert.equal(store.find(cms, 'demo', 'kept'), undefined);
 });

@@ -9,6 +9,7 @@ import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
+import { startGarbageCollector } from '../cluster/garbage-collector.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
@@ -23,7 +24,7 @@ import { applyObjects, deleteObjects } from './apply.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
 import type { ClusterPaths, RunnerInfo } from './paths.ts';
-import { applyTarget, storeView } from './store-adapter.ts';
+import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
@@ -39,6 +40,8 @@ export interface ClusterOptions {
   readonly repoRoot: string;
   /** Workload certificate lifetime the ztunnels ask for; default theirs (24 h). */
   readonly certTtlSeconds?: number;
+  /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
+  readonly waypointCommand?: string;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -116,6 +119,7 @@ export class LocalCluster {
       paths: ctl,
       logFile: this.#controllerLog,
       log,
+      ...(this.opts.waypointCommand === undefined ? {} : { waypointCommand: this.opts.waypointCommand }),
     });
     mkdirSync(paths.logDir, { recursive: true });
     this.#nodeComponents = topology.nodes.map((node) =>
@@ -136,6 +140,7 @@ export class LocalCluster {
       startReplicaSetController(view, log),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
+      startGarbageCollector(gcStore(store), log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(

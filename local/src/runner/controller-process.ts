@@ -52,12 +52,19 @@ export function writeNodeCredentials(stateDir: string, nodes: readonly NodeNet[]
   writeFileSync(paths.nodeCredentials, JSON.stringify(map), { mode: 0o600 });
 }
 
+/** The argv a local waypoint pod runs: this checkout's waypoint on this Node, with tsx (resolved from the repo root). */
+export function waypointCommand(repoRoot: string): string[] {
+  return [process.execPath, '--import', 'tsx', join(repoRoot, 'waypoint', 'src', 'main.ts')];
+}
+
 export interface StartControllerOptions {
   readonly repoRoot: string;
   readonly kubeconfig: string;
   readonly paths: ControllerPaths;
   readonly logFile: string;
   readonly log: Logger;
+  /** JSON argv waypoint pods run instead of `waypointCommand(repoRoot)`; the controller checks it. */
+  readonly waypointCommand?: string;
 }
 
 /**
@@ -78,6 +85,8 @@ export function startControllerProcess(opts: StartControllerOptions): ContainerH
       ...['--kubeconfig', opts.kubeconfig],
       ...['--xds-socket', paths.xdsSocket, '--debug-socket', paths.debugSocket],
       ...['--ca-dir', paths.caDir, '--node-credentials', paths.nodeCredentials],
+      // Waypoint pods run the waypoint of this checkout, as the other components do (contract 3).
+      ...['--waypoint-command', opts.waypointCommand ?? JSON.stringify(waypointCommand(opts.repoRoot))],
       '--exit-with-parent',
     ],
     env: { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' },

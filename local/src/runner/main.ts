@@ -32,6 +32,8 @@ if (positionals[0] !== RUNNER_MARKER || values.name === undefined || values['sta
 const stateDir = resolve(values['state-dir']);
 const paths = clusterPaths(values.name, dirname(stateDir));
 const log = createLogger('ambit-local', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
+// A developer's (or a test's) override of what waypoint pods run, as a JSON argv: a profiler wrapper, or a stand-in.
+const waypointCommand = process.env['AMBIT_WAYPOINT_COMMAND'];
 const cluster = new LocalCluster({
   paths,
   nodes: Number(values.nodes),
@@ -39,6 +41,7 @@ const cluster = new LocalCluster({
   readyTimeoutMs: Number(values['ready-timeout']) * 1000,
   repoRoot: REPO_ROOT,
   ...(values['cert-ttl'] !== undefined && { certTtlSeconds: Number(values['cert-ttl']) }),
+  ...(waypointCommand !== undefined && waypointCommand !== '' && { waypointCommand }),
   log,
 });
 

@@ -1,6 +1,7 @@
 import type { KubeObject, ResourceType } from '../kube/types.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { KindName, StoreView } from '../cluster/store-view.ts';
+import type { GcStore } from '../cluster/garbage-collector.ts';
 import type { ApplyTarget } from './apply.ts';
 
 const KIND_API_VERSION: Record<KindName, string> = {
@@ -27,6 +28,27 @@ export function storeView(store: ObjectStore): StoreView {
       const type = typeOf(kind);
       if (store.find(type, ns, name) === undefined) return;
       store.delete(type, ns, name, gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds });
+    },
+    onChange: (listener) => store.subscribe(listener),
+  };
+}
+
+/** The garbage collector's view: any kind, by ownerReference. */
+export function gcStore(store: ObjectStore): GcStore {
+  return {
+    findOwner: (ref, namespace) => {
+      const type = store.types.byKind(ref.apiVersion, ref.kind);
+      if (type === undefined) return 'unknown-kind';
+      return store.find(type, type.namespaced ? namespace : undefined, ref.name);
+    },
+    reread: (obj) => {
+      const type = store.types.byKind(obj.apiVersion, obj.kind);
+      return type === undefined ? undefined : store.find(type, obj.metadata.namespace, obj.metadata.name ?? '');
+    },
+    remove: (obj) => {
+      const type = store.types.byKind(obj.apiVersion, obj.kind);
+      if (type === undefined || store.find(type, obj.metadata.namespace, obj.metadata.name ?? '') === undefined) return;
+      store.delete(type, obj.metadata.namespace, obj.metadata.name ?? '', { propagationPolicy: 'Background' });
     },
     onChange: (listener) => store.subscribe(listener),
   };

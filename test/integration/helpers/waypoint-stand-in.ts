@@ -1,0 +1,42 @@
+import { parseArgs } from 'node:util';
+import { createCaClient, parseCertInfo } from '@ambit/core/identity';
+
+// Runs in a waypoint pod in place of the waypoint (AMBIT_WAYPOINT_COMMAND) until the real one exists on this branch:
+// it takes the flags and environment the deployer gives a waypoint (contract 3), asks the controller's CA for its own
+// identity with the minted credential (contract 6), says what it got, and stays up so the pod is ready.
+
+const { values } = parseArgs({
+  options: {
+    controller: { type: 'string' },
+    'gateway-name': { type: 'string' },
+    'trust-domain': { type: 'string', default: 'cluster.local' },
+    'exit-with-parent': { type: 'boolean' },
+  },
+  strict: true,
+});
+const env = process.env;
+if (values['exit-with-parent'] === true) {
+  // As the real waypoint: leave with the local runner rather than outlive its cluster.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+const identity = `spiffe://${values['trust-domain'] ?? ''}/ns/${env['POD_NAMESPACE'] ?? ''}/sa/${env['SERVICE_ACCOUNT'] ?? ''}`;
+process.stdout.write(`stand-in: gateway ${values['gateway-name'] ?? '?'} pod ${env['POD_NAME'] ?? '?'} ip ${env['POD_IP'] ?? '?'}\n`);
+const client = createCaClient({ target: values.controller ?? '', token: () => env['AMBIT_CA_TOKEN'] ?? '' });
+try {
+  const got = await client.fetchCertificate(identity);
+  process.stdout.write(`stand-in: certificate for ${parseCertInfo(got.certPem).uriSans.join(',')}\n`);
+  // The CA must refuse any other identity to this credential.
+  await client.fetchCertificate(`spiffe://${values['trust-domain'] ?? ''}/ns/${env['POD_NAMESPACE'] ?? ''}/sa/default`).then(
+    () => process.stdout.write('stand-in: WRONG: got a certificate for another identity\n'),
+    (err: unknown) => process.stdout.write(`stand-in: other identity refused: ${err instanceof Error ? err.message : String(err)}\n`),
+  );
+} catch (err) {
+  process.stdout.write(`stand-in: CA failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+} finally {
+  client.close();
+}
+setInterval(() => undefined, 60_000);

@@ -1,0 +1,324 @@
+import { once } from 'node:events';
+import type { Workload } from '@ambit/core';
+import { createBackoff } from '@ambit/core';
+import { modifyHeaders } from '@ambit/core/routes';
+import { endpointKey, type Balancer } from './balancer.ts';
+import type { Destination } from './destination.ts';
+import { classifyUpstreamError, isRetriableFailure, localReplyFor, WaypointError } from './errors.ts';
+import type { Exchange } from './exchange.ts';
+import { addForwarding, headerValue, withoutHopByHop } from './headers.ts';
+import type { Endpoint, RequestRecord, ResponseFlag, WaypointInputs } from './proxy-inputs.ts';
+import { ReplayBody } from './replay-body.ts';
+import { planRoute, type RoutePlan } from './route-plan.ts';
+import type { UpstreamConnections, UpstreamProtocol, UpstreamResponse } from './upstream.ts';
+
+/**
+ * Bodies up to this size are kept while the first try sends them, so a retry can send them again; a larger body is
+ * streamed once and its request is not retried (Envoy also stops retrying past its per-request buffer limit). 64 KiB
+ * covers typical API and gRPC unary requests, and bounds the memory a request can pin.
+ */
+export const RETRY_BUFFER_BYTES = 64 * 1024;
+
+/** What one tunnel (one downstream connection) knows about its requests. */
+export interface TunnelContext {
+  readonly inputs: WaypointInputs;
+  readonly upstreams: UpstreamConnections;
+  readonly balancer: Balancer;
+  /** The destination the tunnel's `:authority` named, resolved when the tunnel was accepted. */
+  readonly destination: Destination;
+  readonly sourcePrincipal: string;
+  readonly source: Workload | undefined;
+  readonly clientIp: string;
+  /** `ip:port` of the HBONE peer. */
+  readonly sourceAddr: string;
+}
+
+/** Mutable while the exchange runs; frozen into a RequestRecord once, at the end. */
+interface Outcome {
+  status: number;
+  flag: ResponseFlag;
+  grpcStatus: number | undefined;
+  route: string | undefined;
+  destination: Workload | undefined;
+  upstreamHost: string | undefined;
+  attempts: number;
+  requestBytes: number;
+  responseBytes: number;
+  error: string | undefined;
+}
+
+/**
+ * The request path, top to bottom (STYLE rule 5): route → redirect or forward (endpoint per try, retries, timeouts)
+ * → response (header filters, body and trailers streamed) → one record. The route set and the Service are read once,
+ * at the start: a request in flight finishes on the config it started with.
+ */
+export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<void> {
+  const startedMs = performance.now();
+  const isGrpc = (headerValue(ex.headers, 'content-type') ?? '').startsWith('application/grpc');
+  const headers = withoutHopByHop(ex.headers);
+  const forwarding = addForwarding(headers, { clientIp: ctx.clientIp, proto: 'http' });
+  const out: Outcome = {
+    status: 0,
+    flag: '-',
+    grpcStatus: undefined,
+    route: undefined,
+    destination: undefined,
+    upstreamHost: undefined,
+    attempts: 0,
+    requestBytes: 0,
+    responseBytes: 0,
+    error: undefined,
+  };
+  let gone = false;
+  ex.onGone(() => {
+    gone = true;
+  });
+  const body = ex.body === undefined ? undefined : new ReplayBody(ex.body, RETRY_BUFFER_BYTES);
+  try {
+    const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target: ex.target, authority: ex.authority, headers });
+    out.route = plan.route;
+    if (plan.kind === 'redirect') {
+      out.status = plan.status;
+      ex.respond(plan.status, [['location', plan.location]], true);
+      return;
+    }
+    const protocol: UpstreamProtocol = ex.version === 'HTTP/2' ? 'h2' : 'h1';
+    const res = await forward(ctx, plan, protocol, ex.method, body, out, () => gone);
+    await sendResponse(ex, plan, res, out);
+  } catch (err) {
+    const failure = err instanceof WaypointError ? err : classifyUpstreamError(err, out.upstreamHost ?? 'upstream');
+    const reply = gone ? localReplyFor(new WaypointError('DOWNSTREAM_GONE', 'client went away')) : localReplyFor(failure);
+    out.flag = reply.flag;
+    out.error = failure.message;
+    if (!ex.headersSent() && !gone) {
+      out.status = reply.status;
+      const text = Buffer.from(`${failure.message}\n`);
+      ex.respond(
+        reply.status,
+        [
+          ['content-type', 'text/plain'],
+          ['content-length', String(text.length)],
+        ],
+        false,
+      );
+      ex.out.write(text);
+      ex.finish(undefined);
+      out.responseBytes += text.length;
+    } else {
+      ex.abort();
+    }
+  } finally {
+    out.requestBytes = body?.bytes ?? 0;
+    if (isGrpc && out.grpcStatus === undefined && out.status !== 0 && out.status !== 200) out.grpcStatus = grpcStatusForHttp(out.status);
+    ctx.inputs.telemetry.request(record(ctx, ex, out, isGrpc, forwarding, startedMs));
+  }
+}
+
+/**
+ * Sends the request to an endpoint, retrying per the route's policy: connect failures, refused streams and the
+ * policy's status codes, with a fresh endpoint each time when there is another, a jittered doubling back-off from
+ * `backoffMs` (Envoy's 25 ms by default), while the body can be replayed and within `timeouts.request`.
+ */
+async function forward(
+  ctx: TunnelContext,
+  plan: Extract<RoutePlan, { kind: 'forward' }>,
+  protocol: UpstreamProtocol,
+  method: string,
+  body: ReplayBody | undefined,
+  out: Outcome,
+  isGone: () => boolean,
+): Promise<UpstreamResponse> {
+  const deadline = plan.requestTimeoutMs === undefined ? undefined : performance.now() + plan.requestTimeoutMs;
+  const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
+  const tried = new Set<string>();
+  for (let attempt = 1; ; attempt++) {
+    const endpoint = ctx.balancer.pick(plan.endpoints, tried);
+    if (endpoint === undefined) {
+      const target = plan.service === undefined ? 'destination' : `${plan.service.hostname}`;
+      throw new WaypointError('NO_HEALTHY_UPSTREAM', `no ready endpoint of ${target}`);
+    }
+    const key = endpointKey(endpoint);
+    tried.add(key);
+    out.attempts = attempt;
+    out.destination = endpoint.workload;
+    out.upstreamHost = key;
+    const mayRetry = (): boolean =>
+      attempt <= plan.retry.attempts &&
+      !isGone() &&
+      (body === undefined || body.replayable()) &&
+      (deadline === undefined || performance.now() < deadline);
+    let res: UpstreamResponse;
+    try {
+      res = await tryOnce(ctx, plan, protocol, method, endpoint, body, deadline);
+    } catch (err) {
+      const failure = classifyUpstreamError(err, key);
+      if (!isRetriableFailure(failure) || !mayRetry()) throw failure;
+      await pause(backoff.delayMs(attempt), deadline);
+      continue;
+    }
+    if (plan.retry.codes.includes(res.status) && mayRetry()) {
+      // The answer is dropped: read to its end so its connection can serve the next request.
+      res.body.on('error', () => undefined);
+      res.body.resume();
+      await pause(backoff.delayMs(attempt), deadline);
+      continue;
+    }
+    return res;
+  }
+}
+
+/** One try, bounded by `timeouts.backendRequest` and what is left of `timeouts.request` (until the response head). */
+async function tryOnce(
+  ctx: TunnelContext,
+  plan: Extract<RoutePlan, { kind: 'forward' }>,
+  protocol: UpstreamProtocol,
+  method: string,
+  endpoint: Endpoint,
+  body: ReplayBody | undefined,
+  deadline: number | undefined,
+): Promise<UpstreamResponse> {
+  const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+  const limit = minDefined(left, plan.backendRequestTimeoutMs);
+  const tryStartMs = performance.now();
+  const abort = new AbortController();
+  const done = ctx.balancer.begin(endpointKey(endpoint));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut =
+    limit === undefined
+      ? undefined
+      : new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const err = new WaypointError('UPSTREAM_TIMEOUT', `no response from ${endpointKey(endpoint)} within ${limit} ms`);
+            abort.abort(err);
+            reject(err);
+          }, limit);
+        });
+  timedOut?.catch(() => undefined);
+  try {
+    const request = ctx.upstreams.request(endpoint, protocol, {
+      method,
+      path: plan.path,
+      authority: plan.authority,
+      headers: plan.headers,
+      body: body?.open(),
+      signal: abort.signal,
+    });
+    // A try that lost the race to its timeout is aborted; its rejection is expected and handled here.
+    request.catch(() => undefined);
+    const res = await (timedOut === undefined ? request : Promise.race([request, timedOut]));
+    // The rest of the response (its body) stays bounded by the same limit: a stalled body is cut at the deadline.
+    if (timer !== undefined) {
+      const t = timer;
+      res.body.once('close', () => clearTimeout(t));
+      timer = undefined;
+      clearTimeout(t);
+      if (limit !== undefined) {
+        const rest = Math.max(0, limit - (performance.now() - tryStartMs));
+        const bodyTimer = setTimeout(
+          () => res.body.destroy(new WaypointError('UPSTREAM_TIMEOUT', 'response body not finished in time')),
+          rest,
+        );
+        res.body.once('close', () => clearTimeout(bodyTimer));
+      }
+    }
+    res.body.once('close', done);
+    return res;
+  } catch (err) {
+    done();
+    if (abort.signal.aborted && abort.signal.reason instanceof WaypointError) throw abort.signal.reason;
+    throw err;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** Streams the upstream response to the client: ResponseHeaderModifiers, body, trailers; gRPC status recorded. */
+async function sendResponse(
+  ex: Exchange,
+  plan: Extract<RoutePlan, { kind: 'forward' }>,
+  res: UpstreamResponse,
+  out: Outcome,
+): Promise<void> {
+  let headers = withoutHopByHop(res.headers);
+  for (const m of plan.responseModifiers) headers = modifyHeaders(headers, m);
+  out.status = res.status;
+  const grpcInHead = headerValue(res.headers, 'grpc-status');
+  if (grpcInHead !== undefined) out.grpcStatus = Number(grpcInHead);
+  if (res.endStream) {
+    ex.respond(res.status, headers, true);
+    return;
+  }
+  ex.respond(res.status, headers, false);
+  res.body.on('data', (c: Buffer) => {
+    out.responseBytes += c.length;
+  });
+  res.body.pipe(ex.out, { end: false });
+  try {
+    await once(res.body, 'end');
+  } catch (err) {
+    throw err instanceof WaypointError
+      ? err
+      : new WaypointError('UPSTREAM_RESET', `response from ${out.upstreamHost ?? 'upstream'} broke off`, { cause: err });
+  }
+  const trailers = res.trailers();
+  const grpcInTrailers = trailers === undefined ? undefined : headerValue(trailers, 'grpc-status');
+  if (grpcInTrailers !== undefined) out.grpcStatus = Number(grpcInTrailers);
+  ex.finish(trailers);
+}
+
+function record(
+  ctx: TunnelContext,
+  ex: Exchange,
+  out: Outcome,
+  isGrpc: boolean,
+  forwarding: { requestId: string; traceparent: string },
+  startedMs: number,
+): RequestRecord {
+  return {
+    protocol: isGrpc ? 'grpc' : 'http',
+    httpVersion: ex.version,
+    method: ex.method,
+    path: ex.target,
+    authority: ex.authority,
+    requestId: forwarding.requestId,
+    userAgent: headerValue(ex.headers, 'user-agent'),
+    sourcePrincipal: ctx.sourcePrincipal,
+    source: ctx.source,
+    sourceAddr: ctx.sourceAddr,
+    service: ctx.destination.service,
+    destination: out.destination,
+    upstreamHost: out.upstreamHost,
+    route: out.route,
+    responseCode: out.status,
+    grpcStatus: isGrpc ? out.grpcStatus : undefined,
+    responseFlags: out.flag,
+    requestBytes: out.requestBytes,
+    responseBytes: out.responseBytes,
+    durationMs: performance.now() - startedMs,
+    attempts: out.attempts,
+    traceparent: forwarding.traceparent,
+    error: out.error,
+  };
+}
+
+/** gRPC's mapping of an HTTP status to a gRPC code when no grpc-status came (grpc/doc/http-grpc-status-mapping.md). */
+function grpcStatusForHttp(status: number): number {
+  if (status === 400) return 13;
+  if (status === 401) return 16;
+  if (status === 403) return 7;
+  if (status === 404) return 12;
+  if (status === 429 || status === 502 || status === 503 || status === 504) return 14;
+  return 2;
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+/** Waits `ms`, but never past the request deadline (then the next try's timeout answers 504 at once). */
+function pause(ms: number, deadline: number | undefined): Promise<void> {
+  const capped = deadline === undefined ? ms : Math.max(0, Math.min(ms, deadline - performance.now()));
+  return new Promise((resolve) => setTimeout(resolve, capped));
+}

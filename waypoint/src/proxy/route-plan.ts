@@ -1,0 +1,162 @@
+import type { Service } from '@ambit/core';
+import {
+  DEFAULT_RETRY,
+  modifyHeaders,
+  pickBackend,
+  rewritePath,
+  selectRoute,
+  type HeaderModifier,
+  type RequestFacts,
+  type RetryPolicy,
+  type RouteFilter,
+  type RouteRule,
+} from '@ambit/core/routes';
+import type { Destination } from './destination.ts';
+import { WaypointError } from './errors.ts';
+import { headerValue, type HeaderPairs } from './headers.ts';
+import type { Endpoint, WaypointState } from './proxy-inputs.ts';
+
+/** Where a request goes and how it is changed on the way, decided once per request from the config of that moment. */
+export type RoutePlan =
+  | { readonly kind: 'redirect'; readonly status: number; readonly location: string; readonly route: string | undefined }
+  | {
+      readonly kind: 'forward';
+      readonly route: string | undefined;
+      /** The backend Service (undefined when a pod was addressed directly). */
+      readonly service: Service | undefined;
+      /** Ready endpoints to choose from, per try. */
+      readonly endpoints: readonly Endpoint[];
+      readonly path: string;
+      readonly authority: string;
+      /** Request headers after the rule's and the backend's RequestHeaderModifiers. */
+      readonly headers: HeaderPairs;
+      readonly responseModifiers: readonly HeaderModifier[];
+      readonly retry: RetryPolicy;
+      readonly requestTimeoutMs: number | undefined;
+      readonly backendRequestTimeoutMs: number | undefined;
+    };
+
+export interface PlanInput {
+  readonly method: string;
+  readonly target: string;
+  readonly authority: string;
+  readonly headers: HeaderPairs;
+}
+
+function facts(req: PlanInput): RequestFacts {
+  const q = req.target.indexOf('?');
+  return {
+    method: req.method.toUpperCase(),
+    path: q < 0 ? req.target : req.target.slice(0, q),
+    query: q < 0 ? '' : req.target.slice(q + 1),
+    header: (name) => headerValue(req.headers, name),
+  };
+}
+
+function hostOnly(authority: string): string {
+  if (authority.startsWith('[')) return authority.slice(0, authority.indexOf(']') + 1);
+  const colon = authority.lastIndexOf(':');
+  return colon < 0 ? authority : authority.slice(0, colon);
+}
+
+function portOf(authority: string): string | undefined {
+  const m = /:(\d+)$/.exec(authority);
+  return m?.[1];
+}
+
+/** The `Location` of a RequestRedirect (Gateway API HTTPRequestRedirectFilter). */
+function redirectLocation(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, req: PlanInput, matchedPrefix: string | undefined): string {
+  const scheme = f.scheme ?? 'http';
+  const host = f.hostname ?? hostOnly(req.authority);
+  // A port given wins; a scheme change drops the request's port (the scheme's well-known one applies); else it stays.
+  const port = f.port !== undefined ? String(f.port) : f.scheme !== undefined ? undefined : portOf(req.authority);
+  const wellKnown = (scheme === 'http' && port === '80') || (scheme === 'https' && port === '443');
+  const path = f.path === undefined ? req.target : rewritePath(req.target, f.path, matchedPrefix);
+  return `${scheme}://${host}${port === undefined || wellKnown ? '' : `:${port}`}${path}`;
+}
+
+/**
+ * Routing (Gateway API HTTPRoute/GRPCRoute semantics): the first matching entry of the parent's route set, its
+ * filters in order, a backend weighted per request; a Service with no routes goes to itself (Envoy's default route);
+ * a pod addressed by IP goes to that pod. Throws WaypointError for the spec's 404 (no match) and 500 (no valid backend).
+ */
+export function planRoute(state: WaypointState, dest: Destination, req: PlanInput): RoutePlan {
+  if (dest.service === undefined || dest.servicePort === undefined || dest.workload !== undefined) {
+    // A pod addressed by IP: Istio's waypoint sends it to that pod, Service routes do not apply.
+    if (dest.workload === undefined) throw new WaypointError('NO_HEALTHY_UPSTREAM', 'destination unknown');
+    return forwardTo(undefined, [{ workload: dest.workload, port: dest.targetPort }], req, undefined, undefined);
+  }
+  const set = state.routesFor(dest.service, dest.servicePort);
+  if (set === undefined) {
+    return forwardTo(dest.service, state.endpoints(dest.service, dest.servicePort), req, undefined, undefined);
+  }
+  const choice = selectRoute(set, facts(req));
+  if (choice === undefined) throw new WaypointError('NO_ROUTE', `no route of ${dest.service.hostname}:${dest.servicePort} matches`);
+  const rule = choice.rule;
+  const routeName = `${rule.route}#${rule.ruleIndex}`;
+  let headers = req.headers;
+  let path = req.target;
+  let authority = req.authority;
+  const responseModifiers: HeaderModifier[] = [];
+  for (const f of rule.filters) {
+    switch (f.type) {
+      case 'RequestRedirect':
+        return { kind: 'redirect', status: f.statusCode, location: redirectLocation(f, req, choice.matchedPrefix), route: routeName };
+      case 'RequestHeaderModifier':
+        headers = modifyHeaders(headers, f.modifier);
+        break;
+      case 'ResponseHeaderModifier':
+        responseModifiers.push(f.modifier);
+        break;
+      case 'URLRewrite':
+        if (f.path !== undefined) path = rewritePath(path, f.path, choice.matchedPrefix);
+        if (f.hostname !== undefined) {
+          const port = portOf(authority);
+          authority = port === undefined ? f.hostname : `${f.hostname}:${port}`;
+          headers = headers.map(([k, v]) => (k === 'host' ? [k, authority] : [k, v]));
+        }
+        break;
+    }
+  }
+  const backend = pickBackend(rule);
+  if (backend === undefined) throw new WaypointError('NO_VALID_BACKEND', `${routeName} has no backend with weight`);
+  if (backend.service === undefined) {
+    throw new WaypointError('NO_VALID_BACKEND', `${routeName}: invalid backend (${backend.invalidReason ?? 'unresolved'})`);
+  }
+  const service = state.serviceByHostname(backend.service.namespace, backend.service.hostname);
+  if (service === undefined) throw new WaypointError('NO_VALID_BACKEND', `${routeName}: backend ${backend.service.hostname} is not known`);
+  for (const f of backend.filters) {
+    if (f.type === 'RequestHeaderModifier') headers = modifyHeaders(headers, f.modifier);
+    else if (f.type === 'ResponseHeaderModifier') responseModifiers.push(f.modifier);
+  }
+  const plan = forwardTo(
+    service,
+    state.endpoints(service, backend.service.port),
+    { ...req, headers, target: path, authority },
+    rule,
+    routeName,
+  );
+  return { ...plan, responseModifiers };
+}
+
+function forwardTo(
+  service: Service | undefined,
+  endpoints: readonly Endpoint[],
+  req: PlanInput,
+  rule: RouteRule | undefined,
+  route: string | undefined,
+): Extract<RoutePlan, { kind: 'forward' }> {
+  return {
+    kind: 'forward',
+    route,
+    service,
+    endpoints,
+    path: req.target,
+    authority: req.authority,
+    headers: req.headers,
+    responseModifiers: [],
+    retry: rule?.retry ?? DEFAULT_RETRY,
+    requestTimeoutMs: rule?.requestTimeoutMs,
+    backendRequestTimeoutMs: rule?.backendRequestTimeoutMs,
+  };
+}
