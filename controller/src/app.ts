@@ -28,6 +28,7 @@ import { LeaseElection } from './leader/lease-election.ts';
 import { ModelBuilder, type ModelDelta } from './model/index.ts';
 import { GatewayStatus, gatewayClassConditions } from './status/gateway-status.ts';
 import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.ts';
+import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
@@ -114,6 +115,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const statusWriter = new StatusWriter(client, log, isLeader);
   const rootPublisher = new RootCertPublisher(client, () => ca.rootCertPem(), isLeader, log);
   const gateways = new GatewayStatus();
+  const routes = new RouteBuilder();
+  const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const deployer = new WaypointDeployer({
     client,
     deploy: waypointDeployOptions(config, (ns, sa) => workloadCredentials.mint(ns, sa)),
@@ -199,6 +202,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       try {
         const delta = builder.apply({ type, object: obj });
         publish(delta);
+        publishRoutes(routes.apply({ type, object: obj }));
       } catch (err) {
         // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
         log.error(

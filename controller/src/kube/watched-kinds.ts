@@ -13,6 +13,8 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   kind('security.istio.io/v1', 'PeerAuthentication', 'peerauthentications'),
   kind('gateway.networking.k8s.io/v1', 'Gateway', 'gateways'),
   kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'),
+  kind('gateway.networking.k8s.io/v1', 'GRPCRoute', 'grpcroutes'),
+  kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),
   // The waypoint deployer's (issue 13): the class it keeps, and the Deployments it made, by its label (the Services
   // and ServiceAccounts it made are among those watched above).
   kind('gateway.networking.k8s.io/v1', 'GatewayClass', 'gatewayclasses'),

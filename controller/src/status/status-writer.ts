@@ -19,17 +19,29 @@ export interface StatusTarget {
   readonly name: string;
 }
 
+/** One `status.parents[]` entry of a Gateway API route, conditions without their timestamps. */
+export interface RouteParentEntry {
+  readonly parentRef: Readonly<Record<string, string | number>>;
+  readonly controllerName: string;
+  readonly conditions: readonly Condition[];
+}
+
+interface Wanted {
+  readonly target: StatusTarget;
+  /** What "unchanged" compares: the content without timestamps. */
+  readonly body: string;
+  /** The merge patch, stamped at write time. */
+  readonly patch: (stamp: string) => Record<string, unknown>;
+}
+
 /**
  * Writes status conditions, only while this replica leads (the caller says so) and only when they changed since the
  * last write, so a resync after a leader change costs one patch per object and steady state costs none. A write
- * that fails is retried at the next resync; an object that is gone is forgotten.
+ * that fails is retried at the next resync (or at the next set() of the object); an object that is gone is forgotten.
  */
 export class StatusWriter {
   readonly #written = new Map<string, string>();
-  readonly #wanted = new Map<
-    string,
-    { target: StatusTarget; conditions: readonly Condition[]; generation?: number; extra?: Readonly<Record<string, unknown>> }
-  >();
+  readonly #wanted = new Map<string, Wanted>();
 
   constructor(
     private readonly client: KubeClient,
@@ -51,9 +63,33 @@ export class StatusWriter {
     const k = key(target);
     this.#wanted.set(k, {
       target,
-      conditions,
-      ...(generation === undefined ? {} : { generation }),
-      ...(extra === undefined ? {} : { extra }),
+      body: JSON.stringify([conditions, extra ?? null]),
+      patch: (stamp) => ({ status: { ...extra, conditions: stampConditions(conditions, stamp, generation) } }),
+    });
+    if (this.isLeader()) await this.#write(k);
+  }
+
+  /**
+   * Gateway API route status: `status.parents` is one list shared by every controller a route names, and a merge
+   * patch replaces it whole. So `ours` are written together with `others` (the other controllers' entries as last
+   * seen), conditional on the object's `resourceVersion`: if another controller wrote meanwhile, the API answers 409,
+   * nothing of theirs is lost, and the object's next watch event brings their entries and a new call here.
+   */
+  async setRouteParents(
+    target: StatusTarget,
+    ours: readonly RouteParentEntry[],
+    others: ReadonlyArray<Readonly<Record<string, unknown>>>,
+    options: { readonly generation?: number; readonly resourceVersion?: string } = {},
+  ): Promise<void> {
+    const k = key(target);
+    const { generation, resourceVersion } = options;
+    this.#wanted.set(k, {
+      target,
+      body: JSON.stringify({ ours, others, generation }),
+      patch: (stamp) => ({
+        ...(resourceVersion === undefined ? {} : { metadata: { resourceVersion } }),
+        status: { parents: [...others, ...ours.map((p) => ({ ...p, conditions: stampConditions(p.conditions, stamp, generation) }))] },
+      }),
     });
     if (this.isLeader()) await this.#write(k);
   }
@@ -77,24 +113,23 @@ export class StatusWriter {
   async #write(k: string): Promise<void> {
     const want = this.#wanted.get(k);
     if (want === undefined) return;
-    const body = JSON.stringify([want.conditions, want.extra ?? null]);
+    const { body, target } = want;
     if (this.#written.get(k) === body) return;
-    const { target } = want;
     const stamp = this.now()
       .toISOString()
       .replace(/\.\d{3}Z$/, 'Z');
-    const conditions = want.conditions.map((c) => ({
-      ...c,
-      lastTransitionTime: stamp,
-      ...(want.generation === undefined ? {} : { observedGeneration: want.generation }),
-    }));
     const prefix = target.apiVersion.includes('/') ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
     const scope = target.namespace === '' ? '' : `/namespaces/${target.namespace}`;
     const path = `${prefix}${scope}/${target.plural}/${target.name}/status`;
     try {
-      await this.client.request('PATCH', path, { status: { ...want.extra, conditions } }, 'application/merge-patch+json');
+      await this.client.request('PATCH', path, want.patch(stamp), 'application/merge-patch+json');
       this.#written.set(k, body);
     } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) {
+        // A conditional write lost to a newer version of the object; its watch event brings the next attempt.
+        this.log.debug({ object: k, err: errorMessage(err) }, 'status not written: the object changed meanwhile');
+        return;
+      }
       if (err instanceof KubeApiError && err.status === 404) {
         // The object is gone (its delete event will follow), or its kind serves no status subresource.
         this.log.debug({ object: k, err: errorMessage(err) }, 'status not written: not found');
@@ -104,6 +139,14 @@ export class StatusWriter {
       this.log.warn({ object: k, err: errorMessage(err) }, 'status write failed; will retry at resync');
     }
   }
+}
+
+function stampConditions(conditions: readonly Condition[], stamp: string, generation: number | undefined): Array<Record<string, unknown>> {
+  return conditions.map((c) => ({
+    ...c,
+    lastTransitionTime: stamp,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  }));
 }
 
 function key(t: StatusTarget): string {

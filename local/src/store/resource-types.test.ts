@@ -25,6 +25,8 @@ void describe('resource types', () => {
     assert.equal(r.byShortName('crd')?.namespaced, false);
     assert.equal(r.byKind('gateway.networking.k8s.io/v1', 'GatewayClass')?.namespaced, false);
     assert.equal(r.byKind('gateway.networking.k8s.io/v1', 'HTTPRoute')?.hasStatus, true);
+    assert.equal(r.byKind('gateway.networking.k8s.io/v1', 'GRPCRoute')?.plural, 'grpcroutes');
+    assert.equal(r.byKind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant')?.plural, 'referencegrants');
     assert.equal(r.resolve('deploy')?.kind, 'Deployment');
     assert.equal(r.resolve('deployments.apps')?.kind, 'Deployment');
     assert.equal(r.resolve('pod')?.plural, 'pods');

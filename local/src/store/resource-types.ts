@@ -84,6 +84,8 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     { plural: 'grpcroutes', kind: 'GRPCRoute', status: true },
     { plural: 'gatewayclasses', kind: 'GatewayClass', short: ['gc'], cluster: true, status: true },
   ]),
+  // ReferenceGrant is served as v1beta1 only (Gateway API standard channel); it has no status.
+  ...builtins('gateway.networking.k8s.io', 'v1beta1', [{ plural: 'referencegrants', kind: 'ReferenceGrant', short: ['refgrant'] }]),
   ...builtins('networking.istio.io', 'v1', [
     { plural: 'serviceentries', kind: 'ServiceEntry', short: ['se'], status: true },
     { plural: 'destinationrules', kind: 'DestinationRule', short: ['dr'], status: true },
