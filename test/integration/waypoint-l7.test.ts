@@ -268,7 +268,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const netns = await podNetns(CLUSTER, NS, 'client');
-    // Requests back to back on 4 keep-alive connections for 5 s, and 4 slow ones (2 s at the backend) started 1 s in:
+    // Requests back to back on 4 keep-alive connections for 7 s, and 4 slow ones (4 s at the backend) started 1 s in:
     // the weights change while those are in flight.
     const child = spawn(
       'ip',
@@ -279,11 +279,11 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
         process.execPath,
         join(WAYPOINT_APPS, 'http-load.mjs'),
         'http://svc/switch',
-        '5000',
+        '7000',
         '4',
         '--timeline',
         '--slow',
-        'http://svc/switch-slow?sleep=2000',
+        'http://svc/switch-slow?sleep=4000',
         '--slow-at',
         '1000',
         '--slow-n',
@@ -295,6 +295,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await eventually(() => assert.match(out, /"event":"slow-sent"/), 10_000);
+    const applying = Date.now();
     await ambitctlOk(CLUSTER, ['local', 'apply', '-f', join(LIVE, 'canary-0-100.yaml')]);
     const appliedAt = Date.now();
     await exited;
@@ -305,7 +306,10 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     const slow = lines.filter((l) => l.slow);
     assert.equal(slow.length, 4);
     for (const s of slow) {
-      assert.ok(s.start < appliedAt && s.end > appliedAt, 'the slow request was in flight at the change');
+      assert.ok(
+        s.start < applying && s.end > appliedAt,
+        `the slow request was in flight at the change: ${JSON.stringify(s)}, apply ${applying}–${appliedAt}`,
+      );
       assert.equal(s.status, 200, `an in-flight request completed: ${JSON.stringify(s)}`);
     }
     const fast = lines.filter((l) => !l.slow);
@@ -358,7 +362,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     await eventually(async () => {
       const m = parseMetrics((await k.waypointMetrics(NS, wp().name)).text);
       const ok = sumOf(m, 'istio_requests_total', { reporter: 'waypoint', request_protocol: 'grpc', grpc_response_status: '0' });
-      assert.ok(ok >= 65, `istio_requests_total{request_protocol="grpc",grpc_response_status="0"} = ${ok}`);
+      assert.ok(ok >= 45, `istio_requests_total{request_protocol="grpc",grpc_response_status="0"} = ${ok}`);
       assert.ok(sumOf(m, 'istio_requests_total', { reporter: 'waypoint', request_protocol: 'grpc', grpc_response_status: '5' }) >= 1);
     });
   });
