@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { silentLogger, spiffeId, type PortMapping, type Service, type Workload } from '@ambit/core';
+import { silentLogger, spiffeId, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
 import { createHbonePool, createHboneServer, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
 import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '@ambit/core/identity';
 import type { RouteSet } from '@ambit/core/routes';
@@ -47,8 +47,16 @@ async function createPki(): Promise<Pki> {
   };
 }
 
+/** The `waypoint` of the fixture's Services and workloads: the fixture's own waypoint (Gateway `default/waypoint`). */
+export const OWN_WAYPOINT: GatewayAddress = {
+  destination: { kind: 'hostname', namespace: NS, hostname: `waypoint.${NS}.svc.cluster.local` },
+  hboneMtlsPort: 15008,
+};
+
+/** A pod enrolled with the fixture's waypoint (as for an `all` waypoint), so tunnels to its IP are served. */
 export function makeWorkload(name: string, ip: string, services: Record<string, readonly PortMapping[]>, serviceAccount = name): Workload {
   return {
+    waypoint: OWN_WAYPOINT,
     uid: `Kubernetes//Pod/${NS}/${name}`,
     name,
     namespace: NS,
@@ -78,7 +86,7 @@ export function makeService(name: string, vip: string, ports: readonly PortMappi
     addresses: [{ network: '', address: vip }],
     ports,
     subjectAltNames: [],
-    waypoint: { destination: { kind: 'hostname', namespace: NS, hostname: `waypoint.${NS}.svc.cluster.local` }, hboneMtlsPort: 15008 },
+    waypoint: OWN_WAYPOINT,
   };
 }
 
