@@ -309,6 +309,9 @@ export interface WaypointFixture {
   readonly tcpRecords: TcpRecord[];
   readonly listener: WaypointListener;
   readonly inputs: WaypointInputs;
+  /** The mesh root and the "source ztunnel's" certificate (CLIENT_ID), for an independent HBONE client. */
+  readonly rootPem: string;
+  readonly clientCert: WorkloadCert;
   /** Pod IP → its destination ztunnel (peers: identities that opened tunnels to it). */
   readonly pods: Map<string, PodZtunnel>;
   /** Registers a pod IP with a destination ztunnel (its 15008) and a workload certificate. */
@@ -363,6 +366,8 @@ export async function startWaypointFixture(tuning: WaypointListenerTuning = {}):
     state,
     records,
     tcpRecords,
+    rootPem: pki.rootPem,
+    clientCert,
     listener,
     inputs,
     pods,
