@@ -14,13 +14,16 @@ case "${1:-}" in
   *) echo "usage: scripts/ensure-deps.sh [--test|--bench]" >&2; exit 2 ;;
 esac
 
-# A package is missing when one of its listed executables is not there.
+# A package is missing when one of its listed executables is not there (a Python module's file, *.py: not present).
 missing=()
 while read -r pkg scope exes; do
   case "$pkg" in ''|'#'*) continue ;; esac
   [[ "$scopes" == *" $scope "* ]] || continue
   for exe in $exes; do
-    if [ ! -x "$exe" ]; then missing+=("$pkg"); break; fi
+    case "$exe" in
+      *.py) [ -f "$exe" ] || { missing+=("$pkg"); break; } ;;
+      *) [ -x "$exe" ] || { missing+=("$pkg"); break; } ;;
+    esac
   done
 done < scripts/debian-packages.txt
 

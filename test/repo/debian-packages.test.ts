@@ -7,7 +7,9 @@ import { REPO } from './repo-files.ts';
 // scripts/debian-packages.txt is the one list of Debian packages; scripts/ensure-deps.sh installs from it. This test
 // makes "a tool that a test needs but nothing installs" impossible: it collects every executable the code, the tests
 // and the benchmarks name, and fails when one is not provided by a line of the list in a scope that is installed
-// before they run. Once a test skipped 33 times on a fresh machine because socat came from a hand install.
+// before they run. Once a test skipped 33 times on a fresh machine because socat came from a hand install. Python
+// scripts count too: a module they import from Debian's dist-packages must be listed by its file (entries ending in
+// .py, which only have to exist).
 
 type Scope = 'run' | 'test' | 'bench';
 
@@ -44,7 +46,7 @@ function sourceFiles(dir: string, out: string[] = []): string[] {
     if (SKIP_DIRS.has(name)) continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) sourceFiles(path, out);
-    else if (/\.(ts|mjs|js|sh)$/.test(name)) out.push(path);
+    else if (/\.(ts|mjs|js|sh|py)$/.test(name)) out.push(path);
   }
   return out;
 }
@@ -57,6 +59,17 @@ const BY_NAME = /(?:spawn|spawnSync|execFile|execFileSync)\(\s*'([a-z][a-z0-9+._
 const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 // First elements of argv arrays that are arguments of `ip`/`kubectl`, not commands; and Node, which npm provides.
 const NOT_COMMANDS = new Set(['link', 'route', 'addr', 'netns', 'hostname', 'tbl', 'node']);
+// Modules a Python script imports (`import x`, `from x import y`, top-level names) that Debian installs as packages.
+const PY_IMPORT = /^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)/gm;
+const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
+
+/** The file a Debian package installs for module `name`, when it is a dist-packages module (not the standard library). */
+function debianModuleFile(name: string): string | undefined {
+  for (const candidate of [join(DIST_PACKAGES, name, '__init__.py'), join(DIST_PACKAGES, `${name}.py`)]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
 
 function scopeOf(file: string): Scope {
   const rel = relative(REPO, file);
@@ -84,6 +97,13 @@ function collectNeeds(): Map<string, Set<string>> {
       if (file.endsWith(join('test', 'repo', 'debian-packages.test.ts'))) continue;
       const text = readFileSync(file, 'utf8');
       const where = `${relative(REPO, file)} (${scopeOf(file)})`;
+      if (file.endsWith('.py')) {
+        for (const m of text.matchAll(PY_IMPORT)) {
+          const module = m[1] === undefined ? undefined : debianModuleFile(m[1]);
+          if (module !== undefined) add(module, where);
+        }
+        continue;
+      }
       for (const m of text.matchAll(ABSOLUTE)) if (m[1] !== undefined) add(m[1], where);
       for (const m of text.matchAll(BY_NAME)) {
         const name = m[1] ?? m[2];
@@ -102,7 +122,10 @@ test('every executable the code, tests and benchmarks call is installed by scrip
   const listed = readList();
   const needs = collectNeeds();
   // The collector must see the known cases, or it proves nothing.
-  for (const exe of ['/usr/bin/socat', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/bin/tshark', '/usr/bin/h2load']) {
+  const known = ['/usr/bin/socat', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/bin/tshark', '/usr/bin/h2load', '/usr/bin/python3'];
+  // The h2 module is found through the import in waypoint/testing/h2-peer.py, where this machine has it installed.
+  if (debianModuleFile('h2') !== undefined) known.push(join(DIST_PACKAGES, 'h2', '__init__.py'));
+  for (const exe of known) {
     assert.ok(needs.has(exe), `the collector no longer finds ${exe}; fix the patterns above`);
   }
   const problems: string[] = [];
@@ -130,10 +153,22 @@ test('every package listed for the code and the tests is installed on this machi
   for (const [exe, { pkg, scope }] of readList()) {
     if (scope === 'bench') continue;
     try {
-      accessSync(exe, constants.X_OK);
+      // A Python module's file only has to be there; an executable has to be executable.
+      accessSync(exe, exe.endsWith('.py') ? constants.R_OK : constants.X_OK);
     } catch {
       missing.push(`${exe} (${pkg})`);
     }
   }
   assert.deepEqual(missing, []);
+});
+
+test('a Python script that imports h2 is covered by the python3-h2 line, whether or not this machine has h2', () => {
+  // The collector above sees Debian modules only where they are installed; this names the one the tests use.
+  const importers = SOURCE_DIRS.filter((d) => existsSync(join(REPO, d)))
+    .flatMap((d) => sourceFiles(join(REPO, d)))
+    .filter((f) => f.endsWith('.py') && /^\s*(?:import|from)\s+h2\b/m.test(readFileSync(f, 'utf8')));
+  assert.ok(importers.length > 0, 'no Python script imports h2 any more; drop this check and the python3-h2 line');
+  const entry = readList().get(join(DIST_PACKAGES, 'h2', '__init__.py'));
+  assert.equal(entry?.pkg, 'python3-h2', `${importers.map((f) => relative(REPO, f)).join(', ')} import h2`);
+  assert.ok(entry.scope === 'run' || entry.scope === 'test', 'python3-h2 must be installed for the tests');
 });
