@@ -132,10 +132,11 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     );
 
     const marker = `/hello/${randomBytes(6).toString('hex')}`;
+    // The user's view: unmodified curl through `ambitctl local exec`.
     const r = await eventually(async () => {
-      const x = await echo(marker);
-      assert.equal(x.status, 200);
-      return x;
+      const x = await k.execAsUser(NS, 'client', ['curl', '-sS', '--max-time', '5', `http://svc${marker}`]);
+      assert.equal(x.code, 0, x.stderr);
+      return { body: JSON.parse(x.stdout) as { path: string; version: string } };
     }, 10_000);
     assert.equal(r.body.path, marker);
     const clientId = `${TD}/ns/${NS}/sa/client`;
@@ -149,11 +150,15 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     t.diagnostic(`waypoint access line: client identity under ${keys.join(', ')}: ${JSON.stringify(line)}`);
     assert.ok(keys.length > 0, `the waypoint's access line carries ${clientId}: ${JSON.stringify(line)}`);
     const backendIp = ip(r.body.version === 'v2' ? 'svc-v2' : 'svc-v1');
-    await eventually(() =>
-      assert.ok(
-        k.ztunnelInbound('node2').some((x) => x['dst.addr'] === `${backendIp}:8080` && x['src.identity'] === waypointId),
-        `node2's ztunnel logged an inbound tunnel to ${backendIp}:8080 from ${waypointId}`,
-      ),
+    // ztunnel logs a connection when it closes; the waypoint keeps its upstream connection pooled until the backend's
+    // keep-alive timeout (Node's default 5 s) ends it.
+    await eventually(
+      () =>
+        assert.ok(
+          k.ztunnelInbound('node2').some((x) => x['dst.addr'] === `${backendIp}:8080` && x['src.identity'] === waypointId),
+          `node2's ztunnel logged an inbound tunnel to ${backendIp}:8080 from ${waypointId}`,
+        ),
+      15_000,
     );
   });
 
