@@ -134,7 +134,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     const marker = `/hello/${randomBytes(6).toString('hex')}`;
     // The user's view: unmodified curl through `ambitctl local exec`.
     const r = await eventually(async () => {
-      const x = await k.execAsUser(NS, 'client', ['curl', '-sS', '--max-time', '5', `http://svc${marker}`]);
+      const x = await k.execAsUser(NS, 'client', ['curl', '-sS', '--max-time', '5', `http://svc${marker}?close`]);
       assert.equal(x.code, 0, x.stderr);
       return { body: JSON.parse(x.stdout) as { path: string; version: string } };
     }, 10_000);
@@ -150,8 +150,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     t.diagnostic(`waypoint access line: client identity under ${keys.join(', ')}: ${JSON.stringify(line)}`);
     assert.ok(keys.length > 0, `the waypoint's access line carries ${clientId}: ${JSON.stringify(line)}`);
     const backendIp = ip(r.body.version === 'v2' ? 'svc-v2' : 'svc-v1');
-    // ztunnel logs a connection when it closes; the waypoint keeps its upstream connection pooled until the backend's
-    // keep-alive timeout (Node's default 5 s) ends it.
+    // ztunnel logs a connection when it closes: the backend closed this one after answering (?close), where the
+    // waypoint would otherwise keep it pooled.
     await eventually(
       () =>
         assert.ok(
@@ -218,6 +218,23 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     const [code, location] = redirect.stdout.split(' ');
     assert.equal(code, '301');
     assert.match(location ?? '', /^http:\/\/moved\.example(:80)?\/landed$/);
+  });
+
+  test('ambitctl waypoint list/status and waypoint-config routes|backends|endpoints read the live waypoint', async (t) => {
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
+    const list = await ambitctlOk(CLUSTER, ['waypoint', 'list', '-n', NS]);
+    assert.match(list, new RegExp(`^${GATEWAY}\\s.*True`, 'm'), list);
+    const status = await ambitctlOk(CLUSTER, ['waypoint', 'status', '-n', NS, '--name', GATEWAY]);
+    assert.match(status, /Programmed/, status);
+    const routes = await ambitctlOk(CLUSTER, ['waypoint-config', 'routes', '-n', NS, '--name', GATEWAY, '-o', 'json']);
+    for (const name of ['svc-routes', 'svc-canary', 'svc-grpc']) assert.ok(routes.includes(`${NS}/${name}`), `${name} in ${routes}`);
+    const table = await ambitctlOk(CLUSTER, ['waypoint-config', 'routes', '-n', NS, '--name', GATEWAY]);
+    assert.ok(table.includes(`${NS}/svc-canary`), table);
+    const backends = await ambitctlOk(CLUSTER, ['waypoint-config', 'backends', '-n', NS, '--name', GATEWAY]);
+    assert.ok(backends.includes('svc.wp.svc.cluster.local'), backends);
+    const endpoints = await ambitctlOk(CLUSTER, ['waypoint-config', 'endpoints', '-n', NS, '--name', GATEWAY, '-o', 'json']);
+    assert.ok(endpoints.includes(ip('svc-v1')) && endpoints.includes(ip('svc-v2')), endpoints);
   });
 
   test('retries: attempts 2 on 503 → 500/500 with ≤ 1.5 × 500 backend requests; Istio default; attempts 0 → about half fail', async (t) => {
