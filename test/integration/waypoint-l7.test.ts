@@ -290,7 +290,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const netns = await podNetns(CLUSTER, NS, 'client');
-    // Requests back to back on 4 keep-alive connections for 7 s, and 4 slow ones (4 s at the backend) started 1 s in:
+    // Requests back to back on 4 keep-alive connections for 10 s, and 4 slow ones (8 s at the backend: longer than an
+    // `ambitctl local apply` takes on a loaded machine) started 1 s in:
     // the weights change while those are in flight.
     const child = spawn(
       'ip',
@@ -301,11 +302,11 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
         process.execPath,
         join(WAYPOINT_APPS, 'http-load.mjs'),
         'http://svc/switch',
-        '7000',
+        '10000',
         '4',
         '--timeline',
         '--slow',
-        'http://svc/switch-slow?sleep=4000',
+        'http://svc/switch-slow?sleep=8000',
         '--slow-at',
         '1000',
         '--slow-n',
