@@ -91,3 +91,18 @@ for (const bundle of BUNDLES) {
     );
   });
 }
+
+test('npm test runs the tests of every workspace: scripts/test.sh finds *.test.ts in each of them', () => {
+  // A workspace missing from the list has tests that pass locally when run by hand and never run in CI.
+  const workspaces = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  const line = readFileSync(join(REPO, 'scripts', 'test.sh'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('mapfile -t unit'));
+  assert.ok(line, 'scripts/test.sh has its unit-test line');
+  const searched = new Set(/find ([\w\s-]+?) -path/.exec(line)?.[1]?.split(/\s+/) ?? []);
+  assert.deepEqual(
+    workspaces.filter((w) => !searched.has(w)),
+    [],
+    `workspaces whose tests npm test never runs (scripts/test.sh: ${line})`,
+  );
+});
