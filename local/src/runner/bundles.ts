@@ -8,8 +8,11 @@ import { join } from 'node:path';
  */
 export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
 
-/** Node flags the waypoint runs with (measured: waypoint/README.md "Memory"). */
-export const WAYPOINT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+/**
+ * Node flags the waypoint runs with (measured: waypoint/README.md "Memory"): a small young generation as for ztunnel,
+ * and `--expose-gc` for the buffer collector (waypoint/src/process/buffer-collector.ts).
+ */
+export const WAYPOINT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
 
 /**
  * A component that local mode runs from an esbuild bundle with plain node (no tsx loader: ~35–45 MB less RSS per
