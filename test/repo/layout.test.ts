@@ -54,6 +54,11 @@ const BUNDLES = [
     sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'],
   },
   {
+    file: 'waypoint/build/bundle/waypoint.mjs',
+    entry: 'waypoint/src/main.ts',
+    sources: ['waypoint/src', 'core/src', 'waypoint/scripts/build-bundle.mjs'],
+  },
+  {
     file: 'cni/bin/ambit-cni-node',
     entry: 'cni/src/plugin/main.ts',
     sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'],
