@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { silentLogger, spiffeId, type PortMapping, type Service, type Workload } from '@ambit/core';
+import { silentLogger, spiffeId, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
 import { createHbonePool, createHboneServer, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
 import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '@ambit/core/identity';
 import type { RouteSet } from '@ambit/core/routes';
@@ -47,8 +47,16 @@ async function createPki(): Promise<Pki> {
   };
 }
 
+/** The `waypoint` of the fixture's Services and workloads: the fixture's own waypoint (Gateway `default/waypoint`). */
+export const OWN_WAYPOINT: GatewayAddress = {
+  destination: { kind: 'hostname', namespace: NS, hostname: `waypoint.${NS}.svc.cluster.local` },
+  hboneMtlsPort: 15008,
+};
+
+/** A pod enrolled with the fixture's waypoint (as for an `all` waypoint), so tunnels to its IP are served. */
 export function makeWorkload(name: string, ip: string, services: Record<string, readonly PortMapping[]>, serviceAccount = name): Workload {
   return {
+    waypoint: OWN_WAYPOINT,
     uid: `Kubernetes//Pod/${NS}/${name}`,
     name,
     namespace: NS,
@@ -78,7 +86,7 @@ export function makeService(name: string, vip: string, ports: readonly PortMappi
     addresses: [{ network: '', address: vip }],
     ports,
     subjectAltNames: [],
-    waypoint: { destination: { kind: 'hostname', namespace: NS, hostname: `waypoint.${NS}.svc.cluster.local` }, hboneMtlsPort: 15008 },
+    waypoint: OWN_WAYPOINT,
   };
 }
 
@@ -130,8 +138,10 @@ export interface SeenRequest {
 
 /**
  * An HTTP/1.1 backend. Paths: `/sleep?ms=N` answers after N ms; `/flaky` answers 503 to every other request;
- * `/download?bytes=N` sends N pattern bytes; anything else answers JSON describing the request (SeenRequest). An
- * Upgrade request gets 101 and its bytes echoed.
+ * `/slow-flaky?ms=N` answers every other request (the 1st, 3rd, …) only after N ms; `/trickle?ms=N` sends its head
+ * and a first chunk at once, then a chunk every 50 ms for N ms; `/download?bytes=N` sends N pattern bytes; anything
+ * else answers JSON describing the request (SeenRequest). An Upgrade request gets 101 and its bytes echoed, unless
+ * its path is `/refuse-upgrade`: then 426 with a body, as an ordinary keep-alive response.
  */
 export interface Backend {
   readonly name: string;
@@ -144,6 +154,7 @@ export interface Backend {
 export async function startBackend(name: string, ip: string): Promise<Backend> {
   const seen: SeenRequest[] = [];
   let flaky = 0;
+  let slowFlaky = 0;
   const sockets = new Set<Socket>();
   const server: Server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -169,6 +180,25 @@ export async function startBackend(name: string, ip: string): Promise<Backend> {
           res.writeHead(503, { 'content-type': 'text/plain' }).end('try again');
           return;
         }
+      }
+      if (url.pathname === '/slow-flaky') {
+        slowFlaky += 1;
+        const delayMs = slowFlaky % 2 === 1 ? Number(url.searchParams.get('ms') ?? '0') : 0;
+        setTimeout(() => res.end(JSON.stringify(record)), delayMs);
+        return;
+      }
+      if (url.pathname === '/trickle') {
+        const untilMs = performance.now() + Number(url.searchParams.get('ms') ?? '0');
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first\n');
+        const tick = setInterval(() => {
+          if (performance.now() >= untilMs || res.destroyed) {
+            clearInterval(tick);
+            res.end('last\n');
+          } else res.write('more\n');
+        }, 50);
+        res.once('close', () => clearInterval(tick));
+        return;
       }
       if (url.pathname === '/sleep') {
         setTimeout(() => res.end('slept'), Number(url.searchParams.get('ms') ?? '0'));
@@ -202,6 +232,15 @@ export async function startBackend(name: string, ip: string): Promise<Backend> {
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     seen.push({ backend: name, method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: 0, sha256: '' });
+    if (req.url === '/refuse-upgrade') {
+      // Refused: the connection stays an HTTP/1.1 keep-alive connection, so hand it back to the HTTP parser.
+      socket.write(
+        'HTTP/1.1 426 Upgrade Required\r\ncontent-type: text/plain\r\ncontent-length: 13\r\nx-backend: ' + name + '\r\n\r\nnot upgrading',
+      );
+      if (head.length > 0) socket.unshift(head);
+      server.emit('connection', socket);
+      return;
+    }
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
     if (head.length > 0) socket.write(head);
     socket.pipe(socket);

@@ -1,4 +1,5 @@
 import type { AppProtocol, PortMapping, Service, Workload } from '@ambit/core';
+import { namesWaypoint, type WaypointGatewayRef } from '../state/waypoint-binding.ts';
 import type { WaypointState } from './proxy-inputs.ts';
 
 /** What a tunnel's `:authority` (the original destination) names, resolved against the waypoint's state. */
@@ -36,4 +37,17 @@ export function resolveDestination(state: WaypointState, host: string, port: num
     return { service: backed, servicePort: mapping.servicePort, workload, targetPort: port, appProtocol: mapping.appProtocol };
   }
   return { service: undefined, servicePort: undefined, workload, targetPort: port, appProtocol: 'UNKNOWN' };
+}
+
+/**
+ * Whether this waypoint serves the destination: a Service VIP whose Service names this waypoint, or a pod IP whose
+ * workload does (a `workload`/`all` waypoint). Istio's waypoint builds its inner listener's filter chains only for the
+ * Services and workloads bound to it (pilot `listener_waypoint.go` buildWaypointInternal: an IP matcher over their
+ * addresses, no default chain), so a tunnel to anything else finds no chain and is closed; here it is refused with a
+ * status instead, so the source ztunnel and the waypoint's log both say why.
+ */
+export function isBoundHere(dest: Destination, gateway: WaypointGatewayRef, state: WaypointState): boolean {
+  const serviceByVip = (ip: string): Service | undefined => state.serviceByVip(ip);
+  if (dest.workload !== undefined) return namesWaypoint(dest.workload.waypoint, gateway, serviceByVip);
+  return dest.service !== undefined && namesWaypoint(dest.service.waypoint, gateway, serviceByVip);
 }

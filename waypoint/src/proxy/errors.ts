@@ -11,7 +11,9 @@ import type { ResponseFlag } from './proxy-inputs.ts';
  * - `UPSTREAM_CONNECT_FAILED` (503 UF): the HBONE tunnel to the endpoint could not be opened (retriable).
  * - `UPSTREAM_REFUSED_STREAM` (503 UF): the endpoint refused the HTTP/2 stream before processing it (retriable).
  * - `UPSTREAM_RESET` (503 UC): the upstream connection ended before a complete response.
- * - `UPSTREAM_TIMEOUT` (504 UT): `timeouts.request` or `timeouts.backendRequest` passed.
+ * - `UPSTREAM_TIMEOUT` (504 UT): `timeouts.request` passed (or `timeouts.backendRequest` once a response had begun).
+ * - `UPSTREAM_TRY_TIMEOUT` (504 UT): one try got no response head within `timeouts.backendRequest` (retried when the
+ *   route has a retry stanza, GEP-1731).
  * - `DOWNSTREAM_GONE` (0 DC): the client went away.
  */
 export type WaypointErrorCode =
@@ -22,6 +24,7 @@ export type WaypointErrorCode =
   | 'UPSTREAM_REFUSED_STREAM'
   | 'UPSTREAM_RESET'
   | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_TRY_TIMEOUT'
   | 'DOWNSTREAM_GONE';
 
 export class WaypointError extends AmbitError {
@@ -67,6 +70,7 @@ export function localReplyFor(err: WaypointError): { readonly status: number; re
     case 'UPSTREAM_RESET':
       return { status: 503, flag: 'UC' };
     case 'UPSTREAM_TIMEOUT':
+    case 'UPSTREAM_TRY_TIMEOUT':
       return { status: 504, flag: 'UT' };
     case 'DOWNSTREAM_GONE':
       return { status: 0, flag: 'DC' };

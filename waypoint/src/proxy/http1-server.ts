@@ -58,7 +58,8 @@ export async function startHttp1Server(limits: Http1Limits = {}): Promise<Http1S
       socket.destroy();
       return;
     }
-    void serveUpgrade(ctx, req, socket, head);
+    // A declined upgrade hands the connection back: it is parsed again as a fresh HTTP/1.1 connection.
+    void serveUpgrade(ctx, req, socket, head, (again) => server.emit('connection', again));
   });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     const ctx = contexts.get(socket);

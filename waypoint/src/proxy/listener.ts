@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { errorMessage } from '@ambit/core';
 import { createHboneServer, formatHostPort, parseIpAuthority, type HboneTakeDecision, type HboneTunnelMeta } from '@ambit/core/hbone';
 import { createBalancer } from './balancer.ts';
-import { resolveDestination, type Destination } from './destination.ts';
+import { isBoundHere, resolveDestination, type Destination } from './destination.ts';
 import { createH2Server } from './h2-server.ts';
 import { forwardedForIp } from './headers.ts';
 import { startHttp1Server, type Http1Limits } from './http1-server.ts';
@@ -112,6 +112,11 @@ export async function startWaypointListener(
       if (target === undefined || destination === undefined) {
         counters.tunnelsRefused += 1;
         return { allow: false, status: 503, reason: `${meta.authority} is neither a Service nor a workload this waypoint knows` };
+      }
+      if (!isBoundHere(destination, inputs.config.gateway, inputs.state)) {
+        counters.tunnelsRefused += 1;
+        const gw = `${inputs.config.gateway.namespace}/${inputs.config.gateway.name}`;
+        return { allow: false, status: 503, reason: `${meta.authority} does not use waypoint ${gw}` };
       }
       counters.tunnelsAccepted += 1;
       const ctx = contextFor(meta, destination);

@@ -83,7 +83,10 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
       return;
     }
     const protocol: UpstreamProtocol = ex.version === 'HTTP/2' ? 'h2' : 'h1';
-    const res = await forward(ctx, plan, protocol, ex.method, body, out, () => gone);
+    // timeouts.request runs from the request's start to the end of the response (GEP-1742: "as close to the whole
+    // request-response transaction as possible"); every try and the response body it streams stay within it.
+    const deadline = plan.requestTimeoutMs === undefined ? undefined : startedMs + plan.requestTimeoutMs;
+    const res = await forward(ctx, plan, protocol, ex.method, body, out, deadline, () => gone);
     await sendResponse(ex, plan, res, out);
   } catch (err) {
     const failure = err instanceof WaypointError ? err : classifyUpstreamError(err, out.upstreamHost ?? 'upstream');
@@ -115,9 +118,10 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
 }
 
 /**
- * Sends the request to an endpoint, retrying per the route's policy: connect failures, refused streams and the
- * policy's status codes, with a fresh endpoint each time when there is another, a jittered doubling back-off from
- * `backoffMs` (Envoy's 25 ms by default), while the body can be replayed and within `timeouts.request`.
+ * Sends the request to an endpoint, retrying per the route's policy: connect failures, refused streams, the policy's
+ * status codes, and (under a route's own retry stanza) a try cut by `timeouts.backendRequest`, with a fresh endpoint
+ * each time when there is another, a jittered doubling back-off from `backoffMs` (Envoy's 25 ms by default), while
+ * the body can be replayed and before the request's `deadline`.
  */
 async function forward(
   ctx: TunnelContext,
@@ -126,9 +130,9 @@ async function forward(
   method: string,
   body: ReplayBody | undefined,
   out: Outcome,
+  deadline: number | undefined,
   isGone: () => boolean,
 ): Promise<UpstreamResponse> {
-  const deadline = plan.requestTimeoutMs === undefined ? undefined : performance.now() + plan.requestTimeoutMs;
   const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
   const tried = new Set<string>();
   for (let attempt = 1; ; attempt++) {
@@ -152,7 +156,8 @@ async function forward(
       res = await tryOnce(ctx, plan, protocol, method, endpoint, body, deadline);
     } catch (err) {
       const failure = classifyUpstreamError(err, key);
-      if (!isRetriableFailure(failure) || !mayRetry()) throw failure;
+      const retriable = isRetriableFailure(failure) || (failure.code === 'UPSTREAM_TRY_TIMEOUT' && plan.retryTryTimeout);
+      if (!retriable || !mayRetry()) throw failure;
       await pause(backoff.delayMs(attempt), deadline);
       continue;
     }
@@ -167,7 +172,11 @@ async function forward(
   }
 }
 
-/** One try, bounded by `timeouts.backendRequest` and what is left of `timeouts.request` (until the response head). */
+/**
+ * One try, bounded by `timeouts.backendRequest` and what is left of `timeouts.request`: first the response head, then
+ * (the same limit) the response body. Which limit binds decides the error: backendRequest's is the retriable
+ * UPSTREAM_TRY_TIMEOUT, the request's is final.
+ */
 async function tryOnce(
   ctx: TunnelContext,
   plan: Extract<RoutePlan, { kind: 'forward' }>,
@@ -179,6 +188,7 @@ async function tryOnce(
 ): Promise<UpstreamResponse> {
   const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
   const limit = minDefined(left, plan.backendRequestTimeoutMs);
+  const perTry = plan.backendRequestTimeoutMs !== undefined && (left === undefined || plan.backendRequestTimeoutMs < left);
   const tryStartMs = performance.now();
   const abort = new AbortController();
   const done = ctx.balancer.begin(endpointKey(endpoint));
@@ -188,7 +198,10 @@ async function tryOnce(
       ? undefined
       : new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            const err = new WaypointError('UPSTREAM_TIMEOUT', `no response from ${endpointKey(endpoint)} within ${limit} ms`);
+            const err = new WaypointError(
+              perTry ? 'UPSTREAM_TRY_TIMEOUT' : 'UPSTREAM_TIMEOUT',
+              `no response from ${endpointKey(endpoint)} within ${limit} ms`,
+            );
             abort.abort(err);
             reject(err);
           }, limit);

@@ -32,6 +32,14 @@ export type RoutePlan =
       readonly headers: HeaderPairs;
       readonly responseModifiers: readonly HeaderModifier[];
       readonly retry: RetryPolicy;
+      /**
+       * Whether a try cut by `timeouts.backendRequest` before its response head is retried: only under a route's own
+       * retry stanza (GEP-1731: the Gateway "SHOULD schedule the next retry attempt"), not under Istio's default
+       * policy, whose retry_on (connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes) has
+       * neither `5xx` nor `gateway-error`, the only conditions under which Envoy retries a per-try timeout
+       * (router/retry_state_impl.cc).
+       */
+      readonly retryTryTimeout: boolean;
       readonly requestTimeoutMs: number | undefined;
       readonly backendRequestTimeoutMs: number | undefined;
     };
@@ -156,6 +164,7 @@ function forwardTo(
     headers: req.headers,
     responseModifiers: [],
     retry: rule?.retry ?? DEFAULT_RETRY,
+    retryTryTimeout: rule?.retry !== undefined,
     requestTimeoutMs: rule?.requestTimeoutMs,
     backendRequestTimeoutMs: rule?.backendRequestTimeoutMs,
   };

@@ -3,6 +3,7 @@ import type { GatewayAddress, Service, Workload } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
 import { routeSetKey, type RouteSet } from '@ambit/core/routes';
 import type { Endpoint, WaypointState } from '../proxy/proxy-inputs.ts';
+import { namesWaypoint } from './waypoint-binding.ts';
 
 /**
  * What this waypoint knows of the mesh (ztunnel `src/state.rs`, plus the routes): workloads and services as the
@@ -62,15 +63,7 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
   let endpointCache = new Map<string, readonly Endpoint[]>();
   let cachedGen = -1;
 
-  /** The waypoint's own Service hostname starts `<name>.<namespace>.svc.` (the cluster domain may vary). */
-  const ownHostPrefix = `${gateway.name}.${gateway.namespace}.svc.`;
-  function namesThisWaypoint(w: GatewayAddress | undefined): boolean {
-    if (w === undefined) return false;
-    const d = w.destination;
-    if (d.kind === 'hostname') return d.namespace === gateway.namespace && d.hostname.startsWith(ownHostPrefix);
-    const s = vips.get(ipKey(d.address));
-    return s !== undefined && s.namespace === gateway.namespace && s.name === gateway.name;
-  }
+  const namesThisWaypoint = (w: GatewayAddress | undefined): boolean => namesWaypoint(w, gateway, (ip) => vips.get(ipKey(ip)));
 
   function dropWorkload(uid: string): void {
     const old = workloads.get(uid);
