@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing: the Debian packages
 # of scripts/debian-packages.txt (scope `run`, plus `test` with --test and `bench` with --bench), the npm dependencies
-# (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the ztunnel bundle.
+# (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the ztunnel and waypoint bundles.
 # Usage: scripts/ensure-deps.sh [--test|--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,4 +76,11 @@ bundle=ztunnel/build/bundle/ztunnel.mjs
 if [ ! -f "$bundle" ] || [ -n "$(find ztunnel/src core/src ztunnel/scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
   echo "ambit: bundling ztunnel" >&2
   node ztunnel/scripts/build-bundle.mjs
+fi
+
+# Waypoint pods run from a bundle too (local/src/runner/bundles.ts; tsx while it is stale). Offline.
+bundle=waypoint/build/bundle/waypoint.mjs
+if [ ! -f "$bundle" ] || [ -n "$(find waypoint/src core/src waypoint/scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
+  echo "ambit: bundling the waypoint" >&2
+  node waypoint/scripts/build-bundle.mjs
 fi

@@ -132,10 +132,11 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     );
 
     const marker = `/hello/${randomBytes(6).toString('hex')}`;
+    // The user's view: unmodified curl through `ambitctl local exec`.
     const r = await eventually(async () => {
-      const x = await echo(marker);
-      assert.equal(x.status, 200);
-      return x;
+      const x = await k.execAsUser(NS, 'client', ['curl', '-sS', '--max-time', '5', `http://svc${marker}?close`]);
+      assert.equal(x.code, 0, x.stderr);
+      return { body: JSON.parse(x.stdout) as { path: string; version: string } };
     }, 10_000);
     assert.equal(r.body.path, marker);
     const clientId = `${TD}/ns/${NS}/sa/client`;
@@ -149,11 +150,15 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     t.diagnostic(`waypoint access line: client identity under ${keys.join(', ')}: ${JSON.stringify(line)}`);
     assert.ok(keys.length > 0, `the waypoint's access line carries ${clientId}: ${JSON.stringify(line)}`);
     const backendIp = ip(r.body.version === 'v2' ? 'svc-v2' : 'svc-v1');
-    await eventually(() =>
-      assert.ok(
-        k.ztunnelInbound('node2').some((x) => x['dst.addr'] === `${backendIp}:8080` && x['src.identity'] === waypointId),
-        `node2's ztunnel logged an inbound tunnel to ${backendIp}:8080 from ${waypointId}`,
-      ),
+    // ztunnel logs a connection when it closes: the backend closed this one after answering (?close), where the
+    // waypoint would otherwise keep it pooled.
+    await eventually(
+      () =>
+        assert.ok(
+          k.ztunnelInbound('node2').some((x) => x['dst.addr'] === `${backendIp}:8080` && x['src.identity'] === waypointId),
+          `node2's ztunnel logged an inbound tunnel to ${backendIp}:8080 from ${waypointId}`,
+        ),
+      15_000,
     );
   });
 
@@ -215,6 +220,23 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     assert.match(location ?? '', /^http:\/\/moved\.example(:80)?\/landed$/);
   });
 
+  test('ambitctl waypoint list/status and waypoint-config routes|backends|endpoints read the live waypoint', async (t) => {
+    if (!requirePrivileges(t, NEEDS)) return;
+    assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
+    const list = await ambitctlOk(CLUSTER, ['waypoint', 'list', '-n', NS]);
+    assert.match(list, new RegExp(`^${GATEWAY}\\s.*True`, 'm'), list);
+    const status = await ambitctlOk(CLUSTER, ['waypoint', 'status', '-n', NS, '--name', GATEWAY]);
+    assert.match(status, /Programmed/, status);
+    const routes = await ambitctlOk(CLUSTER, ['waypoint-config', 'routes', '-n', NS, '--name', GATEWAY, '-o', 'json']);
+    for (const name of ['svc-routes', 'svc-canary', 'svc-grpc']) assert.ok(routes.includes(`${NS}/${name}`), `${name} in ${routes}`);
+    const table = await ambitctlOk(CLUSTER, ['waypoint-config', 'routes', '-n', NS, '--name', GATEWAY]);
+    assert.ok(table.includes(`${NS}/svc-canary`), table);
+    const backends = await ambitctlOk(CLUSTER, ['waypoint-config', 'backends', '-n', NS, '--name', GATEWAY]);
+    assert.ok(backends.includes('svc.wp.svc.cluster.local'), backends);
+    const endpoints = await ambitctlOk(CLUSTER, ['waypoint-config', 'endpoints', '-n', NS, '--name', GATEWAY, '-o', 'json']);
+    assert.ok(endpoints.includes(ip('svc-v1')) && endpoints.includes(ip('svc-v2')), endpoints);
+  });
+
   test('retries: attempts 2 on 503 → 500/500 with ≤ 1.5 × 500 backend requests; Istio default; attempts 0 → about half fail', async (t) => {
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
@@ -268,7 +290,8 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     const netns = await podNetns(CLUSTER, NS, 'client');
-    // Requests back to back on 4 keep-alive connections for 7 s, and 4 slow ones (4 s at the backend) started 1 s in:
+    // Requests back to back on 4 keep-alive connections for 10 s, and 4 slow ones (8 s at the backend: longer than an
+    // `ambitctl local apply` takes on a loaded machine) started 1 s in:
     // the weights change while those are in flight.
     const child = spawn(
       'ip',
@@ -279,11 +302,11 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
         process.execPath,
         join(WAYPOINT_APPS, 'http-load.mjs'),
         'http://svc/switch',
-        '7000',
+        '10000',
         '4',
         '--timeline',
         '--slow',
-        'http://svc/switch-slow?sleep=4000',
+        'http://svc/switch-slow?sleep=8000',
         '--slow-at',
         '1000',
         '--slow-n',

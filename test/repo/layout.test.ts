@@ -54,6 +54,11 @@ const BUNDLES = [
     sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'],
   },
   {
+    file: 'waypoint/build/bundle/waypoint.mjs',
+    entry: 'waypoint/src/main.ts',
+    sources: ['waypoint/src', 'core/src', 'waypoint/scripts/build-bundle.mjs'],
+  },
+  {
     file: 'cni/bin/ambit-cni-node',
     entry: 'cni/src/plugin/main.ts',
     sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'],
@@ -91,3 +96,18 @@ for (const bundle of BUNDLES) {
     );
   });
 }
+
+test('npm test runs the tests of every workspace: scripts/test.sh finds *.test.ts in each of them', () => {
+  // A workspace missing from the list has tests that pass locally when run by hand and never run in CI.
+  const workspaces = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  const line = readFileSync(join(REPO, 'scripts', 'test.sh'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('mapfile -t unit'));
+  assert.ok(line, 'scripts/test.sh has its unit-test line');
+  const searched = new Set(/find ([\w\s-]+?) -path/.exec(line)?.[1]?.split(/\s+/) ?? []);
+  assert.deepEqual(
+    workspaces.filter((w) => !searched.has(w)),
+    [],
+    `workspaces whose tests npm test never runs (scripts/test.sh: ${line})`,
+  );
+});

@@ -7,6 +7,7 @@ import { closeServer, startHttpServer, type Handler } from '@ambit/core/telemetr
 import { Registry } from 'prom-client';
 import { configDump } from './admin/config-dump.ts';
 import { createWaypointIdentity, type CaCredential } from './identity/waypoint-identity.ts';
+import { startBufferCollector } from './process/buffer-collector.ts';
 import { startWaypointListener, type WaypointListener } from './proxy/listener.ts';
 import type { WaypointInputs } from './proxy/proxy-inputs.ts';
 import { startConfigLink, waypointNode } from './state/config-link.ts';
@@ -115,6 +116,9 @@ export async function startWaypoint(c: WaypointAppConfig): Promise<WaypointApp> 
     throw err;
   }
 
+  // Bulk bodies leave their Buffers to the young generation's collector, which large frames hardly wake.
+  const stopCollector = startBufferCollector(log);
+
   // 3. The link that fills the state: config from the controller (the certificate manager fetches on its own).
   const link = startConfigLink({
     target: c.controllerTarget,
@@ -221,6 +225,7 @@ export async function startWaypoint(c: WaypointAppConfig): Promise<WaypointApp> 
         // Readiness fails first, so ztunnels stop choosing this pod while it finishes what it has.
         draining = true;
         await listener.close(graceMs).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'drain'));
+        stopCollector();
         link.close();
         certs.close();
         await pool.close();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle } from '../proc/supervisor.ts';
+import { bundledCommand, WAYPOINT_BUNDLE, WAYPOINT_NODE_FLAGS } from './bundles.ts';
 
 export interface ControllerPaths {
   readonly dir: string;
@@ -52,9 +53,17 @@ export function writeNodeCredentials(stateDir: string, nodes: readonly NodeNet[]
   writeFileSync(paths.nodeCredentials, JSON.stringify(map), { mode: 0o600 });
 }
 
-/** The argv a local waypoint pod runs: this checkout's waypoint on this Node, with tsx (resolved from the repo root). */
-export function waypointCommand(repoRoot: string): string[] {
-  return [process.execPath, '--import', 'tsx', join(repoRoot, 'waypoint', 'src', 'main.ts')];
+/**
+ * The argv a local waypoint pod runs: this checkout's waypoint on this Node, from its bundle
+ * (waypoint/scripts/build-bundle.mjs) when that is current, else from source with tsx (resolved from the repo root).
+ * Decided once, when the controller starts. `AMBIT_WAYPOINT_NODE_OPTIONS` adds Node flags (e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`).
+ */
+export function waypointCommand(repoRoot: string, log?: Logger): string[] {
+  const extra = (process.env['AMBIT_WAYPOINT_NODE_OPTIONS'] ?? '').split(/\s+/).filter((x) => x.length > 0);
+  return bundledCommand(repoRoot, WAYPOINT_BUNDLE, [...WAYPOINT_NODE_FLAGS, ...extra], (reason) =>
+    log?.warn({ reason }, 'waypoint pods run the waypoint from source (scripts/ensure-deps.sh rebuilds the bundle)'),
+  );
 }
 
 export interface StartControllerOptions {
@@ -86,7 +95,7 @@ export function startControllerProcess(opts: StartControllerOptions): ContainerH
       ...['--xds-socket', paths.xdsSocket, '--debug-socket', paths.debugSocket],
       ...['--ca-dir', paths.caDir, '--node-credentials', paths.nodeCredentials],
       // Waypoint pods run the waypoint of this checkout, as the other components do (contract 3).
-      ...['--waypoint-command', opts.waypointCommand ?? JSON.stringify(waypointCommand(opts.repoRoot))],
+      ...['--waypoint-command', opts.waypointCommand ?? JSON.stringify(waypointCommand(opts.repoRoot, opts.log))],
       '--exit-with-parent',
     ],
     env: { AMBIT_LOG_LEVEL: process.env['AMBIT_LOG_LEVEL'] ?? 'info' },

@@ -5,7 +5,7 @@ import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import { nodeCredentialPath } from './controller-process.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
-import { ztunnelBundlePath, ztunnelBundleStaleness, ZTUNNEL_NODE_FLAGS } from './ztunnel-bundle.ts';
+import { bundledCommand, ZTUNNEL_BUNDLE, ZTUNNEL_NODE_FLAGS } from './bundles.ts';
 
 /** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
 export interface NodeComponentPaths {
@@ -133,10 +133,9 @@ export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerH
  */
 function ztunnelCommand(repoRoot: string, log: Logger): string[] {
   const extra = (process.env['AMBIT_ZTUNNEL_NODE_OPTIONS'] ?? '').split(/\s+/).filter((x) => x.length > 0);
-  const stale = ztunnelBundleStaleness(repoRoot);
-  if (stale === undefined) return [process.execPath, ...ZTUNNEL_NODE_FLAGS, ...extra, ztunnelBundlePath(repoRoot)];
-  log.warn({ reason: stale }, 'running ztunnel from source (scripts/ensure-deps.sh rebuilds the bundle)');
-  return [process.execPath, ...ZTUNNEL_NODE_FLAGS, ...extra, '--import', 'tsx', join(repoRoot, 'ztunnel/src/main.ts')];
+  return bundledCommand(repoRoot, ZTUNNEL_BUNDLE, [...ZTUNNEL_NODE_FLAGS, ...extra], (reason) =>
+    log.warn({ reason }, 'running ztunnel from source (scripts/ensure-deps.sh rebuilds the bundle)'),
+  );
 }
 
 /**

@@ -54,8 +54,9 @@ export async function passThrough(ctx: TunnelContext, stream: ServerHttp2Stream,
   // A sniffed stream was paused explicitly; a 'data' listener alone does not restart it.
   stream.resume();
   const extra = leftover?.length ?? 0;
-  // sent/received from the waypoint's side toward the destination, as ztunnel counts for its outbound.
-  const tracker = ctx.inputs.telemetry.tcpOpen(labels, { sent: () => fromClient.bytes + extra, received: () => toClient.bytes });
+  // The waypoint reports as a server does (Envoy's SERVER_GATEWAY, like ztunnel's destination side): `sent` is what
+  // went back to the client (the response direction), `received` what the client sent.
+  const tracker = ctx.inputs.telemetry.tcpOpen(labels, { sent: () => toClient.bytes, received: () => fromClient.bytes + extra });
   let error: string | undefined;
   let open = 2;
   const closed = (): void => {
@@ -66,8 +67,8 @@ export async function passThrough(ctx: TunnelContext, stream: ServerHttp2Stream,
       ...labels,
       sourceAddr: ctx.sourceAddr,
       upstreamHost: key,
-      bytesSent: fromClient.bytes + extra,
-      bytesReceived: toClient.bytes,
+      bytesSent: toClient.bytes,
+      bytesReceived: fromClient.bytes + extra,
       durationMs: performance.now() - startedMs,
       responseFlags: error === undefined ? '-' : 'UC',
       error,
