@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 
 /** Header fields as ordered pairs, names lower-case (HTTP/2 requires it; HTTP/1.1 names are case-insensitive). */
 export type HeaderPairs = Array<[string, string]>;
@@ -112,10 +112,28 @@ export function addForwarding(pairs: HeaderPairs, facts: ForwardingFacts): { req
   }
   if (traceparent === undefined) {
     // Version 00, not sampled: the waypoint starts the trace context so the request can be followed in logs.
-    traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00`;
+    traceparent = `00-${randomHex(16)}-${randomHex(8)}-00`;
     pairs.push(['traceparent', traceparent]);
   }
   return { requestId, traceparent };
+}
+
+/**
+ * Random bytes for trace ids, drawn from a pool refilled 4 KiB at a time, as crypto.randomUUID caches its entropy: two
+ * `randomBytes` calls per request were 6% of the waypoint's main thread at 1000 rps (bench l7 profile, 2026-12-07).
+ * Only a cache of random bytes: nothing about a request is kept here.
+ */
+const randomPool = Buffer.allocUnsafe(4096);
+let randomPoolAt = randomPool.length;
+
+function randomHex(bytes: number): string {
+  if (randomPoolAt + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const hex = randomPool.toString('hex', randomPoolAt, randomPoolAt + bytes);
+  randomPoolAt += bytes;
+  return hex;
 }
 
 /** The client IP from a `forwarded: for="ip:port"` header (RFC 7239, as the source ztunnel sends it), if any. */
