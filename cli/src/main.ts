@@ -3,9 +3,7 @@ import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
 import { policyExplain } from './policy/explain.ts';
-import { waypointConfig } from './waypoint/waypoint-config.ts';
 import { ztunnelConfig } from './ztunnel/ztunnel-config.ts';
-import { waypointCommand } from './waypoint/waypoint-command.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
 import { createContext, readyRunner, type LocalContext } from './local/context.ts';
@@ -42,7 +40,9 @@ async function main(argv: string[]): Promise<number> {
   if (group === 'policy') return policyCommand(command, rest);
   if (group === 'ztunnel-config') return ztunnelConfigCommand(command, rest);
   if (group === 'waypoint')
-    return waypointCommand(argv.slice(1), {
+    // Loaded on demand: the waypoint commands reach the API through @kubernetes/client-node, whose load alone costs
+    // about a second, which every other command (`local exec` above all) would otherwise pay.
+    return (await import('./waypoint/waypoint-command.ts')).waypointCommand(argv.slice(1), {
       cluster: process.env['AMBIT_CLUSTER'],
       stateRoot: process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT,
     });
@@ -117,6 +117,7 @@ async function waypointConfigCommand(kind: string | undefined, rest: string[]): 
   }
   const cluster = values.cluster ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(cluster, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
+  const { waypointConfig } = await import('./waypoint/waypoint-config.ts');
   await waypointConfig(ctx, kind, { namespace: values.namespace ?? 'default', name: values.name, output: values.output });
   return 0;
 }

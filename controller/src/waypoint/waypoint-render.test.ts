@@ -101,6 +101,7 @@ test('local mode: this checkout’s command, the unix socket, a minted credentia
     ['POD_IP', 'status.podIP'],
     ['SERVICE_ACCOUNT', 'spec.serviceAccountName'],
     ['AMBIT_LOG_LEVEL', 'debug'],
+    ['MALLOC_MMAP_THRESHOLD_', '131072'],
     ['AMBIT_CA_TOKEN', 'minted:mesh/waypoint'],
   ]);
   assert.equal(c['volumeMounts'], undefined);

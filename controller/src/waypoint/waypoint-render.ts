@@ -94,6 +94,10 @@ export function renderWaypoint(gw: WaypointGateway, opts: WaypointDeployOptions)
     fieldRef('POD_IP', 'status.podIP'),
     fieldRef('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     { name: 'AMBIT_LOG_LEVEL', value: opts.logLevel ?? 'info' },
+    // glibc raises its mmap threshold each time a large block is freed, after which relayed body buffers (up to 1 MiB
+    // per HBONE frame) come from the heap and stay with the process once freed; a fixed threshold keeps them mmapped,
+    // so their pages go back to the kernel when freed (waypoint/README.md "Memory and CPU").
+    { name: 'MALLOC_MMAP_THRESHOLD_', value: '131072' },
   ];
   const volumes: KubeJson[] = [];
   const mounts: KubeJson[] = [];
