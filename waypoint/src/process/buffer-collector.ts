@@ -4,7 +4,7 @@ import { errorMessage } from '@ambit/core';
 /** How often the collector looks at the process's buffer memory; default of `intervalMs`. */
 export const BUFFER_CHECK_INTERVAL_MS = 25;
 /** Buffer memory allowed to pile up above what the last collection left; default of `garbageBytes`. */
-export const BUFFER_GARBAGE_BYTES = 8 * 1024 * 1024;
+export const BUFFER_GARBAGE_BYTES = 4 * 1024 * 1024;
 
 /** V8's `gc` with options, as `--expose-gc` installs it. */
 type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
