@@ -12,5 +12,6 @@ export { createLogger, silentLogger, type Logger, type LogOptions } from './log.
 export * from './model/types.ts';
 export { spiffeId, parseSpiffeId, type SpiffeId } from './model/spiffe.ts';
 export { parseCidr } from './model/cidr.ts';
+export { ipKey, targetPortFor } from './model/endpoint-port.ts';
 export { validateWorkload, validateService, validateAuthorization } from './model/validate.ts';
 export * from './fields/index.ts';

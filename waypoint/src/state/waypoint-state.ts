@@ -1,5 +1,4 @@
-import { isIP } from 'node:net';
-import type { GatewayAddress, Service, Workload } from '@ambit/core';
+import { ipKey, serviceKey, targetPortFor, type GatewayAddress, type Service, type Workload } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
 import { routeSetKey, type RouteSet } from '@ambit/core/routes';
 import type { Endpoint, WaypointState } from '../proxy/proxy-inputs.ts';
@@ -23,31 +22,6 @@ export interface WaypointStore extends WaypointState {
   routeSets(): Array<[string, RouteSet]>;
   /** True when `service` names this waypoint (its routes apply here). */
   serves(service: Service): boolean;
-}
-
-/** IPv6 addresses have several spellings; keys use one (IPv4 as is). */
-function ipKey(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
-  try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  } catch {
-    return ip;
-  }
-}
-
-const serviceKey = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`;
-
-/**
- * The port `workload` takes traffic for `service:servicePort` on, or undefined when it cannot (Kubernetes' rules, as
- * ztunnel resolves them): the workload's own port map first (a named targetPort resolved for this pod; 0 = the pod
- * does not define that name), else the Service's numeric targetPort, else the Service port itself.
- */
-function targetPortFor(workload: Workload, service: Service, servicePort: number): number | undefined {
-  const own = workload.services[serviceKey(service)]?.find((p) => p.servicePort === servicePort);
-  if (own !== undefined) return own.targetPort > 0 ? own.targetPort : undefined;
-  const declared = service.ports.find((p) => p.servicePort === servicePort);
-  if (declared === undefined) return undefined;
-  return declared.targetPort > 0 ? declared.targetPort : servicePort;
 }
 
 export function createWaypointStore(gateway: { readonly namespace: string; readonly name: string }): WaypointStore {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { spiffeId, type Authorization, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
+import { ipKey, spiffeId, targetPortFor, type Authorization, type GatewayAddress, type Service, type Workload } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
 import { compilePolicies, createSourceFactsCache, policiesInScope, type PolicySet } from '@ambit/core/policy';
 
@@ -70,27 +70,6 @@ export interface MeshState {
 
 export function workloadIdentity(w: Pick<Workload, 'trustDomain' | 'namespace' | 'serviceAccount'>): string {
   return spiffeId(w.trustDomain, w.namespace, w.serviceAccount);
-}
-
-/** IPv6 addresses have several spellings; keys use one (IPv4 as is). */
-function ipKey(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
-  try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  } catch {
-    return ip;
-  }
-}
-
-function targetPortFor(workload: Workload, service: Service, servicePort: number): number | undefined {
-  const key = `${service.namespace}/${service.hostname}`;
-  const own = workload.services[key]?.find((p: PortMapping) => p.servicePort === servicePort);
-  if (own !== undefined && own.targetPort > 0) return own.targetPort;
-  const declared = service.ports.find((p) => p.servicePort === servicePort);
-  if (declared === undefined) return undefined;
-  // A named targetPort the pod does not define resolves to 0: the endpoint cannot take this port (Kubernetes agrees).
-  if (own !== undefined && own.targetPort === 0) return undefined;
-  return declared.targetPort > 0 ? declared.targetPort : servicePort;
 }
 
 export function createMeshState(rootNamespace: string): MeshState {
