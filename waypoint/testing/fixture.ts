@@ -8,7 +8,7 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import type { Duplex } from 'node:stream';
 import { silentLogger, spiffeId, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
 import { createHbonePool, createHboneServer, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
-import { createCaCertificate, generateP256KeyPair, issueLeafCertificate, loadIssuer, privateKeyPem } from '@ambit/core/identity';
+import { createTestPki } from '@ambit/core/testing/hbone-harness';
 import type { RouteSet } from '@ambit/core/routes';
 import { startWaypointListener, type WaypointListener, type WaypointListenerTuning } from '../src/proxy/listener.ts';
 import type { Endpoint, RequestRecord, TcpRecord, WaypointInputs, WaypointState } from '../src/proxy/proxy-inputs.ts';
@@ -17,35 +17,6 @@ export const TRUST_DOMAIN = 'cluster.local';
 export const NS = 'default';
 export const WAYPOINT_ID = spiffeId(TRUST_DOMAIN, NS, 'waypoint');
 export const CLIENT_ID = spiffeId(TRUST_DOMAIN, NS, 'client');
-
-interface Pki {
-  readonly rootPem: string;
-  leaf(identity: string): Promise<WorkloadCert>;
-}
-
-async function createPki(): Promise<Pki> {
-  const now = Date.now();
-  const root = await createCaCertificate({
-    subject: [{ O: ['ambit.dev'] }, { CN: ['waypoint test root'] }],
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 3_600_000),
-  });
-  const issuer = await loadIssuer(root.certPem, root.keyPem);
-  return {
-    rootPem: root.certPem,
-    async leaf(identity) {
-      const keys = await generateP256KeyPair();
-      const cert = await issueLeafCertificate({
-        publicKey: keys.publicKey,
-        sans: [{ type: 'url', value: identity }],
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 3_600_000),
-        issuer,
-      });
-      return { key: await privateKeyPem(keys.privateKey), certChain: [cert, root.certPem] };
-    },
-  };
-}
 
 /** The `waypoint` of the fixture's Services and workloads: the fixture's own waypoint (Gateway `default/waypoint`). */
 export const OWN_WAYPOINT: GatewayAddress = {
@@ -322,7 +293,7 @@ export interface WaypointFixture {
 }
 
 export async function startWaypointFixture(tuning: WaypointListenerTuning = {}): Promise<WaypointFixture> {
-  const pki = await createPki();
+  const pki = await createTestPki('waypoint test root');
   const roots = [pki.rootPem];
   const state = new TestState();
   const records: RequestRecord[] = [];
