@@ -9,7 +9,9 @@ import type { Duplex } from 'node:stream';
 import { silentLogger, spiffeId, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
 import { createHbonePool, createHboneServer, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
 import { createTestPki } from '@ambit/core/testing/hbone-harness';
+import type { L7Authorization } from '@ambit/core/policy';
 import type { RouteSet } from '@ambit/core/routes';
+import type { ServiceTraffic } from '@ambit/core/traffic';
 import { startWaypointListener, type WaypointListener, type WaypointListenerTuning } from '../src/proxy/listener.ts';
 import type { Endpoint, RequestRecord, TcpRecord, WaypointInputs, WaypointState } from '../src/proxy/proxy-inputs.ts';
 
@@ -66,6 +68,10 @@ export class TestState implements WaypointState {
   services: Service[] = [];
   workloads: Workload[] = [];
   routes = new Map<string, RouteSet>();
+  /** L7 policies; targets are honoured as the real store does (this fixture's Gateway is `NS/waypoint`). */
+  l7: L7Authorization[] = [];
+  /** ServiceTraffic by `namespace/hostname`. */
+  traffic = new Map<string, ServiceTraffic>();
   #generation = 0;
 
   bump(): void {
@@ -91,6 +97,18 @@ export class TestState implements WaypointState {
   }
   routesFor(service: Service, port: number): RouteSet | undefined {
     return this.routes.get(`${service.hostname}:${port}`) ?? this.routes.get(service.hostname);
+  }
+  l7PoliciesFor(service: Service | undefined): readonly L7Authorization[] {
+    return this.l7.filter((p) =>
+      p.targets.some((t) =>
+        t.kind === 'Gateway'
+          ? t.namespace === NS && t.name === 'waypoint'
+          : service !== undefined && t.namespace === service.namespace && t.hostname === service.hostname,
+      ),
+    );
+  }
+  trafficFor(service: Service): ServiceTraffic | undefined {
+    return this.traffic.get(`${service.namespace}/${service.hostname}`);
   }
   generation(): number {
     return this.#generation;
@@ -278,6 +296,9 @@ export interface WaypointFixture {
   readonly state: TestState;
   readonly records: RequestRecord[];
   readonly tcpRecords: TcpRecord[];
+  /** What the data path reported through telemetry.retry / telemetry.outlier, in order. */
+  readonly retries: Array<{ service: string | undefined; outcome: string }>;
+  readonly outliers: Array<{ service: string; endpoint: string; event: string }>;
   readonly listener: WaypointListener;
   readonly inputs: WaypointInputs;
   /** The mesh root and the "source ztunnel's" certificate (CLIENT_ID), for an independent HBONE client. */
@@ -298,6 +319,8 @@ export async function startWaypointFixture(tuning: WaypointListenerTuning = {}):
   const state = new TestState();
   const records: RequestRecord[] = [];
   const tcpRecords: TcpRecord[] = [];
+  const retries: Array<{ service: string | undefined; outcome: string }> = [];
+  const outliers: Array<{ service: string; endpoint: string; event: string }> = [];
   const waypointCert = await pki.leaf(WAYPOINT_ID);
   const clientCert = await pki.leaf(CLIENT_ID);
   const pods = new Map<string, PodZtunnel>();
@@ -323,6 +346,8 @@ export async function startWaypointFixture(tuning: WaypointListenerTuning = {}):
     telemetry: {
       request: (r) => records.push(r),
       tcpOpen: () => ({ close: (r) => tcpRecords.push(r) }),
+      retry: (service, outcome) => retries.push({ service: service?.hostname, outcome }),
+      outlier: (service, endpoint, event) => outliers.push({ service: service.hostname, endpoint, event }),
     },
     log: silentLogger(),
   };
@@ -337,6 +362,8 @@ export async function startWaypointFixture(tuning: WaypointListenerTuning = {}):
     state,
     records,
     tcpRecords,
+    retries,
+    outliers,
     rootPem: pki.rootPem,
     clientCert,
     listener,

@@ -49,6 +49,10 @@ export function parseFilter(r: FieldReader, value: unknown, field: string, allow
       return parseRedirect(r, r.record(o['requestRedirect'], `${field}.requestRedirect`), `${field}.requestRedirect`);
     case 'URLRewrite':
       return parseRewrite(r, r.record(o['urlRewrite'], `${field}.urlRewrite`), `${field}.urlRewrite`);
+    case 'Fault':
+    case 'Invalid':
+      // Ambit's resolved forms of an ExtensionRef, never written by users.
+      return r.fail(`${field}.type`, `filter ${type} is not a Gateway API filter type`);
   }
 }
 

@@ -19,3 +19,4 @@ export { explain, type Explanation, type PolicyExplanation } from './explain.ts'
 export { compilePolicies, type PolicySet } from './policy-set.ts';
 export { createSourceFactsCache, type SourceFactsCache } from './source-cache.ts';
 export { policiesInScope } from './scope.ts';
+export * from './l7-types.ts';

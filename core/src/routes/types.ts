@@ -66,7 +66,31 @@ export type RouteFilter =
       /** 301 or 302 (Gateway API core); 302 when the route did not say. */
       readonly statusCode: number;
     }
-  | { readonly type: 'URLRewrite'; readonly hostname?: string; readonly path?: PathModifier };
+  | { readonly type: 'URLRewrite'; readonly hostname?: string; readonly path?: PathModifier }
+  /**
+   * An `ExtensionRef` filter naming an `ambit.dev/v1alpha1` HTTPFault, resolved by the controller (Istio's
+   * VirtualService `fault` fields). Applied after the route is chosen: the abort (when drawn) answers at once with
+   * `response_flags` FI; else the delay (when drawn) holds the request before it is forwarded, flag DI.
+   */
+  | { readonly type: 'Fault'; readonly fault: string; readonly delay?: FaultDelay; readonly abort?: FaultAbort }
+  /**
+   * A filter the controller could not resolve (an ExtensionRef to a missing or unknown object): the spec says the
+   * filter must not be skipped and matching requests get a 500; `reason` says why (logged, and in the body).
+   */
+  | { readonly type: 'Invalid'; readonly reason: string };
+
+export interface FaultDelay {
+  /** 0–100, fractions allowed (Istio's `percentage.value`). */
+  readonly percent: number;
+  readonly fixedDelayMs: number;
+}
+
+/** Exactly one of httpStatus and grpcStatus. A gRPC abort answers HTTP 200 with that `grpc-status` (as Envoy). */
+export interface FaultAbort {
+  readonly percent: number;
+  readonly httpStatus?: number;
+  readonly grpcStatus?: number;
+}
 
 /** A backendRef resolved to a Service in the mesh model (`namespace/hostname` key) and port. */
 export interface RouteBackend {

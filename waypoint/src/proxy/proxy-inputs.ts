@@ -1,6 +1,8 @@
 import type { Logger, Service, Workload } from '@ambit/core';
 import type { HbonePool, WorkloadCert } from '@ambit/core/hbone';
+import type { L7Authorization } from '@ambit/core/policy';
 import type { RouteSet } from '@ambit/core/routes';
+import type { ServiceTraffic } from '@ambit/core/traffic';
 
 /**
  * The contract between the waypoint's data path (`proxy/`) and the rest of the waypoint (`state/`, `identity/`,
@@ -39,6 +41,13 @@ export interface WaypointState {
    * else this waypoint Gateway's; undefined when none (then: default routing to the Service).
    */
   routesFor(service: Service, port: number): RouteSet | undefined;
+  /**
+   * The L7 authorization policies for a request addressed to `service` (undefined: a pod addressed by IP): those that
+   * target this waypoint's Gateway, plus those that target `service`. Stable order (by `namespace/name`).
+   */
+  l7PoliciesFor(service: Service | undefined): readonly L7Authorization[];
+  /** The traffic policy for requests sent to `service` (DestinationRule, retry budget, rate limit); undefined: none. */
+  trafficFor(service: Service): ServiceTraffic | undefined;
   /** Bumped on every accepted change. */
   generation(): number;
 }
@@ -61,7 +70,15 @@ export type ResponseFlag =
   /** NR: no route configured (e.g. a rule with no valid backend). */
   | 'NR'
   /** DPE: downstream protocol error (bad request line, smuggling, headers too large). */
-  | 'DPE';
+  | 'DPE'
+  /** UO: upstream overflow (connection pool / circuit breaker limits of a DestinationRule). */
+  | 'UO'
+  /** RL: rate limited (LocalRateLimit). */
+  | 'RL'
+  /** DI: the request was delayed by fault injection (and then served). */
+  | 'DI'
+  /** FI: the request was aborted by fault injection. */
+  | 'FI';
 
 /** One finished HTTP request (or gRPC call), recorded once, when its response ends or it fails. */
 export interface RequestRecord {
@@ -101,6 +118,16 @@ export interface RequestRecord {
   readonly traceparent: string | undefined;
   /** Failure text for the access log (ERROR level), if any. */
   readonly error: string | undefined;
+  /**
+   * The L7 authorization decision, when policies applied: the deciding policy (`namespace/name`) and rule index, and
+   * what dry-run policies would have done when that differs. Logged on the access line; a denial is a 403.
+   */
+  readonly authz?: {
+    readonly allow: boolean;
+    readonly policy?: string;
+    readonly rule?: number;
+    readonly dryRun?: { readonly allow: boolean; readonly policy?: string };
+  };
 }
 
 /** One TCP passthrough connection (a port declared `tcp` or not recognised as HTTP), recorded at close. */
@@ -132,6 +159,16 @@ export interface WaypointTelemetry {
     labels: Pick<TcpRecord, 'sourcePrincipal' | 'source' | 'service' | 'destination'>,
     live: { readonly sent: () => number; readonly received: () => number },
   ): TcpTracker;
+  /**
+   * `ambit_waypoint_retries_total{destination_service, outcome}`: `sent` for a retry that went out, `budget_exhausted`
+   * for one the retry budget refused (the last answer is then returned to the client).
+   */
+  retry(service: Service | undefined, outcome: 'sent' | 'budget_exhausted'): void;
+  /**
+   * Outlier detection: `ambit_waypoint_outlier_ejections_total{destination_service}` on ejection, and
+   * `ambit_waypoint_outlier_ejected{destination_service}` (gauge of endpoints ejected now) both ways; logged.
+   */
+  outlier(service: Service, endpoint: string, event: 'ejected' | 'returned'): void;
 }
 
 export interface WaypointInputs {

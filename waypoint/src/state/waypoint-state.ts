@@ -1,6 +1,8 @@
 import { ipKey, serviceKey, targetPortFor, type GatewayAddress, type Service, type Workload } from '@ambit/core';
 import type { AddressResource } from '@ambit/core/codec';
+import type { L7Authorization } from '@ambit/core/policy';
 import { routeSetKey, type RouteSet } from '@ambit/core/routes';
+import { serviceTrafficKey, type ServiceTraffic } from '@ambit/core/traffic';
 import type { Endpoint, WaypointState } from '../proxy/proxy-inputs.ts';
 import { namesWaypoint } from './waypoint-binding.ts';
 
@@ -16,6 +18,14 @@ export interface WaypointStore extends WaypointState {
   applyAddresses(upserted: ReadonlyMap<string, AddressResource>, removed: readonly string[]): void;
   /** Applies one accepted xDS response of the RouteSet type (keys are resource names, i.e. routeSetKey). */
   applyRouteSets(upserted: ReadonlyMap<string, RouteSet>, removed: readonly string[]): void;
+  /** Applies one accepted xDS response of the L7Authorization type (keys `namespace/name`). */
+  applyL7Authorizations(upserted: ReadonlyMap<string, L7Authorization>, removed: readonly string[]): void;
+  /** Applies one accepted xDS response of the ServiceTraffic type (keys `namespace/hostname`). */
+  applyServiceTraffic(upserted: ReadonlyMap<string, ServiceTraffic>, removed: readonly string[]): void;
+  /** Every L7 policy held that targets this waypoint or a Service (sorted by key). */
+  l7Policies(): L7Authorization[];
+  /** Every ServiceTraffic held (sorted by key). */
+  serviceTraffic(): ServiceTraffic[];
   workloads(): Workload[];
   services(): Service[];
   /** Every route set held, by resource name, sorted by name. */
@@ -32,7 +42,34 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
   /** Service key → uids of the workloads that list it. */
   const members = new Map<string, Set<string>>();
   const routeSets = new Map<string, RouteSet>();
+  const l7 = new Map<string, L7Authorization>();
+  const traffic = new Map<string, ServiceTraffic>();
   let gen = 0;
+  /** Policies that target this Gateway, and by Service (`namespace/hostname`), valid for `policyGen`. */
+  let gatewayPolicies: readonly L7Authorization[] = [];
+  let servicePolicies = new Map<string, readonly L7Authorization[]>();
+  let policyGen = -1;
+
+  function indexPolicies(): void {
+    const forGateway: L7Authorization[] = [];
+    const byService = new Map<string, L7Authorization[]>();
+    for (const key of [...l7.keys()].sort()) {
+      const p = l7.get(key) as L7Authorization;
+      for (const t of p.targets) {
+        if (t.kind === 'Gateway') {
+          if (t.namespace === gateway.namespace && t.name === gateway.name && !forGateway.includes(p)) forGateway.push(p);
+        } else {
+          const k = serviceTrafficKey(t);
+          let list = byService.get(k);
+          if (list === undefined) byService.set(k, (list = []));
+          if (!list.includes(p)) list.push(p);
+        }
+      }
+    }
+    gatewayPolicies = forGateway;
+    servicePolicies = byService;
+    policyGen = gen;
+  }
   /** `serviceKey:port` → endpoints, valid for `cachedGen`. */
   let endpointCache = new Map<string, readonly Endpoint[]>();
   let cachedGen = -1;
@@ -103,6 +140,26 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
       for (const [name, set] of upserted) routeSets.set(name, set);
       gen += 1;
     },
+    applyL7Authorizations(upserted, removed) {
+      for (const name of removed) l7.delete(name);
+      for (const [name, p] of upserted) l7.set(name, p);
+      gen += 1;
+    },
+    applyServiceTraffic(upserted, removed) {
+      for (const name of removed) traffic.delete(name);
+      for (const [name, t] of upserted) traffic.set(name, t);
+      gen += 1;
+    },
+    l7PoliciesFor(service) {
+      if (policyGen !== gen) indexPolicies();
+      const own = service === undefined ? undefined : servicePolicies.get(serviceTrafficKey(service));
+      if (own === undefined || own.length === 0) return gatewayPolicies;
+      if (gatewayPolicies.length === 0) return own;
+      return [...gatewayPolicies, ...own.filter((p) => !gatewayPolicies.includes(p))];
+    },
+    trafficFor: (service) => traffic.get(serviceTrafficKey(service)),
+    l7Policies: () => [...l7.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p),
+    serviceTraffic: () => [...traffic.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t),
     serviceByVip: (ip) => vips.get(ipKey(ip)),
     serviceByHostname,
     workloadByIp: (ip) => workloadIps.get(ipKey(ip)),

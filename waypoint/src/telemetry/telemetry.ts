@@ -4,6 +4,7 @@ import { createTcpMetrics, type TcpMetrics } from '@ambit/core/telemetry';
 import { Gauge, type Registry } from 'prom-client';
 import type { WaypointTelemetry } from '../proxy/proxy-inputs.ts';
 import { logRequest, logTcp } from './access-log.ts';
+import { createPolicyMetrics } from './policy-metrics.ts';
 import { createRequestMetrics } from './request-metrics.ts';
 
 export interface WaypointTelemetryOptions {
@@ -34,8 +35,11 @@ export function createWaypointTelemetry(o: WaypointTelemetryOptions): WaypointTe
   );
   const requests = createRequestMetrics(o.registry);
   const tcp = createTcpMetrics(o.registry);
+  const policy = createPolicyMetrics(o.registry, o.access);
   return {
     tcp,
+    retry: (service, outcome) => policy.retry(service, outcome),
+    outlier: (service, endpoint, event) => policy.outlier(service, endpoint, event),
     request(record) {
       requests.record(record);
       logRequest(o.access, record, clock.now());

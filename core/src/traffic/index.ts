@@ -1,0 +1,2 @@
+// What a waypoint applies to traffic to one Service beyond routing (DestinationRule, retry budget, rate limit).
+export * from './types.ts';
