@@ -1,7 +1,63 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { eventually } from '@ambit/core/testing';
+import type { RunResult } from './ambitctl.ts';
 import { parseMetrics, sumOf } from './prometheus.ts';
-import type { ClusterDriver } from './waypoint.ts';
+import type { ClusterDriver, WaypointPod } from './waypoint.ts';
+
+/** What the issue-14 checks share: the cluster, the namespace and its waypoint, the live manifests, the backends. */
+export class PolicyContext {
+  constructor(
+    readonly k: ClusterDriver,
+    readonly cluster: string,
+    readonly ns: string,
+    readonly liveDir: string,
+    readonly waypoint: WaypointPod,
+    /** Pod IPs of the three backends (their /_stats are asked directly). */
+    readonly backendIps: readonly string[],
+  ) {}
+
+  /** `kubectl apply -f LIVE/FILE` as a user types it (the local API serves no OpenAPI: --validate=false). */
+  tryApply(file: string): Promise<RunResult> {
+    return this.k.kubectl(['apply', '--validate=false', '-f', join(this.liveDir, file)]);
+  }
+
+  async apply(file: string): Promise<void> {
+    const r = await this.tryApply(file);
+    assert.equal(r.code, 0, `kubectl apply ${file}: ${r.stderr}`);
+  }
+
+  async remove(...files: string[]): Promise<void> {
+    for (const f of files) await this.k.kubectl(['delete', '--ignore-not-found', '-f', join(this.liveDir, f)]);
+  }
+
+  /** A batch of requests from the `client` pod. */
+  batch(url: string, n: number, o: BatchOptions = {}): Promise<BatchLine[]> {
+    return batch(this.k, this.ns, 'client', url, n, o);
+  }
+
+  /** The waypoint's istio_requests_total for a Service now, and a function giving what was added since. */
+  async countsSince(service: string): Promise<() => Promise<Record<string, number>>> {
+    const before = await requestCounts(this.k, this.ns, this.waypoint.name, service);
+    return async () => {
+      const now = await requestCounts(this.k, this.ns, this.waypoint.name, service);
+      return Object.fromEntries(Object.entries(now).map(([key, v]) => [key, v - (before[key] ?? 0)]));
+    };
+  }
+
+  /** Sum of one metric family on the waypoint. */
+  metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    return waypointSum(this.k, this.ns, this.waypoint.name, name, labels);
+  }
+}
+
+/** Response statuses of a batch, counted. */
+export const statuses = (lines: readonly BatchLine[]): Record<string, number> => countBy(lines, (l) => l.status);
+
+/** What an object's condition says about a bad field: its message names the field path. */
+export function namesField(c: { message?: string }, field: RegExp, what: string): void {
+  assert.match(c.message ?? '', field, `${what}: the condition names the field: ${JSON.stringify(c)}`);
+}
 
 /** One request of a batch (fixtures/waypoint/apps/http-batch.mjs). */
 export interface BatchLine {
@@ -134,4 +190,21 @@ export async function backendCount(
     total += (JSON.parse(r.stdout) as { buckets: Record<string, number> }).buckets[bucket] ?? 0;
   }
   return total;
+}
+
+/** Waits until a route's first parent (the Service) has Accepted and ResolvedRefs True, and returns its conditions. */
+export async function awaitRouteAccepted(
+  k: ClusterDriver,
+  ns: string,
+  kind: string,
+  name: string,
+  timeoutMs = 10_000,
+): Promise<Condition[]> {
+  return eventually(async () => {
+    const r = await k.kubectlJson<{ status?: { parents?: Array<{ conditions?: Condition[] }> } }>(['get', kind, name, '-n', ns]);
+    const conditions = r.status?.parents?.[0]?.conditions ?? [];
+    for (const type of ['Accepted', 'ResolvedRefs'])
+      assert.equal(conditions.find((c) => c.type === type)?.status, 'True', `${kind} ${name}: ${type} in ${JSON.stringify(r.status)}`);
+    return conditions;
+  }, timeoutMs);
 }
