@@ -6,7 +6,7 @@ import { ambitctl, downAndCheckClean, pods, REPO } from './helpers/ambitctl.ts';
 import { ClusterDriver } from './helpers/waypoint.ts';
 import { authzChecks } from './helpers/waypoint-authz-checks.ts';
 import { faultChecks, rateLimitChecks, retryBudgetChecks } from './helpers/waypoint-guard-checks.ts';
-import { awaitCondition, countBy, namesField, percentile, PolicyContext, statuses } from './helpers/waypoint-policy.ts';
+import { awaitCondition, countBy, percentile, PolicyContext, statuses } from './helpers/waypoint-policy.ts';
 
 // Issue 14 acceptance on a 2-node local cluster: the namespace's waypoint (in the fixture) serves seven Services over
 // the same three backend pods, one Service per check, so each check's DestinationRule, route, limit or fault applies
@@ -49,7 +49,7 @@ describe(
     test('the namespace waypoint is programmed and serves every Service: requests reach all three endpoints', async (t) => {
       if (!requirePrivileges(t, NEEDS)) return;
       assert.ok(ready, 'the cluster did not start (see the before hook)');
-      await awaitCondition(k, NS, `gateway ${GATEWAY}`, 'Programmed', 'True', 30_000);
+      await awaitCondition(k, NS, `gateway ${GATEWAY}`, 'Programmed', 'True', { timeoutMs: 30_000 });
       const waypoint = await eventually(() => k.waypointPod(NS, GATEWAY), 20_000, 200);
       const ips = new Map((await pods(CLUSTER, NS)).map((p) => [p.name, p.ip]));
       const backendIps = BACKENDS.map((b) => ips.get(b) ?? assert.fail(`pod ${b} has an IP`));
@@ -111,8 +111,10 @@ describe(
 
         // Bad field: the update would let all 20 through; it is refused by status and the limits stay.
         await c.apply('pool-bad.yaml');
-        const bad = await awaitCondition(k, NS, 'destinationrule cp', 'WaypointAccepted', 'False');
-        namesField(bad, /spec\.trafficPolicy\.connectionPool\.tcp\.maxConnections/, 'maxConnections -1');
+        const bad = await awaitCondition(k, NS, 'destinationrule cp', 'WaypointAccepted', 'False', {
+          message: /spec\.trafficPolicy\.connectionPool\.tcp\.maxConnections/,
+        });
+        t.diagnostic(`maxConnections -1: ${JSON.stringify(bad)}`);
         const again = statuses(await burst());
         assert.ok((again['503'] ?? 0) >= 15, `the previous limits still apply: ${JSON.stringify(again)}`);
       } finally {

@@ -54,11 +54,6 @@ export class PolicyContext {
 /** Response statuses of a batch, counted. */
 export const statuses = (lines: readonly BatchLine[]): Record<string, number> => countBy(lines, (l) => l.status);
 
-/** What an object's condition says about a bad field: its message names the field path. */
-export function namesField(c: { message?: string }, field: RegExp, what: string): void {
-  assert.match(c.message ?? '', field, `${what}: the condition names the field: ${JSON.stringify(c)}`);
-}
-
 /** One request of a batch (fixtures/waypoint/apps/http-batch.mjs). */
 export interface BatchLine {
   readonly i: number;
@@ -131,25 +126,28 @@ interface WithStatus {
 
 /**
  * Waits until an object's condition `type` has `status` for its current generation (a condition written for an older
- * spec does not count), and returns it.
+ * spec does not count), and returns it. 'True or False': any verdict on the current spec (a part ignored may leave it
+ * True with a message).
  */
 export async function awaitCondition(
   k: ClusterDriver,
   ns: string,
   kindName: string,
   type: string,
-  status: 'True' | 'False',
-  timeoutMs = 10_000,
+  status: 'True' | 'False' | 'True or False',
+  o: { readonly timeoutMs?: number; readonly message?: RegExp } = {},
 ): Promise<Condition> {
   return eventually(async () => {
-    const o = await k.kubectlJson<WithStatus>(['get', ...kindName.split(' '), '-n', ns]);
-    const c = o.status?.conditions?.find((x) => x.type === type);
-    assert.ok(c !== undefined, `${kindName}: no ${type} condition in ${JSON.stringify(o.status)}`);
-    assert.equal(c.status, status, `${kindName}: ${type} ${JSON.stringify(c)}`);
-    if (c.observedGeneration !== undefined && o.metadata.generation !== undefined)
-      assert.equal(c.observedGeneration, o.metadata.generation, `${kindName}: ${type} is about the current spec: ${JSON.stringify(c)}`);
+    const obj = await k.kubectlJson<WithStatus>(['get', ...kindName.split(' '), '-n', ns]);
+    const c = obj.status?.conditions?.find((x) => x.type === type);
+    assert.ok(c !== undefined, `${kindName}: no ${type} condition in ${JSON.stringify(obj.status)}`);
+    assert.ok(status.split(' or ').includes(c.status), `${kindName}: ${type} ${JSON.stringify(c)}, expected ${status}`);
+    if (c.observedGeneration !== undefined && obj.metadata.generation !== undefined)
+      assert.equal(c.observedGeneration, obj.metadata.generation, `${kindName}: ${type} is about the current spec: ${JSON.stringify(c)}`);
+    // A bad field: the message names it (checked here too, in case the writer sets no observedGeneration).
+    if (o.message !== undefined) assert.match(c.message ?? '', o.message, `${kindName}: ${type} names the field: ${JSON.stringify(c)}`);
     return c;
-  }, timeoutMs);
+  }, o.timeoutMs ?? 10_000);
 }
 
 /** The waypoint's istio_requests_total for one destination Service, by `response_code/response_flags`. */
