@@ -68,12 +68,17 @@ export async function authzChecks(t: TestContext, c: PolicyContext): Promise<voi
     assert.ok(dryLine.includes(`${NS}/waypoint-dry-deny`), `the access line names the dry-run policy: ${dryLine}`);
 
     // policy explain, with the waypoint's own evaluator, for each case.
-    type Explained = { decision: { allow: boolean; policy?: string; rule?: number; dryRun?: { allow: boolean; policy?: string } } };
+    // `-o json`: the waypoint's L7 decision under `waypoint` (the L4 one of the endpoint's ztunnel beside it).
+    type Decision = { allow: boolean; policy?: string; rule?: number; dryRun?: { allow: boolean; policy?: string } };
+    type Explained = { gateway: string; decision: Decision; policies: unknown[] };
     const explain = async (from: string, method: string, path: string, header?: string): Promise<Explained> => {
-      const args = ['policy', 'explain', '--from', `${NS}/${from}`, '--to', `${NS}/api:80`, '--method', method, '--path', path];
+      const args = ['policy', 'explain', '--from', `${NS}/${from}`, '--to', `${NS}/svc/api:80`, '--method', method, '--path', path];
       const r = await ambitctl(c.cluster, [...args, ...(header === undefined ? [] : ['--header', header]), '-o', 'json']);
       assert.equal(r.code, 0, `ambitctl ${args.join(' ')}: ${r.stderr}${r.stdout}`);
-      return JSON.parse(r.stdout) as Explained;
+      const e = (JSON.parse(r.stdout) as { waypoint?: Explained }).waypoint;
+      assert.ok(e !== undefined, `explain names the waypoint's decision: ${r.stdout}`);
+      assert.equal(e.gateway, `${NS}/waypoint`);
+      return e;
     };
     const allowed = await explain('client', 'GET', '/public/a');
     assert.deepEqual([allowed.decision.allow, allowed.decision.policy, allowed.decision.rule], [true, `${NS}/api-allow`, 0]);
@@ -97,7 +102,7 @@ export async function authzChecks(t: TestContext, c: PolicyContext): Promise<voi
       '--from',
       `${NS}/client`,
       '--to',
-      `${NS}/api:80`,
+      `${NS}/svc/api:80`,
       '--method',
       'GET',
       '--path',
