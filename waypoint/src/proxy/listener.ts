@@ -10,6 +10,7 @@ import { startHttp1Server, type Http1Limits } from './http1-server.ts';
 import type { WaypointInputs } from './proxy-inputs.ts';
 import type { TunnelContext } from './request-path.ts';
 import { sniffProtocol } from './sniff.ts';
+import { createTrafficGuards, type TrafficGuards } from './traffic-guards.ts';
 import { asSocket } from './stream-socket.ts';
 import { passThrough } from './tcp-proxy.ts';
 import { createUpstreamConnections } from './upstream.ts';
@@ -38,6 +39,8 @@ export interface WaypointListenerTuning extends Http1Limits {
   /** HBONE TLS handshake and HTTP/2 preface deadline; default 10000 ms. */
   readonly handshakeTimeoutMs?: number;
   readonly sniffDeadlineMs?: number;
+  /** Rate-limit buckets, retry budgets and fault draws; default real time and Math.random (tests inject them). */
+  readonly guards?: TrafficGuards;
 }
 
 export async function startWaypointListener(
@@ -48,6 +51,7 @@ export async function startWaypointListener(
   const tuning = opts.tuning ?? {};
   const counters = { tunnelsAccepted: 0, tunnelsRefused: 0, tunnelsOpen: 0, http1: 0, h2: 0, tcp: 0 };
   const balancer = createBalancer();
+  const guards = tuning.guards ?? createTrafficGuards();
   const upstreams = createUpstreamConnections(inputs);
   const http1 = await startHttp1Server(tuning);
   const h2 = createH2Server({}, log);
@@ -59,6 +63,7 @@ export async function startWaypointListener(
       inputs,
       upstreams,
       balancer,
+      guards,
       destination,
       sourcePrincipal: meta.peerIdentity,
       source: inputs.state.workloadByIp(clientIp),
