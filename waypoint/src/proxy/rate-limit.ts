@@ -111,12 +111,14 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
         if (refusal === undefined || retryAfterMs > refusal.retryAfterMs) refusal = { policy, service, bucket, spec, retryAfterMs };
       };
       for (const { service, limit } of limits) {
+        const override = limit.overrides.find((o) => o.identities.includes(identity));
+        // No state for a Service none of whose buckets applies to this request.
+        if (limit.total === undefined && override === undefined && limit.perIdentity === undefined) continue;
         const s = stateFor(service, limit);
         if (limit.total !== undefined) {
           s.total ??= new BucketState(limit.total, nowMs);
           check(service, limit.policy, 'total', s.total, limit.total);
         }
-        const override = limit.overrides.find((o) => o.identities.includes(identity));
         if (override !== undefined) {
           const key = overrideKey(override.identities);
           let b = s.overrides.get(key);
