@@ -5,9 +5,6 @@ import { SERVICE_TRAFFIC_TYPE_URL, decodeServiceTraffic, type ServiceTraffic } f
 import { createXdsClient, xdsType, type BackoffOptions, type XdsClient } from '@ambit/core/xds';
 import type { WaypointStore } from './waypoint-state.ts';
 
-/** How many xDS types the link subscribes to (the `types` below): "first config" waits for an answer of each. */
-const SUBSCRIBED_TYPES = 3;
-
 export interface ConfigLinkOptions {
   /** The controller's xDS target: `unix:/path` or `host:port`. */
   readonly target: string;
@@ -32,18 +29,22 @@ export interface ConfigLink {
 
 /**
  * The waypoint's subscription to the controller (delta xDS, as ztunnel's): every Address (workloads and services, for
- * look-ups of any destination), every RouteSet and every ServiceTraffic, all wildcard. Each accepted response is applied to the store as a
- * whole; a response with a resource that does not decode is NACKed by the client and nothing of it is applied, so the
- * store stays at the last good config (the client also keeps it through controller outages and resumes).
+ * look-ups of any destination), every RouteSet and every ServiceTraffic, all wildcard. Each accepted response is
+ * applied to the store as a whole; a response with a resource that does not decode is NACKed by the client and
+ * nothing of it is applied, so the store stays at the last good config (the client also keeps it through controller
+ * outages and resumes).
  */
 export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
   const { store } = options;
   const seen = new Set<string>();
   let arrived: () => void = () => undefined;
   const firstConfig = new Promise<void>((resolve) => (arrived = resolve));
+  // Every subscribed type must have answered once ("first config").
+  const subscribed = [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL];
+  const synced = (): boolean => subscribed.every((t) => seen.has(t));
   const received = (typeUrl: string): void => {
     seen.add(typeUrl);
-    if (seen.size === SUBSCRIBED_TYPES) arrived();
+    if (synced()) arrived();
   };
   const xds = createXdsClient({
     target: options.target,
@@ -81,7 +82,7 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
       }),
     ],
   });
-  return { xds, synced: () => seen.size === SUBSCRIBED_TYPES, firstConfig, close: () => xds.close() };
+  return { xds, synced, firstConfig, close: () => xds.close() };
 }
 
 /**
