@@ -168,10 +168,10 @@ async function forward(
   deadline: number | undefined,
   isGone: () => boolean,
 ): Promise<UpstreamResponse> {
-  const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
-  const tried = new Set<string>();
   // Retries are gated by the backend Service's retry budget; this request earns its share of it now.
   const retries = openRetryGate(ctx.guards, ctx.inputs.state, ctx.inputs.telemetry, plan.service);
+  const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
+  const tried = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     const endpoint = ctx.balancer.pick(plan.endpoints, tried);
     if (endpoint === undefined) {
