@@ -51,11 +51,11 @@ export async function startWaypointListener(
   const tuning = opts.tuning ?? {};
   const counters = { tunnelsAccepted: 0, tunnelsRefused: 0, tunnelsOpen: 0, http1: 0, h2: 0, tcp: 0 };
   const balancer = createBalancer();
-  const guards = tuning.guards ?? createTrafficGuards();
   const upstreams = createUpstreamConnections(inputs);
   const http1 = await startHttp1Server(tuning);
   const h2 = createH2Server({}, log);
   const sniffDeadlineMs = tuning.sniffDeadlineMs ?? SNIFF_DEADLINE_MS;
+  const guards = tuning.guards ?? createTrafficGuards();
 
   function contextFor(meta: HboneTunnelMeta, destination: Destination): TunnelContext {
     const clientIp = forwardedForIp(meta.forwarded) ?? meta.srcAddr.ip;
@@ -63,12 +63,12 @@ export async function startWaypointListener(
       inputs,
       upstreams,
       balancer,
-      guards,
       destination,
       sourcePrincipal: meta.peerIdentity,
       source: inputs.state.workloadByIp(clientIp),
       clientIp,
       sourceAddr: formatHostPort(meta.srcAddr.ip, meta.srcAddr.port),
+      guards,
     };
   }
 

@@ -27,8 +27,6 @@ export interface TunnelContext {
   readonly inputs: WaypointInputs;
   readonly upstreams: UpstreamConnections;
   readonly balancer: Balancer;
-  /** Rate limits, retry budgets and fault draws of this waypoint replica (shared by every tunnel). */
-  readonly guards: TrafficGuards;
   /** The destination the tunnel's `:authority` named, resolved when the tunnel was accepted. */
   readonly destination: Destination;
   readonly sourcePrincipal: string;
@@ -36,6 +34,8 @@ export interface TunnelContext {
   readonly clientIp: string;
   /** `ip:port` of the HBONE peer. */
   readonly sourceAddr: string;
+  /** Rate limits, retry budgets and fault draws of this waypoint replica (shared by every tunnel). */
+  readonly guards: TrafficGuards;
 }
 
 /** Mutable while the exchange runs; frozen into a RequestRecord once, at the end. */
