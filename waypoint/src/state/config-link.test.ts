@@ -85,7 +85,7 @@ test('the link fills the store from every type, is synced only after all, and ke
     await eventually(() => assert.ok(stream.requests.some((r) => r.responseNonce === nonce2)));
     assert.match(
       stream.requests.find((r) => r.responseNonce === nonce2)?.errorDetail?.message ?? '',
-      /rateLimit\.total\.requestsPerSecond: must be a number/,
+      /rateLimit\.total\.requestsPerSecond: must be/,
     );
     assert.deepEqual(store.trafficFor(api), traffic);
     stream.send(SERVICE_TRAFFIC_TYPE_URL, [], [trafficKey]);
