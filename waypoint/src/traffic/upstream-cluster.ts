@@ -131,16 +131,22 @@ export function createUpstreamCluster(opts: UpstreamClusterOptions): UpstreamClu
     return od === undefined || !od.isEjected(key) || od.inPanic();
   };
 
-  /** A uniformly random usable index: one draw over all, and only if it lands on an unusable one, a draw over the usable. */
-  function randomUsable(n: number): number | undefined {
-    const first = Math.floor(random() * n);
+  /**
+   * A uniformly random usable index other than `skip` (-1: none): one draw over all the others, and only if it lands
+   * on an unusable one, a draw over the usable ones (together still uniform over them, without a scan in the usual case).
+   */
+  function randomUsable(n: number, skip: number): number | undefined {
+    const others = skip < 0 ? n : n - 1;
+    if (others <= 0) return undefined;
+    let first = Math.floor(random() * others);
+    if (skip >= 0 && first >= skip) first += 1;
     if (usable(first)) return first;
     let count = 0;
-    for (let i = 0; i < n; i++) if (usable(i)) count++;
+    for (let i = 0; i < n; i++) if (i !== skip && usable(i)) count++;
     if (count === 0) return undefined;
     let r = Math.floor(random() * count);
     for (let i = 0; i < n; i++) {
-      if (!usable(i)) continue;
+      if (i === skip || !usable(i)) continue;
       if (r === 0) return i;
       r--;
     }
@@ -150,7 +156,7 @@ export function createUpstreamCluster(opts: UpstreamClusterOptions): UpstreamClu
   function choose(n: number, hash: number | undefined): number | undefined {
     if (lb.kind === 'consistentHash') {
       // A request without its hash key goes to a random endpoint (Envoy: no hash → random).
-      return hash === undefined || table === undefined ? randomUsable(n) : table.lookup(hash, usable);
+      return hash === undefined || table === undefined ? randomUsable(n, -1) : table.lookup(hash, usable);
     }
     switch (lb.simple) {
       case 'ROUND_ROBIN':
@@ -163,21 +169,18 @@ export function createUpstreamCluster(opts: UpstreamClusterOptions): UpstreamClu
         }
         return undefined;
       case 'LEAST_REQUEST': {
-        // Envoy's LEAST_REQUEST with equal weights: power of two choices among the usable endpoints.
-        const a = randomUsable(n);
+        // Envoy's LEAST_REQUEST with equal weights: power of two choices (two distinct usable endpoints).
+        const a = randomUsable(n, -1);
         if (a === undefined) return undefined;
-        for (let tries = 0; tries < 4; tries++) {
-          const b = randomUsable(n);
-          if (b === undefined || b === a) continue;
-          return (inFlight.get(keys[b] as string) ?? 0) < (inFlight.get(keys[a] as string) ?? 0) ? b : a;
-        }
-        return a;
+        const b = randomUsable(n, a);
+        if (b === undefined) return a;
+        return (inFlight.get(keys[b] as string) ?? 0) < (inFlight.get(keys[a] as string) ?? 0) ? b : a;
       }
       // PASSTHROUGH is Envoy's ORIGINAL_DST: the address the client asked for. A pod addressed by IP has no cluster
       // (it goes to that pod); a Service VIP names no single endpoint, so the waypoint picks one at random.
       case 'RANDOM':
       case 'PASSTHROUGH':
-        return randomUsable(n);
+        return randomUsable(n, -1);
     }
   }
 
