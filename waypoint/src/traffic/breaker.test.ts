@@ -40,7 +40,7 @@ test('a pending request whose signal aborts leaves the queue and frees its place
 test('http2MaxRequests caps requests in flight for any protocol; no limit set admits everything', () => {
   const b = createCircuitBreaker({ http2MaxRequests: 2 }, 'svc:80');
   const r1 = b.admit('a:80', 'h2', undefined) as () => void;
-  b.admit('b:80', 'h1', undefined);
+  assert.equal(typeof b.admit('b:80', 'h1', undefined), 'function');
   assert.throws(() => b.admit('a:80', 'h2', undefined), isOverflow);
   r1();
   assert.equal(typeof b.admit('a:80', 'h2', undefined), 'function');
