@@ -8,6 +8,7 @@ import {
   makeService,
   makeWorkload,
   NS,
+  rawExchange,
   startBackend,
   startWaypointFixture,
   type Backend,
@@ -15,7 +16,8 @@ import {
 } from '../../testing/fixture.ts';
 
 // DestinationRule traffic policy on the data path (issue 14 §2): real HBONE, real backends. Service `svc`
-// (10.96.0.20:80) is backed by pods b1, b2, b3; Service `one` (10.96.0.21:80) by b1 only.
+// (10.96.0.20:80) is backed by pods b1, b2, b3; Service `one` (10.96.0.21:80) by b1 only; Service `tcp` (10.96.0.22:80,
+// declared TCP) by b1 and a pod whose ztunnel does not answer (127.0.0.29).
 const host = (name: string): string => `${name}.${NS}.svc.cluster.local`;
 let fx: WaypointFixture;
 let backends: Backend[];
@@ -31,12 +33,15 @@ before(async () => {
   }
   const ports = backends.map((b) => [{ servicePort: 80, targetPort: b.port, appProtocol: 'HTTP11' as const }]);
   fx.state.services = [makeService('svc', '10.96.0.20', ports[0] ?? []), makeService('one', '10.96.0.21', ports[0] ?? [])];
+  const tcp = [{ servicePort: 80, targetPort: backends[0]?.port ?? 0, appProtocol: 'TCP' as const }];
+  fx.state.services.push(makeService('tcp', '10.96.0.22', tcp));
   fx.state.workloads = backends.map((b, i) =>
     makeWorkload(b.name, b.ip, {
       [`${NS}/${host('svc')}`]: ports[i] ?? [],
-      ...(i === 0 ? { [`${NS}/${host('one')}`]: ports[i] ?? [] } : {}),
+      ...(i === 0 ? { [`${NS}/${host('one')}`]: ports[i] ?? [], [`${NS}/${host('tcp')}`]: tcp } : {}),
     }),
   );
+  fx.state.workloads.push(makeWorkload('dead', '127.0.0.29', { [`${NS}/${host('tcp')}`]: tcp }));
   fx.state.bump();
 });
 after(async () => {
@@ -163,4 +168,23 @@ test('outlier detection: an endpoint answering 500 is ejected after 3, the next 
   assert.ok(okCount >= 297, `${okCount} of 300 succeeded`);
   await eventually(() => assert.equal(fx.outliers.at(-1)?.event, 'returned'), 3_000);
   await eventually(async () => assert.equal((await get(cs[1] as Client, failing)).backend, 'b3'), 2_000);
+});
+
+test('TCP passthrough under outlier detection: an endpoint that cannot be reached is ejected and skipped', async () => {
+  setPolicy('tcp', {
+    loadBalancer: { kind: 'simple', simple: 'ROUND_ROBIN' },
+    outlierDetection: {
+      consecutive5xxErrors: 1,
+      consecutiveGatewayErrors: 0,
+      intervalMs: 1_000,
+      baseEjectionTimeMs: 30_000,
+      maxEjectionPercent: 50,
+      minHealthPercent: 0,
+    },
+  });
+  const request = 'GET / HTTP/1.1\r\nhost: tcp\r\nconnection: close\r\n\r\n';
+  const replies: string[] = [];
+  for (let i = 0; i < 6; i++) replies.push(await rawExchange(fx, '10.96.0.22:80', request));
+  assert.equal(replies.filter((r) => r.startsWith('HTTP/1.1 200')).length, 5, 'one connection to the dead pod, then none');
+  assert.deepEqual(fx.outliers, [{ service: host('tcp'), endpoint: `127.0.0.29:${backends[0]?.port}`, event: 'ejected' }]);
 });
