@@ -202,8 +202,14 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
         const forget = (): void => {
           if (h2.get(mapKey) === created) h2.delete(mapKey);
         };
-        // DestinationRule idleTimeout: a session without frames for that long is closed (gracefully: none in flight).
-        if (idleMs !== undefined) session.setTimeout(idleMs, () => session.close());
+        // DestinationRule idleTimeout: a session without frames for that long is closed gracefully (a stream still open
+        // finishes), and forgotten first, so no new request is put on a closing session.
+        if (idleMs !== undefined) {
+          session.setTimeout(idleMs, () => {
+            forget();
+            session.close();
+          });
+        }
         session.once('close', forget);
         session.once('goaway', forget);
         session.on('error', (err) => log.debug({ endpoint: key, err: err.message }, 'upstream h2 session error'));

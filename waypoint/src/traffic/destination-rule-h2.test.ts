@@ -54,3 +54,13 @@ test('h2: http2MaxRequests caps streams in flight (UO beyond); maxRequestsPerCon
   // Six streams, two per session: the first two sessions are closed (each tunnel's close is recorded by the pod).
   await eventually(() => assert.ok(pod.peers.length - closedBefore >= 2, `${pod.peers.length - closedBefore} sessions closed`));
 });
+
+test('h2: idleTimeout closes an idle upstream session', async () => {
+  setPolicy({ connectionPool: { idleTimeoutMs: 200 } });
+  const pod = sc.fx.pods.get(sc.backend.ip);
+  assert.ok(pod !== undefined);
+  const s = await sc.session();
+  const closedBefore = pod.peers.length;
+  assert.equal(await status(s, '/'), 200);
+  await eventually(() => assert.equal(pod.peers.length - closedBefore, 1, 'the session closed after 200 ms idle'), 2_000);
+});

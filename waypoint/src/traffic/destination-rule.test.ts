@@ -144,6 +144,15 @@ test('connection pool: maxConnections 1 and http1MaxPendingRequests 1 — of 20 
   assert.equal(fx.records.filter((r) => r.responseFlags === '-' && r.responseCode === 200).length, 2);
 });
 
+test('idleTimeout closes an idle upstream HTTP/1.1 connection', async () => {
+  setPolicy('one', { connectionPool: { idleTimeoutMs: 200 } });
+  const pod = fx.pods.get(backends[0]?.ip ?? '');
+  assert.ok(pod !== undefined);
+  const closedBefore = pod.peers.length;
+  assert.equal((await get(client('10.96.0.21:80'), '/')).status, 200);
+  await eventually(() => assert.ok(pod.peers.length - closedBefore >= 1, 'the connection closed after 200 ms idle'), 2_000);
+});
+
 test('outlier detection: an endpoint answering 500 is ejected after 3, the next 300 requests succeed, it returns after baseEjectionTime', async () => {
   setPolicy('svc', {
     outlierDetection: {
