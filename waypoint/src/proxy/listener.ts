@@ -164,6 +164,6 @@ export async function startWaypointListener(
       await Promise.all([http1.close(), h2.close(), upstreams.close()]);
       clusters.close();
     },
-    stats: () => ({ ...counters, ...upstreams.stats() }),
+    stats: () => ({ ...counters, ...upstreams.stats(), ...clusters.stats() }),
   };
 }

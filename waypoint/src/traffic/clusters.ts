@@ -13,6 +13,8 @@ import { createUpstreamCluster, type UpstreamCluster } from './upstream-cluster.
 export interface TrafficClusters {
   /** The cluster for requests to `service:port`; undefined when no policy applies (the default path: P2C, no limits). */
   forBackend(service: Service, port: number): UpstreamCluster | undefined;
+  /** For the listener's stats: clusters held, requests pending in their breakers, endpoints ejected. */
+  stats(): { readonly upstreamClusters: number; readonly pendingRequests: number; readonly ejectedEndpoints: number };
   close(): void;
 }
 
@@ -96,6 +98,20 @@ export function createTrafficClusters(
         e.ports.set(port, c);
       }
       return c;
+    },
+    stats() {
+      let upstreamClusters = 0;
+      let pendingRequests = 0;
+      let ejectedEndpoints = 0;
+      for (const e of entries.values()) {
+        for (const c of e.ports.values()) {
+          const s = c.stats();
+          upstreamClusters += 1;
+          pendingRequests += s.pending;
+          ejectedEndpoints += s.ejected;
+        }
+      }
+      return { upstreamClusters, pendingRequests, ejectedEndpoints };
     },
     close() {
       for (const e of entries.values()) closeEntry(e);

@@ -144,6 +144,23 @@ test('connection pool: maxConnections 1 and http1MaxPendingRequests 1 — of 20 
   assert.equal(fx.records.filter((r) => r.responseFlags === '-' && r.responseCode === 200).length, 2);
 });
 
+test('a pending request whose client goes away leaves the queue: the next one waits instead of overflowing', async () => {
+  setPolicy('one', { connectionPool: { maxConnections: 1, http1MaxPendingRequests: 1 } });
+  const [c1, c2, c3] = [client('10.96.0.21:80'), client('10.96.0.21:80'), client('10.96.0.21:80')];
+  const slow = get(c1, '/sleep?ms=800');
+  await eventually(() => assert.ok(backends[0]?.seen.some((r) => r.url === '/sleep?ms=800')));
+  const abandoned = get(c2, '/sleep?ms=1').catch((err: unknown) => err);
+  await eventually(() => assert.equal(fx.listener.stats().pendingRequests, 1));
+  await c2.destroy();
+  await abandoned;
+  await eventually(() => assert.equal(fx.listener.stats().pendingRequests, 0));
+  await eventually(() => assert.equal(fx.records.find((r) => r.path === '/sleep?ms=1')?.responseFlags, 'DC'));
+  const third = await get(c3, '/sleep?ms=2');
+  assert.equal(third.status, 200, 'queued behind the slow one, not 503 UO');
+  assert.equal((await slow).status, 200);
+  assert.equal(backends[0]?.seen.filter((r) => r.url === '/sleep?ms=1').length, 0, 'the abandoned request never reached the backend');
+});
+
 test('idleTimeout closes an idle upstream HTTP/1.1 connection', async () => {
   setPolicy('one', { connectionPool: { idleTimeoutMs: 200 } });
   const pod = fx.pods.get(backends[0]?.ip ?? '');

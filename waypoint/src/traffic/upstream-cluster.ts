@@ -39,6 +39,8 @@ export interface UpstreamCluster {
   admit(endpoint: Endpoint, key: string, protocol: UpstreamProtocol, signal: AbortSignal | undefined): Lease | Promise<Lease>;
   /** One answer from the endpoint `key` (an HTTP status, or 503/504 for a local failure) for outlier detection. */
   report(key: string, status: number): void;
+  /** Requests waiting in its breakers' pending queues, endpoints ejected now (over its subset clusters). */
+  stats(): { readonly pending: number; readonly ejected: number };
   close(): void;
 }
 
@@ -228,6 +230,15 @@ export function createUpstreamCluster(opts: UpstreamClusterOptions): UpstreamClu
     },
     report(key, status) {
       byKey.get(key)?.outlier?.report(key, status);
+    },
+    stats() {
+      let pending = 0;
+      let ejected = 0;
+      for (const c of [own, ...subsets.values()]) {
+        pending += c.breaker?.stats().pending ?? 0;
+        ejected += c.outlier?.ejectedCount() ?? 0;
+      }
+      return { pending, ejected };
     },
     close() {
       for (const c of [own, ...subsets.values()]) c.outlier?.close();
