@@ -61,3 +61,8 @@ test('h2: maxConnections bounds sessions in use; more streams ride a busy sessio
   (await other)();
   assert.deepEqual(b.stats(), { onWire: 0, connectionsInUse: 0, pending: 0 });
 });
+
+test('a limit of 0 is unset, as Istio treats it (unlimited)', () => {
+  const b = createCircuitBreaker({ maxConnections: 0, http1MaxPendingRequests: 0, http2MaxRequests: 0 }, 'svc:80');
+  for (let i = 0; i < 100; i++) assert.equal(typeof b.admit('a:80', 'h1', undefined), 'function');
+});

@@ -36,10 +36,13 @@ interface Waiter {
   readonly onAbort: () => void;
 }
 
+/** Istio sets a threshold only when its field is > 0 (pilot cluster_traffic_policy.go); 0 means unset: unlimited. */
+const limit = (n: number | undefined): number | undefined => (n === undefined || !(n > 0) ? undefined : n);
+
 export function createCircuitBreaker(pool: ConnectionPool, cluster: string): CircuitBreaker {
-  const maxRequests = pool.http2MaxRequests;
-  const maxConnections = pool.maxConnections;
-  const maxPending = pool.http1MaxPendingRequests;
+  const maxRequests = limit(pool.http2MaxRequests);
+  const maxConnections = limit(pool.maxConnections);
+  const maxPending = limit(pool.http1MaxPendingRequests);
   let onWire = 0;
   let h1Connections = 0;
   /** Endpoint → h2 streams on the wire: an entry is one session in use. */

@@ -37,8 +37,11 @@ export function policyIdentity(t: ServiceTraffic): string {
 export function poolSettings(policy: TrafficPolicy): UpstreamPoolSettings | undefined {
   const p = policy.connectionPool;
   if (p === undefined) return undefined;
-  const { maxConnections, maxRequestsPerConnection, idleTimeoutMs } = p;
-  const perConnection = maxRequestsPerConnection === undefined || maxRequestsPerConnection <= 0 ? undefined : maxRequestsPerConnection;
+  // As Istio, a value of 0 is unset (the default applies).
+  const positive = (n: number | undefined): number | undefined => (n === undefined || !(n > 0) ? undefined : n);
+  const maxConnections = positive(p.maxConnections);
+  const perConnection = positive(p.maxRequestsPerConnection);
+  const idleTimeoutMs = positive(p.idleTimeoutMs);
   if (maxConnections === undefined && perConnection === undefined && idleTimeoutMs === undefined) return undefined;
   return {
     id: `c${maxConnections ?? '-'}r${perConnection ?? '-'}i${idleTimeoutMs ?? '-'}`,

@@ -153,24 +153,29 @@ test('hash keys: header, cookie (generated with set-cookie when it has a TTL), s
 
 test('subsets: an endpoint in a subset with a trafficPolicy uses the subset limits, merged over the Service policy', async () => {
   const eps = endpoints(3);
-  const { c } = cluster({ loadBalancer: lb('ROUND_ROBIN'), connectionPool: { maxConnections: 1, http1MaxPendingRequests: 0 } }, [
-    {
-      name: 'v2',
-      workloads: [eps[1]?.workload.uid ?? ''],
-      trafficPolicy: { connectionPool: { maxConnections: 2, http1MaxPendingRequests: 0 } },
-    },
+  const { c } = cluster({ loadBalancer: lb('ROUND_ROBIN'), connectionPool: { maxConnections: 1, http1MaxPendingRequests: 1 } }, [
+    { name: 'v2', workloads: [eps[1]?.workload.uid ?? ''], trafficPolicy: { connectionPool: { maxConnections: 2 } } },
     { name: 'named-only', workloads: [eps[2]?.workload.uid ?? ''] },
   ]);
   c.pick(eps, undefined, undefined);
   const [e1, e2, e3] = eps as [Endpoint, Endpoint, Endpoint];
   const a = admitNow(c, e1);
   const isOverflow = (err: unknown): boolean => err instanceof WaypointError && err.code === 'UPSTREAM_OVERFLOW';
-  assert.throws(() => c.admit(e3, endpointKey(e3), 'h1', undefined), isOverflow, 'pod-3 shares the Service cluster with pod-1');
+  const queued = c.admit(e3, endpointKey(e3), 'h1', undefined);
+  assert.ok(queued instanceof Promise, 'pod-3 (a subset without a policy) shares the Service cluster with pod-1: it waits');
+  assert.throws(() => c.admit(e3, endpointKey(e3), 'h1', undefined), isOverflow, 'and the queue (1) is full');
+  // The subset's connectionPool replaces the Service's whole field: 2 connections, no pending limit.
   const b1 = admitNow(c, e2);
   const b2 = admitNow(c, e2);
-  assert.throws(() => c.admit(e2, endpointKey(e2), 'h1', undefined), isOverflow, 'the subset cluster has its own 2');
+  const b3 = c.admit(e2, endpointKey(e2), 'h1', undefined);
+  assert.ok(b3 instanceof Promise);
+  assert.ok(c.admit(e2, endpointKey(e2), 'h1', undefined) instanceof Promise, 'no pending limit in the subset');
   assert.equal(b1.pool?.maxConnections, 2, 'the subset pool settings');
   assert.equal(a.pool?.maxConnections, 1);
-  for (const l of [a, b1, b2]) l.release();
+  assert.deepEqual(c.stats(), { pending: 3, ejected: 0 });
+  a.release();
+  (await queued).release();
+  b1.release();
+  b2.release();
   c.close();
 });
