@@ -118,4 +118,23 @@ test('DestinationRule status: WaypointAccepted written by the leader; a bad fiel
     5000,
   );
   assert.deepEqual(published.get('demo/reviews.demo.svc.cluster.local')?.trafficPolicy, { connectionPool: { http1MaxPendingRequests: 1 } });
+
+  // Fixed, then edited without changing what the status says: observedGeneration follows each edit.
+  store.patch(
+    drType,
+    'demo',
+    'reviews',
+    { spec: { trafficPolicy: { connectionPool: { http: { http1MaxPendingRequests: 2 } } } } },
+    { patchType: 'merge' },
+  );
+  await eventually(() => assert.match(conditionOf('reviews'), /^WaypointAccepted=True\/Accepted@3: /), 5000);
+  store.patch(
+    drType,
+    'demo',
+    'reviews',
+    { spec: { trafficPolicy: { connectionPool: { http: { http1MaxPendingRequests: 3 } } } } },
+    { patchType: 'merge' },
+  );
+  await eventually(() => assert.match(conditionOf('reviews'), /^WaypointAccepted=True\/Accepted@4: /), 5000);
+  assert.deepEqual(published.get('demo/reviews.demo.svc.cluster.local')?.trafficPolicy, { connectionPool: { http1MaxPendingRequests: 3 } });
 });
