@@ -369,3 +369,17 @@ test('one Service with all three sources; removing them one by one removes the r
   assert.deepEqual(gone.traffic.removed, [REVIEWS]);
   assert.equal(statusOf(gone, 'reviews'), 'WaypointAccepted=False/TargetNotFound: host reviews: Service demo/reviews not found');
 });
+
+test("an unreadable Pod or Service is the model's to report; the traffic builder keeps its last good view quietly", () => {
+  const b = builder(
+    pod('reviews-a', { labels: { app: 'reviews', version: 'v1' } }),
+    destinationRule('reviews', { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
+  );
+  const broken = pod('reviews-a', { labels: { app: 'reviews', version: 'v1' } });
+  (broken['spec'] as Record<string, unknown>)['containers'] = 'nope';
+  const delta = b.apply(up(broken));
+  assert.deepEqual(delta.errors, []);
+  assert.deepEqual(trafficOf(b)?.subsets[0]?.workloads, ['Kubernetes//Pod/demo/reviews-a']);
+  const noHost = b.apply(up({ ...destinationRule('x', {}), metadata: { name: 'x' } }));
+  assert.equal(noHost.errors.length, 1, 'our own kinds are reported, even when their metadata does not read');
+});

@@ -133,7 +133,11 @@ export class TrafficBuilder {
       this.dispatch(change);
     } catch (err) {
       if (!(err instanceof KubeObjectError)) throw err;
-      this.errors.push({ object: err.object, field: err.field, message: err.message });
+      // A Pod, Service, Namespace or Gateway that does not read is the model's to report (and count), not ours again.
+      const kind = asRecord(change.object)['kind'];
+      if (kind === 'DestinationRule' || kind === 'LocalRateLimit' || kind === 'HTTPFault') {
+        this.errors.push({ object: err.object, field: err.field, message: err.message });
+      }
     }
     for (const key of this.dirty) this.rebuild(key);
     this.dirty.clear();
