@@ -54,6 +54,20 @@ export interface ResourceType {
   readonly shortNames?: readonly string[];
   /** A CRD version's `openAPIV3Schema`: its objects are pruned and validated against it (built-in types have none). */
   readonly schema?: SchemaNode;
+  /** A CRD version's `additionalPrinterColumns` (`kubectl get` columns after NAME); absent: just AGE. */
+  readonly printerColumns?: readonly PrinterColumn[];
+}
+
+/** apiextensions.k8s.io/v1 CustomResourceColumnDefinition. */
+export interface PrinterColumn {
+  readonly name: string;
+  /** integer, number, string, boolean or date (shown as an age). */
+  readonly type: string;
+  readonly format?: string;
+  readonly description?: string;
+  readonly priority?: number;
+  /** A simple JSONPath: `.spec.a`, `.spec.list[0].b`, `.status.conditions[?(@.type=="Ready")].status`. */
+  readonly jsonPath: string;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

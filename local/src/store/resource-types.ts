@@ -1,5 +1,5 @@
 import { isRecord } from '@ambit/core';
-import type { FieldError, KubeObject, ResourceType } from '../kube/types.ts';
+import type { FieldError, KubeObject, PrinterColumn, ResourceType } from '../kube/types.ts';
 import { parseSchema, type SchemaNode } from './crd-schema.ts';
 
 /** `group/version`, or just `version` for the core group: the apiVersion objects of this type carry. */
@@ -122,6 +122,7 @@ export function typesFromCrd(crd: KubeObject): ResourceType[] {
     if (!isRecord(v) || typeof v['name'] !== 'string' || v['served'] === false) continue;
     const subresources = isRecord(v['subresources']) ? v['subresources'] : {};
     const schema = versionSchema(v, `spec.versions[${out.length}]`, []);
+    const printerColumns = Array.isArray(v['additionalPrinterColumns']) ? v['additionalPrinterColumns'].flatMap(printerColumn) : undefined;
     out.push({
       group: spec['group'],
       version: v['name'],
@@ -132,9 +133,24 @@ export function typesFromCrd(crd: KubeObject): ResourceType[] {
       hasStatus: subresources['status'] !== undefined,
       ...(shortNames.length === 0 ? {} : { shortNames }),
       ...(schema === undefined ? {} : { schema }),
+      ...(printerColumns === undefined ? {} : { printerColumns }),
     });
   }
   return out;
+}
+
+function printerColumn(c: unknown): PrinterColumn[] {
+  if (!isRecord(c) || typeof c['name'] !== 'string' || typeof c['type'] !== 'string' || typeof c['jsonPath'] !== 'string') return [];
+  return [
+    {
+      name: c['name'],
+      type: c['type'],
+      jsonPath: c['jsonPath'],
+      ...(typeof c['format'] === 'string' ? { format: c['format'] } : {}),
+      ...(typeof c['description'] === 'string' ? { description: c['description'] } : {}),
+      ...(typeof c['priority'] === 'number' ? { priority: c['priority'] } : {}),
+    },
+  ];
 }
 
 function versionSchema(version: Record<string, unknown>, path: string, problems: FieldError[]): SchemaNode | undefined {
