@@ -258,7 +258,19 @@ function crdColumn(c: PrinterColumn): Column {
   };
 }
 
+// kube-apiserver's default table convertor, which CustomResourceDefinitions get: the creation time, not an age.
+const CREATED_AT_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Created At',
+    type: 'date',
+    description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+    cell: (o) => o.metadata.creationTimestamp ?? '',
+  },
+];
+
 function columnsFor(type: ResourceType): readonly Column[] {
+  if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') return CREATED_AT_COLUMNS;
   if (type.printerColumns !== undefined) return [NAME, ...type.printerColumns.map(crdColumn)];
   if (type.group === '' && type.kind === 'Pod') return POD_COLUMNS;
   if (type.group === '' && type.kind === 'Node') return NODE_COLUMNS;
