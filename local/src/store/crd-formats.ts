@@ -29,21 +29,23 @@ function validCidr(s: string): boolean {
   return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
-const CHECKS: ReadonlyMap<string, (s: string) => boolean> = new Map([
-  ['date-time', (s: string) => DATE_TIME.test(s) && validDate(s)],
-  ['datetime', (s: string) => DATE_TIME.test(s) && validDate(s)],
-  ['date', (s: string) => DATE.test(s) && validDate(s)],
-  ['uuid', (s: string) => UUID.test(s)],
-  ['uuid3', (s: string) => UUID_VERSIONED(3).test(s)],
-  ['uuid4', (s: string) => UUID_VERSIONED(4).test(s)],
-  ['uuid5', (s: string) => UUID_VERSIONED(5).test(s)],
-  ['byte', (s: string) => BASE64.test(s)],
-  ['ipv4', (s: string) => isIP(s) === 4],
-  ['ipv6', (s: string) => isIP(s) === 6],
-  ['cidr', validCidr],
-  ['mac', (s: string) => MAC.test(s)],
-  ['hostname', (s: string) => HOSTNAME.test(s)],
-]);
+const CHECKS: ReadonlyMap<string, (s: string) => boolean> = new Map(
+  Object.entries({
+    'date-time': (s: string) => DATE_TIME.test(s) && validDate(s),
+    datetime: (s: string) => DATE_TIME.test(s) && validDate(s),
+    date: (s: string) => DATE.test(s) && validDate(s),
+    uuid: (s: string) => UUID.test(s),
+    uuid3: (s: string) => UUID_VERSIONED(3).test(s),
+    uuid4: (s: string) => UUID_VERSIONED(4).test(s),
+    uuid5: (s: string) => UUID_VERSIONED(5).test(s),
+    byte: (s: string) => BASE64.test(s),
+    ipv4: (s: string) => isIP(s) === 4,
+    ipv6: (s: string) => isIP(s) === 6,
+    cidr: validCidr,
+    mac: (s: string) => MAC.test(s),
+    hostname: (s: string) => HOSTNAME.test(s),
+  }),
+);
 
 /** True when `value` is of `format`, or when the format is not one that is checked. */
 export function matchesFormat(format: string, value: string): boolean {
