@@ -7,6 +7,7 @@ import { ADDRESS_TYPE_URL, silentLogger } from '@ambit/core';
 import { encodeAddress } from '@ambit/core/codec';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
+import { SERVICE_TRAFFIC_TYPE_URL, encodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
 import { createFakeXdsServer } from '@ambit/core/testing/fake-xds-server';
 import { meshService, waypointRef } from '../../testing/mesh-fixtures.ts';
 import { startConfigLink, waypointNode } from './config-link.ts';
@@ -19,7 +20,7 @@ const gwSet = (ruleRoute: string): RouteSet => ({
   entries: [{ match: { headers: [], queryParams: [] }, rule: 0 }],
 });
 
-test('the link fills the store from both types, is synced only after both, and keeps the last good set on a NACK', async () => {
+test('the link fills the store from every type, is synced only after all, and keeps the last good set on a NACK', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-wp-link-'));
   const server = await createFakeXdsServer({ socketPath: join(dir, 'xds.sock') });
   const store = createWaypointStore({ namespace: 'demo', name: 'waypoint' });
@@ -32,14 +33,14 @@ test('the link fills the store from both types, is synced only after both, and k
   });
   const link = startConfigLink({ target: server.address, node, token: () => Promise.resolve('tok-1'), store, log: silentLogger() });
   try {
-    await eventually(() => assert.equal(server.streams[0]?.requests.length, 2));
+    await eventually(() => assert.equal(server.streams[0]?.requests.length, 3));
     const stream = server.streams[0];
     assert.ok(stream !== undefined);
     assert.deepEqual(stream.metadata.get('authorization'), ['Bearer tok-1']);
     assert.equal(stream.requests[0]?.node?.id, 'router~10.244.1.3~waypoint-abc.demo~demo.svc.cluster.local');
     assert.deepEqual(
       stream.requests.map((r) => r.typeUrl),
-      [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL],
+      [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL],
     );
 
     stream.send(ADDRESS_TYPE_URL, [{ name: 'demo/api.demo.svc.cluster.local', body: encodeAddress({ service: api }) }]);
@@ -48,6 +49,15 @@ test('the link fills the store from both types, is synced only after both, and k
 
     const key = routeSetKey(gwSet('demo/a').parent);
     stream.send(ROUTE_SET_TYPE_URL, [{ name: key, body: encodeRouteSet(gwSet('demo/a')) }]);
+    await eventually(() => assert.equal(store.routesFor(api, 80)?.rules[0]?.route, 'demo/a'));
+    assert.equal(link.synced(), false, 'traffic not answered yet');
+    const traffic: ServiceTraffic = {
+      service: { namespace: 'demo', hostname: api.hostname },
+      subsets: [],
+      rateLimit: { policy: 'demo/rl', total: { requestsPerSecond: 10, burst: 1 }, overrides: [] },
+    };
+    const trafficKey = `demo/${api.hostname}`;
+    stream.send(SERVICE_TRAFFIC_TYPE_URL, [{ name: trafficKey, body: encodeServiceTraffic(traffic) }]);
     await link.firstConfig;
     assert.equal(link.synced(), true);
     assert.equal(store.routesFor(api, 80)?.rules[0]?.route, 'demo/a');
@@ -65,6 +75,21 @@ test('the link fills the store from both types, is synced only after both, and k
 
     stream.send(ROUTE_SET_TYPE_URL, [], [key]);
     await eventually(() => assert.equal(store.routesFor(api, 80), undefined));
+
+    // ServiceTraffic: held, a bad field is a NACK that keeps it, a removal drops it.
+    assert.deepEqual(store.trafficFor(api), traffic);
+    const badTraffic = { ...traffic, rateLimit: { ...traffic.rateLimit, total: { requestsPerSecond: -1, burst: 1 } } };
+    const nonce2 = stream.send(SERVICE_TRAFFIC_TYPE_URL, [
+      { name: trafficKey, body: new TextEncoder().encode(JSON.stringify(badTraffic)) },
+    ]);
+    await eventually(() => assert.ok(stream.requests.some((r) => r.responseNonce === nonce2)));
+    assert.match(
+      stream.requests.find((r) => r.responseNonce === nonce2)?.errorDetail?.message ?? '',
+      /rateLimit\.total\.requestsPerSecond: must be/,
+    );
+    assert.deepEqual(store.trafficFor(api), traffic);
+    stream.send(SERVICE_TRAFFIC_TYPE_URL, [], [trafficKey]);
+    await eventually(() => assert.equal(store.trafficFor(api), undefined));
   } finally {
     link.close();
     await server.close();
