@@ -29,6 +29,7 @@ import { ModelBuilder, type ModelDelta } from './model/index.ts';
 import { GatewayStatus, gatewayClassConditions } from './status/gateway-status.ts';
 import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.ts';
 import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
+import { createTrafficPublisher, TrafficBuilder } from './traffic/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
@@ -117,6 +118,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const gateways = new GatewayStatus();
   const routes = new RouteBuilder();
   const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
+  const traffic = new TrafficBuilder({ trustDomain: config.trustDomain, clusterId: config.clusterId });
+  const publishTraffic = createTrafficPublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const deployer = new WaypointDeployer({
     client,
     deploy: waypointDeployOptions(config, (ns, sa) => workloadCredentials.mint(ns, sa)),
@@ -203,6 +206,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         const delta = builder.apply({ type, object: obj });
         publish(delta);
         publishRoutes(routes.apply({ type, object: obj }));
+        publishTraffic(traffic.apply({ type, object: obj }));
       } catch (err) {
         // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
         log.error(
