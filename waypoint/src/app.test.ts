@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ADDRESS_TYPE_URL, silentLogger } from '@ambit/core';
 import { encodeAddress } from '@ambit/core/codec';
+import { L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
 import { startFakeCa } from '@ambit/core/testing/fake-ca';
@@ -77,7 +78,7 @@ test(
       assert.deepEqual(await get(ready), { status: 503, body: 'not ready, pending: certificate, config sync\n' });
 
       // Config first: still not ready without a certificate.
-      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 2));
+      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 3));
       const stream = xds.streams[0];
       assert.ok(stream !== undefined);
       assert.deepEqual(stream.metadata.get('authorization'), ['Bearer not-yet']);
@@ -88,6 +89,9 @@ test(
           .concat([pod1, pod2].map((w) => ({ name: w.uid, body: encodeAddress({ workload: w }) }))),
       );
       stream.send(ROUTE_SET_TYPE_URL, [{ name: routeSetKey(routes.parent), body: encodeRouteSet(routes) }]);
+      // No L7 policies yet is an answer too: readiness waits for it, then for the certificate only.
+      await eventually(() => assert.deepEqual(app.pending(), ['certificate', 'config sync']));
+      stream.send(L7_AUTHORIZATION_TYPE_URL, []);
       await eventually(() => assert.deepEqual(app.pending(), ['certificate']));
       assert.equal((await get(ready)).status, 503);
 

@@ -7,6 +7,7 @@ import type { Destination } from './destination.ts';
 import { classifyUpstreamError, isRetriableFailure, localReplyFor, WaypointError } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import { addForwarding, headerValue, withoutHopByHop } from './headers.ts';
+import { authorizeExchange, sendDenied, type AuthzRecord } from './l7-authz.ts';
 import type { Endpoint, RequestRecord, ResponseFlag, WaypointInputs } from './proxy-inputs.ts';
 import { ReplayBody } from './replay-body.ts';
 import { planRoute, type RoutePlan } from './route-plan.ts';
@@ -45,6 +46,7 @@ interface Outcome {
   requestBytes: number;
   responseBytes: number;
   error: string | undefined;
+  authz: AuthzRecord | undefined;
 }
 
 /**
@@ -68,6 +70,7 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
     requestBytes: 0,
     responseBytes: 0,
     error: undefined,
+    authz: undefined,
   };
   let gone = false;
   ex.onGone(() => {
@@ -75,6 +78,13 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
   });
   const body = ex.body === undefined ? undefined : new ReplayBody(ex.body, RETRY_BUFFER_BYTES);
   try {
+    // (1) L7 authorization of the addressed Service, before routing (as Envoy's RBAC filter before its router).
+    out.authz = authorizeExchange(ctx, ex);
+    if (out.authz?.allow === false) {
+      out.status = 403;
+      out.responseBytes += sendDenied(ex);
+      return;
+    }
     const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target: ex.target, authority: ex.authority, headers });
     out.route = plan.route;
     if (plan.kind === 'redirect') {
@@ -311,6 +321,7 @@ function record(
     attempts: out.attempts,
     traceparent: forwarding.traceparent,
     error: out.error,
+    ...(out.authz === undefined ? {} : { authz: out.authz }),
   };
 }
 

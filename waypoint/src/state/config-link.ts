@@ -1,5 +1,6 @@
 import { ADDRESS_TYPE_URL, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, type AddressResource } from '@ambit/core/codec';
+import { decodeL7Authorization, L7_AUTHORIZATION_TYPE_URL, type L7Authorization } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, decodeRouteSet, type RouteSet } from '@ambit/core/routes';
 import { createXdsClient, xdsType, type BackoffOptions, type XdsClient } from '@ambit/core/xds';
 import type { WaypointStore } from './waypoint-state.ts';
@@ -19,7 +20,7 @@ export interface ConfigLinkOptions {
 
 export interface ConfigLink {
   readonly xds: XdsClient;
-  /** True once the controller answered both types at least once (the readiness condition "first config"). */
+  /** True once the controller answered every subscribed type at least once (the readiness condition "first config"). */
   synced(): boolean;
   /** Resolves when `synced()` first becomes true. */
   readonly firstConfig: Promise<void>;
@@ -28,7 +29,7 @@ export interface ConfigLink {
 
 /**
  * The waypoint's subscription to the controller (delta xDS, as ztunnel's): every Address (workloads and services, for
- * look-ups of any destination) and every RouteSet, both wildcard. Each accepted response is applied to the store as a
+ * look-ups of any destination), every RouteSet and every L7Authorization, all wildcard. Each accepted response is applied to the store as a
  * whole; a response with a resource that does not decode is NACKed by the client and nothing of it is applied, so the
  * store stays at the last good config (the client also keeps it through controller outages and resumes).
  */
@@ -37,9 +38,13 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
   const seen = new Set<string>();
   let arrived: () => void = () => undefined;
   const firstConfig = new Promise<void>((resolve) => (arrived = resolve));
+  // Every subscribed type must have answered once: serving before the policies arrived would let requests through
+  // that an ALLOW policy refuses.
+  const subscribed = [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, L7_AUTHORIZATION_TYPE_URL];
+  const synced = (): boolean => subscribed.every((t) => seen.has(t));
   const received = (typeUrl: string): void => {
     seen.add(typeUrl);
-    if (seen.size === 2) arrived();
+    if (synced()) arrived();
   };
   const xds = createXdsClient({
     target: options.target,
@@ -67,9 +72,17 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
           received(ROUTE_SET_TYPE_URL);
         },
       }),
+      xdsType<L7Authorization>({
+        typeUrl: L7_AUTHORIZATION_TYPE_URL,
+        decode: decodeL7Authorization,
+        onChange: (c) => {
+          store.applyL7Authorizations(c.upserted, c.removed);
+          received(L7_AUTHORIZATION_TYPE_URL);
+        },
+      }),
     ],
   });
-  return { xds, synced: () => seen.size === 2, firstConfig, close: () => xds.close() };
+  return { xds, synced, firstConfig, close: () => xds.close() };
 }
 
 /**
