@@ -32,6 +32,7 @@ import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
+import { createL7Publisher, L7AuthorizationBuilder } from './l7/index.ts';
 import { WaypointDeployer } from './waypoint/waypoint-deployer.ts';
 import type { WaypointDeployOptions } from './waypoint/waypoint-render.ts';
 
@@ -117,6 +118,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const gateways = new GatewayStatus();
   const routes = new RouteBuilder();
   const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
+  const l7 = new L7AuthorizationBuilder();
+  const publishL7 = createL7Publisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const deployer = new WaypointDeployer({
     client,
     deploy: waypointDeployOptions(config, (ns, sa) => workloadCredentials.mint(ns, sa)),
@@ -166,6 +169,9 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       log.debug({ object: e.object, field: e.field, err: e.message }, 'object not used in the model');
     }
     for (const st of delta.policyStatus) {
+      // A targetRefs policy carries only the waypoint's condition (WaypointAccepted, from the L7 publisher): writing
+      // this one too would replace it, as both patch the whole conditions list.
+      if (st.kind === 'AuthorizationPolicy' && st.status.reason === 'NotForZtunnel') continue;
       // Istio's condition type for policies ztunnel enforces; the message says which fields were ignored and why.
       const condition: Condition = {
         type: 'ZtunnelAccepted',
@@ -203,6 +209,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         const delta = builder.apply({ type, object: obj });
         publish(delta);
         publishRoutes(routes.apply({ type, object: obj }));
+        // After the model: Service targets resolve against the Services (and waypoints) it just computed.
+        publishL7(l7.apply({ type, object: obj }, delta.services));
       } catch (err) {
         // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
         log.error(
@@ -259,7 +267,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
 
   const debug = await startDebugServer(
     {
-      model: () => builder.snapshot(),
+      model: () => ({ ...builder.snapshot(), l7Authorizations: l7.snapshot() }),
       connections: () => xds.connections(),
       metrics: () => registry.metrics(),
       metricsContentType: registry.contentType,
