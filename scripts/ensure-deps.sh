@@ -73,14 +73,14 @@ fi
 
 # ztunnel runs from a bundle with plain node (the local runner falls back to tsx while it is stale). Offline.
 bundle=ztunnel/build/bundle/ztunnel.mjs
-if [ ! -f "$bundle" ] || [ -n "$(find ztunnel/src core/src ztunnel/scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
+if [ ! -f "$bundle" ] || [ -n "$(find ztunnel/src core/src scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
   echo "ambit: bundling ztunnel" >&2
-  node ztunnel/scripts/build-bundle.mjs
+  node scripts/build-bundle.mjs ztunnel
 fi
 
 # Waypoint pods run from a bundle too (local/src/runner/bundles.ts; tsx while it is stale). Offline.
 bundle=waypoint/build/bundle/waypoint.mjs
-if [ ! -f "$bundle" ] || [ -n "$(find waypoint/src core/src waypoint/scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
+if [ ! -f "$bundle" ] || [ -n "$(find waypoint/src core/src scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
   echo "ambit: bundling the waypoint" >&2
-  node waypoint/scripts/build-bundle.mjs
+  node scripts/build-bundle.mjs waypoint
 fi

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { parse as parseYaml } from 'yaml';
 import { clusterPaths } from '@ambit/local';
 import { ambitctl, ambitctlOk, downAndCheckClean, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
+import { startPrometheus, type Prometheus } from './helpers/prometheus.ts';
 
 // Issue 6 acceptance: a real Prometheus (Debian's) inside the sealed cluster scrapes every node's ztunnel on 15020;
 // known traffic between demo pods must show up, through Prometheus' query API, as connection and byte counts per
@@ -20,29 +21,14 @@ const NEEDS = { root: true, executables: ['/usr/lib/cni/bridge', '/usr/sbin/nft'
 const LONG_SECONDS = Number(process.env['AMBIT_LONG_CONNECTION_SECONDS'] ?? 8);
 
 let work = '';
-let prometheus: ChildProcess | undefined;
+let prometheus: Prometheus | undefined;
 let ready = false;
 let echoIp = '';
 let echoPod = '';
 
 async function query(promql: string): Promise<number> {
-  const r = await run([
-    'ip',
-    'netns',
-    'exec',
-    WORLD,
-    'curl',
-    '-sS',
-    '--max-time',
-    '5',
-    '--data-urlencode',
-    `query=${promql}`,
-    'http://127.0.0.1:9090/api/v1/query',
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const body = JSON.parse(r.stdout) as { status: string; data: { result: Array<{ value: [number, string] }> } };
-  assert.equal(body.status, 'success', r.stdout);
-  return body.data.result.reduce((sum, x) => sum + Number(x.value[1]), 0);
+  assert.ok(prometheus, 'Prometheus is not running');
+  return prometheus.query(promql);
 }
 
 function nc(input: string, port = 9000) {
@@ -60,41 +46,17 @@ describe('telemetry: Prometheus scrapes the ztunnels of a local cluster', { conc
     echoIp = echo.ip;
     echoPod = echo.name;
     const nodes = JSON.parse(await ambitctlOk(CLUSTER, ['local', 'get', 'nodes', '-o', 'json'])) as { items: Array<{ ip: string }> };
-    const config = join(work, 'prometheus.yml');
-    writeFileSync(
-      config,
-      `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: ztunnel\n    metrics_path: /stats/prometheus\n    static_configs:\n      - targets: [${nodes.items.map((n) => `"${n.ip}:15020"`).join(', ')}]\n`,
-    );
     // In the world namespace: it reaches the nodes over the underlay and listens on its own loopback only.
-    prometheus = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        WORLD,
-        'prometheus',
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${join(work, 'data')}`,
-        '--web.listen-address=127.0.0.1:9090',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let log = '';
-    prometheus.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    await eventually(async () => {
-      const r = await run(['ip', 'netns', 'exec', WORLD, 'curl', '-s', 'http://127.0.0.1:9090/-/ready']);
-      assert.match(r.stdout, /Ready/, log.slice(-2000));
-    }, 20_000);
+    prometheus = await startPrometheus(WORLD, work, [
+      { name: 'ztunnel', path: '/stats/prometheus', targets: nodes.items.map((n) => `${n.ip}:15020`) },
+    ]);
     await eventually(async () => assert.equal(await query('sum(up{job="ztunnel"})'), nodes.items.length), 15_000);
     ready = true;
   });
 
   after(async () => {
     if (process.getuid?.() !== 0) return;
-    if (prometheus?.pid !== undefined && prometheus.exitCode === null) {
-      prometheus.kill('SIGTERM');
-      await new Promise((resolve) => prometheus?.once('exit', resolve));
-    }
+    await prometheus?.stop();
     await downAndCheckClean(CLUSTER, work);
   });
 

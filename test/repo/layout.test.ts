@@ -51,12 +51,12 @@ const BUNDLES = [
   {
     file: 'ztunnel/build/bundle/ztunnel.mjs',
     entry: 'ztunnel/src/main.ts',
-    sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs'],
+    sources: ['ztunnel/src', 'core/src', 'scripts/build-bundle.mjs'],
   },
   {
     file: 'waypoint/build/bundle/waypoint.mjs',
     entry: 'waypoint/src/main.ts',
-    sources: ['waypoint/src', 'core/src', 'waypoint/scripts/build-bundle.mjs'],
+    sources: ['waypoint/src', 'core/src', 'scripts/build-bundle.mjs'],
   },
   {
     file: 'cni/bin/ambit-cni-node',

@@ -27,18 +27,18 @@ export interface Bundle {
   readonly sources: readonly string[];
 }
 
-/** Built by ztunnel/scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
+/** Built by scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
 export const ZTUNNEL_BUNDLE: Bundle = {
   file: 'ztunnel/build/bundle/ztunnel.mjs',
   entry: 'ztunnel/src/main.ts',
-  sources: ['ztunnel/src', 'core/src', 'ztunnel/scripts/build-bundle.mjs', 'package-lock.json'],
+  sources: ['ztunnel/src', 'core/src', 'scripts/build-bundle.mjs', 'package-lock.json'],
 };
 
-/** Built by waypoint/scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
+/** Built by scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
 export const WAYPOINT_BUNDLE: Bundle = {
   file: 'waypoint/build/bundle/waypoint.mjs',
   entry: 'waypoint/src/main.ts',
-  sources: ['waypoint/src', 'core/src', 'waypoint/scripts/build-bundle.mjs', 'package-lock.json'],
+  sources: ['waypoint/src', 'core/src', 'scripts/build-bundle.mjs', 'package-lock.json'],
 };
 
 function newestMtime(path: string): number {

@@ -55,7 +55,7 @@ export function writeNodeCredentials(stateDir: string, nodes: readonly NodeNet[]
 
 /**
  * The argv a local waypoint pod runs: this checkout's waypoint on this Node, from its bundle
- * (waypoint/scripts/build-bundle.mjs) when that is current, else from source with tsx (resolved from the repo root).
+ * (scripts/build-bundle.mjs) when that is current, else from source with tsx (resolved from the repo root).
  * Decided once, when the controller starts. `AMBIT_WAYPOINT_NODE_OPTIONS` adds Node flags (e.g. `--cpu-prof
  * --cpu-prof-dir=/tmp/prof`).
  */

@@ -127,7 +127,7 @@ export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerH
 }
 
 /**
- * How ztunnel is started: the bundle (ztunnel/scripts/build-bundle.mjs; plain node, ~45 MB less RSS than tsx) when it
+ * How ztunnel is started: the bundle (scripts/build-bundle.mjs; plain node, ~45 MB less RSS than tsx) when it
  * is newer than every source it was built from, else from source. `AMBIT_ZTUNNEL_NODE_OPTIONS` adds Node flags (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the data path).
  */
