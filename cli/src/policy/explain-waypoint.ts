@@ -1,5 +1,12 @@
 import { spiffeId, type GatewayAddress, type Service, type Workload } from '@ambit/core';
-import { explainRequest, l7RequestFacts, type L7Authorization, type L7Decision, type L7PolicyExplanation } from '@ambit/core/policy';
+import {
+  explainRequest,
+  l7RequestFacts,
+  l7RequestPath,
+  type L7Authorization,
+  type L7Decision,
+  type L7PolicyExplanation,
+} from '@ambit/core/policy';
 import type { ModelDump } from '../debug/model.ts';
 import type { ExplainRequest } from './explain-args.ts';
 
@@ -98,7 +105,6 @@ export function explainAtWaypoint(
     )
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
   const firstHop = request.headers['x-forwarded-for']?.split(',')[0]?.trim();
-  const query = request.path.search(/[?#]/);
   const facts = {
     sourceIdentity: source.sourceIdentity,
     sourceIp: source.sourceIp,
@@ -106,7 +112,7 @@ export function explainAtWaypoint(
     host: request.headers['host'] ?? source.defaultHost,
     destinationPort: port,
     method: request.method,
-    path: query < 0 ? request.path : request.path.slice(0, query),
+    path: l7RequestPath(request.path),
     sni: undefined,
   };
   const ex = explainRequest(policies, l7RequestFacts({ ...facts, headers: request.headers }));

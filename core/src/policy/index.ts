@@ -21,5 +21,12 @@ export { createSourceFactsCache, type SourceFactsCache } from './source-cache.ts
 export { policiesInScope } from './scope.ts';
 export * from './l7-types.ts';
 // L7 authorization (waypoints), shared by the waypoint (enforcement) and ambitctl (explain).
-export { authorizeRequest, explainRequest, l7RequestFacts, type L7Decision, type L7PolicyExplanation } from './l7-authorize.ts';
+export {
+  authorizeRequest,
+  explainRequest,
+  l7RequestFacts,
+  l7RequestPath,
+  type L7Decision,
+  type L7PolicyExplanation,
+} from './l7-authorize.ts';
 export { decodeL7Authorization, encodeL7Authorization } from './l7-codec.ts';

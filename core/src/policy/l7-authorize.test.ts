@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { StringMatch } from '../model/types.ts';
-import { authorizeRequest, explainRequest, l7RequestFacts } from './l7-authorize.ts';
+import { authorizeRequest, explainRequest, l7RequestFacts, l7RequestPath } from './l7-authorize.ts';
 import type { L7Authorization, L7Condition, L7Operation, L7RequestFacts, L7Rule, L7Source } from './l7-types.ts';
 
 // Table-driven cases of Istio's L7 AuthorizationPolicy semantics (l7-types.ts; istio.io authorization-policy reference).
@@ -503,4 +503,23 @@ test('a compiled policy is reused: the same object decides the same way many tim
     assert.equal(authorizeRequest([p], yes).allow, true);
     assert.equal(authorizeRequest([p], no).allow, false);
   }
+});
+
+test('the path policies see: no query, absolute form reduced, dot segments removed as Envoy normalises', () => {
+  const cases: Array<[string, string]> = [
+    ['/public/a?x=1', '/public/a'],
+    ['/public/a#frag', '/public/a'],
+    ['/public/../private', '/private'],
+    ['/public/%2e%2E/private', '/private'],
+    ['/public/..\\private', '/private'],
+    ['/a/./b/../c/', '/a/c/'],
+    ['/a/b/..', '/a/'],
+    ['/..', '/'],
+    ['/../../etc/passwd', '/etc/passwd'],
+    ['http://svc/private?x', '/private'],
+    ['http://svc', '/'],
+    ['/v1.2/file.json', '/v1.2/file.json'],
+    ['*', '*'],
+  ];
+  for (const [target, path] of cases) assert.equal(l7RequestPath(target), path, target);
 });

@@ -408,6 +408,42 @@ export function explainRequest(
   };
 }
 
+/** `scheme://authority` of an absolute-form request target (RFC 9112 §3.2.2). */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The path policies match, from a request target: without the query or fragment, the path of an absolute-form target,
+ * and normalised as Envoy does before its RBAC filter (Istio's default `BASE` normalisation: RFC 3986 §5.2.4 dot
+ * segments removed, `%2e` read as `.`, `\` as `/`). Otherwise `/public/../private` would pass an ALLOW on `/public/*`
+ * and a DENY on `/private` alike, and reach a backend that resolves it to `/private`.
+ */
+export function l7RequestPath(target: string): string {
+  const abs = ABSOLUTE_FORM.exec(target);
+  let path = abs === null ? target : target.slice(abs[0].length) || '/';
+  const end = path.search(/[?#]/);
+  if (end >= 0) path = path.slice(0, end);
+  if (!path.startsWith('/') || !/[.\\%]/.test(path)) return path;
+  return removeDotSegments(path.replace(/%2e/gi, '.').replace(/\\/g, '/'));
+}
+
+/** RFC 3986 §5.2.4 for an absolute path. */
+function removeDotSegments(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i] ?? '';
+    const last = i === segments.length - 1;
+    if (s === '.' || s === '..') {
+      if (s === '..') out.pop();
+      // A trailing `.` or `..` leaves a directory path (`/a/b/..` → `/a/`).
+      if (last) out.push('');
+      continue;
+    }
+    out.push(s);
+  }
+  return `/${out.join('/')}`;
+}
+
 /** Request facts from plain values (the CLI's, and tests'): headers by lower-case name. */
 export function l7RequestFacts(
   facts: Omit<L7RequestFacts, 'header'> & { readonly headers?: Readonly<Record<string, string>> },

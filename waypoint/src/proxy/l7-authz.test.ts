@@ -163,3 +163,13 @@ test('request facts: hosts with or without the port, the addressed port, remote.
   allow({ from: [], to: [], when: [{ key: 'destination.port', values: [8080], notValues: [] }] });
   assert.equal((await send('/a')).status, 403);
 });
+
+test('paths are matched as Envoy normalises them: dot segments and absolute-form targets do not slip past a DENY', async () => {
+  setPolicies(policy('deny-private', 'DENY', [{ from: [], to: [{ ...noOperation, paths: [{ prefix: '/private' }] }], when: [] }]));
+  for (const target of ['/public/../private', '/public/%2e%2e/private', 'http://svc/private', '/private?x=1']) {
+    const raw = await rawExchange(sc.fx, `${VIP.svc}:80`, `GET ${target} HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 403 /, target);
+  }
+  assert.deepEqual([...sc.v1.seen, ...sc.v2.seen], []);
+  assert.equal((await send('/public/a')).status, 200);
+});

@@ -1,4 +1,4 @@
-import { authorizeRequest, RBAC_DENIED_BODY, type L7RequestFacts } from '@ambit/core/policy';
+import { authorizeRequest, l7RequestPath, RBAC_DENIED_BODY, type L7RequestFacts } from '@ambit/core/policy';
 import type { Exchange } from './exchange.ts';
 import { headerValue } from './headers.ts';
 import type { RequestRecord } from './proxy-inputs.ts';
@@ -43,11 +43,9 @@ export function sendDenied(ex: Exchange): number {
 /**
  * What the policies may look at (L7RequestFacts): the original caller is the tunnel's peer identity and address (the
  * source ztunnel's, which forwards the caller's identity), `remote.ip` the first `x-forwarded-for` entry the client
- * sent, the destination port the one the tunnel addressed.
+ * sent, the destination port the one the tunnel addressed, the path normalised as Envoy's RBAC filter sees it.
  */
 export function requestFacts(ctx: TunnelContext, ex: Exchange): L7RequestFacts {
-  const target = ex.target;
-  const end = target.search(/[?#]/);
   const xff = headerValue(ex.headers, 'x-forwarded-for');
   const firstHop = xff?.split(',')[0]?.trim();
   return {
@@ -57,7 +55,7 @@ export function requestFacts(ctx: TunnelContext, ex: Exchange): L7RequestFacts {
     host: ex.authority,
     destinationPort: ctx.destination.servicePort ?? ctx.destination.targetPort,
     method: ex.method.toUpperCase(),
-    path: end < 0 ? target : target.slice(0, end),
+    path: l7RequestPath(ex.target),
     // Repeated headers joined with ',', as Envoy's header matcher sees them.
     header: (name) => headerValue(ex.headers, name),
     sni: undefined,
