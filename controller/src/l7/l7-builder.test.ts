@@ -92,6 +92,7 @@ test('a Gateway that is not a waypoint, a target in another namespace, an unsupp
       { ...gatewayRef, name: 'ingress' },
       { ...gatewayRef, namespace: 'other' },
       { group: 'networking.istio.io', kind: 'ServiceEntry', name: 'x' },
+      { kind: 'Gateway', name: 'waypoint' },
     ]),
   );
   assert.equal(w.published.size, 0);
@@ -106,6 +107,10 @@ test('a Gateway that is not a waypoint, a target in another namespace, an unsupp
   assert.match(
     c?.message ?? '',
     /spec\.targetRefs\[2\] \(ServiceEntry demo\/x\): kind ServiceEntry of group networking\.istio\.io is not supported/,
+  );
+  assert.match(
+    c?.message ?? '',
+    /spec\.targetRefs\[3\] \(Gateway demo\/waypoint\): a Gateway target needs group gateway\.networking\.k8s\.io, not core/,
   );
 });
 

@@ -276,6 +276,8 @@ export class L7AuthorizationBuilder {
       return { kind: 'target', target, enforcedBy: `waypoint ${wpName} for Service ${namespace}/${ref.name}` };
     }
     const group = ref.group === '' ? 'core' : ref.group;
+    if (ref.kind === 'Gateway')
+      return { kind: 'unsupported', message: `${label}: a Gateway target needs group ${GATEWAY_GROUP}, not ${group}` };
     return {
       kind: 'unsupported',
       message: `${label}: kind ${ref.kind} of group ${group} is not supported (use a waypoint Gateway or a Service)`,
