@@ -9,7 +9,7 @@ Usage:
                                         why a request is allowed or denied (waypoint L7, then ztunnel L4)
   ambitctl ztunnel-config workloads|services|policies|certificates [--node N] [-o json]   what a ztunnel believes
   ambitctl waypoint apply|generate|list|status|delete [-n NS] [--name N]   manage waypoints (istioctl's verbs)
-  ambitctl waypoint-config routes|backends|endpoints [-n NS] [--name N] [-o json]   what a waypoint serves
+  ambitctl waypoint-config routes|backends|endpoints|traffic [-n NS] [--name N] [-o json]   what a waypoint serves
 
 Commands of "local":
   up          start a cluster from a directory of Kubernetes YAML
@@ -96,7 +96,7 @@ A source outside the mesh is evaluated as plaintext (no identity). -o json print
                        Service's hostname, or the pod's IP:PORT), x-forwarded-for=… the remote.ip
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: the model is read through the API server's proxy`,
-  'waypoint-config': `Usage: ambitctl waypoint-config routes|backends|endpoints [-n NAMESPACE] [--name WAYPOINT] [-o json] [--cluster NAME]
+  'waypoint-config': `Usage: ambitctl waypoint-config routes|backends|endpoints|traffic [-n NAMESPACE] [--name WAYPOINT] [-o json] [--cluster NAME]
 
 What the waypoint pods of a namespace serve, read from each pod's admin /config_dump (127.0.0.1:15000 inside the
 pod's network namespace, reached with curl run in that namespace).
@@ -104,6 +104,7 @@ pod's network namespace, reached with curl run in that namespace).
   routes      the route sets in use, one row per match in precedence order: the rule it picks and its backends
   backends    the Services the waypoint serves and those its routes send to, with ports and protocols
   endpoints   the ready endpoints of each backend port, with their SPIFFE identities
+  traffic     the traffic policy held per Service: DestinationRule, subsets, retry budget, rate limit
 
   -n, --namespace NS   the waypoint's namespace (default "default")
   --name WAYPOINT      one waypoint (its Gateway name); default every waypoint in the namespace

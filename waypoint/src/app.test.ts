@@ -8,6 +8,7 @@ import { encodeAddress } from '@ambit/core/codec';
 import { L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
+import { SERVICE_TRAFFIC_TYPE_URL, encodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
 import { startFakeCa } from '@ambit/core/testing/fake-ca';
 import { createFakeXdsServer } from '@ambit/core/testing/fake-xds-server';
 import { meshService, meshWorkload, waypointRef } from '../testing/mesh-fixtures.ts';
@@ -38,6 +39,12 @@ const routes: RouteSet = {
     },
   ],
   entries: [{ match: { headers: [], queryParams: [] }, rule: 0 }],
+};
+const apiTraffic: ServiceTraffic = {
+  service: { namespace: 'demo', hostname: api.hostname },
+  subsets: [],
+  retryBudget: { retryRatio: 0.1, minRetriesPerSecond: 5, ttlMs: 10_000 },
+  rateLimit: { policy: 'demo/api-limit', total: { requestsPerSecond: 100, burst: 10 }, overrides: [] },
 };
 
 const get = async (url: string): Promise<{ status: number; body: string }> => {
@@ -78,7 +85,7 @@ test(
       assert.deepEqual(await get(ready), { status: 503, body: 'not ready, pending: certificate, config sync\n' });
 
       // Config first: still not ready without a certificate.
-      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 3));
+      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 4));
       const stream = xds.streams[0];
       assert.ok(stream !== undefined);
       assert.deepEqual(stream.metadata.get('authorization'), ['Bearer not-yet']);
@@ -89,6 +96,7 @@ test(
           .concat([pod1, pod2].map((w) => ({ name: w.uid, body: encodeAddress({ workload: w }) }))),
       );
       stream.send(ROUTE_SET_TYPE_URL, [{ name: routeSetKey(routes.parent), body: encodeRouteSet(routes) }]);
+      stream.send(SERVICE_TRAFFIC_TYPE_URL, [{ name: `demo/${api.hostname}`, body: encodeServiceTraffic(apiTraffic) }]);
       // No L7 policies yet is an answer too: readiness waits for it, then for the certificate only.
       await eventually(() => assert.deepEqual(app.pending(), ['certificate', 'config sync']));
       stream.send(L7_AUTHORIZATION_TYPE_URL, []);
@@ -138,6 +146,7 @@ test(
           ['api-v2.demo.svc.cluster.local', 80, ['10.244.2.5:8080']],
         ],
       );
+      assert.deepEqual(dump['traffic'], [apiTraffic]);
       const certs = dump['certificates'] as Array<{ identity: string; state: string; certChain: unknown[] }>;
       assert.equal(certs[0]?.identity, 'spiffe://cluster.local/ns/demo/sa/waypoint');
       assert.equal(certs[0]?.state, 'Available');

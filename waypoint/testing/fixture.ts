@@ -127,6 +127,7 @@ export interface SeenRequest {
 
 /**
  * An HTTP/1.1 backend. Paths: `/sleep?ms=N` answers after N ms; `/flaky` answers 503 to every other request;
+ * `/status?code=N` always answers N;
  * `/slow-flaky?ms=N` answers every other request (the 1st, 3rd, …) only after N ms; `/trickle?ms=N` sends its head
  * and a first chunk at once, then a chunk every 50 ms for N ms; `/download?bytes=N` sends N pattern bytes; anything
  * else answers JSON describing the request (SeenRequest). An Upgrade request gets 101 and its bytes echoed, unless
@@ -169,6 +170,10 @@ export async function startBackend(name: string, ip: string): Promise<Backend> {
           res.writeHead(503, { 'content-type': 'text/plain' }).end('try again');
           return;
         }
+      }
+      if (url.pathname === '/status') {
+        res.writeHead(Number(url.searchParams.get('code') ?? '200'), { 'content-type': 'text/plain' }).end('status');
+        return;
       }
       if (url.pathname === '/slow-flaky') {
         slowFlaky += 1;

@@ -46,6 +46,24 @@ const dump = {
     },
     { service: 'api-v2.demo.svc.cluster.local', port: 80, endpoints: [] },
   ],
+  traffic: [
+    {
+      service: { namespace: 'demo', hostname: 'api.demo.svc.cluster.local' },
+      destinationRule: 'demo/api',
+      trafficPolicy: {
+        loadBalancer: {
+          kind: 'consistentHash',
+          key: { type: 'header', name: 'x-user' },
+          algorithm: { type: 'RING_HASH', minimumRingSize: 1024 },
+        },
+        outlierDetection: { consecutive5xxErrors: 3 },
+      },
+      subsets: [{ name: 'v1', workloads: ['Kubernetes//Pod/demo/api-v1-a'] }],
+      retryBudget: { retryRatio: 0.1, minRetriesPerSecond: 5, ttlMs: 10000 },
+      rateLimit: { policy: 'demo/limit', total: { requestsPerSecond: 10, burst: 1 }, overrides: [{ bucket: {}, identities: [] }] },
+    },
+    { service: { namespace: 'demo', hostname: 'db.demo.svc.cluster.local' }, subsets: [] },
+  ],
 };
 
 test('routes: one row per match in precedence order, with the rule and its backends or redirect', () => {
@@ -86,5 +104,16 @@ test('a match reads as the route author wrote it', () => {
       method: 'GET',
     }),
     'Exact /a, header x-canary=true, query v~[0-9]+, GET',
+  );
+});
+
+test('traffic: one row per Service with its DestinationRule, policy, subsets, retry budget and rate limit', () => {
+  assert.equal(
+    formatWaypointConfig('traffic', [{ pod: 'demo/waypoint-1', dump }]),
+    [
+      'WAYPOINT          SERVICE                           DESTINATION RULE   POLICY                                SUBSETS   RETRY BUDGET      RATE LIMIT',
+      'demo/waypoint-1   demo/api.demo.svc.cluster.local   demo/api           lb=RING_HASH(header x-user) outlier   v1(1)     10%+5/s ttl 10s   demo/limit: total 10/s burst 1, 1 override',
+      'demo/waypoint-1   demo/db.demo.svc.cluster.local    -                  -                                     -         default           -',
+    ].join('\n'),
   );
 });

@@ -3,8 +3,9 @@ import { AmbitError, asRecord } from '@ambit/core';
 import { apiRequest, type KubeList } from '../api-client.ts';
 import { readyRunner, type LocalContext } from '../local/context.ts';
 import { formatTable } from '../table.ts';
+import { formatTraffic } from './waypoint-traffic.ts';
 
-export const WAYPOINT_CONFIG_KINDS = ['routes', 'backends', 'endpoints'] as const;
+export const WAYPOINT_CONFIG_KINDS = ['routes', 'backends', 'endpoints', 'traffic'] as const;
 export type WaypointConfigKind = (typeof WAYPOINT_CONFIG_KINDS)[number];
 
 /** The label the controller puts on a waypoint's pods (Gateway API, as istiod's deployer). */
@@ -58,7 +59,7 @@ async function waypointPods(
 }
 
 /**
- * `ambitctl waypoint-config routes|backends|endpoints [-n NS] [--name N] [-o json]`: what the waypoint pods of a
+ * `ambitctl waypoint-config routes|backends|endpoints|traffic [-n NS] [--name N] [-o json]`: what the waypoint pods of a
  * namespace serve, from their admin `/config_dump` (istioctl's `proxy-config` for waypoints, on the local cluster).
  */
 export async function waypointConfig(
@@ -124,6 +125,7 @@ function describeBackends(rule: Record<string, unknown>): string {
 
 /** The table for `kind`, one row per route entry / backend port / endpoint, across the given dumps. */
 export function formatWaypointConfig(kind: WaypointConfigKind, dumps: ReadonlyArray<{ pod: string; dump: Dump }>): string {
+  if (kind === 'traffic') return formatTraffic(dumps);
   const rows: string[][] = [];
   if (kind === 'routes') {
     for (const { pod, dump } of dumps) {

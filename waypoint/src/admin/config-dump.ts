@@ -51,7 +51,8 @@ const key = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespa
  * What this waypoint serves, as `/config_dump` returns it (read by `ambitctl waypoint-config`): its listeners; the
  * route sets in use (those that `routesFor` picks for a served Service port, with the ports they apply to); the
  * backends (the Services it serves, and the Services routes send to) with ports and protocols; the ready endpoints of
- * each backend port; and the certificate state.
+ * each backend port; the traffic policy held per Service (ServiceTraffic: DestinationRule, retry budget, rate limit);
+ * and the certificate state.
  */
 export function configDump(src: ConfigDumpSources): Record<string, unknown> {
   const { store } = src;
@@ -139,6 +140,7 @@ export function configDump(src: ConfigDumpSources): Record<string, unknown> {
       .map(([name, { set, appliesTo }]) => ({ name, appliesTo, parent: set.parent, rules: set.rules, entries: set.entries })),
     backends,
     endpoints,
+    traffic: store.serviceTraffic(),
     certificates,
   };
 }

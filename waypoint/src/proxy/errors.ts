@@ -7,6 +7,8 @@ import type { ResponseFlag } from './proxy-inputs.ts';
  * responses in one file). Codes:
  * - `NO_ROUTE` (404 NR): the addressed parent has routes and none matches the request.
  * - `NO_VALID_BACKEND` (500 NR): the rule has no backend, all weights 0, or the backend chosen is invalid (Gateway API).
+ * - `INVALID_FILTER` (500 -): the rule has a filter the controller could not resolve (an ExtensionRef to a missing
+ *   HTTPFault); the spec asks for a 500, and Envoy has no flag for it.
  * - `NO_HEALTHY_UPSTREAM` (503 UH): the backend Service has no ready endpoint.
  * - `UPSTREAM_CONNECT_FAILED` (503 UF): the HBONE tunnel to the endpoint could not be opened (retriable).
  * - `UPSTREAM_REFUSED_STREAM` (503 UF): the endpoint refused the HTTP/2 stream before processing it (retriable).
@@ -19,6 +21,7 @@ import type { ResponseFlag } from './proxy-inputs.ts';
 export type WaypointErrorCode =
   | 'NO_ROUTE'
   | 'NO_VALID_BACKEND'
+  | 'INVALID_FILTER'
   | 'NO_HEALTHY_UPSTREAM'
   | 'UPSTREAM_CONNECT_FAILED'
   | 'UPSTREAM_REFUSED_STREAM'
@@ -62,6 +65,8 @@ export function localReplyFor(err: WaypointError): { readonly status: number; re
       return { status: 404, flag: 'NR' };
     case 'NO_VALID_BACKEND':
       return { status: 500, flag: 'NR' };
+    case 'INVALID_FILTER':
+      return { status: 500, flag: '-' };
     case 'NO_HEALTHY_UPSTREAM':
       return { status: 503, flag: 'UH' };
     case 'UPSTREAM_CONNECT_FAILED':

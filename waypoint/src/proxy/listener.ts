@@ -10,6 +10,7 @@ import { startHttp1Server, type Http1Limits } from './http1-server.ts';
 import type { WaypointInputs } from './proxy-inputs.ts';
 import type { TunnelContext } from './request-path.ts';
 import { sniffProtocol } from './sniff.ts';
+import { createTrafficGuards, type TrafficGuards } from './traffic-guards.ts';
 import { asSocket } from './stream-socket.ts';
 import { passThrough } from './tcp-proxy.ts';
 import { createUpstreamConnections } from './upstream.ts';
@@ -38,6 +39,8 @@ export interface WaypointListenerTuning extends Http1Limits {
   /** HBONE TLS handshake and HTTP/2 preface deadline; default 10000 ms. */
   readonly handshakeTimeoutMs?: number;
   readonly sniffDeadlineMs?: number;
+  /** Rate-limit buckets, retry budgets and fault draws; default real time and Math.random (tests inject them). */
+  readonly guards?: TrafficGuards;
 }
 
 export async function startWaypointListener(
@@ -52,6 +55,7 @@ export async function startWaypointListener(
   const http1 = await startHttp1Server(tuning);
   const h2 = createH2Server({}, log);
   const sniffDeadlineMs = tuning.sniffDeadlineMs ?? SNIFF_DEADLINE_MS;
+  const guards = tuning.guards ?? createTrafficGuards();
 
   function contextFor(meta: HboneTunnelMeta, destination: Destination): TunnelContext {
     const clientIp = forwardedForIp(meta.forwarded) ?? meta.srcAddr.ip;
@@ -64,6 +68,7 @@ export async function startWaypointListener(
       source: inputs.state.workloadByIp(clientIp),
       clientIp,
       sourceAddr: formatHostPort(meta.srcAddr.ip, meta.srcAddr.port),
+      guards,
     };
   }
 

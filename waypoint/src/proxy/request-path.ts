@@ -6,11 +6,14 @@ import { endpointKey, type Balancer } from './balancer.ts';
 import type { Destination } from './destination.ts';
 import { classifyUpstreamError, isRetriableFailure, localReplyFor, WaypointError } from './errors.ts';
 import type { Exchange } from './exchange.ts';
+import { abortReply, drawFault, faultDelay } from './fault.ts';
 import { addForwarding, headerValue, withoutHopByHop } from './headers.ts';
 import { authorizeExchange, sendDenied, type AuthzRecord } from './l7-authz.ts';
 import type { Endpoint, RequestRecord, ResponseFlag, WaypointInputs } from './proxy-inputs.ts';
 import { ReplayBody } from './replay-body.ts';
+import { RATE_LIMITED_BODY, rateLimitHeaders } from './rate-limit.ts';
 import { planRoute, type RoutePlan } from './route-plan.ts';
+import { checkRateLimits, openRetryGate, sendLocalReply, type TrafficGuards } from './traffic-guards.ts';
 import type { UpstreamConnections, UpstreamProtocol, UpstreamResponse } from './upstream.ts';
 
 /**
@@ -32,6 +35,8 @@ export interface TunnelContext {
   readonly clientIp: string;
   /** `ip:port` of the HBONE peer. */
   readonly sourceAddr: string;
+  /** Rate limits, retry budgets and fault draws of this waypoint replica (shared by every tunnel). */
+  readonly guards: TrafficGuards;
 }
 
 /** Mutable while the exchange runs; frozen into a RequestRecord once, at the end. */
@@ -87,6 +92,21 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
     }
     const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target: ex.target, authority: ex.authority, headers });
     out.route = plan.route;
+    // (3) Rate limits of the addressed Service and of the backend the route chose (Envoy's local rate limit filter
+    // runs before the router, so a redirect is limited too).
+    const limited = checkRateLimits(
+      ctx.guards,
+      ctx.inputs.state,
+      ctx.destination.service,
+      plan.kind === 'forward' ? plan.service : undefined,
+      ctx.sourcePrincipal,
+    );
+    if (limited !== undefined) {
+      out.flag = 'RL';
+      out.status = 429;
+      out.responseBytes += sendLocalReply(ex, 429, rateLimitHeaders(limited), RATE_LIMITED_BODY);
+      return;
+    }
     if (plan.kind === 'redirect') {
       out.status = plan.status;
       ex.respond(plan.status, [['location', plan.location]], true);
@@ -96,6 +116,20 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
     // timeouts.request runs from the request's start to the end of the response (GEP-1742: "as close to the whole
     // request-response transaction as possible"); every try and the response body it streams stay within it.
     const deadline = plan.requestTimeoutMs === undefined ? undefined : startedMs + plan.requestTimeoutMs;
+    // (4) The rule's fault: the delay first, then the abort (Envoy's order when both are drawn).
+    const fault = plan.fault === undefined ? undefined : drawFault(plan.fault, ctx.guards.random);
+    if (fault?.delayMs !== undefined) {
+      out.flag = 'DI';
+      await faultDelay(fault.delayMs, deadline, (cb) => ex.onGone(cb));
+    }
+    if (fault?.abort !== undefined) {
+      const reply = abortReply(fault.abort);
+      out.flag = 'FI';
+      out.status = reply.status;
+      out.grpcStatus = reply.grpcStatus;
+      out.responseBytes += sendLocalReply(ex, reply.status, reply.headers, reply.body);
+      return;
+    }
     const res = await forward(ctx, plan, protocol, ex.method, body, out, deadline, () => gone);
     await sendResponse(ex, plan, res, out);
   } catch (err) {
@@ -131,7 +165,8 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
  * Sends the request to an endpoint, retrying per the route's policy: connect failures, refused streams, the policy's
  * status codes, and (under a route's own retry stanza) a try cut by `timeouts.backendRequest`, with a fresh endpoint
  * each time when there is another, a jittered doubling back-off from `backoffMs` (Envoy's 25 ms by default), while
- * the body can be replayed and before the request's `deadline`.
+ * the body can be replayed, before the request's `deadline`, and while the backend's retry budget allows (else the
+ * answer or failure that asked for the retry is the result).
  */
 async function forward(
   ctx: TunnelContext,
@@ -143,6 +178,8 @@ async function forward(
   deadline: number | undefined,
   isGone: () => boolean,
 ): Promise<UpstreamResponse> {
+  // Retries are gated by the backend Service's retry budget; this request earns its share of it now.
+  const retries = openRetryGate(ctx.guards, ctx.inputs.state, ctx.inputs.telemetry, plan.service);
   const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
   const tried = new Set<string>();
   for (let attempt = 1; ; attempt++) {
@@ -167,11 +204,11 @@ async function forward(
     } catch (err) {
       const failure = classifyUpstreamError(err, key);
       const retriable = isRetriableFailure(failure) || (failure.code === 'UPSTREAM_TRY_TIMEOUT' && plan.retryTryTimeout);
-      if (!retriable || !mayRetry()) throw failure;
+      if (!retriable || !mayRetry() || !retries.allow()) throw failure;
       await pause(backoff.delayMs(attempt), deadline);
       continue;
     }
-    if (plan.retry.codes.includes(res.status) && mayRetry()) {
+    if (plan.retry.codes.includes(res.status) && mayRetry() && retries.allow()) {
       // The answer is dropped: read to its end so its connection can serve the next request.
       res.body.on('error', () => undefined);
       res.body.resume();

@@ -13,6 +13,7 @@ import {
 } from '@ambit/core/routes';
 import type { Destination } from './destination.ts';
 import { WaypointError } from './errors.ts';
+import type { FaultFilter } from './fault.ts';
 import { headerValue, type HeaderPairs } from './headers.ts';
 import type { Endpoint, WaypointState } from './proxy-inputs.ts';
 
@@ -42,6 +43,8 @@ export type RoutePlan =
       readonly retryTryTimeout: boolean;
       readonly requestTimeoutMs: number | undefined;
       readonly backendRequestTimeoutMs: number | undefined;
+      /** The rule's fault filter (the last, if several), drawn per request after the rate limits. */
+      readonly fault?: FaultFilter;
     };
 
 export interface PlanInput {
@@ -86,7 +89,8 @@ function redirectLocation(f: Extract<RouteFilter, { type: 'RequestRedirect' }>, 
 /**
  * Routing (Gateway API HTTPRoute/GRPCRoute semantics): the first matching entry of the parent's route set, its
  * filters in order, a backend weighted per request; a Service with no routes goes to itself (Envoy's default route);
- * a pod addressed by IP goes to that pod. Throws WaypointError for the spec's 404 (no match) and 500 (no valid backend).
+ * a pod addressed by IP goes to that pod. Throws WaypointError for the spec's 404 (no match) and 500 (no valid backend,
+ * or an unresolved filter).
  */
 export function planRoute(state: WaypointState, dest: Destination, req: PlanInput): RoutePlan {
   if (dest.service === undefined || dest.servicePort === undefined || dest.workload !== undefined) {
@@ -102,6 +106,10 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
   if (choice === undefined) throw new WaypointError('NO_ROUTE', `no route of ${dest.service.hostname}:${dest.servicePort} matches`);
   const rule = choice.rule;
   const routeName = `${rule.route}#${rule.ruleIndex}`;
+  // A filter the controller could not resolve: the rule is not applied at all, whatever its other filters (Gateway API).
+  const invalid = rule.filters.find((f) => f.type === 'Invalid');
+  if (invalid !== undefined) throw new WaypointError('INVALID_FILTER', `${routeName}: ${invalid.reason}`);
+  let fault: FaultFilter | undefined;
   let headers = req.headers;
   let path = req.target;
   let authority = req.authority;
@@ -124,6 +132,9 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
           headers = headers.map(([k, v]) => (k === 'host' ? [k, authority] : [k, v]));
         }
         break;
+      case 'Fault':
+        fault = f;
+        break;
     }
   }
   const backend = pickBackend(rule);
@@ -144,7 +155,7 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
     rule,
     routeName,
   );
-  return { ...plan, responseModifiers };
+  return { ...plan, responseModifiers, ...(fault === undefined ? {} : { fault }) };
 }
 
 function forwardTo(
