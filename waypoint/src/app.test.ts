@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ADDRESS_TYPE_URL, silentLogger } from '@ambit/core';
 import { encodeAddress } from '@ambit/core/codec';
-import { L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
+import { encodeL7Authorization, L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
 import { SERVICE_TRAFFIC_TYPE_URL, encodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
@@ -99,7 +99,16 @@ test(
       stream.send(SERVICE_TRAFFIC_TYPE_URL, [{ name: `demo/${api.hostname}`, body: encodeServiceTraffic(apiTraffic) }]);
       // No L7 policies yet is an answer too: readiness waits for it, then for the certificate only.
       await eventually(() => assert.deepEqual(app.pending(), ['certificate', 'config sync']));
-      stream.send(L7_AUTHORIZATION_TYPE_URL, []);
+      // A dry-run policy: held and dumped, never in the way of the requests below.
+      const audit = {
+        name: 'audit',
+        namespace: 'demo',
+        action: 'DENY' as const,
+        dryRun: true,
+        targets: [{ kind: 'Gateway' as const, namespace: 'demo', name: 'waypoint' }],
+        rules: [{ from: [], to: [], when: [] }],
+      };
+      stream.send(L7_AUTHORIZATION_TYPE_URL, [{ name: 'demo/audit', body: encodeL7Authorization(audit) }]);
       await eventually(() => assert.deepEqual(app.pending(), ['certificate']));
       assert.equal((await get(ready)).status, 503);
 
@@ -123,6 +132,10 @@ test(
         'metrics',
         'readiness',
       ]);
+      assert.deepEqual(
+        (dump['authorizations'] as Array<{ name: string }>).map((p) => p.name),
+        ['audit'],
+      );
       const dumped = dump['routes'] as Array<{ name: string; appliesTo: string[]; rules: unknown[] }>;
       assert.deepEqual(
         dumped.map((r) => [r.name, r.appliesTo]),
