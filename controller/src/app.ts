@@ -29,6 +29,7 @@ import { ModelBuilder, type ModelDelta } from './model/index.ts';
 import { GatewayStatus, gatewayClassConditions } from './status/gateway-status.ts';
 import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.ts';
 import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
+import { createTrafficPublisher, TrafficBuilder } from './traffic/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
@@ -120,6 +121,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const l7 = new L7AuthorizationBuilder();
   const publishL7 = createL7Publisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
+  const traffic = new TrafficBuilder({ trustDomain: config.trustDomain, clusterId: config.clusterId });
+  const publishTraffic = createTrafficPublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const deployer = new WaypointDeployer({
     client,
     deploy: waypointDeployOptions(config, (ns, sa) => workloadCredentials.mint(ns, sa)),
@@ -211,6 +214,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         publishRoutes(routes.apply({ type, object: obj }));
         // After the model: Service targets resolve against the Services (and waypoints) it just computed.
         publishL7(l7.apply({ type, object: obj }, delta.services));
+        publishTraffic(traffic.apply({ type, object: obj }));
       } catch (err) {
         // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
         log.error(

@@ -6,6 +6,7 @@ export { clusterPaths, DEFAULT_STATE_ROOT, RUNNER_MARKER, type ClusterPaths, typ
 export { cleanupLeftovers, listNetnsWithPrefix } from './net/cleanup.ts';
 export { nodeComponentPaths, type NodeComponentPaths } from './runner/node-components.ts';
 export { loadManifests, manifestFiles, type SourcedObject } from './manifest/load.ts';
+export { crdDir, installCrds, readCrds } from './runner/crds.ts';
 export { ManifestError, formatProblem, type ManifestProblem } from './manifest/manifest-error.ts';
 
 /** Entry point of the background runner that `ambitctl local up` starts. */

@@ -4,7 +4,7 @@ import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
-import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, pods, run } from './helpers/ambitctl.ts';
+import { REPO, ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, pods, run } from './helpers/ambitctl.ts';
 
 const CLUSTER = 'it-main';
 const NEEDS = {
@@ -201,6 +201,33 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
       false,
     );
     unlinkSync(manifest);
+  });
+
+  test("Ambit's kinds are served from the start: kubectl applies a LocalRateLimit, refuses a bad one naming the field", async (t) => {
+    if (!requirePrivileges(t, NEEDS) || !ready) return;
+    const kubeconfig = (await ambitctlOk(CLUSTER, ['local', 'kubeconfig'])).trim();
+    const kubectl = (...args: string[]) => run(['kubectl', '--kubeconfig', kubeconfig, ...args]);
+    const crds = await kubectl('get', 'crd', '-o', 'name');
+    assert.match(crds.stdout, /customresourcedefinition\.apiextensions\.k8s\.io\/localratelimits\.ambit\.dev/);
+    assert.match(crds.stdout, /customresourcedefinition\.apiextensions\.k8s\.io\/httpfaults\.ambit\.dev/);
+    // No --validate=false: the API serves these kinds' OpenAPI, so kubectl leaves field validation to the server.
+    const good = await kubectl('apply', '-f', join(REPO, 'examples', 'ambit-kinds', 'local-rate-limit.yaml'));
+    assert.equal(good.code, 0, good.stderr);
+    const manifest = join(dir, '..', `${CLUSTER}-bad-lrl.yaml`);
+    writeFileSync(
+      manifest,
+      'apiVersion: ambit.dev/v1alpha1\nkind: LocalRateLimit\nmetadata: {name: bad, namespace: it}\nspec:\n  targetRef: {kind: Service, name: reviews}\n  total: {requestsPerSecond: 0}\n',
+    );
+    const bad = await kubectl('apply', '-f', manifest);
+    unlinkSync(manifest);
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /spec\.total\.requestsPerSecond: Invalid value: 0: spec\.total\.requestsPerSecond in body should be greater than or equal to 1/,
+    );
+    const listed = await kubectl('get', 'lrl', '-A');
+    assert.match(listed.stdout, /^default\s+reviews\s+reviews\s+10\s+/m);
+    assert.doesNotMatch(listed.stdout, /\bbad\b/);
   });
 
   test("the controller, and every node agent and ztunnel, run on the project's Node 24", async (t) => {

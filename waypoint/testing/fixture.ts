@@ -129,7 +129,8 @@ export interface SeenRequest {
  * An HTTP/1.1 backend. Paths: `/sleep?ms=N` answers after N ms; `/flaky` answers 503 to every other request;
  * `/status?code=N` always answers N;
  * `/slow-flaky?ms=N` answers every other request (the 1st, 3rd, …) only after N ms; `/trickle?ms=N` sends its head
- * and a first chunk at once, then a chunk every 50 ms for N ms; `/download?bytes=N` sends N pattern bytes; anything
+ * and a first chunk at once, then a chunk every 50 ms for N ms; `/download?bytes=N` sends N pattern bytes;
+ * `/fail-on?backend=NAME&status=N` answers N from the backend named NAME (and normally from the others); anything
  * else answers JSON describing the request (SeenRequest). An Upgrade request gets 101 and its bytes echoed, unless
  * its path is `/refuse-upgrade`: then 426 with a body, as an ordinary keep-alive response.
  */
@@ -192,6 +193,10 @@ export async function startBackend(name: string, ip: string): Promise<Backend> {
           } else res.write('more\n');
         }, 50);
         res.once('close', () => clearInterval(tick));
+        return;
+      }
+      if (url.pathname === '/fail-on' && url.searchParams.get('backend') === name) {
+        res.writeHead(Number(url.searchParams.get('status') ?? '500'), { 'content-type': 'text/plain', 'x-backend': name }).end('failing');
         return;
       }
       if (url.pathname === '/sleep') {

@@ -15,6 +15,11 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'),
   kind('gateway.networking.k8s.io/v1', 'GRPCRoute', 'grpcroutes'),
   kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),
+  // Traffic policy for waypoints (issue 14). A kind whose CRD is not installed is simply empty until it is (the
+  // informer treats the API server's 404 as "none", and keeps asking).
+  kind('networking.istio.io/v1', 'DestinationRule', 'destinationrules'),
+  kind('ambit.dev/v1alpha1', 'LocalRateLimit', 'localratelimits'),
+  kind('ambit.dev/v1alpha1', 'HTTPFault', 'httpfaults'),
   // The waypoint deployer's (issue 13): the class it keeps, and the Deployments it made, by its label (the Services
   // and ServiceAccounts it made are among those watched above).
   kind('gateway.networking.k8s.io/v1', 'GatewayClass', 'gatewayclasses'),

@@ -4,6 +4,7 @@ import { ChangeTracker } from '../model/change-tracker.ts';
 import { parseNamespace, parseService, type ServiceView } from '../model/kube-objects.ts';
 import type { ModelChange, ModelError } from '../model/model-types.ts';
 import { NamespacedStore } from '../model/namespaced-store.ts';
+import { AMBIT_VERSION, parseHttpFault, type HttpFaultView } from '../traffic/ambit-objects.ts';
 import { assembleRouteSet, creationMs, type AttachedRoute } from './precedence.ts';
 import { GATEWAY_GROUP, parseRoute, ROUTE_KINDS, type RouteKind, type RouteView } from './route-objects.ts';
 import { parseReferenceGrant, parseRouteGateway, type ReferenceGrantView, type RouteGatewayView } from './route-references.ts';
@@ -42,13 +43,14 @@ interface RouteRecord {
   readonly statusJson: string;
 }
 
-type WatchedKind = RouteKind | 'Service' | 'Gateway' | 'ReferenceGrant' | 'Namespace';
+type WatchedKind = RouteKind | 'Service' | 'Gateway' | 'ReferenceGrant' | 'Namespace' | 'HTTPFault';
 
 const KINDS: Readonly<Record<string, readonly WatchedKind[]>> = {
   v1: ['Service', 'Namespace'],
   'gateway.networking.k8s.io/v1': [...ROUTE_KINDS, 'Gateway'],
   'gateway.networking.k8s.io/v1beta1': ['HTTPRoute', 'Gateway', 'ReferenceGrant'],
   'gateway.networking.k8s.io/v1alpha2': ['GRPCRoute', 'ReferenceGrant'],
+  [AMBIT_VERSION]: ['HTTPFault'],
 };
 
 /**
@@ -58,7 +60,9 @@ const KINDS: Readonly<Record<string, readonly WatchedKind[]>> = {
  * - a Service change re-resolves the routes that name it as a backend or as a parent;
  * - a ReferenceGrant change re-resolves the routes that refer into its namespace from another;
  * - a Gateway change re-resolves the routes that name it; a Namespace label change, the routes of that namespace that
- *   name a Gateway (allowedRoutes selectors).
+ *   name a Gateway (allowedRoutes selectors);
+ * - an HTTPFault change re-resolves the routes whose ExtensionRef filters name it. An HTTPFault that does not read
+ *   keeps its last good version here (its own status, written by the traffic builder, names the field).
  * A set for `Service/ns/host:port` also holds the routes attached to the whole Service, because they apply on that
  * port too; a waypoint looks up the port's set first and falls back to the Service's.
  * A route that does not parse keeps its last good version (reported in `errors`), as the model does with policies.
@@ -69,6 +73,7 @@ export class RouteBuilder {
   private readonly gateways = new NamespacedStore<RouteGatewayView>();
   private readonly grants = new NamespacedStore<ReferenceGrantView>();
   private readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  private readonly faults = new NamespacedStore<HttpFaultView>();
 
   /** `ns/name` of a Service → routes with a backendRef to it. */
   private readonly byBackend = new Map<string, Set<string>>();
@@ -76,6 +81,8 @@ export class RouteBuilder {
   private readonly byGrantNamespace = new Map<string, Set<string>>();
   /** `Service/ns/name` or `Gateway/ns/name` → routes with a parentRef to it. */
   private readonly byParentRef = new Map<string, Set<string>>();
+  /** `ns/name` of an HTTPFault → routes with an ExtensionRef to it. */
+  private readonly byFault = new Map<string, Set<string>>();
   /** routeSetKey → routes attached to that parent. */
   private readonly members = new Map<string, Set<string>>();
   /** `ns/hostname` → ports that have a port-specific set, so a whole-Service change rebuilds them too. */
@@ -93,6 +100,7 @@ export class RouteBuilder {
     gateway: (ns, name) => this.gateways.get(ns, name),
     grants: (ns) => this.grants.inNamespace(ns),
     namespaceLabels: (ns) => this.namespaceLabels.get(ns) ?? {},
+    fault: (ns, name) => this.faults.get(ns, name),
   };
 
   apply(change: ModelChange): RouteDelta {
@@ -142,6 +150,23 @@ export class RouteBuilder {
         else this.gateways.delete(namespace, name);
         this.reresolve(this.byParentRef.get(`Gateway/${namespace}/${name}`) ?? []);
         return;
+      case 'HTTPFault': {
+        if (upsert) {
+          let view: HttpFaultView;
+          try {
+            view = parseHttpFault(change.object);
+          } catch (err) {
+            // The last good version stays in force; the traffic builder reports the problem in the object's status.
+            if (err instanceof KubeObjectError) return;
+            throw err;
+          }
+          this.faults.set(namespace, name, view);
+        } else {
+          this.faults.delete(namespace, name);
+        }
+        this.reresolve(this.byFault.get(`${namespace}/${name}`) ?? []);
+        return;
+      }
       case 'ReferenceGrant':
         if (upsert) this.grants.set(namespace, name, parseReferenceGrant(change.object));
         else this.grants.delete(namespace, name);
@@ -234,6 +259,7 @@ export class RouteBuilder {
   private index(key: string, rec: RouteRecord): void {
     for (const s of rec.resolved.services) addTo(this.byBackend, s, key);
     for (const ns of rec.resolved.grantNamespaces) addTo(this.byGrantNamespace, ns, key);
+    for (const f of rec.resolved.faults) addTo(this.byFault, f, key);
     for (const p of rec.parentRefKeys) addTo(this.byParentRef, p, key);
     for (const p of rec.parents) addTo(this.members, p, key);
   }
@@ -241,6 +267,7 @@ export class RouteBuilder {
   private unindex(key: string, rec: RouteRecord): void {
     for (const s of rec.resolved.services) removeFrom(this.byBackend, s, key);
     for (const ns of rec.resolved.grantNamespaces) removeFrom(this.byGrantNamespace, ns, key);
+    for (const f of rec.resolved.faults) removeFrom(this.byFault, f, key);
     for (const p of rec.parentRefKeys) removeFrom(this.byParentRef, p, key);
     for (const p of rec.parents) removeFrom(this.members, p, key);
   }

@@ -3,11 +3,41 @@ import type { HeaderModifier, HeaderValue, PathModifier, RouteFilter } from '@am
 
 /**
  * Gateway API filters the waypoint applies (HTTPRouteFilter / GRPCRouteFilter). Anything else — RequestMirror,
- * ExtensionRef, CORS, ExternalAuth, a type from a newer release — makes the read fail with a message naming the type,
- * and the caller drops the rule (the spec's UnsupportedValue).
+ * CORS, ExternalAuth, a type from a newer release — makes the read fail with a message naming the type, and the
+ * caller drops the rule (the spec's UnsupportedValue). An `ExtensionRef` on a rule is read as a reference, resolved
+ * later against the objects it names (route-resolve.ts): only then is it known whether it resolves.
  */
 
 export type FilterType = RouteFilter['type'];
+
+/** An ExtensionRef filter as written (LocalObjectReference: the route's namespace). */
+export interface ExtensionRefView {
+  /** JSON path of the filter, for status and Invalid reasons: `spec.rules[0].filters[1]`. */
+  readonly field: string;
+  /** '' is the core group. */
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+}
+
+/** A rule filter before resolution: a filter the waypoint applies as is, or a reference still to resolve. */
+export type RuleFilter = RouteFilter | { readonly type: 'ExtensionRef'; readonly ref: ExtensionRefView };
+
+/** A rule's filter: an ExtensionRef reference, or one of `allowed` (ExtensionRef is named among the supported types). */
+export function parseRuleFilter(r: FieldReader, value: unknown, field: string, allowed: readonly FilterType[], where: string): RuleFilter {
+  const o = r.record(value, field);
+  if (o['type'] !== 'ExtensionRef') return parseFilter(r, value, field, allowed, where, ['ExtensionRef']);
+  const e = r.record(o['extensionRef'], `${field}.extensionRef`);
+  return {
+    type: 'ExtensionRef',
+    ref: {
+      field,
+      group: r.optString(e['group'], `${field}.extensionRef.group`) ?? '',
+      kind: r.name(e['kind'], `${field}.extensionRef.kind`),
+      name: r.name(e['name'], `${field}.extensionRef.name`),
+    },
+  };
+}
 
 /** HTTPRoute rule filters. */
 export const HTTP_RULE_FILTERS: readonly FilterType[] = [
@@ -28,11 +58,18 @@ const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const PATH = /^[^\s?#\0-\x1f\x7f]*$/;
 
-export function parseFilter(r: FieldReader, value: unknown, field: string, allowed: readonly FilterType[], where: string): RouteFilter {
+export function parseFilter(
+  r: FieldReader,
+  value: unknown,
+  field: string,
+  allowed: readonly FilterType[],
+  where: string,
+  alsoSupported: readonly string[] = [],
+): RouteFilter {
   const o = r.record(value, field);
   const type = r.name(o['type'], `${field}.type`);
   if (!(allowed as readonly string[]).includes(type)) {
-    return r.fail(`${field}.type`, `filter ${type} is not supported on ${where} (supported: ${allowed.join(', ')})`);
+    return r.fail(`${field}.type`, `filter ${type} is not supported on ${where} (supported: ${[...allowed, ...alsoSupported].join(', ')})`);
   }
   switch (type as FilterType) {
     case 'RequestHeaderModifier':

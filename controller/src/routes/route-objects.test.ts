@@ -101,7 +101,7 @@ test('matches: path types, method, query params; the first header of a name coun
   for (const [match, expected] of bad) assert.match(problemOf(httpRoute('r', [{ matches: [match] }])), expected);
 });
 
-test('filters: the four supported ones parse; RequestMirror, ExtensionRef, CORS drop the rule with UnsupportedValue', () => {
+test('filters: the four supported ones parse; RequestMirror, CORS drop the rule with UnsupportedValue', () => {
   const rule = onlyRule(
     httpRoute('r', [
       {
@@ -144,12 +144,28 @@ test('filters: the four supported ones parse; RequestMirror, ExtensionRef, CORS 
   );
   assert.deepEqual(defaulted.filters, [{ type: 'RequestRedirect', statusCode: 302, path: { type: 'ReplaceFullPath', value: '/x' } }]);
 
-  for (const type of ['RequestMirror', 'ExtensionRef', 'CORS']) {
+  for (const type of ['RequestMirror', 'CORS']) {
     assert.equal(
       problemOf(httpRoute('r', [{ filters: [{ type }], backendRefs: [backend('web', 80)] }])),
-      `UnsupportedValue: spec.rules[0].filters[0].type: filter ${type} is not supported on a HTTPRoute rule (supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite)`,
+      `UnsupportedValue: spec.rules[0].filters[0].type: filter ${type} is not supported on a HTTPRoute rule (supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, ExtensionRef)`,
     );
   }
+  assert.match(
+    problemOf(
+      httpRoute('r', [
+        {
+          backendRefs: [
+            backend('web', 80, { filters: [{ type: 'ExtensionRef', extensionRef: { group: 'ambit.dev', kind: 'HTTPFault', name: 'f' } }] }),
+          ],
+        },
+      ]),
+    ),
+    /backendRefs\[0\]\.filters\[0\]\.type: filter ExtensionRef is not supported on a backendRef \(supported: RequestHeaderModifier, ResponseHeaderModifier\)/,
+  );
+  assert.match(
+    problemOf(httpRoute('r', [{ filters: [{ type: 'ExtensionRef' }] }])),
+    /filters\[0\]\.extensionRef: required \(must be an object\)/,
+  );
   assert.match(
     problemOf(httpRoute('r', [{ backendRefs: [backend('web', 80, { filters: [{ type: 'URLRewrite', urlRewrite: {} }] })] }])),
     /backendRefs\[0\]\.filters\[0\]\.type: filter URLRewrite is not supported on a backendRef/,
@@ -269,7 +285,7 @@ test('GRPCRoute: method matches become path matches, each with the gRPC content-
   );
   assert.match(
     problemOf(grpcRoute('g', [{ filters: [{ type: 'URLRewrite', urlRewrite: {} }] }])),
-    /filter URLRewrite is not supported on a GRPCRoute rule \(supported: RequestHeaderModifier, ResponseHeaderModifier\)/,
+    /filter URLRewrite is not supported on a GRPCRoute rule \(supported: RequestHeaderModifier, ResponseHeaderModifier, ExtensionRef\)/,
   );
   assert.equal(parseRoute(grpcRoute('g', undefined)).rules.length, 0, 'a GRPCRoute without rules routes nothing');
 });

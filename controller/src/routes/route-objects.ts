@@ -2,7 +2,7 @@ import { asRecord, describeObject, type FieldReader, isRecord, KubeObjectError, 
 import type { RetryPolicy, RouteFilter, RouteMatch } from '@ambit/core/routes';
 import { parseObjectMeta, type ObjectMeta } from '../model/kube-objects.ts';
 import { parseDurationMs } from './duration.ts';
-import { HEADER_FILTERS, HTTP_RULE_FILTERS, parseFilter } from './route-filters.ts';
+import { HEADER_FILTERS, HTTP_RULE_FILTERS, parseFilter, parseRuleFilter, type RuleFilter } from './route-filters.ts';
 import { parseGrpcMatches, parseHttpMatches } from './route-matches.ts';
 
 /**
@@ -50,7 +50,8 @@ export interface RuleView {
   readonly index: number;
   /** Never empty (a rule without matches has the catch-all match). */
   readonly matches: readonly RouteMatch[];
-  readonly filters: readonly RouteFilter[];
+  /** ExtensionRefs unresolved here: resolveRules turns them into Fault or Invalid filters. */
+  readonly filters: readonly RuleFilter[];
   readonly backendRefs: readonly BackendRefView[];
   readonly requestTimeoutMs?: number;
   readonly backendRequestTimeoutMs?: number;
@@ -162,14 +163,15 @@ function parseRule(r: FieldReader, kind: RouteKind, value: unknown, index: numbe
   const matches = http ? parseHttpMatches(r, o['matches'], `${field}.matches`) : parseGrpcMatches(r, o['matches'], `${field}.matches`);
   const filters = r
     .optArray(o['filters'], `${field}.filters`)
-    .map((f, i) => parseFilter(r, f, `${field}.filters[${i}]`, http ? HTTP_RULE_FILTERS : HEADER_FILTERS, `a ${kind} rule`));
+    .map((f, i) => parseRuleFilter(r, f, `${field}.filters[${i}]`, http ? HTTP_RULE_FILTERS : HEADER_FILTERS, `a ${kind} rule`));
   const backendRefs = r
     .optArray(o['backendRefs'], `${field}.backendRefs`)
     .map((b, i) => parseBackendRef(r, b, `${field}.backendRefs[${i}]`, namespace));
 
   // The CRD's CEL rules, checked here because not every API server runs them.
   const problem = (reason: RuleProblem['reason'], message: string): RuleProblem => ({ index, reason, message });
-  const types = filters.map((f) => f.type);
+  // ExtensionRef may appear any number of times in a rule (HTTPRouteFilter docs); the core filters at most once.
+  const types = filters.map((f) => f.type).filter((t) => t !== 'ExtensionRef');
   const repeated = types.find((t, i) => types.indexOf(t) !== i);
   if (repeated !== undefined) return problem('UnsupportedValue', `${field}.filters: ${repeated} may appear at most once in a rule`);
   if (types.includes('RequestRedirect') && types.includes('URLRewrite')) {

@@ -1,8 +1,10 @@
-import type { RouteBackend, RouteParent, RouteRule } from '@ambit/core/routes';
+import type { RouteBackend, RouteFilter, RouteParent, RouteRule } from '@ambit/core/routes';
 import type { ServiceView } from '../model/kube-objects.ts';
 import { WAYPOINT_GATEWAY_CLASS, selectorMatches } from '../model/labels.ts';
 import { serviceHostname } from '../model/service.ts';
+import { AMBIT_GROUP, type HttpFaultView } from '../traffic/ambit-objects.ts';
 import type { ConvertedRule } from './precedence.ts';
+import type { ExtensionRefView } from './route-filters.ts';
 import { grantAllows, type ReferenceGrantView, type RouteGatewayView } from './route-references.ts';
 import { GATEWAY_GROUP, type BackendRefView, type ParentRefView, type RouteView } from './route-objects.ts';
 
@@ -17,6 +19,8 @@ export interface RouteWorld {
   gateway(namespace: string, name: string): RouteGatewayView | undefined;
   grants(namespace: string): Iterable<ReferenceGrantView>;
   namespaceLabels(namespace: string): Readonly<Record<string, string>>;
+  /** The last good version of an `ambit.dev` HTTPFault. */
+  fault(namespace: string, name: string): HttpFaultView | undefined;
 }
 
 /** A backendRef that does not resolve; `reason` is a Gateway API ResolvedRefs reason. */
@@ -32,14 +36,24 @@ export interface ResolvedRules {
   readonly services: ReadonlySet<string>;
   /** Namespaces the route refers into from its own: their ReferenceGrants decide. */
   readonly grantNamespaces: ReadonlySet<string>;
+  /** `namespace/name` of every HTTPFault an ExtensionRef names: a change to one of them re-resolves the route. */
+  readonly faults: ReadonlySet<string>;
 }
 
 export function resolveRules(route: RouteView, world: RouteWorld): ResolvedRules {
   const problems: BackendProblem[] = [];
   const services = new Set<string>();
   const grantNamespaces = new Set<string>();
+  const faults = new Set<string>();
   const namespacedName = `${route.meta.namespace}/${route.meta.name}`;
   const rules = route.rules.map((view): ConvertedRule => {
+    const filters = view.filters.map((f): RouteFilter => {
+      if (f.type !== 'ExtensionRef') return f;
+      if (f.ref.group === AMBIT_GROUP && f.ref.kind === 'HTTPFault') faults.add(`${route.meta.namespace}/${f.ref.name}`);
+      const resolved = resolveExtension(route, f.ref, world);
+      if (resolved.problem !== undefined) problems.push(resolved.problem);
+      return resolved.filter;
+    });
     const backends = view.backendRefs.map((ref) => {
       if (ref.group === '' && ref.kind === 'Service') services.add(`${ref.namespace}/${ref.name}`);
       if (ref.namespace !== route.meta.namespace) grantNamespaces.add(ref.namespace);
@@ -51,7 +65,7 @@ export function resolveRules(route: RouteView, world: RouteWorld): ResolvedRules
       route: namespacedName,
       kind: route.kind,
       ruleIndex: view.index,
-      filters: view.filters,
+      filters,
       backends,
       ...(view.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: view.requestTimeoutMs }),
       ...(view.backendRequestTimeoutMs === undefined ? {} : { backendRequestTimeoutMs: view.backendRequestTimeoutMs }),
@@ -59,7 +73,41 @@ export function resolveRules(route: RouteView, world: RouteWorld): ResolvedRules
     };
     return { rule, matches: view.matches };
   });
-  return { rules, problems, services, grantNamespaces };
+  return { rules, problems, services, grantNamespaces, faults };
+}
+
+/**
+ * An ExtensionRef filter: an `ambit.dev` HTTPFault becomes the Fault filter it describes. Anything else stays in the
+ * rule as an Invalid filter, because the spec says an unresolved filter "MUST NOT be skipped": requests that reach it
+ * get a 500 (the waypoint answers), and ResolvedRefs says why — InvalidKind for a kind we do not know, BackendNotFound
+ * (the spec's reason for a reference to a resource that does not exist) for a missing HTTPFault.
+ */
+function resolveExtension(
+  route: RouteView,
+  ref: ExtensionRefView,
+  world: RouteWorld,
+): { readonly filter: RouteFilter; readonly problem?: BackendProblem } {
+  const invalid = (reason: BackendProblem['reason'], message: string) => {
+    const text = `${ref.field}: ${message}`;
+    return { filter: { type: 'Invalid', reason: text } as const, problem: { reason, message: text } };
+  };
+  if (ref.group !== AMBIT_GROUP || ref.kind !== 'HTTPFault') {
+    return invalid(
+      'InvalidKind',
+      `ExtensionRef to ${ref.group === '' ? 'core' : ref.group}/${ref.kind} is not supported (only ${AMBIT_GROUP}/HTTPFault)`,
+    );
+  }
+  const namespace = route.meta.namespace;
+  const fault = world.fault(namespace, ref.name);
+  if (fault === undefined) return invalid('BackendNotFound', `HTTPFault ${namespace}/${ref.name} not found (or never valid)`);
+  return {
+    filter: {
+      type: 'Fault',
+      fault: `${namespace}/${ref.name}`,
+      ...(fault.delay === undefined ? {} : { delay: fault.delay }),
+      ...(fault.abort === undefined ? {} : { abort: fault.abort }),
+    },
+  };
 }
 
 type ResolvedBackend =

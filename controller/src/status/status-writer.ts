@@ -63,7 +63,9 @@ export class StatusWriter {
     const k = key(target);
     this.#wanted.set(k, {
       target,
-      body: JSON.stringify([conditions, extra ?? null]),
+      // The generation is part of "unchanged": a spec edit that leaves the conditions as they were must still move
+      // observedGeneration, or the status would look stale to `kubectl wait` and to users.
+      body: JSON.stringify([conditions, extra ?? null, generation ?? null]),
       patch: (stamp) => ({ status: { ...extra, conditions: stampConditions(conditions, stamp, generation) } }),
     });
     if (this.isLeader()) await this.#write(k);

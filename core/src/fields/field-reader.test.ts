@@ -25,6 +25,8 @@ test('a wrong value says what was expected and what came; a missing one says it 
     [(r) => r.name('', 'metadata.name'), 'metadata.name: must not be empty'],
     [(r) => r.boolean('false', 'dryRun'), 'dryRun: must be a boolean, got "false"'],
     [(r) => r.integer(1.5, 'spec.replicas', 0, 10), 'spec.replicas: must be an integer from 0 to 10, got number 1.5'],
+    [(r) => r.number(100.5, 'percentage.value', 0, 100), 'percentage.value: must be a number from 0 to 100, got number 100.5'],
+    [(r) => r.number(Number.NaN, 'ratio', 0, 1), 'ratio: must be a number from 0 to 1, got number NaN'],
     [(r) => r.port(0, 'port'), 'port: must be an integer port from 1 to 65535, got number 0'],
     [(r) => r.port(65536, 'port', 0), 'port: must be an integer port from 0 to 65535, got number 65536'],
     [(r) => r.oneOf('X', 'mode', ['A', 'B']), 'mode: must be one of A, B, got "X"'],

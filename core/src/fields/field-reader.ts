@@ -127,6 +127,16 @@ export class FieldReader<Miss extends undefined = never> {
     return absent(value) ? undefined : this.integer(value, field, min, max);
   }
 
+  /** A finite number (fractions allowed: percentages, ratios) from `min` to `max`. */
+  number(value: unknown, field: string, min: number, max: number): number | Miss {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max) return value;
+    return this.mismatch(value, field, `a number from ${min} to ${max}`);
+  }
+
+  optNumber(value: unknown, field: string, min: number, max: number): number | undefined {
+    return absent(value) ? undefined : this.number(value, field, min, max);
+  }
+
   /** A TCP/UDP port; `min` 0 where 0 means "unset" (the xDS model), else 1. */
   port(value: unknown, field: string, min: 0 | 1 = 1): number | Miss {
     if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= 65535) return value;

@@ -115,3 +115,56 @@ test('restarts after errors wait the jittered backoff on the injected clock', as
     await informer.stop();
   }
 });
+
+test('a kind the API server does not serve (404: CRD not installed) counts as synced and is listed once it appears', async () => {
+  let installed = false;
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    if (!installed) {
+      res.writeHead(404);
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
+    } else if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') === 'true') {
+      res.writeHead(200);
+      res.flushHeaders();
+    } else {
+      res.writeHead(200);
+      const item = { metadata: { name: 'limit', namespace: 'demo', resourceVersion: '2' }, spec: {} };
+      res.end(
+        JSON.stringify({ kind: 'LocalRateLimitList', apiVersion: 'ambit.dev/v1alpha1', metadata: { resourceVersion: '2' }, items: [item] }),
+      );
+    }
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
+  const clock = manualClock();
+  const seen: string[] = [];
+  const informer = startInformer({
+    kc,
+    client: new KubeClient(kc),
+    kind: watchedKind('ambit.dev/v1alpha1', 'LocalRateLimit', 'localratelimits'),
+    log: silentLogger(),
+    clock,
+    backoff: { random: () => 0 },
+    onEvent: (type, o) => seen.push(`${type} ${String(o['kind'])} ${String((o['metadata'] as Record<string, unknown>)['name'])}`),
+  });
+  try {
+    await informer.synced;
+    assert.equal(informer.lists(), 0, 'synced without any list: the kind is not served');
+    await eventually(() => assert.equal(clock.delays.length, 1, 'and it keeps trying'), 5000);
+    clock.fire();
+    await eventually(() => assert.equal(clock.delays.length, 2), 5000);
+    installed = true;
+    clock.fire();
+    await eventually(() => assert.deepEqual(seen, ['upsert LocalRateLimit limit']), 5000);
+    assert.equal(informer.lists(), 1);
+  } finally {
+    await informer.stop();
+  }
+});

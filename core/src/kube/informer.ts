@@ -4,7 +4,7 @@ import { createBackoff, type BackoffOptions } from '../backoff.ts';
 import { systemClock, type Clock, type ClockTimer } from '../clock.ts';
 import { AmbitError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { KubeClient } from './kube-client.ts';
+import { KubeApiError, type KubeClient } from './kube-client.ts';
 import type { WatchedKind } from './watched-kind.ts';
 
 export type WatchEventType = 'upsert' | 'delete';
@@ -94,13 +94,24 @@ export function startInformer(opts: InformerOptions): RunningInformer {
   // failed (the failure comes through 'error'): so the backoff restarts from the beginning only after an attempt that
   // raised no error, else a server that is down would be retried at the first delay forever.
   let attemptFailed = false;
+  // A 404 on the list: the API server does not serve this kind (its CRD is not installed yet). That is a cluster
+  // without any such object, not a failure to wait for: the informer counts as synced (so the component becomes
+  // ready) and keeps asking at the backoff's pace, logging once per outage, so objects appear when the CRD does.
+  let notServedLogged = false;
   informer.on('error', (err: unknown) => {
     attemptFailed = true;
     if (stopped) return;
     failures++;
     restartCount++;
     const delayMs = backoff.delayMs(failures);
-    log.warn({ kind: kind.kind, err: errorMessage(err), delayMs }, 'watch failed; restarting');
+    if (err instanceof KubeApiError && err.status === 404) {
+      if (!notServedLogged)
+        log.warn({ kind: kind.kind, path: kind.path, delayMs }, 'kind not served by the API server (CRD not installed?); will keep trying');
+      notServedLogged = true;
+      markSynced();
+    } else {
+      log.warn({ kind: kind.kind, err: errorMessage(err), delayMs }, 'watch failed; restarting');
+    }
     timer = clock.setTimeout(() => void begin(), delayMs);
   });
   const begin = async (): Promise<void> => {
@@ -112,6 +123,7 @@ export function startInformer(opts: InformerOptions): RunningInformer {
       // start() also returns when its list failed (reported through 'error', which restarts): synced only once a
       // list went through. client-node delivers the list's items before start() returns.
       if (listCount > 0) markSynced();
+      if (!attemptFailed) notServedLogged = false;
     } catch (err) {
       // start() reports list/watch failures through 'error' as well; this catch covers throws before that.
       log.warn({ kind: kind.kind, err: errorMessage(err) }, 'informer start failed');

@@ -45,6 +45,17 @@ const full: RouteSet = {
       ],
       backends: [],
     },
+    {
+      route: 'demo/faulty',
+      kind: 'HTTPRoute',
+      ruleIndex: 0,
+      filters: [
+        { type: 'Fault', fault: 'demo/slow', delay: { percent: 12.5, fixedDelayMs: 200 }, abort: { percent: 10, httpStatus: 503 } },
+        { type: 'Fault', fault: 'demo/grpc', abort: { percent: 100, grpcStatus: 14 } },
+        { type: 'Invalid', reason: 'spec.rules[0].filters[2]: HTTPFault demo/gone not found' },
+      ],
+      backends: [],
+    },
   ],
   entries: [
     {
@@ -148,7 +159,7 @@ test('every bad field is named', () => {
     ],
     [
       (s) => (s.rules[0]!['filters'] = [{ type: 'RequestMirror' }]),
-      'rules[0].filters[0].type: must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, got "RequestMirror"',
+      'rules[0].filters[0].type: must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, Fault, Invalid, got "RequestMirror"',
     ],
     [
       (s) => (s.rules[1]!['filters'] = [{ type: 'RequestRedirect', statusCode: 200 }]),
@@ -163,7 +174,33 @@ test('every bad field is named', () => {
       (s) => (s.rules[1]!['filters'] = [{ type: 'URLRewrite', path: { type: 'ReplaceFullPath', value: 'x' } }]),
       'rules[1].filters[0].path.value: must be a path starting with \'/\', got "x"',
     ],
-    [(s) => (s.entries[1]!['rule'] = 2), 'entries[1].rule: must be an integer from 0 to 1, got number 2'],
+    [(s) => (s.entries[1]!['rule'] = 3), 'entries[1].rule: must be an integer from 0 to 2, got number 3'],
+    [(s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f' }]), 'rules[2].filters[0]: needs a delay or an abort'],
+    [
+      (s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f', delay: { percent: 100.5, fixedDelayMs: 1 } }]),
+      'rules[2].filters[0].delay.percent: must be a number from 0 to 100, got number 100.5',
+    ],
+    [
+      (s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f', delay: { percent: 1, fixedDelayMs: -1 } }]),
+      'rules[2].filters[0].delay.fixedDelayMs: must be an integer from 0 to 2147483647, got number -1',
+    ],
+    [
+      (s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f', abort: { percent: 1, httpStatus: 503, grpcStatus: 14 } }]),
+      'rules[2].filters[0].abort: needs exactly one of httpStatus and grpcStatus',
+    ],
+    [
+      (s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f', abort: { percent: 1, httpStatus: 100 } }]),
+      'rules[2].filters[0].abort.httpStatus: must be an integer from 200 to 599, got number 100',
+    ],
+    [
+      (s) => (s.rules[2]!['filters'] = [{ type: 'Fault', fault: 'demo/f', abort: { percent: 1, grpcStatus: 17 } }]),
+      'rules[2].filters[0].abort.grpcStatus: must be an integer from 0 to 16, got number 17',
+    ],
+    [(s) => (s.rules[2]!['filters'] = [{ type: 'Invalid' }]), 'rules[2].filters[0].reason: required (must be a string)'],
+    [
+      (s) => ((s.rules[0]!['backends'] as Array<Record<string, unknown>>)[0]!['filters'] = [{ type: 'Invalid', reason: 'x' }]),
+      'rules[0].backends[0].filters[0].type: must be one of RequestHeaderModifier, ResponseHeaderModifier, got "Invalid"',
+    ],
     [
       (s) => (s.entries[1]!['match'] = { path: { type: 'PathPrefix', value: 'api' } }),
       'entries[1].match.path.value: must be a path starting with \'/\', got "api"',

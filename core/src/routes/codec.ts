@@ -10,6 +10,7 @@ import { errorMessage } from '../errors.ts';
 import { compileFullMatch } from './match.ts';
 import {
   routeSetKey,
+  type FaultAbort,
   type HeaderModifier,
   type HeaderValue,
   type PathMatch,
@@ -140,7 +141,7 @@ function readFilter(c: FieldReader, value: unknown, field: string, onBackend: bo
   const r = c.record(value, field);
   const kinds = onBackend
     ? (['RequestHeaderModifier', 'ResponseHeaderModifier'] as const)
-    : (['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'] as const);
+    : (['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'Fault', 'Invalid'] as const);
   const type = c.oneOf(r['type'], `${field}.type`, kinds);
   switch (type) {
     case 'RequestHeaderModifier':
@@ -169,7 +170,37 @@ function readFilter(c: FieldReader, value: unknown, field: string, onBackend: bo
       const path = r['path'] === undefined || r['path'] === null ? undefined : readPathModifier(c, r['path'], `${field}.path`);
       return { type, ...(hostname === undefined ? {} : { hostname }), ...(path === undefined ? {} : { path }) };
     }
+    case 'Fault':
+      return readFault(c, r, field);
+    case 'Invalid':
+      return { type, reason: c.name(r['reason'], `${field}.reason`) };
   }
+}
+
+/** HTTPFault: percentages 0–100 with fractions (Istio's `percentage.value`); an abort has exactly one status. */
+function readFault(c: FieldReader, r: Record<string, unknown>, field: string): RouteFilter {
+  const fault = c.name(r['fault'], `${field}.fault`);
+  const d = c.optRecord(r['delay'], `${field}.delay`);
+  const a = c.optRecord(r['abort'], `${field}.abort`);
+  if (d === undefined && a === undefined) c.fail(field, 'needs a delay or an abort');
+  const delay =
+    d === undefined
+      ? undefined
+      : {
+          percent: c.number(d['percent'], `${field}.delay.percent`, 0, 100),
+          fixedDelayMs: c.integer(d['fixedDelayMs'], `${field}.delay.fixedDelayMs`, 0, MAX_TIMER_MS),
+        };
+  let abort: FaultAbort | undefined;
+  if (a !== undefined) {
+    const percent = c.number(a['percent'], `${field}.abort.percent`, 0, 100);
+    // 200–599 as Istio's HTTPFaultInjection.Abort; a gRPC abort carries a gRPC status code (0–16) instead.
+    const httpStatus = c.optInteger(a['httpStatus'], `${field}.abort.httpStatus`, 200, 599);
+    const grpcStatus = c.optInteger(a['grpcStatus'], `${field}.abort.grpcStatus`, 0, 16);
+    if ((httpStatus === undefined) === (grpcStatus === undefined))
+      c.fail(`${field}.abort`, 'needs exactly one of httpStatus and grpcStatus');
+    abort = { percent, ...(httpStatus === undefined ? {} : { httpStatus }), ...(grpcStatus === undefined ? {} : { grpcStatus }) };
+  }
+  return { type: 'Fault', fault, ...(delay === undefined ? {} : { delay }), ...(abort === undefined ? {} : { abort }) };
 }
 
 function readHeaderModifier(c: FieldReader, value: unknown, field: string): HeaderModifier {

@@ -1,3 +1,3 @@
 // What a waypoint applies to traffic to one Service beyond routing (DestinationRule, retry budget, rate limit).
 export * from './types.ts';
-export { encodeServiceTraffic, decodeServiceTraffic } from './codec.ts';
+export { decodeServiceTraffic, encodeServiceTraffic } from './codec.ts';

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
+import type { FieldValidation, SchemaCheckOptions } from '../store/custom-resource.ts';
 import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
 import { apiVersionOf } from '../store/resource-types.ts';
 import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.ts';
@@ -43,6 +44,27 @@ function dryRunOf(values: readonly unknown[]): boolean {
     else if (v !== '' && v !== undefined) throw ApiError.badRequest(`Unsupported value: ${JSON.stringify(v)}: supported values: "All"`);
   }
   return dry;
+}
+
+const FIELD_VALIDATIONS: readonly FieldValidation[] = ['Ignore', 'Warn', 'Strict'];
+
+/**
+ * `fieldValidation` of a write: absent means `Warn`, kube-apiserver's default since 1.27. kubectl sends `Strict` when
+ * it can tell (from OpenAPI) that the server supports the parameter, `Ignore` with `--validate=false`.
+ */
+function fieldValidationOf(url: URL, res: ServerResponse): SchemaCheckOptions {
+  const v = param(url, 'fieldValidation');
+  const mode = v === undefined || v === '' ? 'Warn' : FIELD_VALIDATIONS.find((m) => m === v);
+  if (mode === undefined) {
+    throw ApiError.badRequest(`fieldValidation must be one of "Ignore", "Warn" or "Strict", not ${JSON.stringify(v)}`);
+  }
+  // RFC 7234 warn-code 299 with the agent "-", as kube-apiserver sends them; kubectl prints `Warning: <text>`.
+  const warn = (message: string): void => {
+    const prior = res.getHeader('Warning');
+    const list = Array.isArray(prior) ? prior : [];
+    res.setHeader('Warning', [...list, `299 - ${JSON.stringify(message)}`]);
+  };
+  return { fieldValidation: mode, warn };
 }
 
 function intParam(url: URL, name: string): number | undefined {
@@ -199,13 +221,14 @@ export async function handleResource(
     case 'POST': {
       if (route.name !== undefined || (t.namespaced && route.namespace === undefined)) throw ApiError.methodNotAllowed();
       const obj = bodyObject(route, await readObject(req, ctx));
-      sendJson(res, 201, store.create(obj, { dryRun: dryRun() }));
+      sendJson(res, 201, store.create(obj, { dryRun: dryRun(), ...fieldValidationOf(url, res) }));
       return;
     }
     case 'PUT': {
       if (route.name === undefined) throw ApiError.methodNotAllowed();
       const obj = bodyObject(route, await readObject(req, ctx));
-      const opts = route.subresource === undefined ? { dryRun: dryRun() } : { dryRun: dryRun(), subresource: route.subresource };
+      const base = { dryRun: dryRun(), ...fieldValidationOf(url, res) };
+      const opts = route.subresource === undefined ? base : { ...base, subresource: route.subresource };
       sendJson(res, 200, store.update(obj, opts));
       return;
     }
@@ -228,7 +251,7 @@ export async function handleResource(
           'strategic merge patches with $ directives or lists are not served; send application/merge-patch+json instead',
         );
       }
-      const base = { patchType: 'merge' as const, dryRun: dryRun() };
+      const base = { patchType: 'merge' as const, dryRun: dryRun(), ...fieldValidationOf(url, res) };
       const out = store.patch(
         t,
         route.namespace,

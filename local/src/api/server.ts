@@ -8,6 +8,7 @@ import { AmbitError, type Logger } from '@ambit/core';
 import { ApiError } from '../store/api-error.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
+import { openApiV3Document, openApiV3Root } from './openapi.ts';
 import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
 import { handleResource, type ResourceContext } from './resource-handlers.ts';
 import { resolveResourcePath } from './resource-routes.ts';
@@ -156,7 +157,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       if (segments.length === 3) return discovery(apiResourceList(options.store.types, group, version));
       return handleResource(ctx, resolveResourcePath(options.store.types, group, version, segments.slice(3)), req, res, url);
     }
-    // Includes /openapi/v2 and /openapi/v3: without them kubectl needs --validate=false, which is documented.
+    if (segments[0] === 'openapi' && segments[1] === 'v3') {
+      if (segments.length === 2) return discovery(openApiV3Root(options.store));
+      const [, , apis, group, version] = segments;
+      if (apis === 'apis' && group !== undefined && version !== undefined && segments.length === 5) {
+        return discovery(openApiV3Document(options.store, group, version));
+      }
+    }
+    // /openapi/v2 is not served (nor v3 of built-in kinds): for those kubectl needs --validate=false, as documented.
     throw ApiError.noResource();
   };
 

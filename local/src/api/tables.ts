@@ -1,5 +1,6 @@
 import { asRecord } from '@ambit/core';
-import type { KubeObject, ResourceType } from '../kube/types.ts';
+import type { KubeObject, PrinterColumn, ResourceType } from '../kube/types.ts';
+import { printerCell } from './printer-columns.ts';
 
 /**
  * Server-side printing: meta.k8s.io Tables for `kubectl get`, with the columns of the real printers
@@ -15,7 +16,8 @@ interface Column {
   readonly format?: string;
   readonly description: string;
   readonly priority?: number;
-  readonly cell: (o: KubeObject, now: Date) => string | number;
+  /** null prints as `<none>`. */
+  readonly cell: (o: KubeObject, now: Date) => unknown;
 }
 
 function arr(v: unknown): unknown[] {
@@ -244,7 +246,32 @@ const NAMESPACE_COLUMNS: readonly Column[] = [
   AGE,
 ];
 
+/** A CRD's additionalPrinterColumns, after NAME as kube-apiserver puts them. */
+function crdColumn(c: PrinterColumn): Column {
+  return {
+    name: c.name,
+    type: c.type,
+    ...(c.format === undefined ? {} : { format: c.format }),
+    description: c.description ?? `Custom resource definition column (in JSONPath format): ${c.jsonPath}`,
+    ...(c.priority === undefined ? {} : { priority: c.priority }),
+    cell: (o, now) => printerCell(c, o, (t) => humanDuration(now.getTime() - Date.parse(t))),
+  };
+}
+
+// kube-apiserver's default table convertor, which CustomResourceDefinitions get: the creation time, not an age.
+const CREATED_AT_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Created At',
+    type: 'date',
+    description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+    cell: (o) => o.metadata.creationTimestamp ?? '',
+  },
+];
+
 function columnsFor(type: ResourceType): readonly Column[] {
+  if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') return CREATED_AT_COLUMNS;
+  if (type.printerColumns !== undefined) return [NAME, ...type.printerColumns.map(crdColumn)];
   if (type.group === '' && type.kind === 'Pod') return POD_COLUMNS;
   if (type.group === '' && type.kind === 'Node') return NODE_COLUMNS;
   if (type.group === '' && type.kind === 'Service') return SERVICE_COLUMNS;

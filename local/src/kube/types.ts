@@ -1,3 +1,5 @@
+import type { SchemaNode } from '../store/crd-schema.ts';
+
 /**
  * Kubernetes object shapes as the local cluster stores and serves them. Objects stay plain JSON (what the API returns
  * is what was stored); typed views of the few fields the runtime reads live next to the code that reads them.
@@ -50,6 +52,22 @@ export interface ResourceType {
   /** Has a `status` subresource: the main endpoint ignores `.status`, `/status` changes only `.status`. */
   readonly hasStatus: boolean;
   readonly shortNames?: readonly string[];
+  /** A CRD version's `openAPIV3Schema`: its objects are pruned and validated against it (built-in types have none). */
+  readonly schema?: SchemaNode;
+  /** A CRD version's `additionalPrinterColumns` (`kubectl get` columns after NAME); absent: just AGE. */
+  readonly printerColumns?: readonly PrinterColumn[];
+}
+
+/** apiextensions.k8s.io/v1 CustomResourceColumnDefinition. */
+export interface PrinterColumn {
+  readonly name: string;
+  /** integer, number, string, boolean or date (shown as an age). */
+  readonly type: string;
+  readonly format?: string;
+  readonly description?: string;
+  readonly priority?: number;
+  /** A simple JSONPath: `.spec.a`, `.spec.list[0].b`, `.status.conditions[?(@.type=="Ready")].status`. */
+  readonly jsonPath: string;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -64,4 +82,6 @@ export interface FieldError {
   /** Dotted path with indices, e.g. `spec.containers[0].command`. */
   readonly field: string;
   readonly message: string;
+  /** The cause's reason in a `Status` (`FieldValueRequired`, `FieldValueNotSupported`, …); default `FieldValueInvalid`. */
+  readonly reason?: string;
 }

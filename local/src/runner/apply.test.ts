@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/types.ts';
 import type { SourcedObject } from '../manifest/load.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { applyObjects, deleteObjects } from './apply.ts';
+import { installCrds } from './crds.ts';
 import { applyTarget } from './store-adapter.ts';
 
 const src = (object: KubeObject, document = 1): SourcedObject => ({ file: 'm.yaml', path: '/srv/app/m.yaml', document, object });
@@ -77,4 +78,56 @@ test('delete removes what the manifest names and reports what was absent', () =>
   applyObjects(t, [src(ns('demo')), src(cm('c', {}))]);
   const res = deleteObjects(t, [src(cm('c', {})), src(cm('never', {}))]);
   assert.deepEqual(res.map((r) => r.action).sort(), ['deleted', 'not found']);
+});
+
+test('objects of a CRD with a schema are applied strictly: unknown fields and bad values name file:document and field', () => {
+  const store = new ObjectStore();
+  installCrds(store, [
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gadgets.example.com' },
+      spec: {
+        group: 'example.com',
+        scope: 'Namespaced',
+        names: { plural: 'gadgets', kind: 'Gadget' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } } } },
+              },
+            },
+          },
+        ],
+      },
+    },
+  ]);
+  const t = applyTarget(store);
+  const gadget = (spec: Record<string, unknown>): KubeObject => ({
+    apiVersion: 'example.com/v1',
+    kind: 'Gadget',
+    metadata: { name: 'g', namespace: 'default' },
+    spec,
+  });
+  assert.throws(
+    () => applyObjects(t, [src(gadget({ size: 1, colour: 'red' }), 2)]),
+    /m\.yaml:2: Gadget in version "v1" cannot be handled as a Gadget: strict decoding error: unknown field "spec\.colour"/,
+  );
+  assert.throws(
+    () => applyObjects(t, [src(gadget({ size: 0 }))]),
+    /m\.yaml:1: Gadget\.example\.com "g" is invalid: spec\.size: Invalid value: 0: spec\.size in body should be greater than or equal to 1/,
+  );
+  assert.deepEqual(
+    applyObjects(t, [src(gadget({ size: 2 }))]).map((r) => r.action),
+    ['created'],
+  );
+  assert.deepEqual(
+    applyObjects(t, [src(gadget({ size: 2 }))]).map((r) => r.action),
+    ['unchanged'],
+  );
 });

@@ -21,6 +21,7 @@ import { createTopology, destroyTopology, type Topology } from '../net/topology.
 import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { applyObjects, deleteObjects } from './apply.ts';
+import { crdDir, installCrds, readCrds } from './crds.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
 import type { ClusterPaths, RunnerInfo } from './paths.ts';
@@ -91,6 +92,8 @@ export class LocalCluster {
     const view = storeView(store);
     bound.view = view;
     this.#view = view;
+    // Ambit's own kinds are served from the start, as in a cluster where Ambit is installed.
+    installCrds(store, readCrds(crdDir(this.opts.repoRoot)));
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
     const target = applyTarget(store);
     const token = randomBytes(24).toString('base64url');

@@ -71,8 +71,9 @@ export function applyTarget(store: ObjectStore): ApplyTarget {
   return {
     transaction: (fn) => store.transaction(fn),
     get: (apiVersion, kind, ns, name) => store.find(typeFor(apiVersion, kind), ns, name),
-    create: (obj) => store.create(obj),
-    update: (obj) => store.update(obj),
+    // Strict, as kubectl apply: a field a CRD's schema does not know is a typo to report, not to drop in silence.
+    create: (obj) => store.create(obj, { fieldValidation: 'Strict' }),
+    update: (obj) => store.update(obj, { fieldValidation: 'Strict' }),
     delete: (apiVersion, kind, ns, name) => {
       store.delete(typeFor(apiVersion, kind), ns, name);
     },

@@ -75,7 +75,7 @@ export class ApiError extends AmbitError {
       if (this.details.group !== undefined) d['group'] = this.details.group;
       if (this.details.kind !== undefined) d['kind'] = this.details.kind;
       if (this.details.causes !== undefined) {
-        d['causes'] = this.details.causes.map((c) => ({ reason: 'FieldValueInvalid', message: c.message, field: c.field }));
+        d['causes'] = this.details.causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field }));
       }
       status['details'] = d;
     }
@@ -103,11 +103,15 @@ export class ApiError extends AmbitError {
     });
   }
 
-  /** 422, phrased like apimachinery's `NewInvalid`: `Pod "x" is invalid: [a: …, b: …]`. */
+  /**
+   * 422, phrased like apimachinery's `NewInvalid` (the kind qualified by its group, as GroupKind prints):
+   * `Pod "x" is invalid: [a: …, b: …]`, `LocalRateLimit.ambit.dev "y" is invalid: …`.
+   */
   static invalid(r: ErrorResource, name: string, causes: readonly FieldError[]): ApiError {
     const parts = causes.map((c) => `${c.field}: ${c.message}`);
     const joined = parts.length === 1 ? (parts[0] ?? '') : `[${parts.join(', ')}]`;
-    return new ApiError(422, 'Invalid', `${r.kind} "${name}" is invalid: ${joined}`, {
+    const kind = r.group === '' ? r.kind : `${r.kind}.${r.group}`;
+    return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${joined}`, {
       name,
       ...groupDetail(r),
       kind: r.kind,

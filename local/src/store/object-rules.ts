@@ -1,7 +1,7 @@
 import { isRecord } from '@ambit/core';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../kube/dns-names.ts';
 import type { FieldError, KubeObject, ObjectMeta, ResourceType } from '../kube/types.ts';
-import { typesFromCrd } from './resource-types.ts';
+import { crdSchemaProblems, typesFromCrd } from './resource-types.ts';
 
 /**
  * The per-kind rules the real API server's registry strategies apply on create, kept to what local clusters rely on:
@@ -87,6 +87,7 @@ function validateCrd(crd: KubeObject): FieldError[] {
   }
   if (typesFromCrd(crd).length === 0)
     causes.push({ field: 'spec.versions', message: 'Invalid value: must have at least one served version' });
+  causes.push(...crdSchemaProblems(crd));
   return causes;
 }
 

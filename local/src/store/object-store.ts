@@ -3,6 +3,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { isRecord, type Logger, silentLogger } from '@ambit/core';
 import type { FieldError, KubeObject, ResourceType, WatchEvent } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
+import { checkAgainstSchema, type SchemaCheckOptions } from './custom-resource.ts';
 import { applyMergePatch, deepFreeze, jsonEqual } from './merge-patch.ts';
 import {
   PROTECTED_NAMESPACES,
@@ -55,7 +56,8 @@ export interface WatchOptions extends ListOptions {
   readonly resourceVersion?: string | undefined;
 }
 
-export interface WriteOptions {
+/** `fieldValidation` applies to types with a schema (CRDs that declare one): see SchemaCheckOptions. */
+export interface WriteOptions extends SchemaCheckOptions {
   /** Validate, admit and compute the result, but persist nothing and emit no event. */
   readonly dryRun?: boolean;
 }
@@ -240,7 +242,9 @@ export class ObjectStore {
       if (m.name === undefined || m.name === '') {
         throw ApiError.invalid(type, '', [{ field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
       }
-      const causes = validateObject(type, next);
+      // Unknown fields are a decoding matter (400 under Strict), found before any validation (422).
+      const schemaCauses = checkAgainstSchema(type, next, options);
+      const causes = [...validateObject(type, next), ...schemaCauses];
       if (causes.length > 0) throw ApiError.invalid(type, m.name, causes);
       if (this.raw(type, m.namespace, m.name) !== undefined) throw ApiError.alreadyExists(type, m.name);
       m.uid = randomUUID();
@@ -262,7 +266,7 @@ export class ObjectStore {
    * subresource the main update keeps the stored status and `subresource: 'status'` changes nothing but status.
    */
   update(obj: KubeObject, options: UpdateOptions = {}): KubeObject {
-    return this.write(options.dryRun, () => this.updateTyped(this.typeOf(obj), obj, options.subresource));
+    return this.write(options.dryRun, () => this.updateTyped(this.typeOf(obj), obj, options.subresource, options));
   }
 
   /** Applies an RFC 7386 merge patch to the stored object, then updates it like `update`. */
@@ -280,7 +284,7 @@ export class ObjectStore {
       if (immutable.length > 0) throw ApiError.invalid(type, name, immutable);
       next.apiVersion = cur.apiVersion;
       next.kind = cur.kind;
-      return this.updateTyped(type, next, options.subresource);
+      return this.updateTyped(type, next, options.subresource, options);
     });
   }
 
@@ -541,7 +545,7 @@ export class ObjectStore {
     }
   }
 
-  private updateTyped(type: ResourceType, obj: KubeObject, subresource: 'status' | undefined): KubeObject {
+  private updateTyped(type: ResourceType, obj: KubeObject, subresource: 'status' | undefined, options: SchemaCheckOptions): KubeObject {
     if (!isRecord(obj.metadata)) throw ApiError.badRequest('metadata must be an object');
     const name = obj.metadata.name ?? '';
     const cur = this.mustGet(type, obj.metadata.namespace ?? (type.namespaced ? 'default' : undefined), name);
@@ -565,9 +569,11 @@ export class ObjectStore {
         if (cur['status'] === undefined) delete next['status'];
         else next['status'] = structuredClone(cur['status']);
       }
-      const causes = validateObject(type, next);
-      if (causes.length > 0) throw ApiError.invalid(type, name, causes);
     }
+    // The whole object is checked against the schema, status included, whichever endpoint changed it.
+    const schemaCauses = checkAgainstSchema(type, next, options);
+    const causes = [...(subresource === 'status' ? [] : validateObject(type, next)), ...schemaCauses];
+    if (causes.length > 0) throw ApiError.invalid(type, name, causes);
     next.apiVersion = cur.apiVersion;
     next.kind = cur.kind;
     this.admit(type, 'UPDATE', next, cur);

@@ -1,5 +1,6 @@
 import { isRecord } from '@ambit/core';
-import type { KubeObject, ResourceType } from '../kube/types.ts';
+import type { FieldError, KubeObject, PrinterColumn, ResourceType } from '../kube/types.ts';
+import { parseSchema, type SchemaNode } from './crd-schema.ts';
 
 /** `group/version`, or just `version` for the core group: the apiVersion objects of this type carry. */
 export function apiVersionOf(t: Pick<ResourceType, 'group' | 'version'>): string {
@@ -120,6 +121,8 @@ export function typesFromCrd(crd: KubeObject): ResourceType[] {
   for (const v of versions) {
     if (!isRecord(v) || typeof v['name'] !== 'string' || v['served'] === false) continue;
     const subresources = isRecord(v['subresources']) ? v['subresources'] : {};
+    const schema = versionSchema(v, `spec.versions[${out.length}]`, []);
+    const printerColumns = Array.isArray(v['additionalPrinterColumns']) ? v['additionalPrinterColumns'].flatMap(printerColumn) : undefined;
     out.push({
       group: spec['group'],
       version: v['name'],
@@ -129,9 +132,39 @@ export function typesFromCrd(crd: KubeObject): ResourceType[] {
       namespaced: spec['scope'] !== 'Cluster',
       hasStatus: subresources['status'] !== undefined,
       ...(shortNames.length === 0 ? {} : { shortNames }),
+      ...(schema === undefined ? {} : { schema }),
+      ...(printerColumns === undefined ? {} : { printerColumns }),
     });
   }
   return out;
+}
+
+function printerColumn(c: unknown): PrinterColumn[] {
+  if (!isRecord(c) || typeof c['name'] !== 'string' || typeof c['type'] !== 'string' || typeof c['jsonPath'] !== 'string') return [];
+  return [
+    {
+      name: c['name'],
+      type: c['type'],
+      jsonPath: c['jsonPath'],
+      ...(typeof c['format'] === 'string' ? { format: c['format'] } : {}),
+      ...(typeof c['description'] === 'string' ? { description: c['description'] } : {}),
+      ...(typeof c['priority'] === 'number' ? { priority: c['priority'] } : {}),
+    },
+  ];
+}
+
+function versionSchema(version: Record<string, unknown>, path: string, problems: FieldError[]): SchemaNode | undefined {
+  const raw = isRecord(version['schema']) ? version['schema']['openAPIV3Schema'] : undefined;
+  return raw === undefined ? undefined : parseSchema(raw, `${path}.schema.openAPIV3Schema`, problems);
+}
+
+/** What makes a CRD's schemas unusable (a pattern that does not compile, a `$ref`), with the schema path of each. */
+export function crdSchemaProblems(crd: KubeObject): FieldError[] {
+  const spec = isRecord(crd['spec']) ? crd['spec'] : {};
+  const problems: FieldError[] = [];
+  const versions = Array.isArray(spec['versions']) ? spec['versions'] : [];
+  versions.forEach((v, i) => isRecord(v) && versionSchema(v, `spec.versions[${i}]`, problems));
+  return problems;
 }
 
 /**

@@ -1,9 +1,14 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { silentLogger } from '@ambit/core';
 import { createApiServer, type ApiServer } from '../../../local/src/api/server.ts';
 import { createServingCert, type ServingCert } from '../../../local/src/api/self-signed-cert.ts';
 import { writeKubeconfig } from '../../../local/src/runner/kubeconfig.ts';
+import { crdDir, installCrds, readCrds } from '../../../local/src/runner/crds.ts';
 import { ObjectStore } from '../../../local/src/store/object-store.ts';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface LocalApiOptions {
   /** Also serve TLS + token on this unix socket (what a node's API forwarder joins its 127.0.0.1 port to). */
@@ -13,7 +18,8 @@ export interface LocalApiOptions {
 /**
  * The local cluster's Kubernetes-style API, in-process on 127.0.0.1:0 over TLS, for controller and node agent tests:
  * the one faithful stand-in for a Kubernetes API server this machine can run. `restart()` drops every watch and
- * connection, then serves the same store on the same port again.
+ * connection, then serves the same store on the same port again. Its store serves Ambit's CRDs (deploy/crds), as
+ * a local cluster's does.
  */
 export class LocalApi {
   readonly token = 'test-token';
@@ -24,7 +30,9 @@ export class LocalApi {
   constructor(
     readonly store: ObjectStore = new ObjectStore({ namespaces: ['default', 'ambit-system'] }),
     readonly options: LocalApiOptions = {},
-  ) {}
+  ) {
+    installCrds(store, readCrds(crdDir(REPO)));
+  }
 
   /** The serving certificate, made at the first start and kept across restarts (clients keep trusting it). */
   get cert(): ServingCert {

@@ -16,6 +16,8 @@ import type { ResponseFlag } from './proxy-inputs.ts';
  * - `UPSTREAM_TIMEOUT` (504 UT): `timeouts.request` passed (or `timeouts.backendRequest` once a response had begun).
  * - `UPSTREAM_TRY_TIMEOUT` (504 UT): one try got no response head within `timeouts.backendRequest` (retried when the
  *   route has a retry stanza, GEP-1731).
+ * - `UPSTREAM_OVERFLOW` (503 UO): the backend's DestinationRule connection pool is full (Envoy's circuit breakers:
+ *   requests in flight, or connections and the pending queue); not retried, as Envoy does not retry an overflow.
  * - `DOWNSTREAM_GONE` (0 DC): the client went away.
  */
 export type WaypointErrorCode =
@@ -28,6 +30,7 @@ export type WaypointErrorCode =
   | 'UPSTREAM_RESET'
   | 'UPSTREAM_TIMEOUT'
   | 'UPSTREAM_TRY_TIMEOUT'
+  | 'UPSTREAM_OVERFLOW'
   | 'DOWNSTREAM_GONE';
 
 export class WaypointError extends AmbitError {
@@ -77,6 +80,8 @@ export function localReplyFor(err: WaypointError): { readonly status: number; re
     case 'UPSTREAM_TIMEOUT':
     case 'UPSTREAM_TRY_TIMEOUT':
       return { status: 504, flag: 'UT' };
+    case 'UPSTREAM_OVERFLOW':
+      return { status: 503, flag: 'UO' };
     case 'DOWNSTREAM_GONE':
       return { status: 0, flag: 'DC' };
   }

@@ -2,6 +2,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { errorMessage } from '@ambit/core';
 import { createHboneServer, formatHostPort, parseIpAuthority, type HboneTakeDecision, type HboneTunnelMeta } from '@ambit/core/hbone';
+import { createTrafficClusters } from '../traffic/clusters.ts';
 import { createBalancer } from './balancer.ts';
 import { isBoundHere, resolveDestination, type Destination } from './destination.ts';
 import { createH2Server } from './h2-server.ts';
@@ -51,6 +52,7 @@ export async function startWaypointListener(
   const tuning = opts.tuning ?? {};
   const counters = { tunnelsAccepted: 0, tunnelsRefused: 0, tunnelsOpen: 0, http1: 0, h2: 0, tcp: 0 };
   const balancer = createBalancer();
+  const clusters = createTrafficClusters(inputs.state, inputs.telemetry);
   const upstreams = createUpstreamConnections(inputs);
   const http1 = await startHttp1Server(tuning);
   const h2 = createH2Server({}, log);
@@ -63,6 +65,7 @@ export async function startWaypointListener(
       inputs,
       upstreams,
       balancer,
+      clusters,
       destination,
       sourcePrincipal: meta.peerIdentity,
       source: inputs.state.workloadByIp(clientIp),
@@ -159,7 +162,8 @@ export async function startWaypointListener(
       await hbone.close(graceMs);
       await closed;
       await Promise.all([http1.close(), h2.close(), upstreams.close()]);
+      clusters.close();
     },
-    stats: () => ({ ...counters, ...upstreams.stats() }),
+    stats: () => ({ ...counters, ...upstreams.stats(), ...clusters.stats() }),
   };
 }

@@ -2,6 +2,8 @@ import { once } from 'node:events';
 import type { Workload } from '@ambit/core';
 import { createBackoff } from '@ambit/core';
 import { modifyHeaders } from '@ambit/core/routes';
+import type { TrafficClusters } from '../traffic/clusters.ts';
+import type { Lease, UpstreamCluster } from '../traffic/upstream-cluster.ts';
 import { endpointKey, type Balancer } from './balancer.ts';
 import type { Destination } from './destination.ts';
 import { classifyUpstreamError, isRetriableFailure, localReplyFor, WaypointError } from './errors.ts';
@@ -28,6 +30,8 @@ export interface TunnelContext {
   readonly inputs: WaypointInputs;
   readonly upstreams: UpstreamConnections;
   readonly balancer: Balancer;
+  /** Per backend Service port under a DestinationRule: LB, circuit breakers, outlier detection (stage 5). */
+  readonly clusters: TrafficClusters;
   /** The destination the tunnel's `:authority` named, resolved when the tunnel was accepted. */
   readonly destination: Destination;
   readonly sourcePrincipal: string;
@@ -52,6 +56,10 @@ interface Outcome {
   responseBytes: number;
   error: string | undefined;
   authz: AuthzRecord | undefined;
+  /** A consistent-hash cookie generated for this request, set on the response. */
+  setCookie?: string | undefined;
+  /** While the request waits in a circuit breaker's pending queue: takes it out (the client went away). */
+  leaveQueue?: (() => void) | undefined;
 }
 
 /**
@@ -80,6 +88,7 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
   let gone = false;
   ex.onGone(() => {
     gone = true;
+    out.leaveQueue?.();
   });
   const body = ex.body === undefined ? undefined : new ReplayBody(ex.body, RETRY_BUFFER_BYTES);
   try {
@@ -182,11 +191,18 @@ async function forward(
   const retries = openRetryGate(ctx.guards, ctx.inputs.state, ctx.inputs.telemetry, plan.service);
   const backoff = createBackoff({ initialMs: plan.retry.backoffMs ?? 25, maxMs: (plan.retry.backoffMs ?? 25) * 10, jitter: 'full' });
   const tried = new Set<string>();
+  // No DestinationRule (the usual case): the shared P2C balancer, no limits. Else the backend's cluster; a consistent
+  // hash is computed once, so retries (and a generated cookie) use the same one.
+  const cluster =
+    plan.service === undefined || plan.servicePort === undefined ? undefined : ctx.clusters.forBackend(plan.service, plan.servicePort);
+  const hashed = cluster?.hashRequest({ headers: plan.headers, path: plan.path, clientIp: ctx.clientIp });
+  if (hashed?.setCookie !== undefined) out.setCookie = hashed.setCookie;
   for (let attempt = 1; ; attempt++) {
-    const endpoint = ctx.balancer.pick(plan.endpoints, tried);
+    const endpoint = cluster === undefined ? ctx.balancer.pick(plan.endpoints, tried) : cluster.pick(plan.endpoints, tried, hashed?.hash);
     if (endpoint === undefined) {
       const target = plan.service === undefined ? 'destination' : `${plan.service.hostname}`;
-      throw new WaypointError('NO_HEALTHY_UPSTREAM', `no ready endpoint of ${target}`);
+      const why = plan.endpoints.length === 0 ? 'no ready endpoint' : 'every endpoint is ejected (outlier detection)';
+      throw new WaypointError('NO_HEALTHY_UPSTREAM', `${why} of ${target}`);
     }
     const key = endpointKey(endpoint);
     tried.add(key);
@@ -200,7 +216,7 @@ async function forward(
       (deadline === undefined || performance.now() < deadline);
     let res: UpstreamResponse;
     try {
-      res = await tryOnce(ctx, plan, protocol, method, endpoint, body, deadline);
+      res = await tryOnce(ctx, plan, protocol, method, endpoint, body, deadline, cluster, out);
     } catch (err) {
       const failure = classifyUpstreamError(err, key);
       const retriable = isRetriableFailure(failure) || (failure.code === 'UPSTREAM_TRY_TIMEOUT' && plan.retryTryTimeout);
@@ -222,7 +238,9 @@ async function forward(
 /**
  * One try, bounded by `timeouts.backendRequest` and what is left of `timeouts.request`: first the response head, then
  * (the same limit) the response body. Which limit binds decides the error: backendRequest's is the retriable
- * UPSTREAM_TRY_TIMEOUT, the request's is final.
+ * UPSTREAM_TRY_TIMEOUT, the request's is final. Under a DestinationRule the try is first admitted by the circuit
+ * breakers (overflow → UPSTREAM_OVERFLOW; a pending wait counts against the same limits and ends if the client goes),
+ * and its answer — status, or connect failure / reset (503) / timeout (504) once on the wire — goes to outlier detection.
  */
 async function tryOnce(
   ctx: TunnelContext,
@@ -232,13 +250,17 @@ async function tryOnce(
   endpoint: Endpoint,
   body: ReplayBody | undefined,
   deadline: number | undefined,
+  cluster: UpstreamCluster | undefined,
+  out: Outcome,
 ): Promise<UpstreamResponse> {
   const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
   const limit = minDefined(left, plan.backendRequestTimeoutMs);
   const perTry = plan.backendRequestTimeoutMs !== undefined && (left === undefined || plan.backendRequestTimeoutMs < left);
   const tryStartMs = performance.now();
   const abort = new AbortController();
-  const done = ctx.balancer.begin(endpointKey(endpoint));
+  const key = endpointKey(endpoint);
+  let lease: Lease | undefined;
+  let done = cluster === undefined ? ctx.balancer.begin(key) : undefined;
   let timer: NodeJS.Timeout | undefined;
   const timedOut =
     limit === undefined
@@ -255,14 +277,38 @@ async function tryOnce(
         });
   timedOut?.catch(() => undefined);
   try {
-    const request = ctx.upstreams.request(endpoint, protocol, {
-      method,
-      path: plan.path,
-      authority: plan.authority,
-      headers: plan.headers,
-      body: body?.open(),
-      signal: abort.signal,
-    });
+    if (cluster !== undefined) {
+      const admitted = cluster.admit(endpoint, key, protocol, abort.signal);
+      if (admitted instanceof Promise) {
+        out.leaveQueue = () => abort.abort(new WaypointError('DOWNSTREAM_GONE', 'client went away while the request was pending'));
+        try {
+          lease = await (timedOut === undefined ? admitted : Promise.race([admitted, timedOut]));
+        } catch (err) {
+          // Left the queue (timeout, client gone); should the slot have been granted all the same, give it back.
+          void admitted.then(
+            (l) => l.release(),
+            () => undefined,
+          );
+          throw err;
+        } finally {
+          out.leaveQueue = undefined;
+        }
+      } else lease = admitted;
+      done = lease.release;
+    }
+    const request = ctx.upstreams.request(
+      endpoint,
+      protocol,
+      {
+        method,
+        path: plan.path,
+        authority: plan.authority,
+        headers: plan.headers,
+        body: body?.open(),
+        signal: abort.signal,
+      },
+      lease?.pool,
+    );
     // A try that lost the race to its timeout is aborted; its rejection is expected and handled here.
     request.catch(() => undefined);
     const res = await (timedOut === undefined ? request : Promise.race([request, timedOut]));
@@ -281,12 +327,15 @@ async function tryOnce(
         res.body.once('close', () => clearTimeout(bodyTimer));
       }
     }
-    res.body.once('close', done);
+    if (done !== undefined) res.body.once('close', done);
+    if (lease !== undefined) cluster?.report(key, res.status);
     return res;
   } catch (err) {
-    done();
-    if (abort.signal.aborted && abort.signal.reason instanceof WaypointError) throw abort.signal.reason;
-    throw err;
+    done?.();
+    const failure = abort.signal.aborted && abort.signal.reason instanceof WaypointError ? abort.signal.reason : err;
+    // Only a try that reached the wire says something about the endpoint (not an overflow, nor a wait in the queue).
+    if (lease !== undefined) cluster?.report(key, outlierStatus(classifyUpstreamError(failure, key)));
+    throw failure;
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
@@ -301,6 +350,7 @@ async function sendResponse(
 ): Promise<void> {
   let headers = withoutHopByHop(res.headers);
   for (const m of plan.responseModifiers) headers = modifyHeaders(headers, m);
+  if (out.setCookie !== undefined) headers = [...headers, ['set-cookie', out.setCookie]];
   out.status = res.status;
   const grpcInHead = headerValue(res.headers, 'grpc-status');
   if (grpcInHead !== undefined) out.grpcStatus = Number(grpcInHead);
@@ -370,6 +420,11 @@ function grpcStatusForHttp(status: number): number {
   if (status === 404) return 12;
   if (status === 429 || status === 502 || status === 503 || status === 504) return 14;
   return 2;
+}
+
+/** What a local failure counts as for outlier detection (Envoy without split local-origin errors): a timeout 504, else 503. */
+function outlierStatus(err: WaypointError): number {
+  return err.code === 'UPSTREAM_TIMEOUT' || err.code === 'UPSTREAM_TRY_TIMEOUT' ? 504 : 503;
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -25,6 +25,8 @@ export type RoutePlan =
       readonly route: string | undefined;
       /** The backend Service (undefined when a pod was addressed directly). */
       readonly service: Service | undefined;
+      /** The backend Service's port (its DestinationRule cluster is per port, as Envoy's); undefined with `service`. */
+      readonly servicePort: number | undefined;
       /** Ready endpoints to choose from, per try. */
       readonly endpoints: readonly Endpoint[];
       readonly path: string;
@@ -96,11 +98,11 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
   if (dest.service === undefined || dest.servicePort === undefined || dest.workload !== undefined) {
     // A pod addressed by IP: Istio's waypoint sends it to that pod, Service routes do not apply.
     if (dest.workload === undefined) throw new WaypointError('NO_HEALTHY_UPSTREAM', 'destination unknown');
-    return forwardTo(undefined, [{ workload: dest.workload, port: dest.targetPort }], req, undefined, undefined);
+    return forwardTo(undefined, undefined, [{ workload: dest.workload, port: dest.targetPort }], req, undefined, undefined);
   }
   const set = state.routesFor(dest.service, dest.servicePort);
   if (set === undefined) {
-    return forwardTo(dest.service, state.endpoints(dest.service, dest.servicePort), req, undefined, undefined);
+    return forwardTo(dest.service, dest.servicePort, state.endpoints(dest.service, dest.servicePort), req, undefined, undefined);
   }
   const choice = selectRoute(set, facts(req));
   if (choice === undefined) throw new WaypointError('NO_ROUTE', `no route of ${dest.service.hostname}:${dest.servicePort} matches`);
@@ -150,6 +152,7 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
   }
   const plan = forwardTo(
     service,
+    backend.service.port,
     state.endpoints(service, backend.service.port),
     { ...req, headers, target: path, authority },
     rule,
@@ -160,6 +163,7 @@ export function planRoute(state: WaypointState, dest: Destination, req: PlanInpu
 
 function forwardTo(
   service: Service | undefined,
+  servicePort: number | undefined,
   endpoints: readonly Endpoint[],
   req: PlanInput,
   rule: RouteRule | undefined,
@@ -169,6 +173,7 @@ function forwardTo(
     kind: 'forward',
     route,
     service,
+    servicePort,
     endpoints,
     path: req.target,
     authority: req.authority,

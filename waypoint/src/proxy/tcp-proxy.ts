@@ -17,7 +17,16 @@ export async function passThrough(ctx: TunnelContext, stream: ServerHttp2Stream,
   let endpoints: readonly Endpoint[] = [];
   if (workload !== undefined) endpoints = [{ workload, port: targetPort }];
   else if (service !== undefined && servicePort !== undefined) endpoints = ctx.inputs.state.endpoints(service, servicePort);
-  const endpoint = ctx.balancer.pick(endpoints);
+  // Under a DestinationRule the Service's load balancer picks and ejected endpoints are skipped (a consistent hash can
+  // only use the source IP here; other keys are absent, so random). Its connection pool limits are not applied to TCP.
+  const cluster =
+    workload === undefined && service !== undefined && servicePort !== undefined
+      ? ctx.clusters.forBackend(service, servicePort)
+      : undefined;
+  const endpoint =
+    cluster === undefined
+      ? ctx.balancer.pick(endpoints)
+      : cluster.pick(endpoints, undefined, cluster.hashRequest({ headers: [], path: '/', clientIp: ctx.clientIp })?.hash);
   const labels = { sourcePrincipal: ctx.sourcePrincipal, source: ctx.source, service, destination: endpoint?.workload };
   const fail = (flag: ReturnType<typeof localReplyFor>['flag'], error: string, upstreamHost: string | undefined): void => {
     if (!stream.destroyed) stream.close(constants.NGHTTP2_CONNECT_ERROR);
@@ -41,8 +50,11 @@ export async function passThrough(ctx: TunnelContext, stream: ServerHttp2Stream,
   } catch (err) {
     done();
     const failure = classifyUpstreamError(err, key);
+    // A connect failure counts for outlier detection as a 503 (a gateway error), as Envoy's TCP proxy reports it.
+    cluster?.report(key, 503);
     return fail(localReplyFor(failure).flag, failure.message, key);
   }
+  cluster?.report(key, 200);
   if (stream.destroyed || stream.closed) {
     done();
     upstream.destroy();

@@ -33,9 +33,28 @@ export interface UpstreamResponse {
 
 export type UpstreamProtocol = 'h1' | 'h2';
 
+/**
+ * Connection settings of an endpoint under a DestinationRule `connectionPool` (traffic/policy.ts poolSettings): its
+ * requests use pools of their own, keyed by endpoint and `id`, so they neither share connections with requests under
+ * other settings nor change the defaults'.
+ */
+export interface UpstreamPoolSettings {
+  /** Identifies the settings (equal settings, equal id). */
+  readonly id: string;
+  /** HTTP/1.1: at most this many connections to the endpoint (the cluster's breaker admits no more requests than this). */
+  readonly maxConnections?: number;
+  /** HTTP/1.1: a connection is closed after this many requests (undici maxRequestsPerClient); h2: the session is closed gracefully after this many streams. */
+  readonly maxRequestsPerConnection?: number;
+  /** A connection idle this long is closed (undici keep-alive timeout; h2 session timeout). */
+  readonly idleTimeoutMs?: number;
+}
+
 export interface UpstreamConnections {
-  /** Sends one request on a pooled connection to `endpoint` (HTTP/1.1 over undici, h2c/gRPC over node:http2). */
-  request(endpoint: Endpoint, protocol: UpstreamProtocol, req: UpstreamRequest): Promise<UpstreamResponse>;
+  /**
+   * Sends one request on a pooled connection to `endpoint` (HTTP/1.1 over undici, h2c/gRPC over node:http2), on the
+   * pools of `pool` when given (a DestinationRule's connection settings), else on the default ones.
+   */
+  request(endpoint: Endpoint, protocol: UpstreamProtocol, req: UpstreamRequest, pool?: UpstreamPoolSettings): Promise<UpstreamResponse>;
   /** A fresh HBONE tunnel to the endpoint (TCP passthrough, upgraded connections), unpooled. */
   tunnel(endpoint: Endpoint, forwardedFor: string | undefined): Promise<ClientHttp2Stream>;
   stats(): { h1Pools: number; h2Sessions: number };
@@ -54,13 +73,22 @@ interface Entry {
   lastUsedMs: number;
   active: number;
   readonly ip: string;
+  /** The map entry is dropped after this long unused (the connections themselves close on their own timers). */
+  readonly idleTimeoutMs: number;
+}
+
+interface H2Entry extends Entry {
+  session: Promise<ClientHttp2Session>;
+  /** Streams opened on the session so far (maxRequestsPerConnection). */
+  streams: number;
+  readonly mapKey: string;
 }
 
 export function createUpstreamConnections(inputs: WaypointInputs, opts: UpstreamOptions = {}): UpstreamConnections {
   const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   const log = inputs.log.child({ component: 'waypoint-upstream' });
   const h1 = new Map<string, Entry & { readonly pool: Pool }>();
-  const h2 = new Map<string, Entry & { session: Promise<ClientHttp2Session> }>();
+  const h2 = new Map<string, H2Entry>();
 
   function tunnel(endpoint: Endpoint, forwardedFor: string | undefined): Promise<ClientHttp2Stream> {
     const ip = endpoint.workload.addresses[0] ?? '';
@@ -74,9 +102,11 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
     });
   }
 
-  function h1Pool(endpoint: Endpoint, key: string): Entry & { readonly pool: Pool } {
-    let entry = h1.get(key);
+  function h1Pool(endpoint: Endpoint, key: string, settings: UpstreamPoolSettings | undefined): Entry & { readonly pool: Pool } {
+    const mapKey = settings === undefined ? key : `${key}#${settings.id}`;
+    let entry = h1.get(mapKey);
     if (entry === undefined) {
+      const idleMs = settings?.idleTimeoutMs;
       const pool = new Pool(`http://${key}`, {
         connect: (_options, callback) => {
           tunnel(endpoint, undefined).then(
@@ -88,20 +118,35 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
         // A Node backend closes idle connections after 5 s and says so (`keep-alive: timeout=5`); undici stops
         // reusing a connection this long before that hint, so a request never races the backend's close.
         keepAliveTimeoutThreshold: 1_000,
-        keepAliveTimeout: 4_000,
+        // A DestinationRule idleTimeout is the longest a connection stays idle, whatever the backend's hint says.
+        keepAliveTimeout: idleMs === undefined ? 4_000 : Math.min(idleMs, 4_000),
+        ...(idleMs === undefined ? {} : { keepAliveMaxTimeout: Math.max(1, idleMs) }),
+        ...(settings?.maxConnections === undefined ? {} : { connections: settings.maxConnections }),
+        ...(settings?.maxRequestsPerConnection === undefined ? {} : { maxRequestsPerClient: settings.maxRequestsPerConnection }),
         // Timeouts are the route's (timeouts.request/backendRequest), not undici's 300 s defaults.
         headersTimeout: 0,
         bodyTimeout: 0,
         pipelining: 1,
       });
-      entry = { pool, lastUsedMs: performance.now(), active: 0, ip: endpoint.workload.addresses[0] ?? '' };
-      h1.set(key, entry);
+      entry = {
+        pool,
+        lastUsedMs: performance.now(),
+        active: 0,
+        ip: endpoint.workload.addresses[0] ?? '',
+        idleTimeoutMs: idleMs ?? idleTimeoutMs,
+      };
+      h1.set(mapKey, entry);
     }
     return entry;
   }
 
-  async function requestH1(endpoint: Endpoint, key: string, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const entry = h1Pool(endpoint, key);
+  async function requestH1(
+    endpoint: Endpoint,
+    key: string,
+    req: UpstreamRequest,
+    settings: UpstreamPoolSettings | undefined,
+  ): Promise<UpstreamResponse> {
+    const entry = h1Pool(endpoint, key, settings);
     entry.active += 1;
     entry.lastUsedMs = performance.now();
     const flat: string[] = [];
@@ -140,18 +185,31 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
     }
   }
 
-  function h2Session(endpoint: Endpoint, key: string): Entry & { session: Promise<ClientHttp2Session> } {
-    let entry = h2.get(key);
+  function h2Session(endpoint: Endpoint, key: string, settings: UpstreamPoolSettings | undefined): H2Entry {
+    const mapKey = settings === undefined ? key : `${key}#${settings.id}`;
+    let entry = h2.get(mapKey);
     if (entry !== undefined) return entry;
-    const created: Entry & { session: Promise<ClientHttp2Session> } = {
+    const idleMs = settings?.idleTimeoutMs;
+    const created: H2Entry = {
       lastUsedMs: performance.now(),
       active: 0,
+      streams: 0,
+      mapKey,
       ip: endpoint.workload.addresses[0] ?? '',
+      idleTimeoutMs: idleMs ?? idleTimeoutMs,
       session: tunnel(endpoint, undefined).then((stream) => {
         const session = h2Connect(`http://${key}`, { createConnection: () => stream });
         const forget = (): void => {
-          if (h2.get(key) === created) h2.delete(key);
+          if (h2.get(mapKey) === created) h2.delete(mapKey);
         };
+        // DestinationRule idleTimeout: a session without frames for that long is closed gracefully (a stream still open
+        // finishes), and forgotten first, so no new request is put on a closing session.
+        if (idleMs !== undefined) {
+          session.setTimeout(idleMs, () => {
+            forget();
+            session.close();
+          });
+        }
         session.once('close', forget);
         session.once('goaway', forget);
         session.on('error', (err) => log.debug({ endpoint: key, err: err.message }, 'upstream h2 session error'));
@@ -160,18 +218,31 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
     };
     // A failed tunnel must not be reused: the next request opens a new one.
     created.session.catch(() => {
-      if (h2.get(key) === created) h2.delete(key);
+      if (h2.get(mapKey) === created) h2.delete(mapKey);
     });
     entry = created;
-    h2.set(key, entry);
+    h2.set(mapKey, entry);
     return entry;
   }
 
-  async function requestH2(endpoint: Endpoint, key: string, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const entry = h2Session(endpoint, key);
+  async function requestH2(
+    endpoint: Endpoint,
+    key: string,
+    req: UpstreamRequest,
+    settings: UpstreamPoolSettings | undefined,
+  ): Promise<UpstreamResponse> {
+    const entry = h2Session(endpoint, key, settings);
     entry.lastUsedMs = performance.now();
     const session = await entry.session;
     entry.active += 1;
+    entry.streams += 1;
+    const perSession = settings?.maxRequestsPerConnection;
+    if (perSession !== undefined && entry.streams >= perSession && h2.get(entry.mapKey) === entry) {
+      // maxRequestsPerConnection for h2: this stream is the session's last; the next request opens a new session, and
+      // this one closes gracefully (GOAWAY once its streams are done), as Envoy's max_requests_per_connection.
+      h2.delete(entry.mapKey);
+      setImmediate(() => session.close());
+    }
     const headers: Record<string, string | string[]> = {
       ...pairsToObject(req.headers.filter(([k]) => k !== 'host' && k !== 'expect')),
       ':method': req.method,
@@ -224,14 +295,14 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
       const now = performance.now();
       for (const [key, e] of h1) {
         const gone = inputs.state.workloadByIp(e.ip) === undefined;
-        if (gone || (e.active <= 0 && now - e.lastUsedMs > idleTimeoutMs)) {
+        if (gone || (e.active <= 0 && now - e.lastUsedMs > e.idleTimeoutMs)) {
           h1.delete(key);
           void e.pool.destroy().catch(() => undefined);
         }
       }
       for (const [key, e] of h2) {
         const gone = inputs.state.workloadByIp(e.ip) === undefined;
-        if (gone || (e.active <= 0 && now - e.lastUsedMs > idleTimeoutMs)) {
+        if (gone || (e.active <= 0 && now - e.lastUsedMs > e.idleTimeoutMs)) {
           h2.delete(key);
           e.session.then(
             (s) => s.close(),
@@ -245,9 +316,9 @@ export function createUpstreamConnections(inputs: WaypointInputs, opts: Upstream
   sweep.unref();
 
   return {
-    request(endpoint, protocol, req) {
+    request(endpoint, protocol, req, pool) {
       const key = formatHostPort(endpoint.workload.addresses[0] ?? '', endpoint.port);
-      return protocol === 'h1' ? requestH1(endpoint, key, req) : requestH2(endpoint, key, req);
+      return protocol === 'h1' ? requestH1(endpoint, key, req, pool) : requestH2(endpoint, key, req, pool);
     },
     tunnel,
     stats: () => ({ h1Pools: h1.size, h2Sessions: h2.size }),
