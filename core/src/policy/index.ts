@@ -26,6 +26,7 @@ export {
   explainRequest,
   l7RequestFacts,
   l7RequestPath,
+  normalizeRequestTarget,
   type L7Decision,
   type L7PolicyExplanation,
 } from './l7-authorize.ts';

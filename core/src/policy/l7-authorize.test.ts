@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { StringMatch } from '../model/types.ts';
-import { authorizeRequest, explainRequest, l7RequestFacts, l7RequestPath } from './l7-authorize.ts';
+import { authorizeRequest, explainRequest, l7RequestFacts, l7RequestPath, normalizeRequestTarget } from './l7-authorize.ts';
 import type { L7Authorization, L7Condition, L7Operation, L7RequestFacts, L7Rule, L7Source } from './l7-types.ts';
 
 // Table-driven cases of Istio's L7 AuthorizationPolicy semantics (l7-types.ts; istio.io authorization-policy reference).
@@ -522,4 +522,11 @@ test('the path policies see: no query, absolute form reduced, dot segments remov
     ['*', '*'],
   ];
   for (const [target, path] of cases) assert.equal(l7RequestPath(target), path, target);
+});
+
+test('the target forwarded: the normalised path with the query kept, the fragment dropped', () => {
+  assert.equal(normalizeRequestTarget('/public/../private?x=1&y=/..'), '/private?x=1&y=/..');
+  assert.equal(normalizeRequestTarget('/a/./b#frag'), '/a/b');
+  assert.equal(normalizeRequestTarget('/a?q#f'), '/a?q');
+  assert.equal(normalizeRequestTarget('http://svc/p?q'), '/p?q');
 });

@@ -426,6 +426,19 @@ export function l7RequestPath(target: string): string {
   return removeDotSegments(path.replace(/%2e/gi, '.').replace(/\\/g, '/'));
 }
 
+/**
+ * The request target the waypoint routes and forwards: the normalised path of l7RequestPath with the query kept. Envoy
+ * (Istio's default `normalize_path`) forwards the normalised path too; policy and routing must see the path the
+ * backend will see, or `/public/../private` would pass an ALLOW on `/public/*` and reach `/private`.
+ */
+export function normalizeRequestTarget(target: string): string {
+  const path = l7RequestPath(target);
+  const q = target.indexOf('?');
+  if (q < 0) return path;
+  const hash = target.indexOf('#', q);
+  return `${path}${hash < 0 ? target.slice(q) : target.slice(q, hash)}`;
+}
+
 /** RFC 3986 §5.2.4 for an absolute path. */
 function removeDotSegments(path: string): string {
   const segments = path.split('/');

@@ -172,4 +172,12 @@ test('paths are matched as Envoy normalises them: dot segments and absolute-form
   }
   assert.deepEqual([...sc.v1.seen, ...sc.v2.seen], []);
   assert.equal((await send('/public/a')).status, 200);
+  // An ALLOW on /public/* passes /public/../public/b only because the backend is sent the path the policy saw.
+  setPolicies(policy('allow-public', 'ALLOW', [{ from: [], to: [{ ...noOperation, paths: [{ prefix: '/public/' }] }], when: [] }]));
+  const raw = await rawExchange(sc.fx, `${VIP.svc}:80`, `GET /public/x/../b?q=1 HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n`);
+  assert.match(raw, /^HTTP\/1\.1 200 /);
+  assert.ok(
+    [...sc.v1.seen, ...sc.v2.seen].some((r) => r.url === '/public/b?q=1'),
+    JSON.stringify([...sc.v1.seen, ...sc.v2.seen].map((r) => r.url)),
+  );
 });

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Workload } from '@ambit/core';
 import { createBackoff } from '@ambit/core';
 import { modifyHeaders } from '@ambit/core/routes';
+import { normalizeRequestTarget } from '@ambit/core/policy';
 import type { TrafficClusters } from '../traffic/clusters.ts';
 import type { Lease, UpstreamCluster } from '../traffic/upstream-cluster.ts';
 import { endpointKey, type Balancer } from './balancer.ts';
@@ -99,7 +100,9 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
       out.responseBytes += sendDenied(ex);
       return;
     }
-    const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target: ex.target, authority: ex.authority, headers });
+    // Routed and forwarded with the path the policies saw (normalised, as Envoy forwards it).
+    const target = normalizeRequestTarget(ex.target);
+    const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target, authority: ex.authority, headers });
     out.route = plan.route;
     // (3) Rate limits of the addressed Service and of the backend the route chose (Envoy's local rate limit filter
     // runs before the router, so a redirect is limited too).
