@@ -4,9 +4,8 @@
  * anything the waypoint could not enforce exactly throws a FieldError (code `MALFORMED_RESOURCE`) naming the resource
  * and the field, which the xDS client turns into a NACK — the waypoint keeps its last good policies.
  */
-import { errorMessage } from '../errors.ts';
-import { FieldError } from '../fields/field-error.ts';
-import { FieldReader } from '../fields/field-reader.ts';
+import type { FieldReader } from '../fields/field-reader.ts';
+import { encodeJsonResource, readJsonResource } from '../fields/json-resource.ts';
 import type { Cidr, ServiceAccountMatch, StringMatch } from '../model/types.ts';
 import { readCidr, readServiceAccountMatch, readStringMatch } from '../model/validate-fields.ts';
 import {
@@ -19,12 +18,9 @@ import {
   type L7Target,
 } from './l7-types.ts';
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /** The xDS body of an L7 authorization: UTF-8 JSON (see L7_AUTHORIZATION_TYPE_URL). */
 export function encodeL7Authorization(p: L7Authorization): Uint8Array {
-  return encoder.encode(JSON.stringify(p));
+  return encodeJsonResource(p);
 }
 
 /** RFC 9110 token: a header name (lower-case here, as L7Condition says). */
@@ -35,14 +31,7 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
  * naming the resource and field. The policy must be the one the resource name says (l7AuthorizationKey).
  */
 export function decodeL7Authorization(name: string, bytes: Uint8Array): L7Authorization {
-  const c = FieldReader.throwing(`L7Authorization ${JSON.stringify(name)}`, (o, f, p) => new FieldError('MALFORMED_RESOURCE', o, f, p));
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(bytes));
-  } catch (err) {
-    return c.fail('(body)', `is not UTF-8 JSON: ${errorMessage(err)}`);
-  }
-  const r = c.record(json, '(body)');
+  const { c, body: r } = readJsonResource('L7Authorization', name, bytes);
   const policy = {
     name: c.name(r['name'], 'name'),
     namespace: c.name(r['namespace'], 'namespace'),

@@ -4,8 +4,8 @@
  * are compiled, and anything the waypoint could not enforce exactly throws a FieldError (code `MALFORMED_RESOURCE`)
  * naming the resource and the field, which the xDS client turns into a NACK — the waypoint keeps its last good set.
  */
-import { FieldError } from '../fields/field-error.ts';
-import { FieldReader } from '../fields/field-reader.ts';
+import type { FieldReader } from '../fields/field-reader.ts';
+import { encodeJsonResource, readJsonResource } from '../fields/json-resource.ts';
 import { errorMessage } from '../errors.ts';
 import { compileFullMatch } from './match.ts';
 import {
@@ -26,12 +26,9 @@ import {
   type ValueMatch,
 } from './types.ts';
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /** The xDS body of a route set: UTF-8 JSON (see ROUTE_SET_TYPE_URL). */
 export function encodeRouteSet(set: RouteSet): Uint8Array {
-  return encoder.encode(JSON.stringify(set));
+  return encodeJsonResource(set);
 }
 
 /**
@@ -40,14 +37,7 @@ export function encodeRouteSet(set: RouteSet): Uint8Array {
  * filed under another parent.
  */
 export function decodeRouteSet(name: string, bytes: Uint8Array): RouteSet {
-  const c = FieldReader.throwing(`RouteSet ${JSON.stringify(name)}`, (o, f, p) => new FieldError('MALFORMED_RESOURCE', o, f, p));
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(bytes));
-  } catch (err) {
-    return c.fail('(body)', `is not UTF-8 JSON: ${errorMessage(err)}`);
-  }
-  const r = c.record(json, '(body)');
+  const { c, body: r } = readJsonResource('RouteSet', name, bytes);
   const parent = readParent(c, r['parent']);
   const key = routeSetKey(parent);
   if (key !== name) c.fail('parent', `names ${JSON.stringify(key)}, not the resource's parent`);

@@ -4,9 +4,8 @@
  * FieldError (code `MALFORMED_RESOURCE`) naming the resource and the field, which the xDS client turns into a NACK —
  * the waypoint keeps its last good traffic policy for that Service.
  */
-import { FieldError } from '../fields/field-error.ts';
-import { FieldReader } from '../fields/field-reader.ts';
-import { errorMessage } from '../errors.ts';
+import type { FieldReader } from '../fields/field-reader.ts';
+import { encodeJsonResource, readJsonResource } from '../fields/json-resource.ts';
 import {
   serviceTrafficKey,
   type ConnectionPool,
@@ -22,12 +21,9 @@ import {
   type TrafficPolicy,
 } from './types.ts';
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /** The xDS body of a ServiceTraffic: UTF-8 JSON (see SERVICE_TRAFFIC_TYPE_URL). */
 export function encodeServiceTraffic(t: ServiceTraffic): Uint8Array {
-  return encoder.encode(JSON.stringify(t));
+  return encodeJsonResource(t);
 }
 
 /**
@@ -36,14 +32,7 @@ export function encodeServiceTraffic(t: ServiceTraffic): Uint8Array {
  * Service's policy can never be filed under another.
  */
 export function decodeServiceTraffic(name: string, bytes: Uint8Array): ServiceTraffic {
-  const c = FieldReader.throwing(`ServiceTraffic ${JSON.stringify(name)}`, (o, f, p) => new FieldError('MALFORMED_RESOURCE', o, f, p));
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(bytes));
-  } catch (err) {
-    return c.fail('(body)', `is not UTF-8 JSON: ${errorMessage(err)}`);
-  }
-  const r = c.record(json, '(body)');
+  const { c, body: r } = readJsonResource('ServiceTraffic', name, bytes);
   const s = c.record(r['service'], 'service');
   const service = { namespace: c.name(s['namespace'], 'service.namespace'), hostname: c.name(s['hostname'], 'service.hostname') };
   const key = serviceTrafficKey(service);
