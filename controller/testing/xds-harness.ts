@@ -53,8 +53,21 @@ export interface Harness {
   readonly dir: SocketDir;
   server(options?: Partial<XdsServerOptions>, socketName?: string): Promise<XdsServer>;
   client(target: string, options?: Partial<XdsClientOptions> & { names?: string[] }): TestClient;
+  /**
+   * A waypoint subscribed to one resource type, decoding with `decode` (core's codec for the type); a decode that
+   * throws is recorded in `nacks` and NACKed, as the waypoint's config link does.
+   */
+  subscribe<T>(target: string, typeUrl: string, decode: (name: string, bytes: Uint8Array) => T): TestSubscriber<T>;
   /** Runs `fn` at the end of the test, before the leak check. */
   defer(fn: () => unknown): void;
+}
+
+export interface TestSubscriber<T> {
+  readonly client: XdsClient;
+  /** The decode errors the client NACKed, as strings: a resource the controller publishes should never land here. */
+  readonly nacks: string[];
+  /** name -> resource, from the client's state. */
+  held(): Map<string, T>;
 }
 
 /**
@@ -111,6 +124,31 @@ export function harness(t: { after(fn: () => unknown): void }): Harness {
           return out;
         },
       };
+    },
+    subscribe<T>(target: string, typeUrl: string, decode: (name: string, bytes: Uint8Array) => T): TestSubscriber<T> {
+      const nacks: string[] = [];
+      const client = createXdsClient({
+        target,
+        node: { id: 'waypoint~10.244.1.9~wp-abc.demo~demo.svc.cluster.local' },
+        types: [
+          xdsType<T>({
+            typeUrl,
+            decode: (name, bytes) => {
+              try {
+                return decode(name, bytes);
+              } catch (err) {
+                nacks.push(String(err));
+                throw err;
+              }
+            },
+            onChange: () => undefined,
+          }),
+        ],
+        log: silentLogger(),
+        backoff: { initialMs: 20, maxMs: 200 },
+      });
+      clients.push(client);
+      return { client, nacks, held: () => new Map(client.state<T>(typeUrl)) };
     },
   };
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '@ambit/core';
-import { decodeL7Authorization, L7_AUTHORIZATION_TYPE_URL, type L7Authorization } from '@ambit/core/policy';
+import { decodeL7Authorization, L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
 import { eventually } from '@ambit/core/testing';
-import { createXdsClient, xdsType } from '@ambit/core/xds';
 import { authorizationPolicy, gateway } from '../../testing/kube-objects.ts';
 import { harness } from '../../testing/xds-harness.ts';
 import type { Condition, StatusTarget } from '../status/status-writer.ts';
@@ -22,29 +21,7 @@ test('L7 policies reach a subscribed waypoint over delta-xDS, decode there, foll
   });
   const apply = (type: 'upsert' | 'delete', object: Record<string, unknown>): void => publish(l7.apply({ type, object }));
 
-  const nacks: string[] = [];
-  const client = createXdsClient({
-    target: server.address,
-    node: { id: 'router~10.244.1.9~wp-abc.demo~demo.svc.cluster.local' },
-    types: [
-      xdsType<L7Authorization>({
-        typeUrl: L7_AUTHORIZATION_TYPE_URL,
-        decode: (name, bytes) => {
-          try {
-            return decodeL7Authorization(name, bytes);
-          } catch (err) {
-            nacks.push(String(err));
-            throw err;
-          }
-        },
-        onChange: () => undefined,
-      }),
-    ],
-    log: silentLogger(),
-    backoff: { initialMs: 20, maxMs: 200 },
-  });
-  h.defer(() => client.close());
-  const held = (): Map<string, L7Authorization> => new Map(client.state<L7Authorization>(L7_AUTHORIZATION_TYPE_URL));
+  const waypoint = h.subscribe(server.address, L7_AUTHORIZATION_TYPE_URL, decodeL7Authorization);
 
   const ref = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' };
   apply('upsert', gateway('waypoint'));
@@ -67,16 +44,16 @@ test('L7 policies reach a subscribed waypoint over delta-xDS, decode there, foll
       ],
     }),
   );
-  await eventually(() => assert.deepEqual(held().get('demo/everything'), l7.snapshot()[0]), 2000);
+  await eventually(() => assert.deepEqual(waypoint.held().get('demo/everything'), l7.snapshot()[0]), 2000);
   assert.deepEqual(
     writes.map((w) => [w.target.plural, w.target.name, w.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join()]),
     [['authorizationpolicies', 'everything', 'WaypointAccepted=True/Accepted']],
   );
 
   apply('upsert', authorizationPolicy('everything', { targetRefs: [ref], action: 'DENY', rules: [{}] }));
-  await eventually(() => assert.equal(held().get('demo/everything')?.action, 'DENY'), 1000);
+  await eventually(() => assert.equal(waypoint.held().get('demo/everything')?.action, 'DENY'), 1000);
 
   apply('delete', authorizationPolicy('everything', {}));
-  await eventually(() => assert.equal(held().size, 0), 1000);
-  assert.deepEqual(nacks, []);
+  await eventually(() => assert.equal(waypoint.held().size, 0), 1000);
+  assert.deepEqual(waypoint.nacks, []);
 });

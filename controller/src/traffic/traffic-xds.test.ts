@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
-import { decodeServiceTraffic, SERVICE_TRAFFIC_TYPE_URL, type ServiceTraffic } from '@ambit/core/traffic';
-import { createXdsClient, xdsType } from '@ambit/core/xds';
+import { decodeServiceTraffic, SERVICE_TRAFFIC_TYPE_URL } from '@ambit/core/traffic';
 import { gateway, namespace, pod, service } from '../../testing/kube-objects.ts';
 import { destinationRule, localRateLimit, rateLimitSpec } from '../../testing/traffic-objects.ts';
 import { harness } from '../../testing/xds-harness.ts';
@@ -28,30 +27,8 @@ test('ServiceTraffic reaches a subscribed waypoint over delta-xDS, decodes there
   });
   const apply = (type: 'upsert' | 'delete', object: Record<string, unknown>): void => publish(traffic.apply({ type, object }));
 
-  // A waypoint subscribes as wp-guards' config link will: the type decoded with core's decodeServiceTraffic (NACK on failure).
-  const nacks: string[] = [];
-  const client = createXdsClient({
-    target: server.address,
-    node: { id: 'waypoint~10.244.1.9~wp-abc.demo~demo.svc.cluster.local' },
-    types: [
-      xdsType<ServiceTraffic>({
-        typeUrl: SERVICE_TRAFFIC_TYPE_URL,
-        decode: (name, bytes) => {
-          try {
-            return decodeServiceTraffic(name, bytes);
-          } catch (err) {
-            nacks.push(String(err));
-            throw err;
-          }
-        },
-        onChange: () => undefined,
-      }),
-    ],
-    log: silentLogger(),
-    backoff: { initialMs: 20, maxMs: 200 },
-  });
-  h.defer(() => client.close());
-  const received = (): Map<string, ServiceTraffic> => new Map(client.state<ServiceTraffic>(SERVICE_TRAFFIC_TYPE_URL));
+  // A waypoint subscribes as wp-guards' config link does: the type decoded with core's decodeServiceTraffic (NACK on failure).
+  const waypoint = h.subscribe(server.address, SERVICE_TRAFFIC_TYPE_URL, decodeServiceTraffic);
 
   apply('upsert', namespace('demo', { 'istio.io/use-waypoint': 'waypoint' }));
   apply('upsert', gateway('waypoint'));
@@ -80,20 +57,20 @@ test('ServiceTraffic reaches a subscribed waypoint over delta-xDS, decodes there
       }),
     ),
   );
-  await eventually(() => assert.deepEqual(received().get(REVIEWS), traffic.snapshot()[0]), 2000);
-  const got = received().get(REVIEWS);
+  await eventually(() => assert.deepEqual(waypoint.held().get(REVIEWS), traffic.snapshot()[0]), 2000);
+  const got = waypoint.held().get(REVIEWS);
   assert.equal(got?.subsets[0]?.workloads[0], 'Kubernetes//Pod/demo/reviews-1');
   assert.deepEqual(got?.rateLimit?.overrides[0]?.identities, ['spiffe://cluster.local/ns/demo/sa/client']);
   assert.deepEqual(statusWrites, ['destinationrules/reviews WaypointAccepted=True', 'localratelimits/limit Accepted=True']);
 
   // A label change moves the pod out of the subset; the waypoint sees it.
   apply('upsert', pod('reviews-1', { labels: { app: 'reviews', version: 'v2' } }));
-  await eventually(() => assert.deepEqual(received().get(REVIEWS)?.subsets[0]?.workloads, []), 1000);
+  await eventually(() => assert.deepEqual(waypoint.held().get(REVIEWS)?.subsets[0]?.workloads, []), 1000);
 
   apply('delete', destinationRule('reviews', { host: 'reviews' }));
-  await eventually(() => assert.equal(received().get(REVIEWS)?.destinationRule, undefined), 1000);
+  await eventually(() => assert.equal(waypoint.held().get(REVIEWS)?.destinationRule, undefined), 1000);
   apply('delete', localRateLimit('limit', rateLimitSpec('reviews')));
-  await eventually(() => assert.equal(received().size, 0), 1000);
+  await eventually(() => assert.equal(waypoint.held().size, 0), 1000);
   assert.deepEqual(statusWrites.slice(-2), ['forget destinationrules/reviews', 'forget localratelimits/limit']);
-  assert.deepEqual(nacks, []);
+  assert.deepEqual(waypoint.nacks, []);
 });
