@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hasCode, type Authorization, type GatewayAddress, type Service, type Workload } from '@ambit/core';
 import type { L7Authorization } from '@ambit/core/policy';
+import { l7Operation, l7Policy, l7Rule, l7Source } from '@ambit/core/testing/l7-policies';
 import type { ModelDump } from '../debug/model.ts';
 import { parseExplainArgs } from './explain-args.ts';
 import { renderExplain } from './explain.ts';
@@ -112,50 +113,23 @@ const service = (name: string, vip: string, port: number, waypoint?: GatewayAddr
   subjectAltNames: [],
   ...(waypoint === undefined ? {} : { waypoint }),
 });
-const noSource = {
-  principals: [],
-  notPrincipals: [],
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  ipBlocks: [],
-  notIpBlocks: [],
-  remoteIpBlocks: [],
-  notRemoteIpBlocks: [],
-};
-const noOperation = { hosts: [], notHosts: [], ports: [], notPorts: [], methods: [], notMethods: [], paths: [], notPaths: [] };
 const l7: L7Authorization[] = [
-  {
-    name: 'public-read',
-    namespace: 'demo',
-    action: 'ALLOW',
-    dryRun: false,
-    targets: [{ kind: 'Gateway', namespace: 'demo', name: 'waypoint' }],
-    rules: [
-      {
-        from: [{ ...noSource, principals: [{ exact: 'cluster.local/ns/demo/sa/client' }] }],
-        to: [{ ...noOperation, methods: [{ exact: 'GET' }], paths: [{ prefix: '/public/' }] }],
-        when: [],
-      },
-    ],
-  },
-  {
-    name: 'block-tenant',
-    namespace: 'demo',
-    action: 'DENY',
-    dryRun: false,
-    targets: [{ kind: 'Service', namespace: 'demo', hostname: 'api.demo.svc.cluster.local' }],
-    rules: [{ from: [], to: [], when: [{ key: 'request.headers', header: 'x-tenant', values: [{ exact: 'blocked' }], notValues: [] }] }],
-  },
-  {
-    name: 'other-waypoint',
-    namespace: 'demo',
-    action: 'DENY',
-    dryRun: false,
-    targets: [{ kind: 'Gateway', namespace: 'demo', name: 'elsewhere' }],
-    rules: [{ from: [], to: [], when: [] }],
-  },
+  l7Policy('demo', 'public-read', 'ALLOW', [
+    l7Rule({
+      from: [l7Source({ principals: [{ exact: 'cluster.local/ns/demo/sa/client' }] })],
+      to: [l7Operation({ methods: [{ exact: 'GET' }], paths: [{ prefix: '/public/' }] })],
+    }),
+  ]),
+  l7Policy(
+    'demo',
+    'block-tenant',
+    'DENY',
+    [l7Rule({ when: [{ key: 'request.headers', header: 'x-tenant', values: [{ exact: 'blocked' }], notValues: [] }] })],
+    {
+      targets: [{ kind: 'Service', namespace: 'demo', hostname: 'api.demo.svc.cluster.local' }],
+    },
+  ),
+  l7Policy('demo', 'other-waypoint', 'DENY', [l7Rule()], { targets: [{ kind: 'Gateway', namespace: 'demo', name: 'elsewhere' }] }),
 ];
 const l4: Authorization[] = [
   {

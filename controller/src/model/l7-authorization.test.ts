@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KubeObjectError } from '@ambit/core';
 import type { L7Rule } from '@ambit/core/policy';
+import { noOperation, noSource } from '@ambit/core/testing/l7-policies';
 import { authorizationPolicy } from '../../testing/kube-objects.ts';
 import { convertL7Rules, type L7Conversion } from './l7-authorization.ts';
 import { parseAuthorizationPolicy } from './security-objects.ts';
@@ -15,20 +16,6 @@ function convert(spec: Record<string, unknown>, annotations?: Record<string, str
   assert.ok(!('unsupportedAction' in result));
   return result;
 }
-
-const noSource = {
-  principals: [],
-  notPrincipals: [],
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  ipBlocks: [],
-  notIpBlocks: [],
-  remoteIpBlocks: [],
-  notRemoteIpBlocks: [],
-};
-const noOperation = { hosts: [], notHosts: [], ports: [], notPorts: [], methods: [], notMethods: [], paths: [], notPaths: [] };
 
 test('every from field and its not form, with istiod value forms', () => {
   const c = convert({

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { l7Operation as op, l7Policy, l7Rule as rule, l7Source as src } from '../../testing/l7-policies.ts';
 import type { StringMatch } from '../model/types.ts';
 import { authorizeRequest, explainRequest, l7RequestFacts, l7RequestPath, normalizeRequestTarget } from './l7-authorize.ts';
 import type { L7Authorization, L7Condition, L7Operation, L7RequestFacts, L7Rule, L7Source } from './l7-types.ts';
@@ -22,31 +23,6 @@ const req = (over: Partial<Omit<L7RequestFacts, 'header'>> & { headers?: Record<
     ...over,
   });
 
-const emptySource: L7Source = {
-  principals: [],
-  notPrincipals: [],
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  ipBlocks: [],
-  notIpBlocks: [],
-  remoteIpBlocks: [],
-  notRemoteIpBlocks: [],
-};
-const emptyOperation: L7Operation = {
-  hosts: [],
-  notHosts: [],
-  ports: [],
-  notPorts: [],
-  methods: [],
-  notMethods: [],
-  paths: [],
-  notPaths: [],
-};
-const src = (f: Partial<L7Source>): L7Source => ({ ...emptySource, ...f });
-const op = (f: Partial<L7Operation>): L7Operation => ({ ...emptyOperation, ...f });
-const rule = (r: Partial<L7Rule> = {}): L7Rule => ({ from: [], to: [], when: [], ...r });
 const exact = (v: string): StringMatch => ({ exact: v });
 const prefix = (v: string): StringMatch => ({ prefix: v });
 const suffix = (v: string): StringMatch => ({ suffix: v });
@@ -56,15 +32,7 @@ const cidr = (address: string, length: number) => ({ address, length });
 let seq = 0;
 function policy(action: 'ALLOW' | 'DENY', rules: L7Rule[], extra: Partial<L7Authorization> = {}): L7Authorization {
   seq += 1;
-  return {
-    name: `${action.toLowerCase()}-${seq}`,
-    namespace: 'b',
-    action,
-    dryRun: false,
-    targets: [{ kind: 'Gateway', namespace: 'b', name: 'waypoint' }],
-    rules,
-    ...extra,
-  };
+  return l7Policy('b', `${action.toLowerCase()}-${seq}`, action, rules, extra);
 }
 const allowFrom = (s: Partial<L7Source>): L7Authorization => policy('ALLOW', [rule({ from: [src(s)] })]);
 const allowTo = (o: Partial<L7Operation>): L7Authorization => policy('ALLOW', [rule({ to: [op(o)] })]);

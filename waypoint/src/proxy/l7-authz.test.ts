@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import type { StringMatch } from '@ambit/core';
-import type { L7Authorization, L7Operation, L7Rule, L7Source, L7Target } from '@ambit/core/policy';
+import type { L7Authorization, L7Rule, L7Target } from '@ambit/core/policy';
 import { eventually } from '@ambit/core/testing';
+import { l7Policy, noOperation, noSource } from '@ambit/core/testing/l7-policies';
 import { CLIENT_ID, NS, rawExchange, type SeenRequest } from '../../testing/fixture.ts';
 import { host, startScenario, VIP, type Scenario } from '../../testing/scenario.ts';
 
@@ -23,25 +24,10 @@ beforeEach(() => {
   sc.v2.seen.length = 0;
 });
 
-const GATEWAY: L7Target = { kind: 'Gateway', namespace: NS, name: 'waypoint' };
-const noSource: L7Source = {
-  principals: [],
-  notPrincipals: [],
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  ipBlocks: [],
-  notIpBlocks: [],
-  remoteIpBlocks: [],
-  notRemoteIpBlocks: [],
-};
-const noOperation: L7Operation = { hosts: [], notHosts: [], ports: [], notPorts: [], methods: [], notMethods: [], paths: [], notPaths: [] };
 const exact = (v: string): StringMatch => ({ exact: v });
 
-function policy(name: string, action: 'ALLOW' | 'DENY', rules: L7Rule[], extra: Partial<L7Authorization> = {}): L7Authorization {
-  return { name, namespace: NS, action, dryRun: false, targets: [GATEWAY], rules, ...extra };
-}
+const policy = (name: string, action: 'ALLOW' | 'DENY', rules: L7Rule[], extra: Partial<L7Authorization> = {}): L7Authorization =>
+  l7Policy(NS, name, action, rules, extra);
 
 /** ALLOW `GET /public/*` from `principal` (Istio's example of the acceptance test). */
 const publicRead = (principal = CLIENT_ID.slice('spiffe://'.length)): L7Authorization =>
