@@ -143,56 +143,56 @@ function pair<T>(
   }
 }
 
+/** String-match fields compared with one request value (`get`, also what a message shows). */
+function stringPair(
+  out: Check[],
+  field: string,
+  notField: string,
+  values: readonly StringMatch[],
+  notValues: readonly StringMatch[],
+  get: (v: RequestView) => string | undefined,
+): void {
+  pair(out, field, notField, values, notValues, matchText, (m, v) => stringMatches(m, get(v)), get);
+}
+
+/** CIDR fields compared with one IP of the request. */
+function cidrPair(
+  out: Check[],
+  field: string,
+  notField: string,
+  values: readonly Cidr[],
+  notValues: readonly Cidr[],
+  get: (v: RequestView) => string,
+): void {
+  pair(out, field, notField, values, notValues, cidrText, (c, v) => cidrMatches(c, get(v)), get);
+}
+
+/** Port fields compared with the port the request was addressed to. */
+function portPair(out: Check[], field: string, notField: string, values: readonly number[], notValues: readonly number[]): void {
+  pair(
+    out,
+    field,
+    notField,
+    values,
+    notValues,
+    String,
+    (p, v) => p === v.req.destinationPort,
+    (v) => String(v.req.destinationPort),
+  );
+}
+
 function compileSource(s: L7Source, path: string): Check[] {
   const out: Check[] = [];
   const f = (name: string): string => `${path}.${name}`;
-  const principal = (v: RequestView): string | undefined => v.src.principal;
-  const namespace = (v: RequestView): string | undefined => v.src.namespace;
   const sa = (v: RequestView): string | undefined =>
     v.src.namespace === undefined ? undefined : `${v.src.namespace}/${v.src.serviceAccount ?? ''}`;
   const saTest = (m: ServiceAccountMatch, v: RequestView): boolean =>
     v.src.namespace === m.namespace && v.src.serviceAccount === m.serviceAccount;
-  pair(
-    out,
-    f('principals'),
-    f('notPrincipals'),
-    s.principals,
-    s.notPrincipals,
-    matchText,
-    (m, v) => stringMatches(m, v.src.principal),
-    principal,
-  );
-  pair(
-    out,
-    f('namespaces'),
-    f('notNamespaces'),
-    s.namespaces,
-    s.notNamespaces,
-    matchText,
-    (m, v) => stringMatches(m, v.src.namespace),
-    namespace,
-  );
+  stringPair(out, f('principals'), f('notPrincipals'), s.principals, s.notPrincipals, (v) => v.src.principal);
+  stringPair(out, f('namespaces'), f('notNamespaces'), s.namespaces, s.notNamespaces, (v) => v.src.namespace);
   pair(out, f('serviceAccounts'), f('notServiceAccounts'), s.serviceAccounts, s.notServiceAccounts, saText, saTest, sa);
-  pair(
-    out,
-    f('ipBlocks'),
-    f('notIpBlocks'),
-    s.ipBlocks,
-    s.notIpBlocks,
-    cidrText,
-    (c, v) => cidrMatches(c, v.req.sourceIp),
-    (v) => v.req.sourceIp,
-  );
-  pair(
-    out,
-    f('remoteIpBlocks'),
-    f('notRemoteIpBlocks'),
-    s.remoteIpBlocks,
-    s.notRemoteIpBlocks,
-    cidrText,
-    (c, v) => cidrMatches(c, v.req.remoteIp),
-    (v) => v.req.remoteIp,
-  );
+  cidrPair(out, f('ipBlocks'), f('notIpBlocks'), s.ipBlocks, s.notIpBlocks, (v) => v.req.sourceIp);
+  cidrPair(out, f('remoteIpBlocks'), f('notRemoteIpBlocks'), s.remoteIpBlocks, s.notRemoteIpBlocks, (v) => v.req.remoteIp);
   return out;
 }
 
@@ -211,93 +211,43 @@ function lowerMatch(m: StringMatch): StringMatch {
 function compileOperation(o: L7Operation, path: string): Check[] {
   const out: Check[] = [];
   const f = (name: string): string => `${path}.${name}`;
-  const port = (v: RequestView): string => String(v.req.destinationPort);
   pair(out, f('hosts'), f('notHosts'), o.hosts.map(lowerMatch), o.notHosts.map(lowerMatch), matchText, hostMatches, (v) => v.host);
-  pair(out, f('ports'), f('notPorts'), o.ports, o.notPorts, String, (p, v) => p === v.req.destinationPort, port);
-  pair(
-    out,
-    f('methods'),
-    f('notMethods'),
-    o.methods,
-    o.notMethods,
-    matchText,
-    (m, v) => stringMatches(m, v.req.method),
-    (v) => v.req.method,
-  );
-  pair(
-    out,
-    f('paths'),
-    f('notPaths'),
-    o.paths,
-    o.notPaths,
-    matchText,
-    (m, v) => stringMatches(m, v.req.path),
-    (v) => v.req.path,
-  );
+  portPair(out, f('ports'), f('notPorts'), o.ports, o.notPorts);
+  stringPair(out, f('methods'), f('notMethods'), o.methods, o.notMethods, (v) => v.req.method);
+  stringPair(out, f('paths'), f('notPaths'), o.paths, o.notPaths, (v) => v.req.path);
   return out;
 }
 
 function compileCondition(c: L7Condition, path: string): Check[] {
   const out: Check[] = [];
+  const f = c.key === 'request.headers' ? `${path} request.headers[${c.header}]` : `${path} ${c.key}`;
+  const [field, notField] = [`${f} values`, `${f} notValues`];
   switch (c.key) {
     case 'request.headers': {
       const name = c.header;
-      const f = `${path} request.headers[${name}]`;
-      const actual = (v: RequestView): string | undefined => v.req.header(name);
-      pair(out, `${f} values`, `${f} notValues`, c.values, c.notValues, matchText, (m, v) => stringMatches(m, v.req.header(name)), actual);
-      return out;
+      stringPair(out, field, notField, c.values, c.notValues, (v) => v.req.header(name));
+      break;
     }
     case 'source.ip':
-    case 'remote.ip': {
-      const ip = c.key === 'source.ip' ? (v: RequestView): string => v.req.sourceIp : (v: RequestView): string => v.req.remoteIp;
-      pair(
-        out,
-        `${path} ${c.key} values`,
-        `${path} ${c.key} notValues`,
-        c.values,
-        c.notValues,
-        cidrText,
-        (x, v) => cidrMatches(x, ip(v)),
-        ip,
-      );
-      return out;
-    }
+      cidrPair(out, field, notField, c.values, c.notValues, (v) => v.req.sourceIp);
+      break;
+    case 'remote.ip':
+      cidrPair(out, field, notField, c.values, c.notValues, (v) => v.req.remoteIp);
+      break;
     case 'source.namespace':
+      stringPair(out, field, notField, c.values, c.notValues, (v) => v.src.namespace);
+      break;
     case 'source.principal':
-    case 'connection.sni': {
-      const get =
-        c.key === 'source.namespace'
-          ? (v: RequestView): string | undefined => v.src.namespace
-          : c.key === 'source.principal'
-            ? (v: RequestView): string | undefined => v.src.principal
-            : (v: RequestView): string | undefined => v.req.sni;
-      pair(
-        out,
-        `${path} ${c.key} values`,
-        `${path} ${c.key} notValues`,
-        c.values,
-        c.notValues,
-        matchText,
-        (m, v) => stringMatches(m, get(v)),
-        get,
-      );
-      return out;
-    }
-    case 'destination.port': {
-      const port = (v: RequestView): string => String(v.req.destinationPort);
-      pair(
-        out,
-        `${path} destination.port values`,
-        `${path} destination.port notValues`,
-        c.values,
-        c.notValues,
-        String,
-        (p, v) => p === v.req.destinationPort,
-        port,
-      );
-      return out;
-    }
+      stringPair(out, field, notField, c.values, c.notValues, (v) => v.src.principal);
+      break;
+    case 'connection.sni':
+      stringPair(out, field, notField, c.values, c.notValues, (v) => v.req.sni);
+      break;
+    case 'destination.port':
+      portPair(out, field, notField, c.values, c.notValues);
+      break;
   }
+  return out;
 }
 
 const allHold = (checks: readonly Check[], v: RequestView): boolean => checks.every((c) => c.holds(v));
