@@ -40,10 +40,33 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
   const seen = new Set<string>();
   let arrived: () => void = () => undefined;
   const firstConfig = new Promise<void>((resolve) => (arrived = resolve));
+  // One wildcard subscription per type: decoded with core's codec for it, each accepted response applied to the store.
+  const subscription = <T>(
+    typeUrl: string,
+    decode: (name: string, bytes: Uint8Array) => T,
+    apply: (upserted: ReadonlyMap<string, T>, removed: readonly string[]) => void,
+  ) =>
+    xdsType<T>({
+      typeUrl,
+      decode,
+      onChange: (c) => {
+        apply(c.upserted, c.removed);
+        received(typeUrl);
+      },
+    });
+  const types = [
+    subscription<AddressResource>(
+      ADDRESS_TYPE_URL,
+      (_name, bytes) => decodeCheckedAddress(bytes),
+      (u, r) => store.applyAddresses(u, r),
+    ),
+    subscription<RouteSet>(ROUTE_SET_TYPE_URL, decodeRouteSet, (u, r) => store.applyRouteSets(u, r)),
+    subscription<L7Authorization>(L7_AUTHORIZATION_TYPE_URL, decodeL7Authorization, (u, r) => store.applyL7Authorizations(u, r)),
+    subscription<ServiceTraffic>(SERVICE_TRAFFIC_TYPE_URL, decodeServiceTraffic, (u, r) => store.applyServiceTraffic(u, r)),
+  ];
   // Every subscribed type must have answered once ("first config"): serving before the policies arrived would let
   // requests through that an ALLOW policy refuses.
-  const subscribed = [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, L7_AUTHORIZATION_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL];
-  const synced = (): boolean => subscribed.every((t) => seen.has(t));
+  const synced = (): boolean => types.every((t) => seen.has(t.typeUrl));
   const received = (typeUrl: string): void => {
     seen.add(typeUrl);
     if (synced()) arrived();
@@ -57,40 +80,7 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
       return token === '' ? {} : { authorization: `Bearer ${token}` };
     },
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-    types: [
-      xdsType<AddressResource>({
-        typeUrl: ADDRESS_TYPE_URL,
-        decode: (_name, bytes) => decodeCheckedAddress(bytes),
-        onChange: (c) => {
-          store.applyAddresses(c.upserted, c.removed);
-          received(ADDRESS_TYPE_URL);
-        },
-      }),
-      xdsType<RouteSet>({
-        typeUrl: ROUTE_SET_TYPE_URL,
-        decode: decodeRouteSet,
-        onChange: (c) => {
-          store.applyRouteSets(c.upserted, c.removed);
-          received(ROUTE_SET_TYPE_URL);
-        },
-      }),
-      xdsType<L7Authorization>({
-        typeUrl: L7_AUTHORIZATION_TYPE_URL,
-        decode: decodeL7Authorization,
-        onChange: (c) => {
-          store.applyL7Authorizations(c.upserted, c.removed);
-          received(L7_AUTHORIZATION_TYPE_URL);
-        },
-      }),
-      xdsType<ServiceTraffic>({
-        typeUrl: SERVICE_TRAFFIC_TYPE_URL,
-        decode: decodeServiceTraffic,
-        onChange: (c) => {
-          store.applyServiceTraffic(c.upserted, c.removed);
-          received(SERVICE_TRAFFIC_TYPE_URL);
-        },
-      }),
-    ],
+    types,
   });
   return { xds, synced, firstConfig, close: () => xds.close() };
 }
