@@ -1,6 +1,7 @@
 import { describeObject, isRecord, KubeObjectError, kubeObjectReader, type Service } from '@ambit/core';
 import { l7AuthorizationKey, type L7Authorization, type L7Target } from '@ambit/core/policy';
 import { ChangeTracker } from '../model/change-tracker.ts';
+import { addTo, removeFrom } from '../model/key-index.ts';
 import { parseGateway, type GatewayView } from '../model/kube-objects.ts';
 import { convertL7Rules, type L7Conversion } from '../model/l7-authorization.ts';
 import { WAYPOINT_GATEWAY_CLASS } from '../model/labels.ts';
@@ -325,17 +326,4 @@ function invalid(err: KubeObjectError, keptLastGood: boolean): Condition {
     reason: 'Invalid',
     message: `${err.field}: ${err.problem}${keptLastGood ? '; the last valid version stays enforced' : ''}`,
   };
-}
-
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
-  let set = index.get(key);
-  if (set === undefined) index.set(key, (set = new Set()));
-  set.add(value);
-}
-
-function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
 }

@@ -1,6 +1,7 @@
 import { describeObject, isRecord, KubeObjectError, kubeObjectReader } from '@ambit/core';
 import { routeSetKey, type RouteParent, type RouteSet } from '@ambit/core/routes';
 import { ChangeTracker } from '../model/change-tracker.ts';
+import { addTo, removeFrom } from '../model/key-index.ts';
 import { parseNamespace, parseService, type ServiceView } from '../model/kube-objects.ts';
 import type { ModelChange, ModelError } from '../model/model-types.ts';
 import { NamespacedStore } from '../model/namespaced-store.ts';
@@ -348,20 +349,4 @@ function parentRefKey(group: string, kind: string, namespace: string, name: stri
   if (group === '' && kind === 'Service') return `Service/${namespace}/${name}`;
   if (group === GATEWAY_GROUP && kind === 'Gateway') return `Gateway/${namespace}/${name}`;
   return undefined;
-}
-
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
-  let set = index.get(key);
-  if (set === undefined) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(value);
-}
-
-function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
 }

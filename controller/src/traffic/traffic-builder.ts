@@ -9,6 +9,7 @@ import {
 } from '@ambit/core/traffic';
 import { ChangeTracker } from '../model/change-tracker.ts';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN } from '../model/core-model.ts';
+import { addTo, removeFrom } from '../model/key-index.ts';
 import {
   parseGateway,
   parseNamespace,
@@ -461,20 +462,4 @@ export class TrafficBuilder {
   private targetOf(rec: PolicyRecord<unknown>): StatusTarget {
     return { apiVersion: rec.apiVersion, plural: PLURALS[rec.kind], namespace: rec.namespace, name: rec.name };
   }
-}
-
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
-  let set = index.get(key);
-  if (set === undefined) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(value);
-}
-
-function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
 }
