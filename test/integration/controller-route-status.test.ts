@@ -3,11 +3,11 @@ import { after, test } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import { ROUTE_SET_TYPE_URL } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
-import { KubeClient, startInformer, type RunningInformer } from '@ambit/core/kube';
-import { WATCHED_KINDS } from '../../controller/src/kube/watched-kinds.ts';
+import { KubeClient, type RunningInformer } from '@ambit/core/kube';
 import { createRoutePublisher, RouteBuilder } from '../../controller/src/routes/index.ts';
 import { StatusWriter } from '../../controller/src/status/status-writer.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
+import { startControllerInformers } from './helpers/controller-informers.ts';
 import { LocalApi } from './helpers/local-api.ts';
 
 // Route status end to end against the local cluster's Kubernetes-style API: the controller's informers feed the route
@@ -55,18 +55,16 @@ test('route status: ours written beside another controller’s entries, which su
     status: new StatusWriter(client, log, () => true),
     log,
   });
-  for (const kind of WATCHED_KINDS.filter((k) => ['Service', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'].includes(k.kind))) {
-    informers.push(
-      startInformer({
-        kc,
-        client,
-        kind,
-        log,
-        backoff: { initialMs: 50, maxMs: 200 },
-        onEvent: (type, object) => publish(routes.apply({ type, object })),
-      }),
-    );
-  }
+  informers.push(
+    ...startControllerInformers({
+      kc,
+      client,
+      log,
+      kinds: ['Service', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'],
+      backoff: { initialMs: 50, maxMs: 200 },
+      onEvent: (type, object) => publish(routes.apply({ type, object })),
+    }),
+  );
   // Every kind the routes need is served (GRPCRoute and ReferenceGrant included): each informer lists and syncs.
   await Promise.all(informers.map((i) => i.synced));
 

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
-import { KubeClient, startInformer, type RunningInformer } from '@ambit/core/kube';
+import { KubeClient, type RunningInformer } from '@ambit/core/kube';
 import { decodeServiceTraffic, SERVICE_TRAFFIC_TYPE_URL, type ServiceTraffic } from '@ambit/core/traffic';
-import { WATCHED_KINDS } from '../../controller/src/kube/watched-kinds.ts';
 import { StatusWriter } from '../../controller/src/status/status-writer.ts';
 import { createTrafficPublisher, TrafficBuilder } from '../../controller/src/traffic/index.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
+import { startControllerInformers } from './helpers/controller-informers.ts';
 import { LocalApi } from './helpers/local-api.ts';
 
 // DestinationRule status end to end against the local cluster's Kubernetes-style API: the controller's informers feed
@@ -49,20 +49,16 @@ test('DestinationRule status: WaypointAccepted written by the leader; a bad fiel
     status: new StatusWriter(client, log, () => true),
     log,
   });
-  const kinds = ['Namespace', 'Service', 'Pod', 'Gateway', 'DestinationRule', 'LocalRateLimit', 'HTTPFault'];
-  for (const kind of WATCHED_KINDS.filter((k) => kinds.includes(k.kind))) {
-    informers.push(
-      startInformer({
-        kc,
-        client,
-        kind,
-        log,
-        backoff: { initialMs: 50, maxMs: 200 },
-        onEvent: (type, object) => publish(traffic.apply({ type, object })),
-      }),
-    );
-  }
-  assert.equal(informers.length, kinds.length);
+  informers.push(
+    ...startControllerInformers({
+      kc,
+      client,
+      log,
+      kinds: ['Namespace', 'Service', 'Pod', 'Gateway', 'DestinationRule', 'LocalRateLimit', 'HTTPFault'],
+      backoff: { initialMs: 50, maxMs: 200 },
+      onEvent: (type, object) => publish(traffic.apply({ type, object })),
+    }),
+  );
   // Every informer syncs, also for a kind the API may not serve (then it counts as empty).
   await Promise.all(informers.map((i) => i.synced));
 

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { asRecord, silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
-import { KubeClient, startInformer, type RunningInformer } from '@ambit/core/kube';
-import { WATCHED_KINDS } from '../../controller/src/kube/watched-kinds.ts';
+import { KubeClient, type RunningInformer } from '@ambit/core/kube';
 import { WaypointDeployer } from '../../controller/src/waypoint/waypoint-deployer.ts';
 import { startGarbageCollector } from '../../local/src/cluster/garbage-collector.ts';
 import type { Controller } from '../../local/src/cluster/controller.ts';
 import type { KubeObject } from '../../local/src/kube/types.ts';
 import { gcStore } from '../../local/src/runner/store-adapter.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
+import { startControllerInformers } from './helpers/controller-informers.ts';
 import { LocalApi } from './helpers/local-api.ts';
 
 // The waypoint deployer against the local cluster's Kubernetes-style API, through the controller's own informers:
@@ -52,23 +52,21 @@ before(async () => {
   });
   gc = startGarbageCollector(gcStore(store), silentLogger());
   // Routed as app.ts routes them.
-  for (const kind of WATCHED_KINDS.filter((k) => ['Gateway', 'GatewayClass', 'Deployment', 'Service', 'ServiceAccount'].includes(k.kind))) {
-    informers.push(
-      startInformer({
-        kc,
-        client,
-        kind,
-        log: silentLogger(),
-        onEvent: (type, obj) => {
-          const meta = asRecord(obj['metadata']);
-          seen.add(`${type} ${kind.kind} ${String(meta['namespace'] ?? '')}/${String(meta['name'])} ${String(meta['resourceVersion'])}`);
-          if (kind.kind === 'Gateway') deployer.gateway(type, obj);
-          else if (kind.kind === 'GatewayClass') deployer.gatewayClass(type, obj);
-          else deployer.owned(obj);
-        },
-      }),
-    );
-  }
+  informers.push(
+    ...startControllerInformers({
+      kc,
+      client,
+      log: silentLogger(),
+      kinds: ['Gateway', 'GatewayClass', 'Deployment', 'Service', 'ServiceAccount'],
+      onEvent: (type, obj, kind) => {
+        const meta = asRecord(obj['metadata']);
+        seen.add(`${type} ${kind} ${String(meta['namespace'] ?? '')}/${String(meta['name'])} ${String(meta['resourceVersion'])}`);
+        if (kind === 'Gateway') deployer.gateway(type, obj);
+        else if (kind === 'GatewayClass') deployer.gatewayClass(type, obj);
+        else deployer.owned(obj);
+      },
+    }),
+  );
   await Promise.all(informers.map((i) => i.synced));
 });
 
