@@ -9,7 +9,7 @@ import {
   type Rule,
 } from './core-model.ts';
 import { DRY_RUN_ANNOTATION } from './labels.ts';
-import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch } from './l4-values.ts';
+import { cidrValue, portValue, principalMatch, sourceIdentity, stringMatch } from './l4-values.ts';
 import { ACCEPTED, rejected, type PolicyStatus } from './policy-status.ts';
 import {
   OPERATION_UNSUPPORTED_FIELDS,
@@ -171,12 +171,7 @@ function sourceMatch(r: FieldReader, src: SourceView, path: string, policyNamesp
   if (Object.keys(src).length === 0) r.fail(path, 'must set at least one field');
   const m: Match = {
     ...emptyMatch(),
-    principals: (src.principals ?? []).map(principalMatch),
-    notPrincipals: (src.notPrincipals ?? []).map(principalMatch),
-    namespaces: (src.namespaces ?? []).map(stringMatch),
-    notNamespaces: (src.notNamespaces ?? []).map(stringMatch),
-    serviceAccounts: (src.serviceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
-    notServiceAccounts: (src.notServiceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
+    ...sourceIdentity(src, policyNamespace),
     sourceIps: (src.ipBlocks ?? []).map((v, i) => cidrValue(r, v, `${path}.ipBlocks[${i}]`)),
     notSourceIps: (src.notIpBlocks ?? []).map((v, i) => cidrValue(r, v, `${path}.notIpBlocks[${i}]`)),
   };

@@ -1,5 +1,6 @@
 import type { FieldReader } from '@ambit/core';
 import { parseCidr, type Cidr, type ServiceAccountMatch, type StringMatch } from './core-model.ts';
+import type { SourceView } from './security-objects.ts';
 
 /**
  * AuthorizationPolicy values → Match values, with istiod's forms (authorization.go stringToMatch & co). Unlike
@@ -26,6 +27,27 @@ export function serviceAccountMatch(value: string, policyNamespace: string): Ser
   return slash < 0
     ? { namespace: policyNamespace, serviceAccount: value }
     : { namespace: value.slice(0, slash), serviceAccount: value.slice(slash + 1) };
+}
+
+/** The identity fields of a `from[].source` and their `not` forms, alike in the L4 match and the L7 source. */
+export interface SourceIdentity {
+  readonly principals: StringMatch[];
+  readonly notPrincipals: StringMatch[];
+  readonly namespaces: StringMatch[];
+  readonly notNamespaces: StringMatch[];
+  readonly serviceAccounts: ServiceAccountMatch[];
+  readonly notServiceAccounts: ServiceAccountMatch[];
+}
+
+export function sourceIdentity(src: SourceView, policyNamespace: string): SourceIdentity {
+  return {
+    principals: (src.principals ?? []).map(principalMatch),
+    notPrincipals: (src.notPrincipals ?? []).map(principalMatch),
+    namespaces: (src.namespaces ?? []).map(stringMatch),
+    notNamespaces: (src.notNamespaces ?? []).map(stringMatch),
+    serviceAccounts: (src.serviceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
+    notServiceAccounts: (src.notServiceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
+  };
 }
 
 export function portValue(r: FieldReader, value: string, field: string): number {

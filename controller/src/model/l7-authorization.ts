@@ -2,7 +2,7 @@ import { type FieldReader, kubeObjectReader } from '@ambit/core';
 import type { L7Condition, L7Operation, L7Rule, L7Source } from '@ambit/core/policy';
 import { parseDryRun } from './authorization-policy.ts';
 import { DRY_RUN_ANNOTATION } from './labels.ts';
-import { cidrValue, portValue, principalMatch, serviceAccountMatch, stringMatch } from './l4-values.ts';
+import { cidrValue, portValue, principalMatch, sourceIdentity, stringMatch } from './l4-values.ts';
 import type { AuthorizationPolicyView, ConditionView, OperationView, PolicyRuleView, SourceView } from './security-objects.ts';
 
 /**
@@ -78,12 +78,7 @@ function convertSource(r: FieldReader, src: SourceView, path: string, policyName
   const cidrs = (key: 'ipBlocks' | 'notIpBlocks' | 'remoteIpBlocks' | 'notRemoteIpBlocks'): ReturnType<typeof cidrValue>[] =>
     (src[key] ?? []).map((v, i) => cidrValue(r, v, `${path}.${key}[${i}]`));
   return {
-    principals: (src.principals ?? []).map(principalMatch),
-    notPrincipals: (src.notPrincipals ?? []).map(principalMatch),
-    namespaces: (src.namespaces ?? []).map(stringMatch),
-    notNamespaces: (src.notNamespaces ?? []).map(stringMatch),
-    serviceAccounts: (src.serviceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
-    notServiceAccounts: (src.notServiceAccounts ?? []).map((v) => serviceAccountMatch(v, policyNamespace)),
+    ...sourceIdentity(src, policyNamespace),
     ipBlocks: cidrs('ipBlocks'),
     notIpBlocks: cidrs('notIpBlocks'),
     remoteIpBlocks: cidrs('remoteIpBlocks'),
