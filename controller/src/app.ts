@@ -31,7 +31,7 @@ import { RootCertPublisher, ROOT_CONFIGMAP } from './status/root-cert-publisher.
 import { createRoutePublisher, RouteBuilder } from './routes/index.ts';
 import { createTrafficPublisher, TrafficBuilder } from './traffic/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
-import { createXdsServer } from './xds/index.ts';
+import { createXdsServer, publishResources } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
 import { createL7Publisher, L7AuthorizationBuilder } from './l7/index.ts';
 import { WaypointDeployer } from './waypoint/waypoint-deployer.ts';
@@ -160,13 +160,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         removed: [...w.removed, ...s.removed],
       });
     }
-    const a = delta.authorizations;
-    if (a.upserted.length + a.removed.length > 0) {
-      xds.publish(AUTHORIZATION_TYPE_URL, {
-        upserted: a.upserted.map((authz) => ({ name: authorizationKey(authz), body: encodeAuthorization(authz) })),
-        removed: [...a.removed],
-      });
-    }
+    publishResources(xds, AUTHORIZATION_TYPE_URL, delta.authorizations, authorizationKey, encodeAuthorization);
     for (const e of delta.errors) {
       modelMetrics.invalidObjects.inc();
       log.debug({ object: e.object, field: e.field, err: e.message }, 'object not used in the model');

@@ -1,7 +1,7 @@
 import type { Logger } from '@ambit/core';
 import { encodeL7Authorization, L7_AUTHORIZATION_TYPE_URL, l7AuthorizationKey } from '@ambit/core/policy';
 import type { StatusTarget, StatusWriter } from '../status/status-writer.ts';
-import type { XdsServer } from '../xds/index.ts';
+import { publishResources, type XdsServer } from '../xds/index.ts';
 import type { L7Delta } from './l7-builder.ts';
 
 export interface L7PublisherDeps {
@@ -25,13 +25,7 @@ export function policyStatusTarget(namespace: string, name: string): StatusTarge
 export function createL7Publisher(deps: L7PublisherDeps): (delta: L7Delta) => void {
   const log = deps.log.child({ component: 'l7-authz' });
   return (delta) => {
-    const { upserted, removed } = delta.policies;
-    if (upserted.length + removed.length > 0) {
-      deps.xds.publish(L7_AUTHORIZATION_TYPE_URL, {
-        upserted: upserted.map((p) => ({ name: l7AuthorizationKey(p), body: encodeL7Authorization(p) })),
-        removed: [...removed],
-      });
-    }
+    publishResources(deps.xds, L7_AUTHORIZATION_TYPE_URL, delta.policies, l7AuthorizationKey, encodeL7Authorization);
     for (const s of delta.status) void deps.status.set(policyStatusTarget(s.namespace, s.name), [s.condition], s.generation);
     for (const e of delta.errors) {
       deps.countInvalid?.();

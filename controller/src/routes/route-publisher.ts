@@ -1,7 +1,7 @@
 import type { Logger } from '@ambit/core';
 import { encodeRouteSet, ROUTE_SET_TYPE_URL, routeSetKey } from '@ambit/core/routes';
 import type { StatusTarget, StatusWriter } from '../status/status-writer.ts';
-import type { XdsServer } from '../xds/index.ts';
+import { publishResources, type XdsServer } from '../xds/index.ts';
 import type { RouteDelta } from './route-builder.ts';
 import { GATEWAY_GROUP, type RouteKind } from './route-objects.ts';
 
@@ -21,13 +21,7 @@ export interface RoutePublisherDeps {
 export function createRoutePublisher(deps: RoutePublisherDeps): (delta: RouteDelta) => void {
   const log = deps.log.child({ component: 'routes' });
   return (delta) => {
-    const { upserted, removed } = delta.sets;
-    if (upserted.length + removed.length > 0) {
-      deps.xds.publish(ROUTE_SET_TYPE_URL, {
-        upserted: upserted.map((set) => ({ name: routeSetKey(set.parent), body: encodeRouteSet(set) })),
-        removed: [...removed],
-      });
-    }
+    publishResources(deps.xds, ROUTE_SET_TYPE_URL, delta.sets, (set) => routeSetKey(set.parent), encodeRouteSet);
     for (const s of delta.status) {
       const options = {
         ...(s.generation === undefined ? {} : { generation: s.generation }),

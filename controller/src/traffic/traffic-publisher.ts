@@ -1,7 +1,7 @@
 import type { Logger } from '@ambit/core';
 import { encodeServiceTraffic, SERVICE_TRAFFIC_TYPE_URL, serviceTrafficKey } from '@ambit/core/traffic';
 import type { StatusWriter } from '../status/status-writer.ts';
-import type { XdsServer } from '../xds/index.ts';
+import { publishResources, type XdsServer } from '../xds/index.ts';
 import type { TrafficDelta } from './traffic-builder.ts';
 
 export interface TrafficPublisherDeps {
@@ -21,13 +21,7 @@ export interface TrafficPublisherDeps {
 export function createTrafficPublisher(deps: TrafficPublisherDeps): (delta: TrafficDelta) => void {
   const log = deps.log.child({ component: 'traffic' });
   return (delta) => {
-    const { upserted, removed } = delta.traffic;
-    if (upserted.length + removed.length > 0) {
-      deps.xds.publish(SERVICE_TRAFFIC_TYPE_URL, {
-        upserted: upserted.map((t) => ({ name: serviceTrafficKey(t.service), body: encodeServiceTraffic(t) })),
-        removed: [...removed],
-      });
-    }
+    publishResources(deps.xds, SERVICE_TRAFFIC_TYPE_URL, delta.traffic, (t) => serviceTrafficKey(t.service), encodeServiceTraffic);
     for (const s of delta.status) void deps.status.set(s.target, s.conditions, s.generation);
     for (const target of delta.deleted) deps.status.forget(target);
     for (const e of delta.errors) {

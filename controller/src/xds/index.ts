@@ -10,3 +10,4 @@ export {
 export type { ConnectionInfo, ConnectionTypeInfo } from './xds-connection.ts';
 export { createXdsServerMetrics, type XdsServerMetrics } from './xds-metrics.ts';
 export { resourceVersion, type ResourceChanges, type StoredResource } from './resource-store.ts';
+export { publishResources } from './publish-resources.ts';
