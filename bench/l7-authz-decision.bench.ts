@@ -7,23 +7,11 @@
 import { cpus } from 'node:os';
 import { emptyMatch, type Authorization } from '@ambit/core';
 import { authorize, authorizeRequest, l7RequestFacts, type L7Authorization, type L7RequestFacts } from '@ambit/core/policy';
+import { noOperation, noSource } from '@ambit/core/testing/l7-policies';
 
 const DECISIONS = 100_000;
 const SIZES = [10, 100, 1000];
 const TARGET = { kind: 'Service', namespace: 'shop', hostname: 'cart.shop.svc.cluster.local' } as const;
-const noSource = {
-  principals: [],
-  notPrincipals: [],
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  ipBlocks: [],
-  notIpBlocks: [],
-  remoteIpBlocks: [],
-  notRemoteIpBlocks: [],
-};
-const noOperation = { hosts: [], notHosts: [], ports: [], notPorts: [], methods: [], notMethods: [], paths: [], notPaths: [] };
 
 function l7Policies(n: number): L7Authorization[] {
   const out: L7Authorization[] = [];
