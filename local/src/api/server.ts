@@ -8,7 +8,7 @@ import { AmbitError, type Logger } from '@ambit/core';
 import { ApiError } from '../store/api-error.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
-import { openApiV3Document, openApiV3Root } from './openapi.ts';
+import { OpenApi } from './openapi.ts';
 import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
 import { handleResource, type ResourceContext } from './resource-handlers.ts';
 import { resolveResourcePath } from './resource-routes.ts';
@@ -116,6 +116,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     },
   };
   let serverAddress = '127.0.0.1:0';
+  const openApi = new OpenApi(options.store);
 
   const authorized = (req: IncomingMessage): boolean => {
     const header = req.headers.authorization ?? '';
@@ -158,13 +159,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       return handleResource(ctx, resolveResourcePath(options.store.types, group, version, segments.slice(3)), req, res, url);
     }
     if (segments[0] === 'openapi' && segments[1] === 'v3') {
-      if (segments.length === 2) return discovery(openApiV3Root(options.store));
-      const [, , apis, group, version] = segments;
-      if (apis === 'apis' && group !== undefined && version !== undefined && segments.length === 5) {
-        return discovery(openApiV3Document(options.store, group, version));
-      }
+      if (segments.length === 2) return discovery(openApi.root());
+      const [, , prefix, a, b] = segments;
+      if (prefix === 'api' && a !== undefined && segments.length === 4) return discovery(openApi.document('', a));
+      if (prefix === 'apis' && a !== undefined && b !== undefined && segments.length === 5) return discovery(openApi.document(a, b));
     }
-    // /openapi/v2 is not served (nor v3 of built-in kinds): for those kubectl needs --validate=false, as documented.
+    // /openapi/v2 is not served: kubectl 1.27+ validates, explains and applies with v3.
     throw ApiError.noResource();
   };
 
