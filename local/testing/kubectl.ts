@@ -40,7 +40,7 @@ export interface KubectlFixture {
 
 export async function startKubectlFixture(
   store: ObjectStore,
-  options: Partial<Pick<ApiServerOptions, 'extensions'>> = {},
+  options: Partial<Pick<ApiServerOptions, 'extensions' | 'podLogDir'>> = {},
 ): Promise<KubectlFixture> {
   const token = 'kubectl-fixture-token';
   const dir = mkdtempSync(join(tmpdir(), 'ambit-kubectl-'));

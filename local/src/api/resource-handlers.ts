@@ -9,6 +9,7 @@ import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.t
 import type { ResourceRoute } from './resource-routes.ts';
 import { parseIncludeObject, toTable } from './tables.ts';
 import { serveWatch } from './watch-stream.ts';
+import { handleScale } from './scale.ts';
 
 /** What a resource request needs besides the request itself. */
 export interface ResourceContext {
@@ -17,6 +18,8 @@ export interface ResourceContext {
   readonly bookmarkIntervalMs: number;
   /** Remembers a live watch so server shutdown can end it; returns the forget function. */
   readonly trackWatch: (end: () => void) => () => void;
+  /** Serves `pods/<name>/log` of a pod (`container`, `tailLines`, `follow`, `previous`, …). */
+  readonly serveLog: (pod: KubeObject, url: URL, res: ServerResponse) => Promise<void>;
 }
 
 const OBJECT_BODY_TYPES = ['application/json', 'application/yaml', ''];
@@ -165,6 +168,12 @@ export async function handleResource(
       : undefined;
 
   if (watching && method !== 'GET') throw ApiError.methodNotAllowed();
+  // A subresource path always names its object (`<plural>/<name>/<sub>`).
+  if (route.subresource === 'scale') return handleScale(store, t, route.namespace, route.name ?? '', req, res, ctx.maxBodyBytes, dryRun());
+  if (route.subresource === 'log') {
+    if (method !== 'GET') throw ApiError.methodNotAllowed();
+    return ctx.serveLog(store.get(t, route.namespace, route.name ?? ''), url, res);
+  }
   if (route.subresource === 'status' && !['GET', 'PUT', 'PATCH'].includes(method)) throw ApiError.methodNotAllowed();
 
   switch (method) {

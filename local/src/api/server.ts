@@ -10,6 +10,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
 import { OpenApi } from './openapi.ts';
 import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
+import { servePodLog } from './pod-logs.ts';
 import { handleResource, type ResourceContext } from './resource-handlers.ts';
 import { resolveResourcePath } from './resource-routes.ts';
 import { createServingCert, type ServingCert } from './self-signed-cert.ts';
@@ -43,6 +44,11 @@ export interface ApiServerOptions {
    * that set the Authorization header themselves, e.g. tests with fetch).
    */
   readonly tls?: boolean | ServingCert;
+  /**
+   * Where the local kubelets append container output (`<dir>/<namespace>/<pod>/<container>.log`), served as
+   * `pods/<name>/log`. Without it `kubectl logs` answers 404 NotFound.
+   */
+  readonly podLogDir?: string;
 }
 
 export interface ApiServer {
@@ -113,6 +119,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     trackWatch: (end) => {
       watches.add(end);
       return () => watches.delete(end);
+    },
+    serveLog: async (pod, url, res) => {
+      const logDir = options.podLogDir;
+      if (logDir === undefined) throw ApiError.noResource();
+      await servePodLog({ store: options.store, logDir, trackStream: ctx.trackWatch }, pod, url, res);
     },
   };
   let serverAddress = '127.0.0.1:0';

@@ -104,6 +104,7 @@ export class LocalCluster {
       tlsSocketPath: paths.apiTlsSocket,
       token,
       log,
+      podLogDir: paths.logDir,
       extensions: {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
