@@ -104,7 +104,8 @@ export class Kubelet {
   /** Events for a container's state change, as the kubelet writes them (images are never pulled: they are "present"). */
   #containerEvents(pod: KubeObject, cname: string, image: string, prev: ContainerState, next: ContainerState): void {
     if (next.phase === 'running' && (prev.phase !== 'running' || next.restarts !== prev.restarts)) {
-      this.#event(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`, cname);
+      // Local containers need no image; one that names none gets no Pulled Event.
+      if (image !== '') this.#event(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`, cname);
       this.#event(pod, 'Normal', 'Created', `Created container ${cname}`, cname);
       this.#event(pod, 'Normal', 'Started', `Started container ${cname}`, cname);
     } else if (next.phase === 'waiting' && next.reason === 'CrashLoopBackOff' && prev.reason !== 'CrashLoopBackOff') {
