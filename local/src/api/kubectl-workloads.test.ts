@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { asRecord } from '@ambit/core';
@@ -57,14 +58,17 @@ function markRolledOut(): void {
 void describe('kubectl scale, rollout and logs', { skip: KUBECTL_SKIP }, () => {
   before(async () => {
     seedDeployment();
-    k = await startKubectlFixture(store, { podLogDir: join(process.env['TMPDIR'] ?? '/tmp', `ambit-podlogs-${process.pid}`) });
-    logDir = join(process.env['TMPDIR'] ?? '/tmp', `ambit-podlogs-${process.pid}`);
+    logDir = mkdtempSync(join(tmpdir(), 'ambit-podlogs-'));
+    k = await startKubectlFixture(store, { podLogDir: logDir });
     mkdirSync(join(logDir, 'default', 'web-1'), { recursive: true });
     mkdirSync(join(logDir, 'default', 'two'), { recursive: true });
     writeFileSync(join(logDir, 'default', 'web-1', 'c.log'), 'one\ntwo\nthree\n');
     writeFileSync(join(logDir, 'default', 'two', 'b.log'), 'from b\n');
   });
-  after(() => k.close());
+  after(async () => {
+    await k.close();
+    rmSync(logDir, { recursive: true, force: true });
+  });
 
   void it('scale deploy/web --replicas=3 goes through the scale subresource', async () => {
     assert.match(await k.kubectlOk('scale', 'deploy/web', '--replicas=3'), /deployment.apps\/web scaled/);
@@ -114,6 +118,10 @@ void describe('kubectl scale, rollout and logs', { skip: KUBECTL_SKIP }, () => {
     await eventually(() => assert.equal(follow.output(), 'three\n'), 15_000);
     appendFileSync(join(logDir, 'default', 'web-1', 'c.log'), 'four\n');
     await eventually(() => assert.equal(follow.output(), 'three\nfour\n'), 15_000);
+    // The kubelet rotated the file (copy and truncate): the follower goes on from the start of the new content.
+    truncateSync(join(logDir, 'default', 'web-1', 'c.log'), 0);
+    appendFileSync(join(logDir, 'default', 'web-1', 'c.log'), 'five\n');
+    await eventually(() => assert.equal(follow.output(), 'three\nfour\nfive\n'), 15_000);
     store.delete(pods, 'default', 'web-1', { gracePeriodSeconds: 0 });
     assert.equal(await follow.exited, 0, follow.output());
   });

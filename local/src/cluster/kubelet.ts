@@ -5,6 +5,7 @@ import { asRecord, errorMessage, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } from '../net/pod-sandbox.ts';
 import type { NodeNet, Topology } from '../net/topology.ts';
+import { rotateLogIfLarger } from '../proc/log-rotation.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import type { EventRecorder, EventType } from './events.ts';
 import { hostsFor } from './hosts.ts';
@@ -22,6 +23,10 @@ export interface KubeletOptions {
   readonly log: Logger;
   /** Where pod lifecycle Events go (Scheduled, Pulled, Created, Started, BackOff, Killing, FailedCreatePodSandBox). */
   readonly events?: EventRecorder;
+  /** A container's log file is rotated (one old copy kept) past this size; default 10 MiB, the kubelet's default. */
+  readonly logMaxBytes?: number;
+  /** How often log sizes are checked; default 10,000 ms. */
+  readonly logCheckIntervalMs?: number;
 }
 
 interface RunningPod {
@@ -47,6 +52,7 @@ export class Kubelet {
   readonly #unsubscribe: () => void;
   /** Pod uids whose Scheduled Event is recorded (a sandbox retry must not repeat it). */
   readonly #scheduled = new Set<string>();
+  readonly #logTimer: NodeJS.Timeout;
 
   constructor(
     private readonly view: StoreView,
@@ -62,6 +68,22 @@ export class Kubelet {
     });
     for (const pod of view.list('Pod')) {
       if (asRecord(pod['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(pod));
+    }
+    this.#logTimer = setInterval(() => this.#rotateLogs(), opts.logCheckIntervalMs ?? 10_000);
+    this.#logTimer.unref();
+  }
+
+  #rotateLogs(): void {
+    for (const [k, running] of this.#pods) {
+      const [ns = 'default', name] = splitKey(k);
+      for (const cname of running.containers.keys()) {
+        const file = join(this.opts.logDir, ns, name, `${cname}.log`);
+        try {
+          rotateLogIfLarger(file, this.opts.logMaxBytes ?? 10 * 1024 * 1024);
+        } catch (err) {
+          this.opts.log.warn({ file, err: errorMessage(err) }, 'container log rotation failed');
+        }
+      }
     }
   }
 
@@ -252,6 +274,7 @@ export class Kubelet {
   /** Stops every pod of this node (cluster shutdown): containers get the short grace given, then CNI DEL. */
   async shutdown(graceMs: number): Promise<void> {
     this.#unsubscribe();
+    clearInterval(this.#logTimer);
     await this.#queue.stop();
     await this.#hostsQueue.stop();
     await Promise.all(
