@@ -5,7 +5,8 @@ export const HELP: Record<string, string> = {
 Usage:
   ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
   ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
-  ambitctl policy explain --from NS/POD --to NS/POD:PORT   why a connection is allowed or denied (L4)
+  ambitctl policy explain --from NS/POD --to NS/POD:PORT|NS/svc/NAME:PORT [--method M --path P --header K=V]
+                                        why a request is allowed or denied (waypoint L7, then ztunnel L4)
   ambitctl ztunnel-config workloads|services|policies|certificates [--node N] [-o json]   what a ztunnel believes
   ambitctl waypoint apply|generate|list|status|delete [-n NS] [--name N]   manage waypoints (istioctl's verbs)
   ambitctl waypoint-config routes|backends|endpoints|traffic [-n NS] [--name N] [-o json]   what a waypoint serves
@@ -66,18 +67,33 @@ Deletes the objects that PATH names. Pods stop within their grace period.`,
   'debug-model': `Usage: ambitctl debug model [-o json] [--name NAME | --kubeconfig PATH]
 
 Prints the mesh model the controller computed from the cluster: workloads (addresses, node, tunnel protocol,
-service account, health, waypoint), services (VIPs, ports) and authorizations (scope, action, rules). -o json prints
-{"workloads":[…],"services":[…],"authorizations":[…]} exactly as the controller serves it.
+service account, health, waypoint), services (VIPs, ports), authorizations (scope, action, rules) and the L7
+authorizations waypoints enforce (targets, action, rules). -o json prints
+{"workloads":[…],"services":[…],"authorizations":[…],"l7Authorizations":[…]} exactly as the controller serves it.
 
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: read through the API server's proxy to ambit-system/ambit-controller`,
-  'policy-explain': `Usage: ambitctl policy explain --from NAMESPACE/POD --to NAMESPACE/POD:PORT [-o json] [--name NAME | --kubeconfig PATH]
+  'policy-explain': `Usage: ambitctl policy explain --from NAMESPACE/POD --to TARGET [--method M] [--path P] [--header NAME=VALUE]...
+                             [-o json] [--name NAME | --kubeconfig PATH]
 
-Evaluates the L4 authorization the destination's ztunnel applies to a connection from one pod to another, against
-the controller's current model, with the same code ztunnel runs. Prints the decision, the policy and rule that
-decided it, and for every other policy in scope why it did not match (the first field that failed, per rule).
+Explains, against the controller's current model and with the proxies' own code, why a request from a pod is
+allowed or denied:
+1. when a waypoint serves the destination: the L7 AuthorizationPolicies that waypoint enforces (those with
+   targetRefs naming its Gateway or the Service), for the source pod's identity and the request given — the decision
+   with the deciding policy and rule, e.g.
+     ALLOW (waypoint demo/waypoint): GET /public/a — allowed by ALLOW policy demo/public-read rules[0]
+   and for every other policy why each rule did not match (which field of which from/to/when);
+2. the L4 decision of the destination pod's ztunnel (as before), where the source is the waypoint when one is in the
+   path (waypoints do not impersonate the caller).
 A source outside the mesh is evaluated as plaintext (no identity). -o json prints the whole explanation.
 
+  --to NAMESPACE/POD:PORT          a pod and its port (the waypoint is in the path when the pod's workload names one)
+  --to NAMESPACE/svc/SERVICE:PORT  a Service and its port, as a client addressing the Service (its waypoint, if any;
+                                   the L4 step is explained for the first ready endpoint)
+  --method M           the request's method (default GET)
+  --path P             the request's path (default /; a query string is ignored, as policies do)
+  --header NAME=VALUE  a request header (repeatable); host=… sets the Host the policies' hosts see (default: the
+                       Service's hostname, or the pod's IP:PORT), x-forwarded-for=… the remote.ip
   --name NAME          the local cluster (default "local", or $AMBIT_CLUSTER)
   --kubeconfig PATH    a real cluster instead: the model is read through the API server's proxy`,
   'waypoint-config': `Usage: ambitctl waypoint-config routes|backends|endpoints|traffic [-n NAMESPACE] [--name WAYPOINT] [-o json] [--cluster NAME]

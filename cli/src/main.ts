@@ -3,6 +3,7 @@ import { AmbitError, errorMessage } from '@ambit/core';
 import { DEFAULT_STATE_ROOT, ManifestError } from '@ambit/local';
 import { debugModel } from './debug/model.ts';
 import { policyExplain } from './policy/explain.ts';
+import { parseExplainArgs } from './policy/explain-args.ts';
 import { ztunnelConfig } from './ztunnel/ztunnel-config.ts';
 import { HELP } from './help.ts';
 import { applyPath } from './local/apply.ts';
@@ -128,27 +129,14 @@ async function policyCommand(command: string | undefined, rest: string[]): Promi
     return command === undefined ? 1 : 0;
   }
   if (command !== 'explain') throw new AmbitError('BAD_ARGS', `unknown command "policy ${command}" (see ambitctl --help)`);
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      name: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      output: { type: 'string', short: 'o' },
-      kubeconfig: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-    },
-    strict: true,
-  });
-  if (values.help === true) {
+  const args = parseExplainArgs(rest);
+  if (args.help) {
     process.stdout.write(`${HELP['policy-explain']}\n`);
     return 0;
   }
-  if (values.from === undefined || values.to === undefined)
-    throw new AmbitError('BAD_ARGS', 'policy explain needs --from NAMESPACE/POD and --to NAMESPACE/POD:PORT');
-  const name = values.name ?? process.env['AMBIT_CLUSTER'] ?? 'local';
+  const name = args.cluster ?? process.env['AMBIT_CLUSTER'] ?? 'local';
   const ctx = createContext(name, process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT);
-  await policyExplain(ctx, values.from, values.to, values.kubeconfig, values.output);
+  await policyExplain(ctx, args);
   return 0;
 }
 

@@ -33,6 +33,7 @@ import { createTrafficPublisher, TrafficBuilder } from './traffic/index.ts';
 import { StatusWriter, type Condition } from './status/status-writer.ts';
 import { createXdsServer } from './xds/index.ts';
 import { createModelMetrics } from './model-metrics.ts';
+import { createL7Publisher, L7AuthorizationBuilder } from './l7/index.ts';
 import { WaypointDeployer } from './waypoint/waypoint-deployer.ts';
 import type { WaypointDeployOptions } from './waypoint/waypoint-render.ts';
 
@@ -118,6 +119,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   const gateways = new GatewayStatus();
   const routes = new RouteBuilder();
   const publishRoutes = createRoutePublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
+  const l7 = new L7AuthorizationBuilder();
+  const publishL7 = createL7Publisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const traffic = new TrafficBuilder({ trustDomain: config.trustDomain, clusterId: config.clusterId });
   const publishTraffic = createTrafficPublisher({ xds, status: statusWriter, log, countInvalid: () => modelMetrics.invalidObjects.inc() });
   const deployer = new WaypointDeployer({
@@ -169,6 +172,9 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
       log.debug({ object: e.object, field: e.field, err: e.message }, 'object not used in the model');
     }
     for (const st of delta.policyStatus) {
+      // A targetRefs policy carries only the waypoint's condition (WaypointAccepted, from the L7 publisher): writing
+      // this one too would replace it, as both patch the whole conditions list.
+      if (st.kind === 'AuthorizationPolicy' && st.status.reason === 'NotForZtunnel') continue;
       // Istio's condition type for policies ztunnel enforces; the message says which fields were ignored and why.
       const condition: Condition = {
         type: 'ZtunnelAccepted',
@@ -206,6 +212,8 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
         const delta = builder.apply({ type, object: obj });
         publish(delta);
         publishRoutes(routes.apply({ type, object: obj }));
+        // After the model: Service targets resolve against the Services (and waypoints) it just computed.
+        publishL7(l7.apply({ type, object: obj }, delta.services));
         publishTraffic(traffic.apply({ type, object: obj }));
       } catch (err) {
         // The builder reports bad objects in delta.errors; a throw here is a bug, but must not stop the controller.
@@ -263,7 +271,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
 
   const debug = await startDebugServer(
     {
-      model: () => builder.snapshot(),
+      model: () => ({ ...builder.snapshot(), l7Authorizations: l7.snapshot() }),
       connections: () => xds.connections(),
       metrics: () => registry.metrics(),
       metricsContentType: registry.contentType,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ADDRESS_TYPE_URL, silentLogger } from '@ambit/core';
 import { encodeAddress } from '@ambit/core/codec';
+import { encodeL7Authorization, L7_AUTHORIZATION_TYPE_URL } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
 import { SERVICE_TRAFFIC_TYPE_URL, encodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
@@ -84,7 +85,7 @@ test(
       assert.deepEqual(await get(ready), { status: 503, body: 'not ready, pending: certificate, config sync\n' });
 
       // Config first: still not ready without a certificate.
-      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 3));
+      await eventually(() => assert.equal(xds.streams[0]?.requests.length, 4));
       const stream = xds.streams[0];
       assert.ok(stream !== undefined);
       assert.deepEqual(stream.metadata.get('authorization'), ['Bearer not-yet']);
@@ -96,6 +97,18 @@ test(
       );
       stream.send(ROUTE_SET_TYPE_URL, [{ name: routeSetKey(routes.parent), body: encodeRouteSet(routes) }]);
       stream.send(SERVICE_TRAFFIC_TYPE_URL, [{ name: `demo/${api.hostname}`, body: encodeServiceTraffic(apiTraffic) }]);
+      // No L7 policies yet is an answer too: readiness waits for it, then for the certificate only.
+      await eventually(() => assert.deepEqual(app.pending(), ['certificate', 'config sync']));
+      // A dry-run policy: held and dumped, never in the way of the requests below.
+      const audit = {
+        name: 'audit',
+        namespace: 'demo',
+        action: 'DENY' as const,
+        dryRun: true,
+        targets: [{ kind: 'Gateway' as const, namespace: 'demo', name: 'waypoint' }],
+        rules: [{ from: [], to: [], when: [] }],
+      };
+      stream.send(L7_AUTHORIZATION_TYPE_URL, [{ name: 'demo/audit', body: encodeL7Authorization(audit) }]);
       await eventually(() => assert.deepEqual(app.pending(), ['certificate']));
       assert.equal((await get(ready)).status, 503);
 
@@ -119,6 +132,10 @@ test(
         'metrics',
         'readiness',
       ]);
+      assert.deepEqual(
+        (dump['authorizations'] as Array<{ name: string }>).map((p) => p.name),
+        ['audit'],
+      );
       const dumped = dump['routes'] as Array<{ name: string; appliesTo: string[]; rules: unknown[] }>;
       assert.deepEqual(
         dumped.map((r) => [r.name, r.appliesTo]),

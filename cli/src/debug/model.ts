@@ -11,6 +11,8 @@ export interface ModelDump {
   readonly workloads: ReadonlyArray<Record<string, unknown>>;
   readonly services: ReadonlyArray<Record<string, unknown>>;
   readonly authorizations: ReadonlyArray<Record<string, unknown>>;
+  /** L7 AuthorizationPolicies (targetRefs) the waypoints enforce; absent from controllers older than issue 14. */
+  readonly l7Authorizations?: ReadonlyArray<Record<string, unknown>>;
 }
 
 /**
@@ -56,6 +58,18 @@ export async function debugModel(ctx: LocalContext, kubeconfig: string | undefin
         str(a['namespace']),
         str(a['name']),
         str(a['scope']),
+        str(a['action']),
+        String(Array.isArray(a['rules']) ? a['rules'].length : 0),
+        str(a['dryRun']),
+      ]),
+    )}\n\nL7 authorizations (waypoints)\n${formatTable(
+      ['NAMESPACE', 'NAME', 'TARGETS', 'ACTION', 'RULES', 'DRY-RUN'],
+      (model.l7Authorizations ?? []).map((a) => [
+        str(a['namespace']),
+        str(a['name']),
+        (Array.isArray(a['targets']) ? (a['targets'] as Array<Record<string, unknown>>) : [])
+          .map((t) => (t['kind'] === 'Gateway' ? `Gateway/${str(t['name'])}` : `Service/${str(t['hostname'])}`))
+          .join(','),
         str(a['action']),
         String(Array.isArray(a['rules']) ? a['rules'].length : 0),
         str(a['dryRun']),

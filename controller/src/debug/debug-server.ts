@@ -5,7 +5,7 @@ import type { Logger } from '@ambit/core';
 import { AmbitError, errorMessage } from '@ambit/core';
 
 export interface DebugSources {
-  /** `{ workloads, services, authorizations }`. */
+  /** `{ workloads, services, authorizations, l7Authorizations }` (the last: what waypoints enforce). */
   readonly model: () => unknown;
   /** Subscribed proxies and their ACKed versions. */
   readonly connections: () => unknown;

@@ -94,7 +94,7 @@ export function convertAuthorizationPolicy(view: AuthorizationPolicyView, rootNa
 }
 
 /** Go's strconv.ParseBool, which istiod uses for the annotation; absent = false, unparseable = undefined. */
-function parseDryRun(value: string | undefined): boolean | undefined {
+export function parseDryRun(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return false;
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;

@@ -52,12 +52,27 @@ export interface PolicyRuleView {
   readonly when: readonly ConditionView[];
 }
 
+/** One `spec.targetRefs[]` entry (or `spec.targetRef`), as written; `group` '' for the core group. */
+export interface PolicyTargetRefView {
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+  /** Absent: the policy's namespace. */
+  readonly namespace?: string;
+  /** `spec.targetRefs[i]` or `spec.targetRef`, for messages. */
+  readonly field: string;
+}
+
 export interface AuthorizationPolicyView {
   readonly meta: ObjectMeta;
+  /** `metadata.generation`, for a status's observedGeneration. */
+  readonly generation?: number;
   /** `spec.selector.matchLabels`; undefined when the policy has no selector (namespace or mesh scope). */
   readonly selector?: Readonly<Record<string, string>>;
   /** `spec.targetRef`/`spec.targetRefs` present: the policy is for waypoints, not ztunnel. */
   readonly hasTargetRefs: boolean;
+  /** `spec.targetRef` then `spec.targetRefs`; empty for selector, namespace and mesh policies. */
+  readonly targetRefs: readonly PolicyTargetRefView[];
   /** As written: ALLOW (the default), DENY, AUDIT or CUSTOM. */
   readonly action: string;
   readonly rules: readonly PolicyRuleView[];
@@ -86,15 +101,36 @@ export function parseAuthorizationPolicy(value: unknown): AuthorizationPolicyVie
   const meta = parseObjectMeta(r, o['metadata'], true);
   const spec = r.optRecord(o['spec'], 'spec') ?? {};
   const selector = r.optRecord(spec['selector'], 'spec.selector');
-  const targetRefs = r.optArray(spec['targetRefs'], 'spec.targetRefs');
+  const single =
+    spec['targetRef'] === undefined || spec['targetRef'] === null ? [] : [parseTargetRef(r, spec['targetRef'], 'spec.targetRef')];
+  const targetRefs = [
+    ...single,
+    ...r.optArray(spec['targetRefs'], 'spec.targetRefs').map((t, i) => parseTargetRef(r, t, `spec.targetRefs[${i}]`)),
+  ];
   const rules = r.optArray(spec['rules'], 'spec.rules').map((rule, i) => parseRule(r, rule, `spec.rules[${i}]`));
+  const metadata = r.record(o['metadata'], 'metadata');
+  const generation = r.optInteger(metadata['generation'], 'metadata.generation', 0, Number.MAX_SAFE_INTEGER);
   const view: AuthorizationPolicyView = {
     meta,
-    hasTargetRefs: targetRefs.length > 0 || r.optRecord(spec['targetRef'], 'spec.targetRef') !== undefined,
+    ...(generation === undefined ? {} : { generation }),
+    hasTargetRefs: targetRefs.length > 0,
+    targetRefs,
     action: r.optString(spec['action'], 'spec.action') || 'ALLOW',
     rules,
   };
   return selector === undefined ? view : { ...view, selector: r.optStringMap(selector['matchLabels'], 'spec.selector.matchLabels') };
+}
+
+function parseTargetRef(r: FieldReader, value: unknown, field: string): PolicyTargetRefView {
+  const t = r.record(value, field);
+  const namespace = r.optString(t['namespace'], `${field}.namespace`);
+  return {
+    group: r.optString(t['group'], `${field}.group`) ?? '',
+    kind: r.name(t['kind'], `${field}.kind`),
+    name: r.name(t['name'], `${field}.name`),
+    ...(namespace === undefined || namespace === '' ? {} : { namespace }),
+    field,
+  };
 }
 
 function parseRule(r: FieldReader, value: unknown, field: string): PolicyRuleView {

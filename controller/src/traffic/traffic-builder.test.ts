@@ -293,7 +293,7 @@ test('LocalRateLimit: a RateLimit with SPIFFE identities; the oldest of several 
   assert.deepEqual(trafficOf(b)?.rateLimit, {
     policy: 'demo/limit',
     total: { requestsPerSecond: 10, burst: 1 },
-    perIdentity: { requestsPerSecond: 5, burst: 1 },
+    perIdentity: { requestsPerSecond: 5, burst: 2 },
     overrides: [{ bucket: { requestsPerSecond: 20, burst: 2 }, identities: ['spiffe://cluster.local/ns/demo/sa/client'] }],
   });
   assert.equal(
@@ -318,7 +318,7 @@ test('LocalRateLimit: a RateLimit with SPIFFE identities; the oldest of several 
 
   const promoted = b.apply(del(localRateLimit('limit', rateLimitSpec('reviews'))));
   assert.match(statusOf(promoted, 'later'), /^Accepted=True/);
-  assert.deepEqual(trafficOf(b)?.rateLimit, { policy: 'demo/later', total: { requestsPerSecond: 1, burst: 1 }, overrides: [] });
+  assert.deepEqual(trafficOf(b)?.rateLimit, { policy: 'demo/later', total: { requestsPerSecond: 1, burst: 2 }, overrides: [] });
 
   assert.equal(
     statusOf(b.apply(up(localRateLimit('lost', rateLimitSpec('nope', { total: { requestsPerSecond: 1 } })))), 'lost'),

@@ -1,7 +1,7 @@
 import { describeValue, type FieldReader } from '../fields/field-reader.ts';
 import { isRecord } from '../fields/is-record.ts';
 import { maxPrefixLength } from './cidr.ts';
-import type { Cidr, GatewayAddress, PortMapping } from './types.ts';
+import type { Cidr, GatewayAddress, PortMapping, ServiceAccountMatch, StringMatch } from './types.ts';
 
 /**
  * Reads of the model's compound fields for validate.ts, on the shared FieldReader (which names the resource and the
@@ -20,6 +20,33 @@ export function readCidr(r: FieldReader, value: unknown, field: string): Cidr {
   const c = r.record(value, field);
   const address = r.ip(c['address'], `${field}.address`);
   return { address, length: r.integer(c['length'], `${field}.length`, 0, maxPrefixLength(address)) };
+}
+
+/** `{exact}`, `{prefix}`, `{suffix}` or `{presence: true}`: exactly one form. */
+export function readStringMatch(c: FieldReader, value: unknown, field: string): StringMatch {
+  const r = c.record(value, field);
+  const forms = (['exact', 'prefix', 'suffix', 'presence'] as const).filter((k) => r[k] !== undefined);
+  if (forms.length !== 1) return c.fail(field, 'must have exactly one of exact, prefix, suffix, presence');
+  const [form] = forms;
+  switch (form) {
+    case 'exact':
+      return { exact: c.string(r['exact'], `${field}.exact`) };
+    case 'prefix':
+      return { prefix: c.string(r['prefix'], `${field}.prefix`) };
+    case 'suffix':
+      return { suffix: c.string(r['suffix'], `${field}.suffix`) };
+    default:
+      if (r['presence'] !== true) return c.fail(`${field}.presence`, 'must be true');
+      return { presence: true };
+  }
+}
+
+export function readServiceAccountMatch(c: FieldReader, value: unknown, field: string): ServiceAccountMatch {
+  const sa = c.record(value, field);
+  return {
+    namespace: c.name(sa['namespace'], `${field}.namespace`),
+    serviceAccount: c.name(sa['serviceAccount'], `${field}.serviceAccount`),
+  };
 }
 
 export function readPortMapping(r: FieldReader, value: unknown, field: string): PortMapping {

@@ -1,6 +1,14 @@
 import { FieldError } from '../fields/field-error.ts';
 import { FieldReader } from '../fields/field-reader.ts';
-import { describeResource, readCidr, readGatewayAddress, readNamespacedKey, readPortMapping } from './validate-fields.ts';
+import {
+  describeResource,
+  readCidr,
+  readGatewayAddress,
+  readNamespacedKey,
+  readPortMapping,
+  readServiceAccountMatch,
+  readStringMatch,
+} from './validate-fields.ts';
 import type {
   Authorization,
   Cidr,
@@ -113,14 +121,8 @@ function validateMatch(c: FieldReader, value: unknown, field: string): Match {
   const r = c.record(value, field);
   const list = <T>(key: string, one: (v: unknown, f: string) => T): T[] =>
     c.array(r[key], `${field}.${key}`).map((v, i) => one(v, `${field}.${key}[${i}]`));
-  const stringMatch = (v: unknown, f: string): StringMatch => validateStringMatch(c, v, f);
-  const serviceAccount = (v: unknown, f: string): ServiceAccountMatch => {
-    const sa = c.record(v, f);
-    return {
-      namespace: c.name(sa['namespace'], `${f}.namespace`),
-      serviceAccount: c.name(sa['serviceAccount'], `${f}.serviceAccount`),
-    };
-  };
+  const stringMatch = (v: unknown, f: string): StringMatch => readStringMatch(c, v, f);
+  const serviceAccount = (v: unknown, f: string): ServiceAccountMatch => readServiceAccountMatch(c, v, f);
   const cidr = (v: unknown, f: string): Cidr => readCidr(c, v, f);
   const port = (v: unknown, f: string): number => c.port(v, f, 0);
   return {
@@ -137,22 +139,4 @@ function validateMatch(c: FieldReader, value: unknown, field: string): Match {
     destinationPorts: list('destinationPorts', port),
     notDestinationPorts: list('notDestinationPorts', port),
   };
-}
-
-function validateStringMatch(c: FieldReader, value: unknown, field: string): StringMatch {
-  const r = c.record(value, field);
-  const forms = (['exact', 'prefix', 'suffix', 'presence'] as const).filter((k) => r[k] !== undefined);
-  if (forms.length !== 1) return c.fail(field, 'must have exactly one of exact, prefix, suffix, presence');
-  const [form] = forms;
-  switch (form) {
-    case 'exact':
-      return { exact: c.string(r['exact'], `${field}.exact`) };
-    case 'prefix':
-      return { prefix: c.string(r['prefix'], `${field}.prefix`) };
-    case 'suffix':
-      return { suffix: c.string(r['suffix'], `${field}.suffix`) };
-    default:
-      if (r['presence'] !== true) return c.fail(`${field}.presence`, 'must be true');
-      return { presence: true };
-  }
 }

@@ -104,7 +104,7 @@ export interface RateLimit {
 
 export interface TokenBucket {
   readonly requestsPerSecond: number;
-  /** Requests allowed at once on a full bucket; default max(1, requestsPerSecond / 10) (100 ms of rate). */
+  /** Requests allowed at once on a full bucket; default max(2, requestsPerSecond / 10) (100 ms of rate, at least 2). */
   readonly burst: number;
 }
 

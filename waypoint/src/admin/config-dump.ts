@@ -52,7 +52,7 @@ const key = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespa
  * route sets in use (those that `routesFor` picks for a served Service port, with the ports they apply to); the
  * backends (the Services it serves, and the Services routes send to) with ports and protocols; the ready endpoints of
  * each backend port; the traffic policy held per Service (ServiceTraffic: DestinationRule, retry budget, rate limit);
- * and the certificate state.
+ * the L7 authorization policies held (those targeting this waypoint's Gateway or a Service); and the certificate state.
  */
 export function configDump(src: ConfigDumpSources): Record<string, unknown> {
   const { store } = src;
@@ -141,6 +141,7 @@ export function configDump(src: ConfigDumpSources): Record<string, unknown> {
     backends,
     endpoints,
     traffic: store.serviceTraffic(),
+    authorizations: store.l7Policies(),
     certificates,
   };
 }

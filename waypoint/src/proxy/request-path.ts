@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Workload } from '@ambit/core';
 import { createBackoff } from '@ambit/core';
 import { modifyHeaders } from '@ambit/core/routes';
+import { normalizeRequestTarget } from '@ambit/core/policy';
 import type { TrafficClusters } from '../traffic/clusters.ts';
 import type { Lease, UpstreamCluster } from '../traffic/upstream-cluster.ts';
 import { endpointKey, type Balancer } from './balancer.ts';
@@ -10,6 +11,7 @@ import { classifyUpstreamError, isRetriableFailure, localReplyFor, WaypointError
 import type { Exchange } from './exchange.ts';
 import { abortReply, drawFault, faultDelay } from './fault.ts';
 import { addForwarding, headerValue, withoutHopByHop } from './headers.ts';
+import { authorizeExchange, sendDenied, type AuthzRecord } from './l7-authz.ts';
 import type { Endpoint, RequestRecord, ResponseFlag, WaypointInputs } from './proxy-inputs.ts';
 import { ReplayBody } from './replay-body.ts';
 import { RATE_LIMITED_BODY, rateLimitHeaders } from './rate-limit.ts';
@@ -54,6 +56,7 @@ interface Outcome {
   requestBytes: number;
   responseBytes: number;
   error: string | undefined;
+  authz: AuthzRecord | undefined;
   /** A consistent-hash cookie generated for this request, set on the response. */
   setCookie?: string | undefined;
   /** While the request waits in a circuit breaker's pending queue: takes it out (the client went away). */
@@ -81,6 +84,7 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
     requestBytes: 0,
     responseBytes: 0,
     error: undefined,
+    authz: undefined,
   };
   let gone = false;
   ex.onGone(() => {
@@ -89,7 +93,16 @@ export async function serveExchange(ctx: TunnelContext, ex: Exchange): Promise<v
   });
   const body = ex.body === undefined ? undefined : new ReplayBody(ex.body, RETRY_BUFFER_BYTES);
   try {
-    const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target: ex.target, authority: ex.authority, headers });
+    // (1) L7 authorization of the addressed Service, before routing (as Envoy's RBAC filter before its router).
+    out.authz = authorizeExchange(ctx, ex);
+    if (out.authz?.allow === false) {
+      out.status = 403;
+      out.responseBytes += sendDenied(ex);
+      return;
+    }
+    // Routed and forwarded with the path the policies saw (normalised, as Envoy forwards it).
+    const target = normalizeRequestTarget(ex.target);
+    const plan = planRoute(ctx.inputs.state, ctx.destination, { method: ex.method, target, authority: ex.authority, headers });
     out.route = plan.route;
     // (3) Rate limits of the addressed Service and of the backend the route chose (Envoy's local rate limit filter
     // runs before the router, so a redirect is limited too).
@@ -398,6 +411,7 @@ function record(
     attempts: out.attempts,
     traceparent: forwarding.traceparent,
     error: out.error,
+    ...(out.authz === undefined ? {} : { authz: out.authz }),
   };
 }
 

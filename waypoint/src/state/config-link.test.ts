@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ADDRESS_TYPE_URL, silentLogger } from '@ambit/core';
 import { encodeAddress } from '@ambit/core/codec';
+import { encodeL7Authorization, L7_AUTHORIZATION_TYPE_URL, type L7Authorization } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, encodeRouteSet, routeSetKey, type RouteSet } from '@ambit/core/routes';
 import { eventually } from '@ambit/core/testing';
 import { SERVICE_TRAFFIC_TYPE_URL, encodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
@@ -20,6 +21,15 @@ const gwSet = (ruleRoute: string): RouteSet => ({
   entries: [{ match: { headers: [], queryParams: [] }, rule: 0 }],
 });
 
+const denyAll: L7Authorization = {
+  name: 'deny-all',
+  namespace: 'demo',
+  action: 'DENY',
+  dryRun: false,
+  targets: [{ kind: 'Gateway', namespace: 'demo', name: 'waypoint' }],
+  rules: [{ from: [], to: [], when: [] }],
+};
+
 test('the link fills the store from every type, is synced only after all, and keeps the last good set on a NACK', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-wp-link-'));
   const server = await createFakeXdsServer({ socketPath: join(dir, 'xds.sock') });
@@ -33,14 +43,14 @@ test('the link fills the store from every type, is synced only after all, and ke
   });
   const link = startConfigLink({ target: server.address, node, token: () => Promise.resolve('tok-1'), store, log: silentLogger() });
   try {
-    await eventually(() => assert.equal(server.streams[0]?.requests.length, 3));
+    await eventually(() => assert.equal(server.streams[0]?.requests.length, 4));
     const stream = server.streams[0];
     assert.ok(stream !== undefined);
     assert.deepEqual(stream.metadata.get('authorization'), ['Bearer tok-1']);
     assert.equal(stream.requests[0]?.node?.id, 'router~10.244.1.3~waypoint-abc.demo~demo.svc.cluster.local');
     assert.deepEqual(
       stream.requests.map((r) => r.typeUrl),
-      [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL],
+      [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, L7_AUTHORIZATION_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL],
     );
 
     stream.send(ADDRESS_TYPE_URL, [{ name: 'demo/api.demo.svc.cluster.local', body: encodeAddress({ service: api }) }]);
@@ -50,6 +60,14 @@ test('the link fills the store from every type, is synced only after all, and ke
     const key = routeSetKey(gwSet('demo/a').parent);
     stream.send(ROUTE_SET_TYPE_URL, [{ name: key, body: encodeRouteSet(gwSet('demo/a')) }]);
     await eventually(() => assert.equal(store.routesFor(api, 80)?.rules[0]?.route, 'demo/a'));
+    assert.equal(link.synced(), false, 'L7 policies not answered yet');
+    stream.send(L7_AUTHORIZATION_TYPE_URL, [{ name: 'demo/deny-all', body: encodeL7Authorization(denyAll) }]);
+    await eventually(() =>
+      assert.deepEqual(
+        store.l7PoliciesFor(api).map((p) => p.name),
+        ['deny-all'],
+      ),
+    );
     assert.equal(link.synced(), false, 'traffic not answered yet');
     const traffic: ServiceTraffic = {
       service: { namespace: 'demo', hostname: api.hostname },
@@ -75,6 +93,17 @@ test('the link fills the store from every type, is synced only after all, and ke
 
     stream.send(ROUTE_SET_TYPE_URL, [], [key]);
     await eventually(() => assert.equal(store.routesFor(api, 80), undefined));
+
+    // L7Authorization: a policy that does not decode is a NACK naming the field; the store keeps the last good one.
+    const badPolicy = { ...denyAll, action: 'AUDIT' };
+    const policyNonce = stream.send(L7_AUTHORIZATION_TYPE_URL, [
+      { name: 'demo/deny-all', body: new TextEncoder().encode(JSON.stringify(badPolicy)) },
+    ]);
+    await eventually(() => assert.ok(stream.requests.some((r) => r.responseNonce === policyNonce)));
+    assert.match(stream.requests.find((r) => r.responseNonce === policyNonce)?.errorDetail?.message ?? '', /action: must be/);
+    assert.equal(store.l7PoliciesFor(api)[0]?.action, 'DENY');
+    stream.send(L7_AUTHORIZATION_TYPE_URL, [], ['demo/deny-all']);
+    await eventually(() => assert.deepEqual(store.l7PoliciesFor(api), []));
 
     // ServiceTraffic: held, a bad field is a NACK that keeps it, a removal drops it.
     assert.deepEqual(store.trafficFor(api), traffic);

@@ -1,5 +1,6 @@
 import { ADDRESS_TYPE_URL, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, type AddressResource } from '@ambit/core/codec';
+import { decodeL7Authorization, L7_AUTHORIZATION_TYPE_URL, type L7Authorization } from '@ambit/core/policy';
 import { ROUTE_SET_TYPE_URL, decodeRouteSet, type RouteSet } from '@ambit/core/routes';
 import { SERVICE_TRAFFIC_TYPE_URL, decodeServiceTraffic, type ServiceTraffic } from '@ambit/core/traffic';
 import { createXdsClient, xdsType, type BackoffOptions, type XdsClient } from '@ambit/core/xds';
@@ -29,18 +30,19 @@ export interface ConfigLink {
 
 /**
  * The waypoint's subscription to the controller (delta xDS, as ztunnel's): every Address (workloads and services, for
- * look-ups of any destination), every RouteSet and every ServiceTraffic, all wildcard. Each accepted response is
- * applied to the store as a whole; a response with a resource that does not decode is NACKed by the client and
- * nothing of it is applied, so the store stays at the last good config (the client also keeps it through controller
- * outages and resumes).
+ * look-ups of any destination), every RouteSet, every L7Authorization and every ServiceTraffic (traffic policy per
+ * Service), all wildcard. Each accepted response is applied to the store as a whole; a response with a resource that
+ * does not decode is NACKed by the client and nothing of it is applied, so the store stays at the last good config
+ * (the client also keeps it through controller outages and resumes).
  */
 export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
   const { store } = options;
   const seen = new Set<string>();
   let arrived: () => void = () => undefined;
   const firstConfig = new Promise<void>((resolve) => (arrived = resolve));
-  // Every subscribed type must have answered once ("first config").
-  const subscribed = [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL];
+  // Every subscribed type must have answered once ("first config"): serving before the policies arrived would let
+  // requests through that an ALLOW policy refuses.
+  const subscribed = [ADDRESS_TYPE_URL, ROUTE_SET_TYPE_URL, L7_AUTHORIZATION_TYPE_URL, SERVICE_TRAFFIC_TYPE_URL];
   const synced = (): boolean => subscribed.every((t) => seen.has(t));
   const received = (typeUrl: string): void => {
     seen.add(typeUrl);
@@ -70,6 +72,14 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
         onChange: (c) => {
           store.applyRouteSets(c.upserted, c.removed);
           received(ROUTE_SET_TYPE_URL);
+        },
+      }),
+      xdsType<L7Authorization>({
+        typeUrl: L7_AUTHORIZATION_TYPE_URL,
+        decode: decodeL7Authorization,
+        onChange: (c) => {
+          store.applyL7Authorizations(c.upserted, c.removed);
+          received(L7_AUTHORIZATION_TYPE_URL);
         },
       }),
       xdsType<ServiceTraffic>({

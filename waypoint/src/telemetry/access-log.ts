@@ -51,10 +51,26 @@ export function logRequest(log: Logger, r: RequestRecord, nowMs: number): void {
   };
   if (r.grpcStatus !== undefined) line['grpc_status'] = r.grpcStatus;
   if (r.traceparent !== undefined) line['traceparent'] = r.traceparent;
+  if (r.authz !== undefined) addAuthz(line, r.authz);
   if (r.error !== undefined) {
     line['error'] = r.error;
     log.error(line, 'request complete');
   } else log.info(line, 'request complete');
+}
+
+/**
+ * The L7 authorization decision (when policies applied): `authz` allow|deny, the deciding `authz_policy`
+ * (`namespace/name`) and `authz_rule` (its rule index), and when dry-run policies would have decided otherwise,
+ * `authz_dry_run` and `authz_dry_run_policy` — Envoy's RBAC shadow engine result, which Istio logs for dry-run.
+ */
+function addAuthz(line: Record<string, string | number>, a: NonNullable<RequestRecord['authz']>): void {
+  line['authz'] = a.allow ? 'allow' : 'deny';
+  if (a.policy !== undefined) line['authz_policy'] = a.policy;
+  if (a.rule !== undefined) line['authz_rule'] = a.rule;
+  if (a.dryRun !== undefined) {
+    line['authz_dry_run'] = a.dryRun.allow ? 'allow' : 'deny';
+    if (a.dryRun.policy !== undefined) line['authz_dry_run_policy'] = a.dryRun.policy;
+  }
 }
 
 export function logTcp(log: Logger, r: TcpRecord, nowMs: number): void {

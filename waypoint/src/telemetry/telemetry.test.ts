@@ -218,6 +218,24 @@ test('one access line per request with Envoy/Istio field names', async () => {
   });
 });
 
+test('the access line carries the L7 authorization decision and a dry-run result', async () => {
+  await withTelemetry(async (t, _registry, lines) => {
+    t.request(record({ responseCode: 403, authz: { allow: false, policy: 'demo/deny-post', rule: 1 } }));
+    t.request(record({ authz: { allow: true, dryRun: { allow: false, policy: 'demo/would-deny' } } }));
+    t.request(record({}));
+    const [denied, dry, none] = await lines();
+    assert.equal(denied?.['response_code'], 403);
+    assert.equal(denied?.['authz'], 'deny');
+    assert.equal(denied?.['authz_policy'], 'demo/deny-post');
+    assert.equal(denied?.['authz_rule'], 1);
+    assert.equal(dry?.['authz'], 'allow');
+    assert.equal(dry?.['authz_policy'], undefined);
+    assert.equal(dry?.['authz_dry_run'], 'deny');
+    assert.equal(dry?.['authz_dry_run_policy'], 'demo/would-deny');
+    assert.equal(none?.['authz'], undefined);
+  });
+});
+
 test('TCP passthrough: istio_tcp_* with reporter=waypoint following live counts, and one access line at close', async () => {
   await withTelemetry(async (t, registry, lines) => {
     let sent = 0;
