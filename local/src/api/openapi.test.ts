@@ -64,6 +64,19 @@ void describe('kubectl with OpenAPI of built-in kinds', { skip: KUBECTL_SKIP }, 
     assert.match(route, /backendRefs/);
   });
 
+  void it('explain --output plaintext-openapiv2 reads the protobuf /openapi/v2', async () => {
+    const out = await k.kubectlOk('explain', 'deployment.spec.replicas', '--output', 'plaintext-openapiv2');
+    assert.match(out, /^KIND:\s+Deployment$/m);
+    assert.match(out, /^FIELD:\s+replicas <number>$/m);
+    assert.match(out, /Number of desired pods/);
+    const pod = await k.kubectlOk('explain', 'pod.spec.containers', '--output', 'plaintext-openapiv2');
+    assert.match(pod, /^RESOURCE:\s+containers <\[\]Object>$/m);
+    assert.match(pod, /^\s+image\s+<string>$/m);
+    const json = JSON.parse(await k.kubectlOk('get', '--raw', '/openapi/v2')) as { swagger: string; definitions: Record<string, unknown> };
+    assert.equal(json.swagger, '2.0');
+    assert.ok('kubernetes-models.v1.PodSpec' in json.definitions);
+  });
+
   void it('apply -f of a Deployment without --validate=false, twice', async () => {
     assert.match(await k.kubectlOk('apply', '-f', join(k.dir, 'deploy.yaml')), /deployment.apps\/web created/);
     assert.match(await k.kubectlOk('apply', '-f', join(k.dir, 'deploy.yaml')), /deployment.apps\/web unchanged/);

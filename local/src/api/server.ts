@@ -9,6 +9,7 @@ import { ApiError } from '../store/api-error.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
 import { OpenApi } from './openapi.ts';
+import { encodeOpenApiV2, OPENAPI_V2_PROTOBUF, openApiV2Json } from './openapi-v2.ts';
 import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
 import { servePodLog } from './pod-logs.ts';
 import { handleResource, type ResourceContext } from './resource-handlers.ts';
@@ -128,6 +129,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   };
   let serverAddress = '127.0.0.1:0';
   const openApi = new OpenApi(options.store);
+  // /openapi/v2 merges every group/version (about 1 s to build): kept until the v3 root (its hashes) changes.
+  let v2: { key: string; json: Record<string, unknown>; pb?: Buffer } | undefined;
+  const openApiV2 = (): { key: string; json: Record<string, unknown>; pb?: Buffer } => {
+    const key = JSON.stringify(openApi.root());
+    if (v2?.key !== key) v2 = { key, json: openApiV2Json(openApi) };
+    return v2;
+  };
 
   const authorized = (req: IncomingMessage): boolean => {
     const header = req.headers.authorization ?? '';
@@ -175,7 +183,18 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       if (prefix === 'api' && a !== undefined && segments.length === 4) return discovery(openApi.document('', a));
       if (prefix === 'apis' && a !== undefined && b !== undefined && segments.length === 5) return discovery(openApi.document(a, b));
     }
-    // /openapi/v2 is not served: kubectl 1.27+ validates, explains and applies with v3.
+    if (path === '/openapi/v2') {
+      if (method !== 'GET') throw ApiError.methodNotAllowed();
+      const doc = openApiV2();
+      // client-go asks for gnostic's protobuf only and does not fall back to JSON; other clients get JSON.
+      if (/application\/com\.github\.proto-openapi\.spec\.v2[@.]v1\.0\+protobuf/.test(req.headers.accept ?? '')) {
+        doc.pb ??= encodeOpenApiV2(doc.json);
+        res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF, 'Content-Length': doc.pb.length });
+        res.end(doc.pb);
+        return;
+      }
+      return discovery(doc.json);
+    }
     throw ApiError.noResource();
   };
 
