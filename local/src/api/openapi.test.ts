@@ -80,5 +80,11 @@ void describe('kubectl with OpenAPI of built-in kinds', { skip: KUBECTL_SKIP }, 
   void it('apply -f of a Deployment without --validate=false, twice', async () => {
     assert.match(await k.kubectlOk('apply', '-f', join(k.dir, 'deploy.yaml')), /deployment.apps\/web created/);
     assert.match(await k.kubectlOk('apply', '-f', join(k.dir, 'deploy.yaml')), /deployment.apps\/web unchanged/);
+    // A changed image is a strategic merge patch with the containers list (merged by name on the server).
+    writeFileSync(join(k.dir, 'deploy.yaml'), DEPLOYMENT.replace('image: busybox', 'image: busybox:2'));
+    assert.match(await k.kubectlOk('apply', '-f', join(k.dir, 'deploy.yaml')), /deployment.apps\/web configured/);
+    const deploy = store.get(store.typeOf({ apiVersion: 'apps/v1', kind: 'Deployment' }), 'default', 'web');
+    const tmpl = (deploy['spec'] as { template: { spec: { containers: Array<{ image: string }> } } }).template;
+    assert.equal(tmpl.spec.containers[0]?.image, 'busybox:2');
   });
 });

@@ -206,13 +206,18 @@ void describe('API server over HTTP', () => {
     for (const [contentType, body] of [
       ['application/json-patch+json', []],
       ['application/apply-patch+yaml', 'metadata: {}'],
-      ['application/strategic-merge-patch+json', { $patch: 'replace' }],
-      ['application/strategic-merge-patch+json', { spec: { containers: [{ name: 'c', image: 'j' }] } }],
     ] as const) {
       const r = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body, contentType });
       assert.equal(r.status, 415, contentType);
       assert.equal(r.body['reason'], 'UnsupportedMediaType');
     }
+    // A strategic merge patch with lists merges them by their key on Kubernetes' own kinds (what kubectl apply sends).
+    const merged = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: { spec: { containers: [{ name: 'c', image: 'j' }] } },
+      contentType: 'application/strategic-merge-patch+json',
+    });
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assert.deepEqual((merged.body['spec'] as { containers: unknown[] }).containers, [{ name: 'c', image: 'j' }]);
     const dry = await call('DELETE', '/api/v1/namespaces/default/pods/crud?dryRun=All');
     assert.equal(dry.status, 200);
     assert.equal((await call('GET', '/api/v1/namespaces/default/pods/crud')).status, 200);
