@@ -188,18 +188,33 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     const manifest = join(dir, '..', `${CLUSTER}-kubectl.yaml`);
     writeFileSync(
       manifest,
-      'apiVersion: v1\nkind: Pod\nmetadata: {name: via-kubectl, namespace: it}\nspec:\n  containers: [{name: c, command: [sleep, infinity]}]\n',
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: via-kubectl, namespace: it}\nspec:\n  containers: [{name: c, image: busybox, command: [sh, -c, "echo one; echo two; sleep infinity"]}]\n',
     );
-    const created = await kubectl('create', '-f', manifest, '--validate=false');
+    // No --validate=false: the API serves OpenAPI v3 of built-in kinds.
+    const created = await kubectl('create', '-f', manifest);
     assert.equal(created.code, 0, created.stderr);
     await eventually(async () => assert.equal((await pods(CLUSTER, 'it')).find((p) => p.name === 'via-kubectl')?.phase, 'Running'), 15_000);
     await eventually(() => assert.match(watched, /via-kubectl\s+1\/1\s+Running/), 10_000);
+    // pods/log from the kubelet's log file; Events as the scheduler and kubelet write them.
+    await eventually(async () => assert.equal((await kubectl('logs', '-n', 'it', 'via-kubectl', '--tail=1')).stdout, 'two\n'), 10_000);
+    const described = await kubectl('describe', 'pod', '-n', 'it', 'via-kubectl');
+    assert.equal(described.code, 0, described.stderr);
+    for (const line of [
+      /Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned it\/via-kubectl to node\d/,
+      /Normal\s+Pulled\s+\S+\s+kubelet\s+Container image "busybox" already present on machine/,
+      /Normal\s+Created\s+\S+\s+kubelet\s+Created container c/,
+      /Normal\s+Started\s+\S+\s+kubelet\s+Started container c/,
+    ]) {
+      assert.match(described.stdout, line);
+    }
     const deleted = await kubectl('delete', 'pod', '-n', 'it', 'via-kubectl', '--wait=true');
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.equal(
       (await pods(CLUSTER, 'it')).some((p) => p.name === 'via-kubectl'),
       false,
     );
+    const events = await kubectl('get', 'events', '-n', 'it', '--field-selector', 'involvedObject.name=via-kubectl');
+    assert.match(events.stdout, /Normal\s+Killing\s+pod\/via-kubectl\s+Stopping container c/);
     unlinkSync(manifest);
   });
 

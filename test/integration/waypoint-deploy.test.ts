@@ -83,8 +83,7 @@ describe('waypoint deployment on a local cluster', { concurrency: false }, () =>
     if (!requirePrivileges(t, { root: true }) || !up) return;
     const manifest = join(dir, '..', `${CLUSTER}-gateway.yaml`);
     writeFileSync(manifest, GATEWAY);
-    // The local API serves no OpenAPI documents, so kubectl validates nothing client-side (local/src/api/server.ts).
-    await kubectl('apply', '--validate=false', '-f', manifest);
+    await kubectl('apply', '-f', manifest);
     const applied = Date.now();
 
     const gw = await eventually(async () => {

@@ -95,8 +95,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(ready, 'the cluster did not start (see the before hook)');
     const started = Date.now();
-    // --validate=false: the local API serves no OpenAPI document (local/src/api/README.md).
-    const applied = await k.kubectl(['apply', '--validate=false', '-f', join(LIVE, 'gateway.yaml')]);
+    const applied = await k.kubectl(['apply', '-f', join(LIVE, 'gateway.yaml')]);
     assert.equal(applied.code, 0, applied.stderr);
     const labelled = await k.kubectl(['label', 'namespace', NS, `istio.io/use-waypoint=${GATEWAY}`]);
     assert.equal(labelled.code, 0, labelled.stderr);
@@ -166,7 +165,7 @@ describe('waypoint: L7 routing, retries, timeouts and telemetry on a local clust
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(waypoint, 'the waypoint is not up: the first test of this file failed');
     for (const f of ['canary-90-10.yaml', 'routes.yaml']) {
-      const r = await k.kubectl(['apply', '--validate=false', '-f', join(LIVE, f)]);
+      const r = await k.kubectl(['apply', '-f', join(LIVE, f)]);
       assert.equal(r.code, 0, r.stderr);
     }
     type Route = { status?: { parents?: Array<{ controllerName: string; conditions?: Condition[] }> } };

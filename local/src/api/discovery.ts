@@ -1,4 +1,5 @@
 import type { ResourceType } from '../kube/types.ts';
+import { hasScale } from './scale.ts';
 import type { ResourceTypeRegistry } from '../store/resource-types.ts';
 
 /**
@@ -58,8 +59,21 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
     verbs: RESOURCE_VERBS,
   };
   if (t.shortNames !== undefined && t.shortNames.length > 0) main['shortNames'] = t.shortNames;
-  if (!t.hasStatus) return [main];
-  return [main, { name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: STATUS_VERBS }];
+  const sub = (name: string, kind: string, verbs: string[], gv?: { group: string; version: string }): Record<string, unknown> => ({
+    name: `${t.plural}/${name}`,
+    singularName: '',
+    namespaced: t.namespaced,
+    ...gv,
+    kind,
+    verbs,
+  });
+  return [
+    main,
+    ...(t.hasStatus ? [sub('status', t.kind, STATUS_VERBS)] : []),
+    // kubectl's scale client finds the Scale's group/version here (scale.NewDiscoveryScaleKindResolver).
+    ...(hasScale(t) ? [sub('scale', 'Scale', STATUS_VERBS, { group: 'autoscaling', version: 'v1' })] : []),
+    ...(t.group === '' && t.plural === 'pods' ? [sub('log', 'Pod', ['get'])] : []),
+  ];
 }
 
 /** Undefined when the group/version is not served. */

@@ -154,15 +154,15 @@ void describe(
     });
 
     void it('create -f, replace -f and label', async () => {
-      assert.match(await kubectlOk('create', '-f', join(dir, 'pod.yaml'), '--validate=false'), /pod\/from-yaml created/);
+      assert.match(await kubectlOk('create', '-f', join(dir, 'pod.yaml')), /pod\/from-yaml created/);
       const created = store.get(pods, 'default', 'from-yaml');
       assert.equal(created.metadata.labels?.['app'], 'demo');
       writeFileSync(join(dir, 'pod.yaml'), POD_YAML.replace('app: demo', 'app: demo2'));
-      assert.match(await kubectlOk('replace', '-f', join(dir, 'pod.yaml'), '--validate=false'), /pod\/from-yaml replaced/);
+      assert.match(await kubectlOk('replace', '-f', join(dir, 'pod.yaml')), /pod\/from-yaml replaced/);
       assert.equal(store.get(pods, 'default', 'from-yaml').metadata.labels?.['app'], 'demo2');
       assert.match(await kubectlOk('label', 'pod', 'from-yaml', 'tier=web'), /pod\/from-yaml labeled/);
       assert.deepEqual(store.get(pods, 'default', 'from-yaml').metadata.labels, { app: 'demo2', tier: 'web' });
-      const dup = await kubectl('create', '-f', join(dir, 'pod.yaml'), '--validate=false');
+      const dup = await kubectl('create', '-f', join(dir, 'pod.yaml'));
       assert.notEqual(dup.code, 0);
       assert.match(dup.stderr, /AlreadyExists.*pods "from-yaml" already exists/);
     });

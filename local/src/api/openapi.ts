@@ -1,18 +1,31 @@
 import { createHash } from 'node:crypto';
 import { isRecord } from '@ambit/core';
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeObject, ResourceType } from '../kube/types.ts';
 import type { ObjectStore } from '../store/object-store.ts';
+import { apiVersionOf } from '../store/resource-types.ts';
+import { ModelSchemas, modelFile, type Schema } from './openapi-models.ts';
 
 /**
  * OpenAPI v3 (`/openapi/v3`) for the group/versions that CRDs with schemas serve, built from the CRDs as
  * kube-apiserver builds its CRD specs. Two clients read it: `kubectl create/apply/replace` check there that the
  * server validates fields itself (a PATCH operation with a `fieldValidation` parameter for the kind) and then send
  * `fieldValidation=Strict` instead of validating on the client, and `kubectl explain` renders the schema. Built-in
- * kinds have no schema here, so they stay out of the document (kubectl then needs `--validate=false` for them).
+ * kinds get theirs from the maintained schema packages (`openapi-models.ts`), built on first request and cached.
  */
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 const STRING = { type: 'string' };
+
+/** One kind of a group/version as the document describes it, with the component names of the kind and its list. */
+interface KindEntry {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+  readonly obj: string;
+  readonly list: string;
+}
 
 interface CrdVersion {
   readonly group: string;
@@ -50,10 +63,9 @@ function componentName(group: string, version: string, kind: string): string {
 const ref = (name: string): Record<string, unknown> => ({ $ref: `#/components/schemas/${name}` });
 const query = (name: string): Record<string, unknown> => ({ name, in: 'query', schema: STRING, uniqueItems: true });
 
-function pathsFor(c: CrdVersion): Record<string, unknown> {
+function pathsFor(c: KindEntry): Record<string, unknown> {
   const gvk = { group: c.group, version: c.version, kind: c.kind };
-  const obj = componentName(c.group, c.version, c.kind);
-  const list = componentName(c.group, c.version, c.listKind);
+  const { obj, list } = c;
   const body = (name: string): Record<string, unknown> => ({ content: { 'application/json': { schema: ref(name) } } });
   const op = (action: string, params: string[], schema: string, request?: string): Record<string, unknown> => ({
     'x-kubernetes-action': action,
@@ -63,7 +75,8 @@ function pathsFor(c: CrdVersion): Record<string, unknown> {
     responses: { '200': { description: 'OK', ...body(schema) } },
   });
   const write = ['dryRun', 'fieldManager', 'fieldValidation'];
-  const base = `/apis/${c.group}/${c.version}${c.namespaced ? '/namespaces/{namespace}' : ''}/${c.plural}`;
+  const prefix = c.group === '' ? `/api/${c.version}` : `/apis/${c.group}/${c.version}`;
+  const base = `${prefix}${c.namespaced ? '/namespaces/{namespace}' : ''}/${c.plural}`;
   const pathParams = (named: boolean): Array<Record<string, unknown>> => [
     ...(named ? [{ name: 'name', in: 'path', required: true, schema: STRING, uniqueItems: true }] : []),
     ...(c.namespaced ? [{ name: 'namespace', in: 'path', required: true, schema: STRING, uniqueItems: true }] : []),
@@ -78,6 +91,8 @@ function pathsFor(c: CrdVersion): Record<string, unknown> {
       parameters: pathParams(true),
       get: op('get', [], obj),
       put: op('put', write, obj, obj),
+      // No strategic-merge-patch+json here: kubectl would then compute such patches from this schema, which lacks
+      // the patch strategies; without it kubectl builds them from its compiled-in types, as before.
       patch: op('patch', [...write, 'force'], obj, `${META}.Patch`),
       delete: op('delete', ['dryRun', 'gracePeriodSeconds', 'propagationPolicy'], `${META}.Status`),
     },
@@ -99,17 +114,21 @@ function schemasFor(c: CrdVersion): Record<string, unknown> {
       },
       'x-kubernetes-group-version-kind': gvk,
     },
-    [componentName(c.group, c.version, c.listKind)]: {
-      type: 'object',
-      required: ['items'],
-      properties: {
-        apiVersion: STRING,
-        kind: STRING,
-        items: { type: 'array', items: ref(componentName(c.group, c.version, c.kind)) },
-        metadata: { allOf: [ref(`${META}.ListMeta`)] },
-      },
-      'x-kubernetes-group-version-kind': [{ group: c.group, version: c.version, kind: c.listKind }],
+    [componentName(c.group, c.version, c.listKind)]: listSchema(c.group, c.version, c.listKind, componentName(c.group, c.version, c.kind)),
+  };
+}
+
+function listSchema(group: string, version: string, listKind: string, item: string): Schema {
+  return {
+    type: 'object',
+    required: ['items'],
+    properties: {
+      apiVersion: STRING,
+      kind: STRING,
+      items: { type: 'array', items: ref(item) },
+      metadata: { allOf: [ref(`${META}.ListMeta`)] },
     },
+    'x-kubernetes-group-version-kind': [{ group, version, kind: listKind }],
   };
 }
 
@@ -133,27 +152,107 @@ function describeString(description: string): Record<string, unknown> {
   return { type: 'string', description };
 }
 
-/** The OpenAPI document of one group/version, or undefined when no CRD with a schema serves it. */
-export function openApiV3Document(store: ObjectStore, group: string, version: string): Record<string, unknown> | undefined {
-  const served = crdVersions(store).filter((c) => c.group === group && c.version === version);
-  if (served.length === 0) return undefined;
-  return {
-    openapi: '3.0.0',
-    info: { title: 'Kubernetes CRD Swagger', version: 'v0.1.0' },
-    paths: Object.assign({}, ...served.map(pathsFor)) as Record<string, unknown>,
-    components: { schemas: Object.assign({ ...META_SCHEMAS }, ...served.map(schemasFor)) as Record<string, unknown> },
-  };
+const crdEntry = (c: CrdVersion): KindEntry => ({
+  ...c,
+  obj: componentName(c.group, c.version, c.kind),
+  list: componentName(c.group, c.version, c.listKind),
+});
+
+/** Built-in kinds of a group/version that a schema package covers, with their schemas; cached per kind set. */
+interface BuiltinPart {
+  readonly entries: readonly KindEntry[];
+  readonly schemas: Readonly<Record<string, Schema>>;
 }
 
-/** `/openapi/v3`: where each group/version's document is, with a hash that changes with it (clients cache by URL). */
-export function openApiV3Root(store: ObjectStore): Record<string, unknown> {
-  const paths: Record<string, unknown> = {};
-  const gvs = new Set(crdVersions(store).map((c) => `${c.group}/${c.version}`));
-  for (const gv of [...gvs].sort()) {
-    const [group = '', version = ''] = gv.split('/');
-    const doc = openApiV3Document(store, group, version);
-    const hash = createHash('sha512').update(JSON.stringify(doc)).digest('hex').slice(0, 64).toUpperCase();
-    paths[`apis/${gv}`] = { serverRelativeURL: `/openapi/v3/apis/${gv}?hash=${hash}` };
+function builtinPart(types: readonly ResourceType[]): BuiltinPart {
+  const models = new ModelSchemas();
+  const entries: KindEntry[] = [];
+  for (const t of types) {
+    const gv = apiVersionOf(t);
+    const kindFile = modelFile(gv, t.kind);
+    if (kindFile === undefined) continue;
+    const gvk = (kind: string): Schema => ({ group: t.group, version: t.version, kind });
+    const obj = models.kind(kindFile, t.kind, gvk(t.kind));
+    if (obj === undefined) continue;
+    // Istio's package has no list kinds: describe those as kube-apiserver does for CRDs.
+    const listFile = modelFile(gv, `${t.kind}List`);
+    const listKind = `${t.kind}List`;
+    const list = (listFile === undefined ? undefined : models.kind(listFile, listKind, gvk(listKind))) ?? `${obj}List`;
+    if (listFile === undefined) models.components.set(list, listSchema(t.group, t.version, listKind, obj));
+    entries.push({ group: t.group, version: t.version, kind: t.kind, plural: t.plural, namespaced: t.namespaced, obj, list });
   }
-  return { paths };
+  return { entries, schemas: Object.fromEntries(models.components) };
+}
+
+/**
+ * `/openapi/v3` and its per-group-version documents over one store. Built-in kinds' schemas are parsed once per
+ * process on first request (a few hundred ms), never at start-up; CRD schemas are read from the store each time.
+ */
+export class OpenApi {
+  private readonly builtins = new Map<string, BuiltinPart>();
+
+  constructor(private readonly store: ObjectStore) {}
+
+  /** Built-in (not CRD-served) types of a group/version that a schema package covers. */
+  private builtinTypes(group: string, version: string): ResourceType[] {
+    const crdKinds = new Set(
+      crdVersions(this.store)
+        .filter((c) => c.group === group && c.version === version)
+        .map((c) => c.kind),
+    );
+    return this.store.types
+      .inGroupVersion(group, version)
+      .filter((t) => t.schema === undefined && !crdKinds.has(t.kind) && modelFile(apiVersionOf(t), t.kind) !== undefined);
+  }
+
+  private builtinPart(group: string, version: string): BuiltinPart | undefined {
+    const types = this.builtinTypes(group, version);
+    if (types.length === 0) return undefined;
+    const key = `${group}/${version}:${types.map((t) => t.kind).join(',')}`;
+    let part = this.builtins.get(key);
+    if (part === undefined) {
+      part = builtinPart(types);
+      this.builtins.set(key, part);
+    }
+    return part;
+  }
+
+  /** The OpenAPI document of one group/version (`''` is the core group), or undefined when nothing with a schema serves it. */
+  document(group: string, version: string): Record<string, unknown> | undefined {
+    const crds = crdVersions(this.store).filter((c) => c.group === group && c.version === version);
+    const builtin = this.builtinPart(group, version);
+    if (crds.length === 0 && builtin === undefined) return undefined;
+    const entries = [...(builtin?.entries ?? []), ...crds.map(crdEntry)];
+    return {
+      openapi: '3.0.0',
+      info: { title: 'Kubernetes', version: 'v1.32.0-ambit' },
+      paths: Object.assign({}, ...entries.map(pathsFor)) as Record<string, unknown>,
+      components: {
+        schemas: Object.assign({ ...META_SCHEMAS }, builtin?.schemas ?? {}, ...crds.map(schemasFor)) as Record<string, unknown>,
+      },
+    };
+  }
+
+  /**
+   * `/openapi/v3`: where each group/version's document is, with a hash that changes with it (kubectl caches by URL).
+   * The hash of built-in kinds covers the kinds served and the schema packages' versions, so listing does not parse.
+   */
+  root(): Record<string, unknown> {
+    const paths: Record<string, unknown> = {};
+    const gvs = new Set(crdVersions(this.store).map((c) => `${c.group}/${c.version}`));
+    for (const t of this.store.types.all()) if (this.builtinTypes(t.group, t.version).length > 0) gvs.add(`${t.group}/${t.version}`);
+    for (const gv of [...gvs].sort()) {
+      const [group = '', version = ''] = gv.split('/');
+      const crds = crdVersions(this.store).filter((c) => c.group === group && c.version === version);
+      const builtin = this.builtinTypes(group, version).map((t) => t.kind);
+      const hash = createHash('sha512')
+        .update(JSON.stringify({ crds, builtin, models: ModelSchemas.versions() }))
+        .digest('hex')
+        .slice(0, 64)
+        .toUpperCase();
+      const path = group === '' ? `api/${version}` : `apis/${gv}`;
+      paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${hash}` };
+    }
+    return { paths };
+  }
 }

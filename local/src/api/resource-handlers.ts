@@ -1,14 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isRecord } from '@ambit/core';
+import { asRecord, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
 import type { FieldValidation, SchemaCheckOptions } from '../store/custom-resource.ts';
 import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
 import { apiVersionOf } from '../store/resource-types.ts';
+import { applyStrategicMergePatch } from '../store/strategic-merge-patch.ts';
 import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.ts';
 import type { ResourceRoute } from './resource-routes.ts';
 import { parseIncludeObject, toTable } from './tables.ts';
 import { serveWatch } from './watch-stream.ts';
+import { handleScale } from './scale.ts';
 
 /** What a resource request needs besides the request itself. */
 export interface ResourceContext {
@@ -17,9 +19,13 @@ export interface ResourceContext {
   readonly bookmarkIntervalMs: number;
   /** Remembers a live watch so server shutdown can end it; returns the forget function. */
   readonly trackWatch: (end: () => void) => () => void;
+  /** Serves `pods/<name>/log` of a pod (`container`, `tailLines`, `follow`, `previous`, …). */
+  readonly serveLog: (pod: KubeObject, url: URL, res: ServerResponse) => Promise<void>;
 }
 
 const OBJECT_BODY_TYPES = ['application/json', 'application/yaml', ''];
+/** Groups whose kinds take strategic merge patches with lists and directives (Kubernetes' own, not CRD-style ones). */
+const STRATEGIC_GROUPS = new Set(['', 'apps', 'discovery.k8s.io', 'coordination.k8s.io', 'apiextensions.k8s.io']);
 const PATCH_TYPES = [
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',
@@ -165,6 +171,12 @@ export async function handleResource(
       : undefined;
 
   if (watching && method !== 'GET') throw ApiError.methodNotAllowed();
+  // A subresource path always names its object (`<plural>/<name>/<sub>`).
+  if (route.subresource === 'scale') return handleScale(store, t, route.namespace, route.name ?? '', req, res, ctx.maxBodyBytes, dryRun());
+  if (route.subresource === 'log') {
+    if (method !== 'GET') throw ApiError.methodNotAllowed();
+    return ctx.serveLog(store.get(t, route.namespace, route.name ?? ''), url, res);
+  }
   if (route.subresource === 'status' && !['GET', 'PUT', 'PATCH'].includes(method)) throw ApiError.methodNotAllowed();
 
   switch (method) {
@@ -244,14 +256,32 @@ export async function handleResource(
       }
       const patch = parseBody(await readBody(req, ctx.maxBodyBytes), type, [type]);
       if (!isRecord(patch)) throw ApiError.badRequest('the patch must be a JSON object');
-      if (type === 'application/strategic-merge-patch+json' && !plainMergeCompatible(patch)) {
-        throw new ApiError(
-          415,
-          'UnsupportedMediaType',
-          'strategic merge patches with $ directives or lists are not served; send application/merge-patch+json instead',
-        );
-      }
       const base = { patchType: 'merge' as const, dryRun: dryRun(), ...fieldValidationOf(url, res) };
+      if (type === 'application/strategic-merge-patch+json' && !plainMergeCompatible(patch)) {
+        // Kubernetes' own kinds get the real thing; the others (CRDs in a real cluster, where kube-apiserver refuses
+        // strategic merge patches) only the map-only form, which is a plain merge patch.
+        if (!STRATEGIC_GROUPS.has(t.group)) {
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            `strategic merge patches with $ directives or lists are not served for ${t.kind}; send application/merge-patch+json instead`,
+          );
+        }
+        const current = store.get(t, route.namespace, route.name);
+        const merged = applyStrategicMergePatch(current, patch);
+        if (!isRecord(merged)) throw ApiError.badRequest('the patch deletes the whole object');
+        const updated = { ...merged, metadata: { ...asRecord(merged['metadata']), resourceVersion: current.metadata.resourceVersion } };
+        const { patchType: _merge, ...writeOpts } = base;
+        sendJson(
+          res,
+          200,
+          store.update(
+            updated as KubeObject,
+            route.subresource === undefined ? writeOpts : { ...writeOpts, subresource: route.subresource },
+          ),
+        );
+        return;
+      }
       const out = store.patch(
         t,
         route.namespace,

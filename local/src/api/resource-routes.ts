@@ -1,6 +1,16 @@
 import type { ResourceType } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
 import type { ResourceTypeRegistry } from '../store/resource-types.ts';
+import { hasScale } from './scale.ts';
+
+export type Subresource = 'status' | 'scale' | 'log';
+
+/** Whether a resource has a subresource (status when its type declares it; scale, pods/log as kube-apiserver). */
+export function servesSubresource(type: ResourceType, sub: string): sub is Subresource {
+  if (sub === 'status') return type.hasStatus;
+  if (sub === 'scale') return hasScale(type);
+  return sub === 'log' && type.group === '' && type.plural === 'pods';
+}
 
 /** A request path under `/api/v1` or `/apis/<group>/<version>` resolved to what it addresses. */
 export interface ResourceRoute {
@@ -8,7 +18,7 @@ export interface ResourceRoute {
   /** Undefined for cluster-scoped types and for all-namespaces list/watch. */
   readonly namespace: string | undefined;
   readonly name: string | undefined;
-  readonly subresource: 'status' | undefined;
+  readonly subresource: Subresource | undefined;
   /** Reached through the legacy `/watch/` prefix. */
   readonly watchPath: boolean;
 }
@@ -19,7 +29,7 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
 /**
  * Resolves the segments after the group/version prefix. Anything not served (unknown resource, wrong scope, a
- * subresource other than `status` such as `log`, `exec`, `portforward`) is 404 NotFound, as the real server answers.
+ * subresource other than `status`, `scale` and `log` such as `exec`, `portforward`) is 404 NotFound, as the real server answers.
  */
 export function resolveResourcePath(
   registry: ResourceTypeRegistry,
@@ -49,6 +59,7 @@ export function resolveResourcePath(
   if (type === undefined) throw ApiError.noResource();
   if (namespace !== undefined && !type.namespaced) throw ApiError.noResource();
   if (name !== undefined && type.namespaced && namespace === undefined) throw ApiError.noResource();
-  if (subresource !== undefined && (subresource !== 'status' || !type.hasStatus)) throw ApiError.noResource();
-  return { type, namespace, name, subresource: subresource === 'status' ? 'status' : undefined, watchPath };
+  if (subresource === undefined) return { type, namespace, name, subresource: undefined, watchPath };
+  if (!servesSubresource(type, subresource)) throw ApiError.noResource();
+  return { type, namespace, name, subresource, watchPath };
 }

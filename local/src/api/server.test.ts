@@ -160,10 +160,11 @@ void describe('API server over HTTP', () => {
     assert.ok(resources.some((r) => r.name === 'pods/status'));
     assert.equal(resources.find((r) => r.name === 'nodes')?.namespaced, false);
     assert.equal((await call('GET', '/apis/apps/v1')).body['groupVersion'], 'apps/v1');
-    assert.equal((await call('GET', '/openapi/v2')).status, 404);
-    // OpenAPI v3 only covers kinds of CRDs with schemas (custom-resources.test.ts); this store has none.
-    assert.deepEqual((await call('GET', '/openapi/v3')).body, { paths: {} });
-    assert.equal((await call('GET', '/openapi/v3/api/v1')).status, 404);
+    assert.equal((await call('GET', '/openapi/v2')).body['swagger'], '2.0');
+    // OpenAPI v3 of built-in kinds (openapi.test.ts); CRD kinds in custom-resources.test.ts.
+    assert.ok(Object.keys((await call('GET', '/openapi/v3')).body['paths'] as object).includes('api/v1'));
+    assert.equal((await call('GET', '/openapi/v3/apis/nope.example.com/v1')).status, 404);
+    assert.ok(resources.some((r) => r.name === 'pods/log'));
     assert.equal((await call('GET', '/healthz')).body['text'], 'ok');
     assert.equal((await call('GET', '/apis/nope.example.com/v1')).status, 404);
     assert.equal((await call('GET', '/api', { accept: 'application/vnd.kubernetes.protobuf' })).status, 406);
@@ -205,13 +206,18 @@ void describe('API server over HTTP', () => {
     for (const [contentType, body] of [
       ['application/json-patch+json', []],
       ['application/apply-patch+yaml', 'metadata: {}'],
-      ['application/strategic-merge-patch+json', { $patch: 'replace' }],
-      ['application/strategic-merge-patch+json', { spec: { containers: [{ name: 'c', image: 'j' }] } }],
     ] as const) {
       const r = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body, contentType });
       assert.equal(r.status, 415, contentType);
       assert.equal(r.body['reason'], 'UnsupportedMediaType');
     }
+    // A strategic merge patch with lists merges them by their key on Kubernetes' own kinds (what kubectl apply sends).
+    const merged = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: { spec: { containers: [{ name: 'c', image: 'j' }] } },
+      contentType: 'application/strategic-merge-patch+json',
+    });
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assert.deepEqual((merged.body['spec'] as { containers: unknown[] }).containers, [{ name: 'c', image: 'j' }]);
     const dry = await call('DELETE', '/api/v1/namespaces/default/pods/crud?dryRun=All');
     assert.equal(dry.status, 200);
     assert.equal((await call('GET', '/api/v1/namespaces/default/pods/crud')).status, 200);

@@ -8,8 +8,10 @@ import { AmbitError, type Logger } from '@ambit/core';
 import { ApiError } from '../store/api-error.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
-import { openApiV3Document, openApiV3Root } from './openapi.ts';
+import { OpenApi } from './openapi.ts';
+import { encodeOpenApiV2, OPENAPI_V2_PROTOBUF, openApiV2Json } from './openapi-v2.ts';
 import { mediaType, negotiate, parseBody, readBody, sendApiError, sendJson, sendText } from './http-io.ts';
+import { servePodLog } from './pod-logs.ts';
 import { handleResource, type ResourceContext } from './resource-handlers.ts';
 import { resolveResourcePath } from './resource-routes.ts';
 import { createServingCert, type ServingCert } from './self-signed-cert.ts';
@@ -43,6 +45,11 @@ export interface ApiServerOptions {
    * that set the Authorization header themselves, e.g. tests with fetch).
    */
   readonly tls?: boolean | ServingCert;
+  /**
+   * Where the local kubelets append container output (`<dir>/<namespace>/<pod>/<container>.log`), served as
+   * `pods/<name>/log`. Without it `kubectl logs` answers 404 NotFound.
+   */
+  readonly podLogDir?: string;
 }
 
 export interface ApiServer {
@@ -114,8 +121,21 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       watches.add(end);
       return () => watches.delete(end);
     },
+    serveLog: async (pod, url, res) => {
+      const logDir = options.podLogDir;
+      if (logDir === undefined) throw ApiError.noResource();
+      await servePodLog({ store: options.store, logDir, trackStream: ctx.trackWatch }, pod, url, res);
+    },
   };
   let serverAddress = '127.0.0.1:0';
+  const openApi = new OpenApi(options.store);
+  // /openapi/v2 merges every group/version (about 1 s to build): kept until the v3 root (its hashes) changes.
+  let v2: { key: string; json: Record<string, unknown>; pb?: Buffer } | undefined;
+  const openApiV2 = (): { key: string; json: Record<string, unknown>; pb?: Buffer } => {
+    const key = JSON.stringify(openApi.root());
+    if (v2?.key !== key) v2 = { key, json: openApiV2Json(openApi) };
+    return v2;
+  };
 
   const authorized = (req: IncomingMessage): boolean => {
     const header = req.headers.authorization ?? '';
@@ -158,13 +178,23 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       return handleResource(ctx, resolveResourcePath(options.store.types, group, version, segments.slice(3)), req, res, url);
     }
     if (segments[0] === 'openapi' && segments[1] === 'v3') {
-      if (segments.length === 2) return discovery(openApiV3Root(options.store));
-      const [, , apis, group, version] = segments;
-      if (apis === 'apis' && group !== undefined && version !== undefined && segments.length === 5) {
-        return discovery(openApiV3Document(options.store, group, version));
-      }
+      if (segments.length === 2) return discovery(openApi.root());
+      const [, , prefix, a, b] = segments;
+      if (prefix === 'api' && a !== undefined && segments.length === 4) return discovery(openApi.document('', a));
+      if (prefix === 'apis' && a !== undefined && b !== undefined && segments.length === 5) return discovery(openApi.document(a, b));
     }
-    // /openapi/v2 is not served (nor v3 of built-in kinds): for those kubectl needs --validate=false, as documented.
+    if (path === '/openapi/v2') {
+      if (method !== 'GET') throw ApiError.methodNotAllowed();
+      const doc = openApiV2();
+      // client-go asks for gnostic's protobuf only and does not fall back to JSON; other clients get JSON.
+      if (/application\/com\.github\.proto-openapi\.spec\.v2[@.]v1\.0\+protobuf/.test(req.headers.accept ?? '')) {
+        doc.pb ??= encodeOpenApiV2(doc.json);
+        res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF, 'Content-Length': doc.pb.length });
+        res.end(doc.pb);
+        return;
+      }
+      return discovery(doc.json);
+    }
     throw ApiError.noResource();
   };
 

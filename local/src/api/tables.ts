@@ -246,6 +246,55 @@ const NAMESPACE_COLUMNS: readonly Column[] = [
   AGE,
 ];
 
+const since = (t: unknown, now: Date): string => {
+  const ms = Date.parse(str(t));
+  return Number.isFinite(ms) ? humanDuration(now.getTime() - ms) : '<unknown>';
+};
+
+// kube-apiserver's printEvent: OBJECT is `<lower-case kind>/<name>`; the priority-1 columns show with `-o wide`.
+const EVENT_COLUMNS: readonly Column[] = [
+  { name: 'Last Seen', type: 'string', description: 'Time since the last occurrence.', cell: (o, now) => since(o['lastTimestamp'], now) },
+  { name: 'Type', type: 'string', description: 'Normal or Warning.', cell: (o) => str(o['type']) },
+  { name: 'Reason', type: 'string', description: 'Why the action was taken.', cell: (o) => str(o['reason']) },
+  {
+    name: 'Object',
+    type: 'string',
+    description: 'The object this event is about.',
+    cell: (o) => {
+      const inv = asRecord(o['involvedObject']);
+      const kind = str(inv['kind']).toLowerCase();
+      return str(inv['name']) === '' ? kind : `${kind}/${str(inv['name'])}`;
+    },
+  },
+  {
+    name: 'Subobject',
+    type: 'string',
+    priority: 1,
+    description: 'Part of the object.',
+    cell: (o) => str(asRecord(o['involvedObject'])['fieldPath']),
+  },
+  {
+    name: 'Source',
+    type: 'string',
+    priority: 1,
+    description: 'The component reporting this event.',
+    cell: (o) => {
+      const src = asRecord(o['source']);
+      return str(src['host']) === '' ? str(src['component']) : `${str(src['component'])}, ${str(src['host'])}`;
+    },
+  },
+  { name: 'Message', type: 'string', description: 'A human-readable description.', cell: (o) => str(o['message']).trim() },
+  {
+    name: 'First Seen',
+    type: 'string',
+    priority: 1,
+    description: 'Time since the first occurrence.',
+    cell: (o, now) => since(o['firstTimestamp'], now),
+  },
+  { name: 'Count', type: 'integer', priority: 1, description: 'How many times it occurred.', cell: (o) => num(o['count']) },
+  { name: 'Name', type: 'string', priority: 1, description: 'The event name.', cell: (o) => o.metadata.name ?? '' },
+];
+
 /** A CRD's additionalPrinterColumns, after NAME as kube-apiserver puts them. */
 function crdColumn(c: PrinterColumn): Column {
   return {
@@ -276,6 +325,7 @@ function columnsFor(type: ResourceType): readonly Column[] {
   if (type.group === '' && type.kind === 'Node') return NODE_COLUMNS;
   if (type.group === '' && type.kind === 'Service') return SERVICE_COLUMNS;
   if (type.group === '' && type.kind === 'Namespace') return NAMESPACE_COLUMNS;
+  if (type.group === '' && type.kind === 'Event') return EVENT_COLUMNS;
   if (type.group === 'apps' && type.kind === 'Deployment') return DEPLOYMENT_COLUMNS;
   return [NAME, AGE];
 }

@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { controllerRef, isControlledBy, templateHash } from './owner.ts';
 import { key, splitKey, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
+import type { EventRecorder } from './events.ts';
 
 /**
  * Deployment → ReplicaSet, as kube-controller-manager does it: one ReplicaSet per distinct pod template, named
@@ -11,10 +12,10 @@ import { runController, type Controller } from './controller.ts';
  * replaces pods as soon as the new ones are created; local mode has no surge/unavailability budget). Status counts
  * ready pods so `kubectl get deploy` reads as in a cluster.
  */
-export function startDeploymentController(view: StoreView, log: Logger): Controller {
+export function startDeploymentController(view: StoreView, log: Logger, events?: EventRecorder): Controller {
   return runController(view, log, {
     name: 'deployment',
-    reconcile: (k) => reconcile(view, k),
+    reconcile: (k) => reconcile(view, k, events),
     initialKeys: () => view.list('Deployment').map(key),
     route: (e, add) => {
       if (e.object.kind === 'Deployment') add(key(e.object));
@@ -32,7 +33,7 @@ export function startDeploymentController(view: StoreView, log: Logger): Control
   });
 }
 
-function reconcile(view: StoreView, k: string): void {
+function reconcile(view: StoreView, k: string, events: EventRecorder | undefined): void {
   const [ns = '', name] = splitKey(k);
   const deploy = view.find('Deployment', ns, name);
   if (deploy === undefined || deploy.metadata.deletionTimestamp !== undefined) return;
@@ -41,6 +42,12 @@ function reconcile(view: StoreView, k: string): void {
   const template = asRecord(spec['template']);
   const hash = templateHash(template);
   const owned = view.list('ReplicaSet', ns).filter((rs) => isControlledBy(rs, deploy));
+  // What kube-controller-manager's deployment controller says on every scale of a ReplicaSet.
+  const scaled = (rs: string, from: number | undefined, to: number): void => {
+    const how = from === undefined || to > from ? 'up' : 'down';
+    const text = from === undefined ? `Scaled up replica set ${rs} to ${to}` : `Scaled ${how} replica set ${rs} from ${from} to ${to}`;
+    events?.record(deploy, 'Normal', 'ScalingReplicaSet', text, { component: 'deployment-controller' });
+  };
   const rsName = `${name}-${hash}`;
   let current = owned.find((rs) => rs.metadata.name === rsName);
   const tmeta = asRecord(template['metadata']);
@@ -66,12 +73,17 @@ function reconcile(view: StoreView, k: string): void {
         template: { ...template, metadata: { ...tmeta, labels: podLabels, annotations: podAnnotations } },
       },
     });
+    scaled(rsName, undefined, replicas);
   } else if (asRecord(current['spec'])['replicas'] !== replicas) {
+    const from = asRecord(current['spec'])['replicas'];
     current = view.update({ ...current, spec: { ...asRecord(current['spec']), replicas } });
+    scaled(rsName, typeof from === 'number' ? from : 1, replicas);
   }
   for (const old of owned) {
-    if (old.metadata.name !== rsName && asRecord(old['spec'])['replicas'] !== 0) {
+    const from = asRecord(old['spec'])['replicas'];
+    if (old.metadata.name !== rsName && from !== 0) {
       view.update({ ...old, spec: { ...asRecord(old['spec']), replicas: 0 } });
+      scaled(old.metadata.name ?? '', typeof from === 'number' ? from : 1, 0);
     }
   }
   writeStatus(view, deploy, replicas, owned.concat(owned.includes(current) ? [] : [current]), rsName);

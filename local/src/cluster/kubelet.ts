@@ -5,7 +5,9 @@ import { asRecord, errorMessage, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } from '../net/pod-sandbox.ts';
 import type { NodeNet, Topology } from '../net/topology.ts';
+import { rotateLogIfLarger } from '../proc/log-rotation.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import type { EventRecorder, EventType } from './events.ts';
 import { hostsFor } from './hosts.ts';
 import { containerArgv, containerEnv } from './pod-env.ts';
 import { key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
@@ -19,6 +21,12 @@ export interface KubeletOptions {
   /** Where relative commands run when neither the container nor the pod says (the cluster's manifest dir). */
   readonly defaultWorkdir: string;
   readonly log: Logger;
+  /** Where pod lifecycle Events go (Scheduled, Pulled, Created, Started, BackOff, Killing, FailedCreatePodSandBox). */
+  readonly events?: EventRecorder;
+  /** A container's log file is rotated (one old copy kept) past this size; default 10 MiB, the kubelet's default. */
+  readonly logMaxBytes?: number;
+  /** How often log sizes are checked; default 10,000 ms. */
+  readonly logCheckIntervalMs?: number;
 }
 
 interface RunningPod {
@@ -42,6 +50,9 @@ export class Kubelet {
   readonly #queue: WorkQueue;
   readonly #hostsQueue: WorkQueue;
   readonly #unsubscribe: () => void;
+  /** Pod uids whose Scheduled Event is recorded (a sandbox retry must not repeat it). */
+  readonly #scheduled = new Set<string>();
+  readonly #logTimer: NodeJS.Timeout;
 
   constructor(
     private readonly view: StoreView,
@@ -58,6 +69,22 @@ export class Kubelet {
     for (const pod of view.list('Pod')) {
       if (asRecord(pod['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(pod));
     }
+    this.#logTimer = setInterval(() => this.#rotateLogs(), opts.logCheckIntervalMs ?? 10_000);
+    this.#logTimer.unref();
+  }
+
+  #rotateLogs(): void {
+    for (const [k, running] of this.#pods) {
+      const [ns = 'default', name] = splitKey(k);
+      for (const cname of running.containers.keys()) {
+        const file = join(this.opts.logDir, ns, name, `${cname}.log`);
+        try {
+          rotateLogIfLarger(file, this.opts.logMaxBytes ?? 10 * 1024 * 1024);
+        } catch (err) {
+          this.opts.log.warn({ file, err: errorMessage(err) }, 'container log rotation failed');
+        }
+      }
+    }
   }
 
   /** The pod's network namespace name, for `ambitctl local exec`. */
@@ -70,13 +97,18 @@ export class Kubelet {
     const pod = this.view.find('Pod', ns, name);
     const running = this.#pods.get(k);
     if (running !== undefined && (pod === undefined || pod.metadata.uid !== running.uid)) {
+      this.#scheduled.delete(running.uid);
       await this.#teardown(k, running, 0);
     }
     if (pod === undefined) return;
     if (pod.metadata.deletionTimestamp !== undefined) {
       const cur = this.#pods.get(k);
       const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
-      if (cur !== undefined) await this.#teardown(k, cur, graceMs);
+      if (cur !== undefined) {
+        for (const cname of cur.containers.keys()) this.#event(pod, 'Normal', 'Killing', `Stopping container ${cname}`, cname);
+        await this.#teardown(k, cur, graceMs);
+      }
+      this.#scheduled.delete(pod.metadata.uid ?? '');
       this.view.remove('Pod', ns, name, 0);
       return;
     }
@@ -86,9 +118,42 @@ export class Kubelet {
     await this.#start(k, pod);
   }
 
+  #event(pod: KubeObject, type: EventType, reason: string, message: string, container?: string): void {
+    const fieldPath = container === undefined ? undefined : `spec.containers{${container}}`;
+    this.opts.events?.record(pod, type, reason, message, { component: 'kubelet', host: this.opts.node.name }, fieldPath);
+  }
+
+  /** Events for a container's state change, as the kubelet writes them (images are never pulled: they are "present"). */
+  #containerEvents(pod: KubeObject, cname: string, image: string, prev: ContainerState, next: ContainerState): void {
+    if (next.phase === 'running' && (prev.phase !== 'running' || next.restarts !== prev.restarts)) {
+      // Local containers need no image; one that names none gets no Pulled Event.
+      if (image !== '') this.#event(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`, cname);
+      this.#event(pod, 'Normal', 'Created', `Created container ${cname}`, cname);
+      this.#event(pod, 'Normal', 'Started', `Started container ${cname}`, cname);
+    } else if (next.phase === 'waiting' && next.reason === 'CrashLoopBackOff' && prev.reason !== 'CrashLoopBackOff') {
+      const { name, namespace, uid } = pod.metadata;
+      this.#event(
+        pod,
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${cname} in pod ${name ?? ''}_${namespace ?? ''}(${uid ?? ''})`,
+        cname,
+      );
+    } else if (next.phase === 'terminated' && next.reason === 'StartError' && prev.reason !== 'StartError') {
+      this.#event(pod, 'Warning', 'Failed', `Error: ${next.message ?? 'container could not start'}`, cname);
+    }
+  }
+
   async #start(k: string, pod: KubeObject): Promise<void> {
     const [ns = 'default', name] = splitKey(k);
     const uid = pod.metadata.uid ?? '';
+    if (!this.#scheduled.has(uid)) {
+      this.#scheduled.add(uid);
+      // Scheduling happens at admission (cluster/admission.ts); its Event is written when the node picks the pod up.
+      this.opts.events?.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.opts.node.name}`, {
+        component: 'default-scheduler',
+      });
+    }
     let sandbox: PodSandbox;
     try {
       sandbox = await createPodSandbox(this.opts.topology, this.opts.node, { uid, namespace: ns, name }, this.opts.log);
@@ -96,6 +161,7 @@ export class Kubelet {
       // As a kubelet does (FailedCreatePodSandBox): the pod stays Pending and the sandbox is retried with backoff,
       // e.g. while the node agent or ztunnel that an ambient pod's CNI ADD waits on is still starting.
       this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod sandbox failed; will retry');
+      this.#event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${errorMessage(err)}`);
       this.#writeStatus(k, { phase: 'Pending', reason: 'FailedCreatePodSandBox', message: errorMessage(err) });
       throw err;
     }
@@ -123,6 +189,7 @@ export class Kubelet {
         restartPolicy,
         log: this.opts.log,
         onState: (state: ContainerState) => {
+          this.#containerEvents(pod, cname, String(item['image'] ?? ''), entry.state, state);
           entry.state = state;
           if (this.#pods.get(k) === running) this.#writeStatus(k, {});
         },
@@ -207,6 +274,7 @@ export class Kubelet {
   /** Stops every pod of this node (cluster shutdown): containers get the short grace given, then CNI DEL. */
   async shutdown(graceMs: number): Promise<void> {
     this.#unsubscribe();
+    clearInterval(this.#logTimer);
     await this.#queue.stop();
     await this.#hostsQueue.stop();
     await Promise.all(

@@ -4,15 +4,16 @@ import type { KubeObject } from '../kube/types.ts';
 import { controllerRef, isControlledBy, randomSuffix } from './owner.ts';
 import { isPodReady, key, splitKey, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
+import type { EventRecorder } from './events.ts';
 
 /**
  * ReplicaSet → Pods: keeps `replicas` live pods (`<replicaset>-<5 chars>`), deleting the newest surplus first, and
  * counts ready ones in status. Terminating pods no longer count, so a replacement starts while the old one stops.
  */
-export function startReplicaSetController(view: StoreView, log: Logger): Controller {
+export function startReplicaSetController(view: StoreView, log: Logger, events?: EventRecorder): Controller {
   return runController(view, log, {
     name: 'replicaset',
-    reconcile: (k) => reconcile(view, k),
+    reconcile: (k) => reconcile(view, k, events),
     initialKeys: () => view.list('ReplicaSet').map(key),
     route: (e, add) => {
       if (e.object.kind === 'ReplicaSet') add(key(e.object));
@@ -24,7 +25,7 @@ export function startReplicaSetController(view: StoreView, log: Logger): Control
   });
 }
 
-function reconcile(view: StoreView, k: string): void {
+function reconcile(view: StoreView, k: string, events: EventRecorder | undefined): void {
   const [ns = '', name] = splitKey(k);
   const rs = view.find('ReplicaSet', ns, name);
   if (rs === undefined || rs.metadata.deletionTimestamp !== undefined) return;
@@ -36,7 +37,7 @@ function reconcile(view: StoreView, k: string): void {
     const template = asRecord(spec['template']);
     const tmeta = asRecord(template['metadata']);
     for (let i = live.length; i < want; i++) {
-      view.create({
+      const created = view.create({
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: {
@@ -47,10 +48,16 @@ function reconcile(view: StoreView, k: string): void {
         },
         spec: structuredClone(template['spec']),
       });
+      events?.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name ?? ''}`, {
+        component: 'replicaset-controller',
+      });
     }
   } else if (live.length > want) {
     const surplus = [...live].sort(byCreationDesc).slice(0, live.length - want);
-    for (const p of surplus) view.remove('Pod', ns, p.metadata.name ?? '');
+    for (const p of surplus) {
+      view.remove('Pod', ns, p.metadata.name ?? '');
+      events?.record(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name ?? ''}`, { component: 'replicaset-controller' });
+    }
   }
   const after = view.list('Pod', ns).filter((p) => isControlledBy(p, rs) && p.metadata.deletionTimestamp === undefined);
   const ready = after.filter(isPodReady).length;

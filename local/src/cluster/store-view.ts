@@ -2,7 +2,8 @@ import { asRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 
 /** The kinds the local runtime's controllers read and write. */
-export type KindName = 'Namespace' | 'Node' | 'Pod' | 'Service' | 'ServiceAccount' | 'Deployment' | 'ReplicaSet' | 'EndpointSlice';
+export type KindName =
+  'Namespace' | 'Node' | 'Pod' | 'Service' | 'ServiceAccount' | 'Deployment' | 'ReplicaSet' | 'EndpointSlice' | 'Event';
 
 export interface StoreEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -10,6 +10,7 @@ import type { Controller } from '../cluster/controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
+import { EventRecorder } from '../cluster/events.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
@@ -55,6 +56,7 @@ const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-l
 export class LocalCluster {
   #topology: Topology | undefined;
   #api: { close(): Promise<void> } | undefined;
+  #events: EventRecorder | undefined;
   #controllers: Controller[] = [];
   #kubelets: Kubelet[] = [];
   #watch: ManifestWatch | undefined;
@@ -104,6 +106,7 @@ export class LocalCluster {
       tlsSocketPath: paths.apiTlsSocket,
       token,
       log,
+      podLogDir: paths.logDir,
       extensions: {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
@@ -137,17 +140,19 @@ export class LocalCluster {
         ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
       }),
     );
+    const events = new EventRecorder({ view, log });
+    this.#events = events;
     this.#controllers = [
       startServiceAccountController(view, log),
-      startDeploymentController(view, log),
-      startReplicaSetController(view, log),
+      startDeploymentController(view, log, events),
+      startReplicaSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
-      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log }),
+      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
     );
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
@@ -223,6 +228,7 @@ export class LocalCluster {
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
+    this.#events?.close();
     // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
     await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
     await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));

@@ -13,6 +13,7 @@ const KIND_API_VERSION: Record<KindName, string> = {
   Deployment: 'apps/v1',
   ReplicaSet: 'apps/v1',
   EndpointSlice: 'discovery.k8s.io/v1',
+  Event: 'v1',
 };
 
 /** The controllers' narrow view of the store (see StoreView). */

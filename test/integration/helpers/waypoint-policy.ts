@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from '@ambit/core/testing';
 import type { RunResult } from './ambitctl.ts';
@@ -18,16 +17,9 @@ export class PolicyContext {
     readonly backendIps: readonly string[],
   ) {}
 
-  /**
-   * `kubectl apply -f LIVE/FILE` as a user types it: plain for a file of ambit.dev kinds only (the local API serves
-   * their OpenAPI and validates on the server), with --validate=false when it holds a built-in kind (Istio, Gateway
-   * API), whose OpenAPI the local API does not serve (local/src/api/README.md).
-   */
+  /** `kubectl apply -f LIVE/FILE` as a user types it (the local API serves OpenAPI v3 of every kind it has). */
   tryApply(file: string): Promise<RunResult> {
-    const path = join(this.liveDir, file);
-    const apiVersions = readFileSync(path, 'utf8').match(/^apiVersion: .*$/gm) ?? [];
-    const ambitOnly = apiVersions.every((v) => v.startsWith('apiVersion: ambit.dev/'));
-    return this.k.kubectl(['apply', ...(ambitOnly ? [] : ['--validate=false']), '-f', path]);
+    return this.k.kubectl(['apply', '-f', join(this.liveDir, file)]);
   }
 
   async apply(file: string): Promise<void> {
