@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asRecord } from '@ambit/core';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { Service, ServiceAccount } from 'kubernetes-models/v1';
 import type { WaypointGateway } from './waypoint-gateway.ts';
 import { isSubset, renderWaypoint, type KubeJson, type WaypointDeployOptions } from './waypoint-render.ts';
 
@@ -157,4 +159,13 @@ test('isSubset: what the API server adds is no drift; what someone changed or re
   assert.ok(!isSubset(want, { metadata: { labels: { a: '1' } }, spec: { ports: [{ port: 1 }, { port: 2 }] } }), 'list grew');
   assert.ok(!isSubset(want, { metadata: { labels: { a: '1' } }, spec: { ports: [{ port: 1 }], env: [{ name: 'X' }] } }), 'env added');
   assert.ok(!isSubset({ a: 1 }, { a: '1' }), 'no type coercion');
+});
+
+test('both modes render objects that validate against the Kubernetes schemas (kubernetes-models), as deploy/ does', () => {
+  for (const opts of [CLUSTER, LOCAL]) {
+    const objs = renderWaypoint(GW, opts);
+    assert.doesNotThrow(() => new ServiceAccount(objs.serviceAccount as never).validate(), 'ServiceAccount');
+    assert.doesNotThrow(() => new Deployment(objs.deployment as never).validate(), 'Deployment');
+    assert.doesNotThrow(() => new Service(objs.service as never).validate(), 'Service');
+  }
 });
