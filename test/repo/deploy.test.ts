@@ -29,10 +29,23 @@ function render(dir: string): Obj[] {
     .filter((o): o is Obj => o !== null);
 }
 
-const RENDERED = new Map(OVERLAYS.map((d) => [d, render(d)]));
+test('kubectl embeds a kustomize new enough for deploy/ (v4.2+: `labels`, inline `patches`)', () => {
+  // Debian's kubernetes-client (1.20, kustomize v2) is too old; the machine image's kubectl is what CI runs.
+  const out = JSON.parse(execFileSync('kubectl', ['version', '--client', '-o', 'json'], { encoding: 'utf8' })) as {
+    kustomizeVersion?: string;
+  };
+  const [major = 0, minor = 0] = (/^v(\d+)\.(\d+)/.exec(out.kustomizeVersion ?? '') ?? []).slice(1).map(Number);
+  assert.ok(
+    major > 4 || (major === 4 && minor >= 2),
+    `kubectl's kustomize is ${String(out.kustomizeVersion)}; deploy/ needs v4.2 or newer (kubectl 1.22+)`,
+  );
+});
+
+const RENDERED = new Map<string, Obj[]>();
 function rendered(dir: string): Obj[] {
-  const objs = RENDERED.get(dir);
-  assert.ok(objs !== undefined && objs.length > 0, `${dir} rendered nothing`);
+  const objs = RENDERED.get(dir) ?? render(dir);
+  RENDERED.set(dir, objs);
+  assert.ok(objs.length > 0, `${dir} rendered nothing`);
   return objs;
 }
 
