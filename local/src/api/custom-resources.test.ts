@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
+import { KUBECTL_SKIP, startKubectlFixture, type KubectlFixture, type KubectlResult } from '../../testing/kubectl.ts';
 import { crdDir, installCrds, readCrds } from '../runner/crds.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { createApiServer, type ApiServer } from './server.ts';
@@ -20,13 +19,11 @@ import { createApiServer, type ApiServer } from './server.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TOKEN = 'crd-test-token';
-const dir = mkdtempSync(join(tmpdir(), 'ambit-crs-'));
-const kubeconfig = join(dir, 'kubeconfig');
 const store = new ObjectStore();
 installCrds(store, readCrds(crdDir(REPO)));
-const children = new Set<ChildProcess>();
 let plain: ApiServer;
-let tls: ApiServer;
+/** kubectl against a TLS API server over the same store (client-go sends tokens only over TLS). */
+let fx: KubectlFixture;
 
 const LRL_PATH = '/apis/ambit.dev/v1alpha1/namespaces/default/localratelimits';
 const HF_PATH = '/apis/ambit.dev/v1alpha1/namespaces/default/httpfaults';
@@ -63,45 +60,16 @@ function causesOf(r: Res): string[] {
   return (details?.causes ?? []).map((c) => `${c.reason} ${c.field}: ${c.message}`);
 }
 
-function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, KUBECONFIG: kubeconfig };
-  return new Promise((resolve) => {
-    const child = execFile(
-      'kubectl',
-      ['--cache-dir', join(dir, 'cache'), '--request-timeout', '20s', ...args],
-      { env, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        children.delete(child);
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-      },
-    );
-    children.add(child);
-  });
-}
+const kubectl = (...args: string[]): Promise<KubectlResult> => fx.kubectl(...args);
 
 before(async () => {
   plain = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, log: silentLogger(), tls: false });
-  tls = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token: TOKEN, log: silentLogger() });
-  const ca = Buffer.from(tls.caCertPem ?? '').toString('base64');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'l', cluster: { server: tls.url, 'certificate-authority-data': ca } }],
-      users: [{ name: 'l', user: { token: TOKEN } }],
-      contexts: [{ name: 'l', context: { cluster: 'l', user: 'l', namespace: 'default' } }],
-      'current-context': 'l',
-    }),
-    { mode: 0o600 },
-  );
+  fx = await startKubectlFixture(store);
 });
 
 after(async () => {
-  for (const c of children) c.kill('SIGKILL');
   await plain.close();
-  await tls.close();
-  rmSync(dir, { recursive: true, force: true });
+  await fx.close();
 });
 
 void describe('ambit.dev kinds over HTTP', () => {
@@ -217,23 +185,9 @@ void describe('ambit.dev kinds over HTTP', () => {
   });
 });
 
-function hasKubectl(): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((d) => {
-    try {
-      accessSync(join(d, 'kubectl'), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-// As kubectl.test.ts: kubectl (scripts/debian-packages.txt) may be missing on a developer's machine, never in CI.
-const kubectlSkip = hasKubectl() || process.env['CI'] === 'true' ? false : 'kubectl is not on PATH (CI never skips this)';
-
-void describe('ambit.dev kinds with kubectl', { skip: kubectlSkip }, () => {
+void describe('ambit.dev kinds with kubectl', { skip: KUBECTL_SKIP }, () => {
   const file = (name: string, text: string): string => {
-    const path = join(dir, name);
+    const path = join(fx.dir, name);
     writeFileSync(path, text);
     return path;
   };
