@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AddressResource } from '@ambit/core/codec';
+import { l7Policy, l7Rule } from '@ambit/core/testing/l7-policies';
 import type { RouteSet } from '@ambit/core/routes';
 import { routeSetKey } from '@ambit/core/routes';
 import { meshService, meshWorkload, waypointRef } from '../../testing/mesh-fixtures.ts';
@@ -116,4 +117,27 @@ test('a waypoint named by address counts when that address is this waypoint Serv
     }),
     false,
   );
+});
+
+test("l7PoliciesFor: this Gateway's policies, then the Service's own (each once), re-indexed only after an L7 change", () => {
+  const store = createWaypointStore(GW);
+  const svc = { kind: 'Service', namespace: 'demo', hostname: served.hostname } as const;
+  const gw = l7Policy('demo', 'gw', 'ALLOW', [l7Rule()]);
+  const both = l7Policy('demo', 'both', 'DENY', [l7Rule()], { targets: [svc, { kind: 'Gateway', namespace: 'demo', name: 'waypoint' }] });
+  const own = l7Policy('demo', 'own', 'ALLOW', [l7Rule()], { targets: [svc] });
+  const elsewhere = l7Policy('demo', 'elsewhere', 'ALLOW', [l7Rule()], {
+    targets: [{ kind: 'Gateway', namespace: 'demo', name: 'another' }],
+  });
+  store.applyL7Authorizations(new Map([gw, both, own, elsewhere].map((p) => [`${p.namespace}/${p.name}`, p])), []);
+  const names = (s: typeof served | undefined): string[] => store.l7PoliciesFor(s).map((p) => p.name);
+  assert.deepEqual(names(served), ['both', 'gw', 'own']);
+  assert.deepEqual(names(other), ['both', 'gw']);
+  assert.deepEqual(names(undefined), ['both', 'gw']);
+  assert.equal(store.l7PoliciesFor(served), store.l7PoliciesFor(served), 'one list per Service, not one per request');
+  // An address change does not touch the index; an L7 change does.
+  const before = store.l7PoliciesFor(served);
+  store.applyAddresses(resources({ service: plain }), []);
+  assert.equal(store.l7PoliciesFor(served), before);
+  store.applyL7Authorizations(new Map(), ['demo/gw']);
+  assert.deepEqual(names(served), ['both', 'own']);
 });

@@ -45,10 +45,13 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
   const l7 = new Map<string, L7Authorization>();
   const traffic = new Map<string, ServiceTraffic>();
   let gen = 0;
-  /** Policies that target this Gateway, and by Service (`namespace/hostname`), valid for `policyGen`. */
+  /**
+   * Policies that target this Gateway, and by Service (`namespace/hostname`) the Gateway's followed by the Service's
+   * own, so a request reads one list without allocating. Rebuilt on the next read after an L7 change only.
+   */
   let gatewayPolicies: readonly L7Authorization[] = [];
   let servicePolicies = new Map<string, readonly L7Authorization[]>();
-  let policyGen = -1;
+  let policiesStale = true;
 
   function indexPolicies(): void {
     const forGateway: L7Authorization[] = [];
@@ -67,8 +70,10 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
       }
     }
     gatewayPolicies = forGateway;
-    servicePolicies = byService;
-    policyGen = gen;
+    servicePolicies = new Map(
+      [...byService].map(([k, own]) => [k, [...forGateway, ...own.filter((p) => !forGateway.includes(p))]] as const),
+    );
+    policiesStale = false;
   }
   /** `serviceKey:port` → endpoints, valid for `cachedGen`. */
   let endpointCache = new Map<string, readonly Endpoint[]>();
@@ -143,6 +148,7 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
     applyL7Authorizations(upserted, removed) {
       for (const name of removed) l7.delete(name);
       for (const [name, p] of upserted) l7.set(name, p);
+      policiesStale = true;
       gen += 1;
     },
     applyServiceTraffic(upserted, removed) {
@@ -151,11 +157,8 @@ export function createWaypointStore(gateway: { readonly namespace: string; reado
       gen += 1;
     },
     l7PoliciesFor(service) {
-      if (policyGen !== gen) indexPolicies();
-      const own = service === undefined ? undefined : servicePolicies.get(serviceTrafficKey(service));
-      if (own === undefined || own.length === 0) return gatewayPolicies;
-      if (gatewayPolicies.length === 0) return own;
-      return [...gatewayPolicies, ...own.filter((p) => !gatewayPolicies.includes(p))];
+      if (policiesStale) indexPolicies();
+      return (service === undefined ? undefined : servicePolicies.get(serviceTrafficKey(service))) ?? gatewayPolicies;
     },
     trafficFor: (service) => traffic.get(serviceTrafficKey(service)),
     l7Policies: () => [...l7.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p),
