@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { silentLogger, spiffeId, type GatewayAddress, type PortMapping, type Service, type Workload } from '@ambit/core';
 import { createHbonePool, createHboneServer, type HbonePool, type HboneServer, type WorkloadCert } from '@ambit/core/hbone';
 import { createTestPki } from '@ambit/core/testing/hbone-harness';
@@ -115,6 +115,24 @@ export class TestState implements WaypointState {
   }
 }
 
+/** Writes `total` bytes of `fill` in 64 KiB pieces, honouring back-pressure, then ends `out` (the backends' /download). */
+export function sendPattern(out: Writable, total: number, fill: number): void {
+  const chunk = Buffer.alloc(64 * 1024, fill);
+  let sent = 0;
+  const more = (): void => {
+    while (sent < total) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
+      sent += piece.length;
+      if (!out.write(piece)) {
+        out.once('drain', more);
+        return;
+      }
+    }
+    out.end();
+  };
+  more();
+}
+
 /** What a backend saw of one request. */
 export interface SeenRequest {
   readonly backend: string;
@@ -206,20 +224,7 @@ export async function startBackend(name: string, ip: string): Promise<Backend> {
       if (url.pathname === '/download') {
         const total = Number(url.searchParams.get('bytes') ?? '0');
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
-        const chunk = Buffer.alloc(64 * 1024, 7);
-        let sent = 0;
-        const more = (): void => {
-          while (sent < total) {
-            const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
-            sent += piece.length;
-            if (!res.write(piece)) {
-              res.once('drain', more);
-              return;
-            }
-          }
-          res.end();
-        };
-        more();
+        sendPattern(res, total, 7);
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json', 'x-backend': name }).end(JSON.stringify(record));

@@ -13,7 +13,7 @@ import {
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { WaypointListenerTuning } from '../src/proxy/listener.ts';
-import { makeService, makeWorkload, NS, startWaypointFixture, type SeenRequest, type WaypointFixture } from './fixture.ts';
+import { makeService, makeWorkload, NS, sendPattern, startWaypointFixture, type SeenRequest, type WaypointFixture } from './fixture.ts';
 
 export interface H2Backend {
   readonly name: string;
@@ -81,20 +81,7 @@ export async function startH2Backend(name: string, ip: string): Promise<H2Backen
       if (url.pathname === '/download') {
         const total = Number(url.searchParams.get('bytes') ?? '0');
         stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': String(total) });
-        const chunk = Buffer.alloc(64 * 1024, 9);
-        let sent = 0;
-        const more = (): void => {
-          while (sent < total) {
-            const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
-            sent += piece.length;
-            if (!stream.write(piece)) {
-              stream.once('drain', more);
-              return;
-            }
-          }
-          stream.end();
-        };
-        more();
+        sendPattern(stream, total, 9);
         return;
       }
       stream.respond({ ':status': 200, 'content-type': 'application/json', 'x-backend': name });
