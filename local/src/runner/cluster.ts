@@ -32,7 +32,9 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
-import { NODE_API_PORT } from './node-api.ts';
+import { installedCniPlugin } from './install-node.ts';
+import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
+import { NODE_API_PORT, startNodeApi } from './node-api.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -47,7 +49,16 @@ export interface ClusterOptions {
   readonly certTtlSeconds?: number;
   /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
   readonly waypointCommand?: string;
+  /**
+   * How Ambit itself runs (AMBIT_LOCAL_INSTALL): `runner` (default for now) starts the controller and each node's
+   * agent and ztunnel as processes of the runner; `manifests` applies deploy/overlays/local through the API and waits
+   * for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped manifests, flags and RBAC
+   * are what runs.
+   */
+  readonly install?: InstallMode;
 }
+
+export type InstallMode = 'runner' | 'manifests';
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'ambit-system'];
@@ -66,6 +77,10 @@ export class LocalCluster {
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
   #nodeComponents: NodeComponents[] = [];
+  #nodeApis: ContainerHandle[] = [];
+  get #mode(): InstallMode {
+    return this.opts.install ?? 'runner';
+  }
   get #controllerLog(): string {
     return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
   }
@@ -83,7 +98,9 @@ export class LocalCluster {
       stateDir: paths.stateDir,
       log,
       cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, node.name)],
+      chainedPlugins: (node) => [
+        this.#mode === 'runner' ? ambitCniPlugin(paths.stateDir, node.name) : installedCniPlugin(paths.stateDir, node.name),
+      ],
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -125,29 +142,33 @@ export class LocalCluster {
     writeKubeconfig(paths.kubeconfig, paths.name, api.url, token, api.caCertPem);
     assert(api.caCertPem !== undefined, 'BUG: the local API serves TLS; nodes need its certificate');
     const nodeApi = { clusterName: paths.name, tlsSocket: paths.apiTlsSocket, caCertPem: api.caCertPem, token };
-    const ctl = controllerPaths(paths.stateDir);
-    writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
-    this.#controller = startControllerProcess({
-      repoRoot: this.opts.repoRoot,
-      kubeconfig: paths.kubeconfig,
-      paths: ctl,
-      logFile: this.#controllerLog,
-      log,
-      ...(this.opts.waypointCommand === undefined ? {} : { waypointCommand: this.opts.waypointCommand }),
-    });
     mkdirSync(paths.logDir, { recursive: true });
-    this.#nodeComponents = topology.nodes.map((node) =>
-      startNodeComponents({
-        repoRoot: this.opts.repoRoot,
-        stateDir: paths.stateDir,
-        api: nodeApi,
-        xdsSocket: ctl.xdsSocket,
-        node,
-        logDir: paths.logDir,
-        log,
-        ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
-      }),
+    this.#nodeApis = topology.nodes.map((node) =>
+      startNodeApi({ repoRoot: this.opts.repoRoot, stateDir: paths.stateDir, api: nodeApi, node, logDir: paths.logDir, log }),
     );
+    const ctl = controllerPaths(paths.stateDir);
+    if (this.#mode === 'runner') {
+      writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
+      this.#controller = startControllerProcess({
+        repoRoot: this.opts.repoRoot,
+        kubeconfig: paths.kubeconfig,
+        paths: ctl,
+        logFile: this.#controllerLog,
+        log,
+        ...(this.opts.waypointCommand === undefined ? {} : { waypointCommand: this.opts.waypointCommand }),
+      });
+      this.#nodeComponents = topology.nodes.map((node) =>
+        startNodeComponents({
+          repoRoot: this.opts.repoRoot,
+          stateDir: paths.stateDir,
+          xdsSocket: ctl.xdsSocket,
+          node,
+          logDir: paths.logDir,
+          log,
+          ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
+        }),
+      );
+    }
     const events = new EventRecorder({ view, log });
     this.#events = events;
     this.#controllers = [
@@ -163,11 +184,20 @@ export class LocalCluster {
     this.#kubelets = topology.nodes.map(
       (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
     );
+    if (this.#mode === 'manifests') {
+      // Ambit first, as a user installs it before their apps; pods of ambient namespaces wait in their CNI ADD (the
+      // kubelet retries the sandbox) until the node agent and ztunnel of their node are up.
+      const install = applyTweaks(await renderOverlay(this.opts.repoRoot), {
+        ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
+        ...(this.opts.waypointCommand !== undefined && { waypointCommand: this.opts.waypointCommand }),
+      });
+      applyObjects(target, install);
+    }
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
     this.#watch.adopt(objects);
     this.#watch.start();
-    await this.#waitReady(view, ctl.debugSocket);
+    await this.#waitReady(view, store, ctl.debugSocket);
     this.#writeInfo({
       state: 'ready',
       pid: process.pid,
@@ -183,7 +213,7 @@ export class LocalCluster {
     this.#writeInfo({ state: 'failed', pid: process.pid, error: errorMessage(err) });
   }
 
-  async #waitReady(view: StoreView, controllerSocket: string): Promise<void> {
+  async #waitReady(view: StoreView, store: ObjectStore, controllerSocket: string): Promise<void> {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
       const ctl = this.#controller?.state();
@@ -203,14 +233,18 @@ export class LocalCluster {
         const want = asRecord(d['spec'])['replicas'] ?? 1;
         return asRecord(d['status'])['readyReplicas'] === want || want === 0;
       });
-      const controllerUp = await controllerReady(controllerSocket);
+      // Runner mode: the controller process answers /ready. Manifests: its Deployment and both DaemonSets rolled out
+      // (the pods' readiness probes: the controller's /ready, ztunnel's /healthz/ready).
+      const rollouts = this.#mode === 'manifests' ? pendingRollouts(store) : [];
+      const controllerUp = this.#mode === 'manifests' ? rollouts.length === 0 : await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
           late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
-        if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
+        if (rollouts.length > 0) late.push(`Ambit not rolled out: ${rollouts.join('; ')}`);
+        else if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -240,7 +274,7 @@ export class LocalCluster {
     this.#events?.close();
     // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
     await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
-    await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
+    await Promise.all(this.#nodeApis.map((f) => f.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined)

@@ -1,6 +1,9 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
+import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
 
 /**
  * Where each node reaches the API server: 127.0.0.1 of the node's own namespace, the port a real API server listens
@@ -57,5 +60,38 @@ export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerH
     backoff: RESTART_BACKOFF,
     log: opts.log,
     ...(opts.onState === undefined ? {} : { onState: opts.onState }),
+  });
+}
+
+/**
+ * The node's kubeconfig: `https://127.0.0.1:NODE_API_PORT` (the node's API forwarder), the API's certificate and
+ * token. What runs in the node's namespace outside pods (the CNI plugin the kubelet calls) reads the API with it.
+ */
+export function nodeKubeconfigPath(stateDir: string, node: string): string {
+  return join(stateDir, 'nodes', node, 'kubeconfig');
+}
+
+export interface NodeApiOptions {
+  readonly repoRoot: string;
+  readonly stateDir: string;
+  readonly api: NodeApiAccess;
+  readonly node: NodeNet;
+  readonly logDir: string;
+  readonly log: Logger;
+}
+
+/** Writes the node's kubeconfig and starts its API forwarder (one per node, before anything on the node reads the API). */
+export function startNodeApi(opts: NodeApiOptions): ContainerHandle {
+  const kubeconfig = nodeKubeconfigPath(opts.stateDir, opts.node.name);
+  mkdirSync(join(kubeconfig, '..'), { recursive: true, mode: 0o700 });
+  writeKubeconfig(kubeconfig, opts.api.clusterName, `https://127.0.0.1:${NODE_API_PORT}`, opts.api.token, opts.api.caCertPem);
+  return startNodeApiForwarder({
+    repoRoot: opts.repoRoot,
+    netns: opts.node.netns,
+    nodeIp: opts.node.ip,
+    name: `kube-system/api-forwarder-${opts.node.name}`,
+    tlsSocket: opts.api.tlsSocket,
+    logFile: join(opts.logDir, 'kube-system', `api-forwarder-${opts.node.name}`, 'api-forwarder.log'),
+    log: opts.log,
   });
 }

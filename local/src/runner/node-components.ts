@@ -4,9 +4,8 @@ import type { Logger } from '@ambit/core';
 import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import { nodeCredentialPath } from './controller-process.ts';
-import { writeKubeconfig } from './kubeconfig.ts';
 import { bundledCommand, ZTUNNEL_BUNDLE, ZTUNNEL_NODE_FLAGS } from './bundles.ts';
-import { NODE_API_PORT, startNodeApiForwarder, type NodeApiAccess } from './node-api.ts';
+import { nodeKubeconfigPath } from './node-api.ts';
 
 /** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
 export interface NodeComponentPaths {
@@ -24,7 +23,6 @@ export interface NodeComponentPaths {
   /** Pid files of the running processes, for operators and tests (e.g. to restart a ztunnel). */
   readonly agentPid: string;
   readonly ztunnelPid: string;
-  readonly apiForwarderPid: string;
 }
 
 export function nodeComponentPaths(stateDir: string, node: string): NodeComponentPaths {
@@ -34,10 +32,9 @@ export function nodeComponentPaths(stateDir: string, node: string): NodeComponen
     cniSocket: join(dir, 'agent.sock'),
     zdsSocket: join(dir, 'ztunnel.sock'),
     agentState: join(dir, 'agent-state.json'),
-    kubeconfig: join(dir, 'kubeconfig'),
+    kubeconfig: nodeKubeconfigPath(stateDir, node),
     agentPid: join(dir, 'node-agent.pid'),
     ztunnelPid: join(dir, 'ztunnel.pid'),
-    apiForwarderPid: join(dir, 'api-forwarder.pid'),
   };
 }
 
@@ -53,7 +50,6 @@ export function ambitCniPlugin(stateDir: string, node: string): Record<string, u
 export interface NodeComponentsOptions {
   readonly repoRoot: string;
   readonly stateDir: string;
-  readonly api: NodeApiAccess;
   readonly xdsSocket: string;
   readonly node: NodeNet;
   readonly logDir: string;
@@ -63,7 +59,6 @@ export interface NodeComponentsOptions {
 }
 
 export interface NodeComponents {
-  readonly apiForwarder: ContainerHandle;
   readonly agent: ContainerHandle;
   readonly ztunnel: ContainerHandle;
 }
@@ -88,11 +83,9 @@ function ztunnelCommand(repoRoot: string, log: Logger): string[] {
 
 /**
  * A node's mesh DaemonSet pods as processes inside the node's network namespace (hostNetwork, as in a cluster): the
- * node agent, which the CNI plugin calls and which captures pods, and the ztunnel, which serves them; plus the node's
- * API endpoint, a forwarder from 127.0.0.1:NODE_API_PORT to the API server's TLS unix socket, started inside the
- * namespace so that its socket belongs there. The agent reads the API with the node's kubeconfig through it (TLS and
- * token, as in a cluster); ztunnel reaches the controller through a unix socket. The supervisor restarts each when
- * it dies.
+ * node agent, which the CNI plugin calls and which captures pods, and the ztunnel, which serves them. The agent reads
+ * the API with the node's kubeconfig through the node's API forwarder (node-api.ts; TLS and token, as in a cluster);
+ * ztunnel reaches the controller through a unix socket. The supervisor restarts each when it dies.
  */
 export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents {
   const paths = nodeComponentPaths(opts.stateDir, opts.node.name);
@@ -105,17 +98,6 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
       const pid = state.phase === 'running' ? handle().pid() : undefined;
       if (pid !== undefined) writeFileSync(file, String(pid), { mode: 0o600 });
     };
-  writeKubeconfig(paths.kubeconfig, opts.api.clusterName, `https://127.0.0.1:${NODE_API_PORT}`, opts.api.token, opts.api.caCertPem);
-  const apiForwarder: ContainerHandle = startNodeApiForwarder({
-    repoRoot: opts.repoRoot,
-    netns: opts.node.netns,
-    nodeIp: opts.node.ip,
-    name: `ambit-system/api-forwarder-${opts.node.name}`,
-    tlsSocket: opts.api.tlsSocket,
-    logFile: logs('api-forwarder'),
-    log: opts.log,
-    onState: pidFile(paths.apiForwarderPid, () => apiForwarder),
-  });
   const agent: ContainerHandle = startContainer({
     netns: opts.node.netns,
     name: `ambit-system/node-agent-${opts.node.name}`,
@@ -152,5 +134,5 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
     log: opts.log,
     onState: pidFile(paths.ztunnelPid, () => ztunnel),
   });
-  return { apiForwarder, agent, ztunnel };
+  return { agent, ztunnel };
 }
