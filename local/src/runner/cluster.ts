@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
+import {
+  createServiceAccountTokens,
+  loadOrCreateSigningKey,
+  type LocalServiceAccountTokens,
+  type TokenObjectKind,
+} from '../auth/tokens.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
@@ -63,11 +69,18 @@ export class LocalCluster {
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
   #nodeComponents: NodeComponents[] = [];
+  #tokens: LocalServiceAccountTokens | undefined;
   get #controllerLog(): string {
     return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
   }
 
   constructor(private readonly opts: ClusterOptions) {}
+
+  /** The cluster's ServiceAccount tokens (the kubelets mount them, the API authenticates them); set by `start`. */
+  get serviceAccountTokens(): LocalServiceAccountTokens {
+    assert(this.#tokens !== undefined, 'BUG: ServiceAccount tokens read before the cluster started');
+    return this.#tokens;
+  }
 
   async start(): Promise<void> {
     const { paths, log } = this.opts;
@@ -98,6 +111,8 @@ export class LocalCluster {
     installCrds(store, readCrds(crdDir(this.opts.repoRoot)));
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
     const target = applyTarget(store);
+    const tokens = await serviceAccountTokens(store, join(paths.stateDir, 'sa.key'));
+    this.#tokens = tokens;
     const token = randomBytes(24).toString('base64url');
     const api = await createApiServer({
       store,
@@ -276,6 +291,16 @@ function tailFile(path: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** The cluster's ServiceAccount token issuer/verifier, with its signing key kept in the state directory. */
+async function serviceAccountTokens(store: ObjectStore, keyPath: string): Promise<LocalServiceAccountTokens> {
+  const signingKey = await loadOrCreateSigningKey(keyPath);
+  return createServiceAccountTokens({
+    signingKey,
+    find: (kind: TokenObjectKind, namespace, name) =>
+      store.find(store.typeOf({ apiVersion: 'v1', kind }), kind === 'Node' ? undefined : namespace, name),
+  });
 }
 
 function objectsOf(body: unknown): SourcedObject[] {
