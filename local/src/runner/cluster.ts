@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
+import { startClusterRoleAggregation } from '../auth/store-policy.ts';
 import {
   createServiceAccountTokens,
   loadOrCreateSigningKey,
@@ -120,6 +121,7 @@ export class LocalCluster {
       socketPath: paths.apiSocket,
       tlsSocketPath: paths.apiTlsSocket,
       token,
+      serviceAccountTokens: tokens,
       log,
       podLogDir: paths.logDir,
       extensions: {
@@ -164,6 +166,7 @@ export class LocalCluster {
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
