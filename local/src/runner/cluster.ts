@@ -7,6 +7,7 @@ import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
+import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
@@ -146,6 +147,7 @@ export class LocalCluster {
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
+      startDaemonSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
