@@ -14,6 +14,7 @@ import {
 } from '../auth/tokens.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
+import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
@@ -163,6 +164,7 @@ export class LocalCluster {
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
+      startDaemonSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),

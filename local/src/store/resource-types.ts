@@ -67,6 +67,8 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ...builtins('apps', 'v1', [
     { plural: 'deployments', kind: 'Deployment', short: ['deploy'], status: true },
     { plural: 'replicasets', kind: 'ReplicaSet', short: ['rs'], status: true },
+    { plural: 'daemonsets', kind: 'DaemonSet', short: ['ds'], status: true },
+    { plural: 'controllerrevisions', kind: 'ControllerRevision' },
   ]),
   ...builtins('discovery.k8s.io', 'v1', [{ plural: 'endpointslices', kind: 'EndpointSlice' }]),
   ...builtins('coordination.k8s.io', 'v1', [{ plural: 'leases', kind: 'Lease' }]),
