@@ -12,6 +12,8 @@ import {
   type LocalServiceAccountTokens,
   type TokenObjectKind,
 } from '../auth/tokens.ts';
+import { createServingCert } from '../api/self-signed-cert.ts';
+import { ensureKubernetesService, startKubernetesServiceController } from '../cluster/kubernetes-service.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
 import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
@@ -38,6 +40,7 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
+import { NODE_API_PORT } from './node-api.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -112,6 +115,10 @@ export class LocalCluster {
     // Ambit's own kinds are served from the start, as in a cluster where Ambit is installed.
     installCrds(store, readCrds(crdDir(this.opts.repoRoot)));
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
+    // In-cluster clients reach the API through default/kubernetes (10.96.0.1:443), whose endpoints are the nodes'
+    // API forwarders; it exists before any pod, so every pod gets KUBERNETES_SERVICE_HOST/PORT.
+    const apiEndpoints = { ips: topology.nodes.map((n) => n.ip), port: NODE_API_PORT };
+    ensureKubernetesService(view, apiEndpoints);
     const target = applyTarget(store);
     const tokens = await serviceAccountTokens(store, join(paths.stateDir, 'sa.key'));
     this.#tokens = tokens;
@@ -119,6 +126,7 @@ export class LocalCluster {
     const api = await createApiServer({
       store,
       listen: { host: '127.0.0.1', port: 0 },
+      tls: await createServingCert('ambit-local-api', new Date(), 3650, apiEndpoints.ips),
       socketPath: paths.apiSocket,
       tlsSocketPath: paths.apiTlsSocket,
       token,
@@ -161,6 +169,7 @@ export class LocalCluster {
     const events = new EventRecorder({ view, log });
     this.#events = events;
     this.#controllers = [
+      startKubernetesServiceController(view, apiEndpoints, log),
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
