@@ -5,10 +5,18 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
+import { startClusterRoleAggregation } from '../auth/store-policy.ts';
+import {
+  createServiceAccountTokens,
+  loadOrCreateSigningKey,
+  type LocalServiceAccountTokens,
+  type TokenObjectKind,
+} from '../auth/tokens.ts';
 import { createServingCert } from '../api/self-signed-cert.ts';
 import { ensureKubernetesService, startKubernetesServiceController } from '../cluster/kubernetes-service.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
+import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
@@ -32,7 +40,7 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
-import { installedCniPlugin } from './install-node.ts';
+import { installedCniPlugin, localImages } from './install-node.ts';
 import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
 import { NODE_API_PORT, startNodeApi } from './node-api.ts';
 
@@ -78,6 +86,7 @@ export class LocalCluster {
   #controller: ContainerHandle | undefined;
   #nodeComponents: NodeComponents[] = [];
   #nodeApis: ContainerHandle[] = [];
+  #tokens: LocalServiceAccountTokens | undefined;
   get #mode(): InstallMode {
     return this.opts.install ?? 'runner';
   }
@@ -86,6 +95,12 @@ export class LocalCluster {
   }
 
   constructor(private readonly opts: ClusterOptions) {}
+
+  /** The cluster's ServiceAccount tokens (the kubelets mount them, the API authenticates them); set by `start`. */
+  get serviceAccountTokens(): LocalServiceAccountTokens {
+    assert(this.#tokens !== undefined, 'BUG: ServiceAccount tokens read before the cluster started');
+    return this.#tokens;
+  }
 
   async start(): Promise<void> {
     const { paths, log } = this.opts;
@@ -122,6 +137,8 @@ export class LocalCluster {
     const apiEndpoints = { ips: topology.nodes.map((n) => n.ip), port: NODE_API_PORT };
     ensureKubernetesService(view, apiEndpoints);
     const target = applyTarget(store);
+    const tokens = await serviceAccountTokens(store, join(paths.stateDir, 'sa.key'));
+    this.#tokens = tokens;
     const token = randomBytes(24).toString('base64url');
     const api = await createApiServer({
       store,
@@ -130,6 +147,7 @@ export class LocalCluster {
       socketPath: paths.apiSocket,
       tlsSocketPath: paths.apiTlsSocket,
       token,
+      serviceAccountTokens: tokens,
       log,
       podLogDir: paths.logDir,
       extensions: {
@@ -176,13 +194,26 @@ export class LocalCluster {
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
+      startDaemonSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
-      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
+      (node) =>
+        new Kubelet(view, {
+          topology,
+          node,
+          logDir: paths.logDir,
+          defaultWorkdir: this.opts.configDir,
+          log,
+          events,
+          // Runner mode keeps its waypoints as host programs (--waypoint-command); the install runs the image.
+          ...(this.#mode === 'manifests' && { images: localImages(this.opts.repoRoot) }),
+          tokens,
+        }),
     );
     if (this.#mode === 'manifests') {
       // Ambit first, as a user installs it before their apps; pods of ambient namespaces wait in their CNI ADD (the
@@ -319,6 +350,16 @@ function tailFile(path: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** The cluster's ServiceAccount token issuer/verifier, with its signing key kept in the state directory. */
+async function serviceAccountTokens(store: ObjectStore, keyPath: string): Promise<LocalServiceAccountTokens> {
+  const signingKey = await loadOrCreateSigningKey(keyPath);
+  return createServiceAccountTokens({
+    signingKey,
+    find: (kind: TokenObjectKind, namespace, name) =>
+      store.find(store.typeOf({ apiVersion: 'v1', kind }), kind === 'Node' ? undefined : namespace, name),
+  });
 }
 
 function objectsOf(body: unknown): SourcedObject[] {

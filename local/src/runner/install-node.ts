@@ -1,12 +1,25 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { hostPathOnNode } from '../cluster/volumes.ts';
+import type { LocalImage } from '../cluster/container-spec.ts';
 import { nodeKubeconfigPath } from './node-api.ts';
 
+/** The repository of Ambit's one image (Dockerfile; deploy/ names it with a tag). */
+export const AMBIT_IMAGE = 'ghcr.io/ambit-dev/ambit';
+
 /**
- * Where a `hostPath` volume path lives on a local node (shared contract 1): `<stateDir>/nodes/<node>/host<path>`, so
- * each node has its own `/var/run/ambit`, as separate machines do.
+ * The images a local node "has" (contract 2): Ambit's image is this checkout, its ENTRYPOINT deploy/image/ambit with
+ * AMBIT_HOME pointing here, so the manifests' containers (`args: [ztunnel, …]`) run this build. PATH starts with the
+ * runner's Node (the project's Node 24), as the image's PATH finds its Node first; USER 10001 as the Dockerfile's.
  */
-export function nodeHostPath(stateDir: string, node: string, path: string): string {
-  return join(stateDir, 'nodes', node, 'host', path);
+export function localImages(repoRoot: string): Record<string, LocalImage> {
+  return {
+    [AMBIT_IMAGE]: {
+      entrypoint: [join(repoRoot, 'deploy', 'image', 'ambit')],
+      env: { AMBIT_HOME: repoRoot, PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
+      user: 10001,
+      group: 10001,
+    },
+  };
 }
 
 /**
@@ -17,7 +30,7 @@ export function nodeHostPath(stateDir: string, node: string, path: string): stri
 export function installedCniPlugin(stateDir: string, node: string): Record<string, unknown> {
   return {
     type: 'ambit-cni',
-    agentSocket: nodeHostPath(stateDir, node, '/var/run/ambit/agent.sock'),
+    agentSocket: hostPathOnNode(stateDir, node, '/var/run/ambit/agent.sock'),
     kubeconfig: nodeKubeconfigPath(stateDir, node),
   };
 }
