@@ -181,7 +181,7 @@ export class LocalCluster {
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
-      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
+      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, tokens }),
     );
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
