@@ -21,7 +21,7 @@ export function validateObject(obj: unknown): FieldError[] {
   const apiVersion = c.name(o['apiVersion'], 'apiVersion');
   const kind = c.name(o['kind'], 'kind');
   const meta = c.record(o['metadata'], 'metadata');
-  if (meta !== undefined) checkMetadata(c, meta, kind === 'Namespace');
+  if (meta !== undefined) checkMetadata(c, meta, kind === 'Namespace', apiVersion?.startsWith('rbac.authorization.k8s.io/') === true);
   if (c.problems.length > 0) return c.problems;
   switch (`${apiVersion}/${kind}`) {
     case 'v1/Pod':
@@ -42,11 +42,15 @@ export function validateObject(obj: unknown): FieldError[] {
   return c.problems;
 }
 
-function checkMetadata(c: Checker, meta: Record<string, unknown>, isNamespace: boolean): void {
+/** `rbacName`: RBAC objects are named by any path segment (`system:discovery`), as kube-apiserver's ValidateRBACName. */
+function checkMetadata(c: Checker, meta: Record<string, unknown>, isNamespace: boolean, rbacName: boolean): void {
   const name = c.optString(meta['name'], 'metadata.name');
   const generateName = c.optString(meta['generateName'], 'metadata.generateName');
   if (name === undefined && generateName === undefined) c.fail('metadata.name', 'required');
-  if (name !== undefined) {
+  if (name !== undefined && rbacName) {
+    if (name === '.' || name === '..' || /[/%]/.test(name))
+      c.fail('metadata.name', `"${name}" must be a path segment (no '/' or '%', not '.' or '..')`);
+  } else if (name !== undefined) {
     const ok = isNamespace ? isDnsLabel(name) : isDnsSubdomain(name);
     if (!ok) {
       c.fail('metadata.name', `"${name}" must be a lower-case RFC 1123 ${isNamespace ? 'label' : 'subdomain'}`);
