@@ -3,14 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { asRecord, isRecord } from '@ambit/core';
+import { asRecord, isRecord, silentLogger, type Logger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
 import { storeView } from '../runner/store-adapter.ts';
 import { listNetnsWithPrefix } from '../net/netns.ts';
+import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
 import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
-import { needsNetwork, tempDir, withTopology, type TopologyFixture } from '../../testing/network.ts';
+import { assertNothingLeft, needsNetwork, tempDir, testPrefix } from '../../testing/network.ts';
 import { createTestTokenIssuer, testTokenClaims } from '../../testing/token-issuer.ts';
 import { EventRecorder } from './events.ts';
 import { createAdmission } from './admission.ts';
@@ -31,14 +32,19 @@ const TOOLS = ['/usr/bin/mount', '/usr/bin/setpriv', '/usr/bin/sleep', '/usr/bin
 interface Fixture {
   readonly view: StoreView;
   readonly store: ObjectStore;
-  readonly topo: TopologyFixture;
+  readonly topo: { readonly topology: Topology; readonly stateDir: string; readonly log: Logger };
   readonly logDir: string;
   readonly workDir: string;
   readonly tokens: ReturnType<typeof createTestTokenIssuer>;
 }
 
 async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: number): Promise<Fixture> {
-  const topo = await withTopology(t, tag, 1);
+  // Not withTopology: its teardown would run before the kubelet's (after hooks run in registration order), and a pod
+  // sandbox still being made would outlive the topology.
+  const prefix = testPrefix(tag);
+  const stateDir = await tempDir(t, tag);
+  const log = silentLogger();
+  const topo = { topology: await createTopology({ prefix, nodes: 1, stateDir, log }), stateDir, log };
   const node = topo.topology.nodes[0];
   assert.ok(node);
   // Admission as the cluster runs it with token-issuing kubelets: the ServiceAccount plugin adds kube-api-access.
@@ -68,6 +74,8 @@ async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: 
     await kubelet.shutdown(1000);
     await publisher.stop();
     events.close();
+    await destroyTopology(topo.topology, log);
+    await assertNothingLeft(prefix);
   });
   return { view, store, topo, logDir, workDir, tokens };
 }

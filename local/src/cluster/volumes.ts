@@ -36,7 +36,10 @@ export interface PodVolume {
 
 export interface PodVolumes {
   readonly volumes: ReadonlyMap<string, PodVolume>;
-  /** When a projected token reaches 80 % of its lifetime (the kubelet's refresh point), epoch ms; undefined: never. */
+  /**
+   * When to rewrite the kubelet-written volumes, epoch ms: a projected token's 80 % point, at the latest a sync period
+   * (60 s) ahead so ConfigMap and Secret changes reach running pods as with a kubelet; undefined: no such volume.
+   */
   readonly refreshAtMs: number | undefined;
 }
 
@@ -49,6 +52,9 @@ export class VolumeMountError extends AmbitError {
     super('FAILED_MOUNT', `MountVolume.SetUp failed for volume "${volume}" : ${detail}`);
   }
 }
+
+/** The kubelet's pod sync period: how soon a changed ConfigMap or Secret shows in a mounted volume. */
+const SYNC_PERIOD_MS = 60_000;
 
 /**
  * Kernel-state directories a hostPath may name that stand for the real host's, not a copy under the state dir:
@@ -101,7 +107,7 @@ export function setUpPodVolumes(pod: KubeObject, ctx: VolumeContext): PodVolumes
         if (rendered === undefined) throw new VolumeMountError(name, 'volume type is not supported by the local kubelet');
         const path = volDir(rendered.plugin);
         writeAtomically(path, rendered.files, owner);
-        if (rendered.refreshAtMs !== undefined) refreshAtMs = Math.min(refreshAtMs ?? Infinity, rendered.refreshAtMs);
+        refreshAtMs = Math.min(refreshAtMs ?? Infinity, rendered.refreshAtMs ?? Infinity, (ctx.nowMs ?? Date.now)() + SYNC_PERIOD_MS);
         volumes.set(name, { name, path, kubeletWritten: true });
       }
     } catch (err) {
