@@ -199,7 +199,10 @@ export class Kubelet {
     this.#pods.set(k, running);
     this.#scheduleRefresh(k, running, volumes.refreshAtMs);
     const withIp = this.#writeStatus(k, { phase: 'Pending', podIP: sandbox.ip }) ?? pod;
-    const services = this.view.list('Service', ns);
+    // The namespace's Services, and default/kubernetes for every pod, as the kubelet's service env does (its
+    // KUBERNETES_SERVICE_HOST/PORT are what in-cluster clients connect to).
+    const apiService = this.view.find('Service', 'default', 'kubernetes');
+    const services = [...this.view.list('Service', ns), ...(ns === 'default' || apiService === undefined ? [] : [apiService])];
     await writePodHosts(sandbox, hostsFor(withIp, this.view.list('Service')));
     const restartPolicy = spec['restartPolicy'] === 'Never' || spec['restartPolicy'] === 'OnFailure' ? spec['restartPolicy'] : 'Always';
     const logDir = join(this.opts.logDir, ns, name);

@@ -10,6 +10,8 @@ export type KindName =
   | 'ServiceAccount'
   | 'Deployment'
   | 'ReplicaSet'
+  | 'DaemonSet'
+  | 'ControllerRevision'
   | 'EndpointSlice'
   | 'Event'
   | 'ConfigMap'

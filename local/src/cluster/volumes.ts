@@ -5,7 +5,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { writeAtomically, type FileOwner, type VolumeFile } from './atomic-writer.ts';
 import { downwardFieldValue } from './downward-api.ts';
 import type { StoreView } from './store-view.ts';
-import type { TokenIssuer } from './token-issuer.ts';
+import type { IssuedToken, TokenIssuer, TokenRequestSpec } from './token-issuer.ts';
 
 /**
  * A pod's volumes on a local node, set up before its sandbox as the kubelet does (volume manager, then SyncPod):
@@ -297,7 +297,7 @@ function addToken(
   const expirationSeconds = typeof src['expirationSeconds'] === 'number' ? src['expirationSeconds'] : 3600;
   const audience = src['audience'];
   const now = (ctx.nowMs ?? Date.now)();
-  const issued = ctx.tokens.issue({
+  const issued = fetchToken(ctx.tokens, {
     namespace: pod.metadata.namespace ?? 'default',
     serviceAccount: typeof spec['serviceAccountName'] === 'string' ? spec['serviceAccountName'] : 'default',
     ...(typeof audience === 'string' && audience !== '' ? { audiences: [audience] } : {}),
@@ -309,4 +309,13 @@ function addToken(
   const expiresMs = Date.parse(issued.expirationTimestamp);
   const lifetimeMs = Number.isFinite(expiresMs) ? expiresMs - now : expirationSeconds * 1000;
   return now + Math.max(1000, Math.floor(lifetimeMs * 0.8));
+}
+
+/** The kubelet's wording when the TokenRequest fails (pkg/volume/projected). */
+function fetchToken(tokens: TokenIssuer, req: TokenRequestSpec): IssuedToken {
+  try {
+    return tokens.issue(req);
+  } catch (err) {
+    throw new AmbitError('FAILED_MOUNT', `failed to fetch token: ${errorMessage(err)}`, { cause: err });
+  }
 }
