@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
@@ -22,6 +22,8 @@ import { startEndpointSliceController } from '../cluster/endpointslice-controlle
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
+import type { LocalImage } from '../cluster/container-spec.ts';
+import { startRootCaPublisher } from '../cluster/root-ca-publisher.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
 import { startServiceProxy } from '../cluster/service-proxy-controller.ts';
@@ -40,7 +42,8 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
-import { installedCniPlugin, localImages } from './install-node.ts';
+import { installedCniPlugin } from './install-node.ts';
+import { SYSTEM_PATH } from '../net/exec.ts';
 import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
 import { NODE_API_PORT, startNodeApi } from './node-api.ts';
 
@@ -64,6 +67,11 @@ export interface ClusterOptions {
    * are what runs.
    */
   readonly install?: InstallMode;
+  /**
+   * Images the nodes "have" (contract 2): image repository → the host argv that is its ENTRYPOINT. Added to the
+   * default, `ghcr.io/ambit-dev/ambit` → this checkout's `deploy/image/ambit` (with AMBIT_HOME=repoRoot).
+   */
+  readonly images?: Readonly<Record<string, readonly string[]>>;
 }
 
 export type InstallMode = 'runner' | 'manifests';
@@ -121,10 +129,15 @@ export class LocalCluster {
     const nodeNames = topology.nodes.map((n) => n.name);
     // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
     const bound: { view?: StoreView } = {};
-    const admit = createAdmission(() => {
-      assert(bound.view !== undefined, 'BUG: admission before the store view exists');
-      return bound.view;
-    }, nodeNames);
+    // The kubelets issue ServiceAccount tokens, so pods get kube-api-access volumes as in a cluster.
+    const admit = createAdmission(
+      () => {
+        assert(bound.view !== undefined, 'BUG: admission before the store view exists');
+        return bound.view;
+      },
+      nodeNames,
+      { serviceAccountTokens: true },
+    );
     const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
     const view = storeView(store);
     bound.view = view;
@@ -198,22 +211,14 @@ export class LocalCluster {
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startRootCaPublisher(view, api.caCertPem, log),
       startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
+    const images = localImages(this.opts.repoRoot, this.opts.images);
     this.#kubelets = topology.nodes.map(
       (node) =>
-        new Kubelet(view, {
-          topology,
-          node,
-          logDir: paths.logDir,
-          defaultWorkdir: this.opts.configDir,
-          log,
-          events,
-          // Runner mode keeps its waypoints as host programs (--waypoint-command); the install runs the image.
-          ...(this.#mode === 'manifests' && { images: localImages(this.opts.repoRoot) }),
-          tokens,
-        }),
+        new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, images, tokens }),
     );
     if (this.#mode === 'manifests') {
       // Ambit first, as a user installs it before their apps; pods of ambient namespaces wait in their CNI ADD (the
@@ -400,4 +405,26 @@ function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
       },
     },
   };
+}
+
+/** The repository of the image the manifests run (deploy/): every Ambit component. */
+export const AMBIT_IMAGE = 'ghcr.io/ambit-dev/ambit';
+
+/**
+ * Contract 2: the nodes' images. The Ambit image runs this checkout's `deploy/image/ambit` with AMBIT_HOME set, as
+ * the Dockerfile's ENTRYPOINT runs the release under /opt/ambit, and as its `USER 10001:10001` unless the pod says
+ * otherwise (so a manifest that forgets `runAsUser: 0` fails here as in a cluster).
+ */
+export function localImages(repoRoot: string, extra: Readonly<Record<string, readonly string[]>> = {}): Record<string, LocalImage> {
+  const images: Record<string, LocalImage> = {
+    [AMBIT_IMAGE]: {
+      entrypoint: [join(repoRoot, 'deploy', 'image', 'ambit')],
+      // PATH finds the runner's Node (the project's Node 24) first, as the image's PATH finds the Node it ships.
+      env: { AMBIT_HOME: repoRoot, PATH: `${dirname(process.execPath)}:${SYSTEM_PATH}` },
+      user: 10001,
+      group: 10001,
+    },
+  };
+  for (const [repo, entrypoint] of Object.entries(extra)) images[repo] = { entrypoint };
+  return images;
 }
