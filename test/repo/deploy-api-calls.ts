@@ -129,6 +129,16 @@ export const API_CALLS: readonly ApiCall[] = [
     source: DEPLOYER,
     evidence: "request('POST', `/apis/${GATEWAY_API_VERSION}/gatewayclasses`",
   },
+  // Found by the local cluster's RBAC (manifests install): the deployer reads its class before creating it.
+  {
+    component: 'controller',
+    group: 'gateway.networking.k8s.io',
+    resource: 'gatewayclasses',
+    verb: 'get',
+    scope: 'cluster',
+    source: DEPLOYER,
+    evidence: 'this.#get(CLASS_PATH)',
+  },
   // controller: the root-cert ConfigMap in every namespace.
   ...(['create', 'patch'] as const).map((verb): ApiCall => ({
     component: 'controller',

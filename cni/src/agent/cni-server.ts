@@ -157,7 +157,7 @@ export async function startCniServer(opts: CniServerOptions): Promise<CniServer>
     let message: string | undefined;
     try {
       if (path === AGENT_EXEC_PATH && req.method === 'POST') {
-        const { exitCode } = await handlePluginExec(req, await readBody(req), res, opts.lookup, log);
+        const { exitCode } = await handlePluginExec(req, await readBody(req), res, opts.lookup, log, opts.socketPath);
         log.info({ path, command: req.headers['cni-command'], exitCode, ms: Date.now() - started }, 'cni request');
         return;
       }

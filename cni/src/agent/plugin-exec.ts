@@ -38,13 +38,14 @@ export async function handlePluginExec(
   res: ServerResponse,
   lookup: PodLookup,
   log: Logger,
+  ownSocket: string,
 ): Promise<{ exitCode: number }> {
   const env: Record<string, string> = {};
   for (const name of FORWARDED) {
     const v = req.headers[name.toLowerCase().replaceAll('_', '-')];
     if (typeof v === 'string') env[name] = v;
   }
-  const out = await runPlugin({ env, stdin: body, membership: agentMembership(lookup) });
+  const out = await runPlugin({ env, stdin: withAgentSocket(body, ownSocket), membership: agentMembership(lookup) });
   if (out.stderr !== '')
     log.info({ command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], stderr: out.stderr.trim() }, 'plugin stderr');
   res.writeHead(200, {
@@ -54,4 +55,21 @@ export async function handlePluginExec(
   });
   res.end(out.stdout);
   return { exitCode: out.exitCode };
+}
+
+/**
+ * The configuration's `agentSocket` is the runtime's (the node's) path to this agent; the agent itself reaches its
+ * socket at its own `--cni-socket` path. In a cluster both are the same hostPath; a local node maps the hostPath
+ * under the cluster's state directory (contract 1), so inside the agent's mount namespace the node's path does not
+ * exist. A body that is not a JSON object is left for runPlugin to reject.
+ */
+function withAgentSocket(body: string, ownSocket: string): string {
+  let conf: unknown;
+  try {
+    conf = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  if (typeof conf !== 'object' || conf === null || Array.isArray(conf) || !('agentSocket' in conf)) return body;
+  return JSON.stringify({ ...conf, agentSocket: ownSocket });
 }
