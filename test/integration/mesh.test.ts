@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCaClient } from '@ambit/core/identity';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
-import { clusterPaths, nodeComponentPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, type PodInfo, podNetns, pods, run } from './helpers/ambitctl.ts';
+import { clusterPaths } from '@ambit/local';
+import { REPO, ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, type PodInfo, podNetns, pods, run } from './helpers/ambitctl.ts';
+import { componentLog, componentPid, componentPod, installMode } from './helpers/mesh-components.ts';
 
 // Issue 4 acceptance on a 2-node local cluster with the whole mesh running: controller, and on each node the node
 // agent, the ambit-cni plugin and ztunnel. Clients are unmodified (nc, node scripts) inside pods. Certificates live
@@ -55,11 +56,7 @@ function kubectl(args: readonly string[]) {
 }
 
 function logOf(component: 'ztunnel' | 'node-agent', node: string): string {
-  try {
-    return readFileSync(join(paths.logDir, 'ambit-system', `${component}-${node}`, `${component}.log`), 'utf8');
-  } catch {
-    return '';
-  }
+  return componentLog(paths, component, node);
 }
 
 /** Inbound access lines (JSON) the node's ztunnel wrote. */
@@ -68,10 +65,6 @@ function inboundRecords(node: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l.includes('"direction":"inbound"'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function pidOf(file: string): number {
-  return Number(readFileSync(file, 'utf8').trim());
 }
 
 function tshark(pcap: string, filter: string, fields: readonly string[]): Promise<string[]> {
@@ -241,15 +234,46 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   test('a ztunnel cannot obtain a certificate for an identity with no pod on its node', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const token = readFileSync(join(paths.stateDir, 'nodes', 'node1', 'ca-token'), 'utf8').trim();
-    const ca = createCaClient({ target: `unix:${join(paths.stateDir, 'controller', 'xds.sock')}`, token: () => token });
-    try {
-      const own = await ca.fetchCertificate(`${TD}/ns/mesh/sa/client`, 60);
-      assert.ok(own.notAfter > new Date());
-      await assert.rejects(ca.fetchCertificate(`${TD}/ns/mesh/sa/server`, 60), /PERMISSION_DENIED|not|node/i);
-    } finally {
-      ca.close();
+    if (installMode() === 'runner') {
+      const token = readFileSync(join(paths.stateDir, 'nodes', 'node1', 'ca-token'), 'utf8').trim();
+      const ca = createCaClient({ target: `unix:${join(paths.stateDir, 'controller', 'xds.sock')}`, token: () => token });
+      try {
+        const own = await ca.fetchCertificate(`${TD}/ns/mesh/sa/client`, 60);
+        assert.ok(own.notAfter > new Date());
+        await assert.rejects(ca.fetchCertificate(`${TD}/ns/mesh/sa/server`, 60), /PERMISSION_DENIED|not|node/i);
+      } finally {
+        ca.close();
+      }
+      return;
     }
+    // Installed from the manifests: node1's ztunnel token (a TokenRequest bound to its pod, as its projected volume
+    // holds), presented from node1's namespace to the controller's Service over TLS, verified with the published root.
+    const pod = componentPod(paths, 'ztunnel', 'node1');
+    const uid = (await kubectl(['get', 'pod', '-n', 'ambit-system', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout;
+    const token = await kubectl(
+      ['create', 'token', 'ztunnel', '-n', 'ambit-system', '--audience', 'ambit-ca', '--bound-object-kind', 'Pod'].concat(
+        ['--bound-object-name', pod, '--bound-object-uid', uid],
+      ),
+    );
+    assert.equal(token.code, 0, token.stderr);
+    writeFileSync(join(work, 'zt-token'), token.stdout.trim());
+    const root = await kubectl(['get', 'cm', '-n', 'ambit-system', 'ambit-ca-root-cert', '-o', 'jsonpath={.data.root-cert\\.pem}']);
+    assert.equal(root.code, 0, root.stderr);
+    writeFileSync(join(work, 'root.pem'), root.stdout);
+    const vip = (await kubectl(['get', 'svc', '-n', 'ambit-system', 'ambit-controller', '-o', 'jsonpath={.spec.clusterIP}'])).stdout;
+    const ask = async (identity: string): Promise<{ ok: boolean; error?: string }> => {
+      const r = await run([
+        ...['ip', 'netns', 'exec', `${paths.prefix}node1`, process.execPath, '--import', 'tsx'],
+        join(REPO, 'test/integration/helpers/ca-request.ts'),
+        ...[`${vip}:15012`, 'ambit-controller.ambit-system.svc', join(work, 'root.pem'), join(work, 'zt-token'), identity],
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { ok: boolean; error?: string };
+    };
+    assert.deepEqual((await ask(`${TD}/ns/mesh/sa/client`)).ok, true);
+    const refused = await ask(`${TD}/ns/mesh/sa/server`);
+    assert.equal(refused.ok, false);
+    assert.match(refused.error ?? '', /PERMISSION_DENIED|not|node/i);
   });
 
   test('labelling a namespace enrols its running pods without restarting them; removing the label releases them', async (t) => {
@@ -293,7 +317,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     for (const port of [15001, 15006, 15008])
       assert.match(listening.stdout, new RegExp(`:${port}\\b`), `ztunnel listens on ${port} in the pod`);
     const inode = statSync(`/run/netns/${netns}`).ino;
-    const ztPid = pidOf(nodeComponentPaths(paths.stateDir, 'node2').ztunnelPid);
+    const ztPid = componentPid(paths, 'ztunnel', 'node2');
     const holds = (): boolean =>
       readdirSync(`/proc/${ztPid}/fd`).some((fd) => {
         try {
@@ -310,7 +334,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   test('controller stopped: known pods still connect', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const pid = pidOf(join(paths.stateDir, 'controller', 'controller.pid'));
+    const pid = componentPid(paths, 'controller');
     process.kill(pid, 'SIGSTOP');
     try {
       const r = await nc('mesh', 'client', ip('mesh/server'), 7000, 'no-controller\n');
@@ -324,8 +348,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   test('restarting a ztunnel: new connections work again within 2 s, no pod restarts', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const zt = nodeComponentPaths(paths.stateDir, 'node2').ztunnelPid;
-    const old = pidOf(zt);
+    const old = componentPid(paths, 'ztunnel', 'node2');
     const started = Date.now();
     process.kill(old, 'SIGTERM');
     let okAt = 0;
@@ -334,7 +357,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
       assert.equal(r.stdout, `hello from server to ${ip('mesh/client')}\nafter-restart\n`);
       okAt = Date.now();
     }, 10_000);
-    assert.notEqual(pidOf(zt), old, 'a new ztunnel process serves the node');
+    assert.notEqual(componentPid(paths, 'ztunnel', 'node2'), old, 'a new ztunnel process serves the node');
     t.diagnostic(`new connections worked again ${okAt - started} ms after SIGTERM`);
     assert.ok(okAt - started <= 2000, `new connections worked again after ${okAt - started} ms`);
     for (const p of await pods(CLUSTER, 'mesh')) assert.equal(p.phase, 'Running');

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths } from '@ambit/local';
 import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, podNetns, pods, REPO, run } from './helpers/ambitctl.ts';
+import { componentLog } from './helpers/mesh-components.ts';
 
 // Issue 5 acceptance: AuthorizationPolicy and PeerAuthentication enforced by the destination ztunnel on a 2-node
 // local cluster, with unmodified clients (nc) in pods. backend (shop, node2) is the destination throughout.
@@ -194,7 +195,7 @@ describe('L4 authorization on a local cluster', { concurrency: false }, () => {
     try {
       await eventually(async () => {
         assert.equal(await allowed('shop', 'frontend'), true);
-        const log = readFileSync(join(paths.logDir, 'ambit-system', 'ztunnel-node2', 'ztunnel.log'), 'utf8');
+        const log = componentLog(paths, 'ztunnel', 'node2');
         assert.match(log, /"dryRunPolicy":"shop\/dry-deny".*dry-run: policies would deny this connection/);
       }, 10_000);
     } finally {

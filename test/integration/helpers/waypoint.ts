@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { ambitctl, podNetns, REPO, run, type RunResult } from './ambitctl.ts';
+import { componentLog } from './mesh-components.ts';
 
 /** The waypoint tests' apps (test/integration/fixtures/waypoint/apps), run by the host's Node inside pods. */
 export const WAYPOINT_APPS = join(REPO, 'test', 'integration', 'fixtures', 'waypoint', 'apps');
@@ -94,13 +95,7 @@ export class ClusterDriver {
 
   /** The JSON lines a node's ztunnel logged with `"direction":"inbound"`. */
   ztunnelInbound(node: string): Array<Record<string, unknown>> {
-    let text: string;
-    try {
-      text = readFileSync(join(this.paths.logDir, 'ambit-system', `ztunnel-${node}`, 'ztunnel.log'), 'utf8');
-    } catch {
-      return [];
-    }
-    return text
+    return componentLog(this.paths, 'ztunnel', node)
       .split('\n')
       .filter((l) => l.includes('"direction":"inbound"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
