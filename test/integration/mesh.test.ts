@@ -251,9 +251,12 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const pod = componentPod(paths, 'ztunnel', 'node1');
     const uid = (await kubectl(['get', 'pod', '-n', 'ambit-system', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout;
     const token = await kubectl(
-      ['create', 'token', 'ztunnel', '-n', 'ambit-system', '--audience', 'ambit-ca', '--bound-object-kind', 'Pod'].concat(
-        ['--bound-object-name', pod, '--bound-object-uid', uid],
-      ),
+      ['create', 'token', 'ztunnel', '-n', 'ambit-system', '--audience', 'ambit-ca', '--bound-object-kind', 'Pod'].concat([
+        '--bound-object-name',
+        pod,
+        '--bound-object-uid',
+        uid,
+      ]),
     );
     assert.equal(token.code, 0, token.stderr);
     writeFileSync(join(work, 'zt-token'), token.stdout.trim());

@@ -104,4 +104,3 @@ export function componentPid(paths: ClusterPaths, component: MeshComponent, node
     throw new Error(`${component} in [${namespaces.join(', ')}]: found pids [${found.join(', ')}], want one`);
   return pid;
 }
-
