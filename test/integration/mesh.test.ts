@@ -234,7 +234,7 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   test('a ztunnel cannot obtain a certificate for an identity with no pod on its node', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    if (installMode() === 'runner') {
+    if (installMode(paths) === 'runner') {
       const token = readFileSync(join(paths.stateDir, 'nodes', 'node1', 'ca-token'), 'utf8').trim();
       const ca = createCaClient({ target: `unix:${join(paths.stateDir, 'controller', 'xds.sock')}`, token: () => token });
       try {

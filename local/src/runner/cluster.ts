@@ -64,7 +64,8 @@ export interface ClusterOptions {
    * How Ambit itself runs (AMBIT_LOCAL_INSTALL): `runner` (default for now) starts the controller and each node's
    * agent and ztunnel as processes of the runner; `manifests` applies deploy/overlays/local through the API and waits
    * for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped manifests, flags and RBAC
-   * are what runs.
+   * are what runs; `none` starts no Ambit component, for a user (or a test) to install it with `kubectl apply -k
+   * deploy/overlays/local` (ambient pods wait in their CNI ADD until the node agent serves them).
    */
   readonly install?: InstallMode;
   /**
@@ -74,7 +75,7 @@ export interface ClusterOptions {
   readonly images?: Readonly<Record<string, readonly string[]>>;
 }
 
-export type InstallMode = 'runner' | 'manifests';
+export type InstallMode = 'runner' | 'manifests' | 'none';
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'ambit-system'];
@@ -272,7 +273,7 @@ export class LocalCluster {
       // Runner mode: the controller process answers /ready. Manifests: its Deployment and both DaemonSets rolled out
       // (the pods' readiness probes: the controller's /ready, ztunnel's /healthz/ready).
       const rollouts = this.#mode === 'manifests' ? pendingRollouts(store) : [];
-      const controllerUp = this.#mode === 'manifests' ? rollouts.length === 0 : await controllerReady(controllerSocket);
+      const controllerUp = this.#mode === 'runner' ? await controllerReady(controllerSocket) : rollouts.length === 0;
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.

@@ -34,10 +34,10 @@ const paths = clusterPaths(values.name, dirname(stateDir));
 const log = createLogger('ambit-local', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
 // A developer's (or a test's) override of what waypoint pods run, as a JSON argv: a profiler wrapper, or a stand-in.
 const waypointCommand = process.env['AMBIT_WAYPOINT_COMMAND'];
-// How Ambit runs in the cluster: `manifests` installs deploy/overlays/local (cluster.ts InstallMode); default runner.
+// How Ambit runs in the cluster (cluster.ts InstallMode): runner (default), manifests, or none (the user installs it).
 const install = process.env['AMBIT_LOCAL_INSTALL'] ?? 'runner';
-if (install !== 'runner' && install !== 'manifests') {
-  process.stderr.write(`AMBIT_LOCAL_INSTALL must be runner or manifests, got ${JSON.stringify(install)}\n`);
+if (install !== 'runner' && install !== 'manifests' && install !== 'none') {
+  process.stderr.write(`AMBIT_LOCAL_INSTALL must be runner, manifests or none, got ${JSON.stringify(install)}\n`);
   process.exit(2);
 }
 const cluster = new LocalCluster({

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeComponentPaths, type ClusterPaths } from '@ambit/local';
 
@@ -9,9 +9,12 @@ import { nodeComponentPaths, type ClusterPaths } from '@ambit/local';
 
 export type MeshComponent = 'ztunnel' | 'node-agent' | 'controller';
 
-/** How the clusters this test process starts install Ambit (the runner inherits AMBIT_LOCAL_INSTALL). */
-export function installMode(): 'runner' | 'manifests' {
-  return process.env['AMBIT_LOCAL_INSTALL'] === 'manifests' ? 'manifests' : 'runner';
+/**
+ * How the cluster runs Ambit: the runner's own processes leave the controller's pid file; otherwise Ambit was
+ * installed from the manifests (by the runner, or by `kubectl apply -k`).
+ */
+export function installMode(paths: ClusterPaths): 'runner' | 'manifests' {
+  return existsSync(join(paths.stateDir, 'controller', 'controller.pid')) ? 'runner' : 'manifests';
 }
 
 /** The pod's `app` label and its container, per component (deploy/). */
@@ -45,7 +48,7 @@ export function componentPod(paths: ClusterPaths, component: MeshComponent, node
 /** The component's log (empty when it has none yet): the runner's file, or its pod's container log. */
 export function componentLog(paths: ClusterPaths, component: MeshComponent, node?: string): string {
   let file: string;
-  if (installMode() === 'runner') {
+  if (installMode(paths) === 'runner') {
     file =
       component === 'controller'
         ? join(paths.logDir, 'ambit-system', 'controller', 'controller.log')
@@ -69,7 +72,7 @@ export function componentLog(paths: ClusterPaths, component: MeshComponent, node
  * the hostNetwork DaemonSets) whose command line runs the component.
  */
 export function componentPid(paths: ClusterPaths, component: MeshComponent, node?: string): number {
-  if (installMode() === 'runner') {
+  if (installMode(paths) === 'runner') {
     const file =
       component === 'controller'
         ? join(paths.stateDir, 'controller', 'controller.pid')
