@@ -90,4 +90,15 @@ describe('install: kubectl apply -k deploy/overlays/local onto a fresh local clu
       );
     }, 30_000);
   });
+
+  test('ambitctl debug model reads the controller pod', async (t) => {
+    if (!requirePrivileges(t, NEEDS) || !ready) return;
+    const r = await ambitctl(CLUSTER, ['debug', 'model', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const model = JSON.parse(r.stdout) as { workloads: Array<{ namespace?: string; name?: string }> };
+    assert.ok(
+      model.workloads.some((w) => w.namespace === 'demo' && w.name === 'server'),
+      'the demo server is a workload of the model',
+    );
+  });
 });

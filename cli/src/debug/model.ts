@@ -1,9 +1,11 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AmbitError, isRecord } from '@ambit/core';
+import { AmbitError, asRecord, isRecord } from '@ambit/core';
+import { apiRequest, type KubeList } from '../api-client.ts';
 import { formatTable } from '../table.ts';
 import { readyRunner, type LocalContext } from '../local/context.ts';
 
@@ -93,7 +95,44 @@ function waypointName(w: unknown): string {
 async function fromLocal(ctx: LocalContext): Promise<string> {
   readyRunner(ctx);
   const socketPath = join(ctx.paths.stateDir, 'controller', 'debug.sock');
-  return get({ socketPath, path: '/debug/model' }, false);
+  if (existsSync(socketPath)) return get({ socketPath, path: '/debug/model' }, false);
+  return fromControllerPod(ctx);
+}
+
+/**
+ * Ambit installed from the manifests: the controller is a pod whose debug server listens in its own network namespace
+ * (port 15014, as in a cluster), so the request is made from inside that namespace, as `waypoint-config` does.
+ */
+async function fromControllerPod(ctx: LocalContext): Promise<string> {
+  const list = await apiRequest<KubeList>(
+    ctx.paths.apiSocket,
+    'GET',
+    '/api/v1/namespaces/ambit-system/pods?labelSelector=app%3Dambit-controller',
+  );
+  const pod = list.items.find((p) => asRecord(p['status'])['phase'] === 'Running');
+  if (pod === undefined)
+    throw new AmbitError('CONTROLLER_DOWN', 'the controller is not running (no running ambit-system/ambit-controller pod)');
+  const { netns } = await apiRequest<{ netns: string }>(ctx.paths.apiSocket, 'POST', '/ambit/v1/pod-netns', {
+    namespace: 'ambit-system',
+    name: pod.metadata.name,
+  });
+  return new Promise((resolve, reject) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', netns, 'curl', '-sS', '--fail-with-body', '--max-time', '10', 'http://127.0.0.1:15014/debug/model'],
+      { maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err === null) resolve(stdout);
+        else
+          reject(
+            new AmbitError(
+              'DEBUG_FAILED',
+              `controller pod ${pod.metadata.name} did not answer on :15014: ${stderr.trim() || stdout.trim() || err.message}`,
+            ),
+          );
+      },
+    );
+  });
 }
 
 async function fromCluster(path: string): Promise<string> {
