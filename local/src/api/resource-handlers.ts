@@ -160,6 +160,9 @@ function fieldOwnership(
   return { manageFields: (old, next) => trackUpdate(t, old, next, manager, sub, new Date()) };
 }
 
+/** Problems with a PATCH's options are reported against meta.k8s.io PatchOptions, as kube-apiserver does. */
+const PATCH_OPTIONS = { group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' };
+
 /**
  * Server-side apply (`PATCH application/apply-patch+yaml`, kubectl `apply --server-side`): creates the object when it
  * is missing (201), else merges the configuration with field ownership (store/server-side-apply.ts).
@@ -175,7 +178,7 @@ async function serveApply(
   const t = route.type;
   const manager = param(url, 'fieldManager');
   if (manager === undefined || manager === '') {
-    throw ApiError.invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '', [
+    throw ApiError.invalid(PATCH_OPTIONS, '', [
       { field: 'fieldManager', message: 'Required value: is required for apply patch', reason: 'FieldValueRequired' },
     ]);
   }
@@ -320,6 +323,11 @@ export async function handleResource(
       if (route.name === undefined) throw ApiError.methodNotAllowed();
       const type = mediaType(req);
       if (type === 'application/apply-patch+yaml') return serveApply(ctx, route, req, res, url, dryRun());
+      if (param(url, 'force') !== undefined) {
+        throw ApiError.invalid(PATCH_OPTIONS, '', [
+          { field: 'force', message: 'Forbidden: may not be specified for non-apply patch', reason: 'FieldValueForbidden' },
+        ]);
+      }
       if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
         throw new ApiError(
           415,
