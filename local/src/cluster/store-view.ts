@@ -13,7 +13,9 @@ export type KindName =
   | 'DaemonSet'
   | 'ControllerRevision'
   | 'EndpointSlice'
-  | 'Event';
+  | 'Event'
+  | 'ConfigMap'
+  | 'Secret';
 
 export interface StoreEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -16,6 +16,8 @@ const KIND_API_VERSION: Record<KindName, string> = {
   ControllerRevision: 'apps/v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Event: 'v1',
+  ConfigMap: 'v1',
+  Secret: 'v1',
 };
 
 /** The controllers' narrow view of the store (see StoreView). */

@@ -72,6 +72,12 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ]),
   ...builtins('discovery.k8s.io', 'v1', [{ plural: 'endpointslices', kind: 'EndpointSlice' }]),
   ...builtins('coordination.k8s.io', 'v1', [{ plural: 'leases', kind: 'Lease' }]),
+  ...builtins('rbac.authorization.k8s.io', 'v1', [
+    { plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', cluster: true },
+    { plural: 'clusterroles', kind: 'ClusterRole', cluster: true },
+    { plural: 'rolebindings', kind: 'RoleBinding' },
+    { plural: 'roles', kind: 'Role' },
+  ]),
   ...builtins('apiextensions.k8s.io', 'v1', [
     { plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', short: ['crd', 'crds'], cluster: true, status: true },
   ]),
