@@ -152,7 +152,7 @@ void describe('kubectl as typed', { skip: KUBECTL_SKIP }, () => {
     assert.equal(await follow.exited, 0, follow.output());
   });
 
-  void it('apply -f creates, then configures; the client-side applier is recorded as a field manager', async () => {
+  void it('apply -f creates, then configures; apply --server-side then takes over its fields', async () => {
     const file = join(manifests, 'web-config.yaml');
     writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  mode: fast\n');
     assert.equal(await k.kubectlOk('apply', '-f', file), 'configmap/web-config created\n');
@@ -162,6 +162,15 @@ void describe('kubectl as typed', { skip: KUBECTL_SKIP }, () => {
     assert.deepEqual(cm['data'], { mode: 'safe' });
     const managers = (cm.metadata['managedFields'] as Array<Record<string, unknown>>).map((e) => [e['manager'], e['operation']]);
     assert.deepEqual(managers, [['kubectl-client-side-apply', 'Update']]);
+    // Switching to server-side apply: kubectl applies, then moves the client-side applier's fields to its own
+    // manager with a JSON patch of managedFields.
+    assert.equal(await k.kubectlOk('apply', '--server-side', '-f', file), 'configmap/web-config serverside-applied\n');
+    const migrated = store.get(configMaps, 'default', 'web-config').metadata['managedFields'] as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      migrated.map((e) => [e['manager'], e['operation']]),
+      [['kubectl', 'Apply']],
+    );
+    assert.deepEqual(asRecord(asRecord(migrated[0]?.['fieldsV1'])['f:data']), { 'f:mode': {} });
   });
 
   void it('apply --server-side creates and re-applies; another manager conflicts until --force-conflicts', async () => {

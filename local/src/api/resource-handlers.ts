@@ -6,6 +6,7 @@ import type { FieldValidation, SchemaCheckOptions } from '../store/custom-resour
 import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
 import { apiVersionOf } from '../store/resource-types.ts';
 import { managerFromUserAgent, serverSideApply, trackUpdate } from '../store/server-side-apply.ts';
+import { applyJsonPatch } from '../store/json-patch.ts';
 import { applyStrategicMergePatch, KUBERNETES_GROUPS } from '../store/strategic-merge-patch.ts';
 import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.ts';
 import type { ResourceRoute } from './resource-routes.ts';
@@ -328,21 +329,39 @@ export async function handleResource(
           { field: 'force', message: 'Forbidden: may not be specified for non-apply patch', reason: 'FieldValueForbidden' },
         ]);
       }
-      if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+      if (!PATCH_TYPES.includes(type)) {
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.filter((p) => p !== 'application/json-patch+json').join(', ')}; not served: application/json-patch+json`,
+          `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
         );
       }
       const patch = parseBody(await readBody(req, ctx.maxBodyBytes), type, [type]);
-      if (!isRecord(patch)) throw ApiError.badRequest('the patch must be a JSON object');
       const base = {
         patchType: 'merge' as const,
         dryRun: dryRun(),
         ...fieldValidationOf(url, res),
         ...fieldOwnership(t, req, url, route.subresource),
       };
+      /** Writes a patched copy of `current`; conditional on the resourceVersion it carries (the current one unless the patch set it). */
+      const writePatched = (current: KubeObject, patched: unknown): void => {
+        if (!isRecord(patched) || !isRecord(patched['metadata'])) throw ApiError.badRequest('the patch removes the object or its metadata');
+        const meta = patched['metadata'];
+        const immutable = (['name', 'namespace'] as const)
+          .filter((f) => meta[f] !== current.metadata[f])
+          .map((f) => ({ field: `metadata.${f}`, message: 'Invalid value: field is immutable' }));
+        if (immutable.length > 0) throw ApiError.invalid(t, route.name ?? '', immutable);
+        const updated = { ...patched, metadata: { ...meta, resourceVersion: meta['resourceVersion'] ?? current.metadata.resourceVersion } };
+        const { patchType: _merge, ...writeOpts } = base;
+        const opts = route.subresource === 'status' ? { ...writeOpts, subresource: 'status' as const } : writeOpts;
+        sendJson(res, 200, store.update(updated as KubeObject, opts));
+      };
+      if (type === 'application/json-patch+json') {
+        const current = store.get(t, route.namespace, route.name);
+        writePatched(current, applyJsonPatch(current, patch));
+        return;
+      }
+      if (!isRecord(patch)) throw ApiError.badRequest('the patch must be a JSON object');
       if (type === 'application/strategic-merge-patch+json' && !plainMergeCompatible(patch)) {
         // Kubernetes' own kinds get the real thing; the others (CRDs in a real cluster, where kube-apiserver refuses
         // strategic merge patches) only the map-only form, which is a plain merge patch.
@@ -355,16 +374,10 @@ export async function handleResource(
         }
         const current = store.get(t, route.namespace, route.name);
         const merged = applyStrategicMergePatch(current, patch);
-        if (!isRecord(merged)) throw ApiError.badRequest('the patch deletes the whole object');
-        const updated = { ...merged, metadata: { ...asRecord(merged['metadata']), resourceVersion: current.metadata.resourceVersion } };
-        const { patchType: _merge, ...writeOpts } = base;
-        sendJson(
-          res,
-          200,
-          store.update(
-            updated as KubeObject,
-            route.subresource === undefined ? writeOpts : { ...writeOpts, subresource: route.subresource },
-          ),
+        // As before: a strategic merge patch is applied to the current version whatever resourceVersion it names.
+        writePatched(
+          current,
+          isRecord(merged) ? { ...merged, metadata: { ...asRecord(merged['metadata']), resourceVersion: undefined } } : merged,
         );
         return;
       }

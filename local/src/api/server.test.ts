@@ -203,9 +203,15 @@ void describe('API server over HTTP', () => {
       contentType: 'application/strategic-merge-patch+json',
     });
     assert.deepEqual((smp.body['metadata'] as { labels: object }).labels, { app: 'b', x: 'y' });
-    const jsonPatch = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body: [], contentType: 'application/json-patch+json' });
-    assert.equal(jsonPatch.status, 415);
-    assert.equal(jsonPatch.body['reason'], 'UnsupportedMediaType');
+    const jsonPatch = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: [{ op: 'add', path: '/metadata/labels/jp', value: 'yes' }],
+      contentType: 'application/json-patch+json',
+    });
+    assert.equal(jsonPatch.status, 200, JSON.stringify(jsonPatch.body));
+    assert.equal((jsonPatch.body['metadata'] as { labels: Record<string, string> }).labels['jp'], 'yes');
+    const unknownType = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body: {}, contentType: 'application/x-unknown' });
+    assert.equal(unknownType.status, 415);
+    assert.equal(unknownType.body['reason'], 'UnsupportedMediaType');
     // Server-side apply is served (kubectl-as-typed.test.ts, store/server-side-apply.test.ts); it needs a field manager.
     const noManager = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
       body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crud' } },

@@ -3,6 +3,7 @@ import type { KubeObject, ResourceType } from '../kube/types.ts';
 import { ApiError } from './api-error.ts';
 import type { SchemaNode } from './crd-schema.ts';
 import { changedFields, FieldSet, fieldSetOf, mergeApplied, pathString, removeAt, type FieldPath, type ListResolver } from './field-set.ts';
+import { jsonEqual } from './merge-patch.ts';
 import { apiVersionOf } from './resource-types.ts';
 import { KUBERNETES_GROUPS, MERGED_SCALAR_LISTS, mergeKeyOf } from './strategic-merge-patch.ts';
 
@@ -23,8 +24,8 @@ import { KUBERNETES_GROUPS, MERGED_SCALAR_LISTS, mergeKeyOf } from './strategic-
  * (containers by name, container ports by containerPort, Service ports by port, …) and `finalizers` as a set;
  * CRD kinds follow `x-kubernetes-list-type`/`-map-keys` of their schema; every other list is atomic. Not covered:
  * multi-field list keys (real container ports are keyed by containerPort+protocol), `x-kubernetes-map-type`,
- * `ancient-changes` compaction of Update entries, conversion of entries between versions, a client resetting
- * managedFields through a write, and ownership of fields in-process controllers change (they write outside the API).
+ * `ancient-changes` compaction of Update entries, conversion of entries between versions, and ownership of fields
+ * in-process controllers change (they write outside the API).
  */
 
 export interface ManagedFieldsEntry {
@@ -275,6 +276,14 @@ export function trackUpdate(
   subresource: 'status' | undefined,
   now: Date,
 ): ManagedFieldsEntry[] | undefined {
+  const incoming = next.metadata['managedFields'];
+  const before = old?.metadata['managedFields'];
+  // A write that sets managedFields itself replaces them (kubectl does, moving ownership from client-side to server-side
+  // apply); `[{}]` clears them. An empty list means "not set", so clients unaware of the field cannot strip it.
+  if (Array.isArray(incoming) && incoming.length > 0 && !jsonEqual(incoming, before)) {
+    const entries = readOwners(next);
+    return entries.length === 0 ? undefined : writeOwners(entries, now);
+  }
   const resolve = listResolverFor(type);
   const owners = readOwners(old);
   const changed = changedFields(tracked(old), tracked(next), resolve);
