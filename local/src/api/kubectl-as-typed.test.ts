@@ -276,6 +276,11 @@ void describe('kubectl as typed', { skip: KUBECTL_SKIP }, () => {
     assert.equal(after.length, 2);
     assert.ok(after.every((p) => !before.has(p.metadata.name)));
     assert.deepEqual(after.map((p) => asRecord(p['spec'])['nodeName']).sort(), ['node-1', 'node-2']);
+    // The DaemonSet's ControllerRevisions are its rollout history.
+    assert.match(
+      await k.kubectlOk('rollout', 'history', 'ds/agent', '-n', 'kube-system'),
+      /REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>/,
+    );
 
     // kubectl picks the DaemonSet's first pod by its selector.
     for (const p of after) {
