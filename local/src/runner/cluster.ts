@@ -219,17 +219,18 @@ export class LocalCluster {
         );
       }
       const waiting = pods.filter((p) => !isPodReady(p));
-      const deploymentsSettled = view.list('Deployment').every((d) => {
-        const want = asRecord(d['spec'])['replicas'] ?? 1;
-        return asRecord(d['status'])['readyReplicas'] === want || want === 0;
-      });
+      const deploymentsSettled =
+        view.list('Deployment').every((d) => {
+          const want = asRecord(d['spec'])['replicas'] ?? 1;
+          return asRecord(d['status'])['readyReplicas'] === want || want === 0;
+        }) && view.list('DaemonSet').every(daemonSetRolledOut);
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
-          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments or daemonsets still rolling out'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
@@ -280,6 +281,18 @@ export class LocalCluster {
     writeFileSync(tmp, JSON.stringify(info));
     renameSync(tmp, this.opts.paths.runnerInfo);
   }
+}
+
+/** What `kubectl rollout status ds` waits for: the spec observed, and every node's pod updated and available. */
+function daemonSetRolledOut(ds: KubeObject): boolean {
+  const st = asRecord(ds['status']);
+  const desired = st['desiredNumberScheduled'];
+  return (
+    typeof st['observedGeneration'] === 'number' &&
+    st['observedGeneration'] >= (ds.metadata.generation ?? 1) &&
+    st['updatedNumberScheduled'] === desired &&
+    st['numberAvailable'] === desired
+  );
 }
 
 /** `ns/name (container: reason: message)`, so a start that times out says why each pod is late. */
