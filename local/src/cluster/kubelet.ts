@@ -222,11 +222,12 @@ export class Kubelet {
           etcDir: sandbox.etcDir,
         });
       } catch (err) {
-        if (!(err instanceof ContainerConfigError)) throw err;
-        // As the kubelet: the container stays Waiting with CreateContainerConfigError and a Failed Event.
-        entry.state = { phase: 'waiting', reason: 'CreateContainerConfigError', message: err.message, restarts: 0 };
+        // As the kubelet: the container stays Waiting with CreateContainerConfigError and a Failed Event. Any other
+        // failure here (a subPath that cannot be made) ends the same way rather than leaving the pod half started.
+        const message = err instanceof ContainerConfigError ? err.message : `failed to prepare container: ${errorMessage(err)}`;
+        entry.state = { phase: 'waiting', reason: 'CreateContainerConfigError', message, restarts: 0 };
         entry.handle = notStarted(entry.state);
-        this.#event(pod, 'Warning', 'Failed', `Error: ${err.message}`, cname);
+        this.#event(pod, 'Warning', 'Failed', `Error: ${message}`, cname);
         continue;
       }
       entry.handle = startContainer({
