@@ -42,6 +42,16 @@ export class WorkQueue {
     }
   }
 
+  /** Adds `key` after `delayMs` (client-go's AddAfter), e.g. when a pod becomes available at a known time. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.add(key);
+    }, delayMs);
+    this.#timers.add(timer);
+  }
+
   #drain(): void {
     this.#scheduled = false;
     const keys = [...this.#pending];
