@@ -24,7 +24,8 @@ import type { ProbeHandler } from './probe-spec.ts';
  * a kubelet probe does through Istio's 169.254.7.127 bypass.
  *
  * exec probes run the command in the container's namespaces (`nsenter --target <pid> --net --mount`: the same
- * network namespace and the same mounts, /etc/hosts included) with the container's environment and working dir.
+ * network namespace and the same mounts, volumes and /etc/hosts included) with the container's environment, working
+ * dir, user and capabilities (its setpriv arguments).
  */
 
 export type ProbeOutcomeResult = 'success' | 'warning' | 'failure';
@@ -46,6 +47,8 @@ export interface ProbeTarget {
   readonly pid: () => number | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
+  /** setpriv(1) arguments of the container (user, groups, capabilities), so exec probes run as it does; default none. */
+  readonly setpriv?: readonly string[];
 }
 
 /** The kubelet's User-Agent is `kube-probe/<major>.<minor>`; this is the kubectl generation the project targets. */
@@ -280,7 +283,8 @@ function execProbe(command: readonly string[], target: ProbeTarget, timeoutMs: n
   const env = { PATH: SYSTEM_PATH, HOME: '/root', ...target.env };
   const quoted = command.join(' ');
   return new Promise((resolve) => {
-    const child = spawn(nsenter, ['--target', String(pid), '--net', '--mount', `--wd=${target.cwd}`, '--', ...command], {
+    const asContainer = target.setpriv === undefined || target.setpriv.length === 0 ? [] : ['setpriv', ...target.setpriv, '--'];
+    const child = spawn(nsenter, ['--target', String(pid), '--net', '--mount', `--wd=${target.cwd}`, '--', ...asContainer, ...command], {
       env,
       cwd: '/',
       detached: true,

@@ -15,7 +15,7 @@ import type { EventRecorder } from './events.ts';
 export function startReplicaSetController(view: StoreView, log: Logger, events?: EventRecorder): Controller {
   return runController(view, log, {
     name: 'replicaset',
-    reconcile: (k, requeueAfter) => reconcile(view, k, events, requeueAfter),
+    reconcile: (k, requeueAfter) => reconcile(view, k, events, (delayMs) => requeueAfter(k, delayMs)),
     initialKeys: () => view.list('ReplicaSet').map(key),
     route: (e, add) => {
       if (e.object.kind === 'ReplicaSet') add(key(e.object));

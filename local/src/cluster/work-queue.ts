@@ -42,7 +42,7 @@ export class WorkQueue {
     }
   }
 
-  /** Adds `key` after `delayMs` (client-go's AddAfter), e.g. when a pod becomes available at a known time. */
+  /** Adds `key` after `delayMs` (a reconcile that must look again later, e.g. when a pod becomes available). */
   addAfter(key: string, delayMs: number): void {
     if (this.#stopped) return;
     const timer = setTimeout(() => {
