@@ -1,7 +1,8 @@
 import type { Logger } from '@ambit/core';
 import { asRecord } from '@ambit/core';
 import { controllerRef, isControlledBy, randomSuffix } from './owner.ts';
-import { deletionOrder, podAvailableAtMs } from './pod-availability.ts';
+import { deletionOrder } from './active-pods.ts';
+import { availability } from './daemonset-rollout.ts';
 import { isPodReady, key, splitKey, type StoreView } from './store-view.ts';
 import { runController, type Controller } from './controller.ts';
 import type { EventRecorder } from './events.ts';
@@ -64,16 +65,15 @@ function reconcile(view: StoreView, k: string, events: EventRecorder | undefined
   const after = view.list('Pod', ns).filter((p) => isControlledBy(p, rs) && p.metadata.deletionTimestamp === undefined);
   const ready = after.filter(isPodReady).length;
   const minReadySeconds = typeof spec['minReadySeconds'] === 'number' ? spec['minReadySeconds'] : 0;
-  const now = Date.now();
+  const now = new Date();
   let available = 0;
-  let nextAvailableMs = Infinity;
+  let nextInMs = Infinity;
   for (const p of after) {
-    const at = podAvailableAtMs(p, minReadySeconds);
-    if (at === undefined) continue;
-    if (at <= now) available++;
-    else nextAvailableMs = Math.min(nextAvailableMs, at);
+    const a = availability(p, minReadySeconds, now);
+    if (a.available) available++;
+    else if (a.inMs !== Infinity) nextInMs = Math.min(nextInMs, a.inMs);
   }
-  if (nextAvailableMs !== Infinity) requeueAfter(nextAvailableMs - now + 50);
+  if (nextInMs !== Infinity) requeueAfter(nextInMs + 50);
   const selector = asRecord(asRecord(spec['selector'])['matchLabels']);
   const fullyLabeled = after.filter((p) => Object.entries(selector).every(([lk, lv]) => p.metadata.labels?.[lk] === lv)).length;
   const status = {

@@ -2,26 +2,12 @@ import { asRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
 import { isPodReady } from './store-view.ts';
 
-/**
- * When a ready pod counts as available: `minReadySeconds` after its Ready condition last turned True
- * (podutil.IsPodAvailable). Undefined when the pod is not ready.
- */
-export function podAvailableAtMs(pod: KubeObject, minReadySeconds: number): number | undefined {
-  if (!isPodReady(pod)) return undefined;
-  const conditions = asRecord(pod['status'])['conditions'];
-  const ready = Array.isArray(conditions) ? conditions.map(asRecord).find((c) => c['type'] === 'Ready') : undefined;
-  const since = Date.parse(String(ready?.['lastTransitionTime'] ?? ''));
-  // A Ready condition without a time (written by hand) counts as ready since forever, as Kubernetes does.
-  if (minReadySeconds <= 0 || !Number.isFinite(since)) return 0;
-  return since + minReadySeconds * 1000;
-}
-
 /** Ranks pods for deletion on scale-down as the ReplicaSet controller does (controller.ActivePods): first goes first. */
 export function deletionOrder(a: KubeObject, b: KubeObject): number {
   const rank = (p: KubeObject): number[] => {
     const st = asRecord(p['status']);
     const phase = st['phase'] === 'Pending' ? 0 : st['phase'] === 'Running' ? 2 : 1;
-    const readySince = podAvailableAtMs(p, 0) === undefined ? undefined : readyTransitionMs(p);
+    const readySince = isPodReady(p) ? readyTransitionMs(p) : undefined;
     const restarts = Array.isArray(st['containerStatuses'])
       ? st['containerStatuses'].reduce<number>((n, c) => n + Number(asRecord(c)['restartCount'] ?? 0), 0)
       : 0;
