@@ -16,9 +16,10 @@ import type { ProbeHandler } from './probe-spec.ts';
  * Network probes connect from INSIDE the pod's network namespace (the node's, for a hostNetwork pod) to the pod's IP,
  * through `nsenter --net=<ns> socat STDIO TCP:<ip>:<port>`, whose stdio carries the bytes this process speaks HTTP,
  * TLS or HTTP/2 over: the host namespace has no route to pods and never opens sockets toward them. Cost, measured on
- * 2 cores: ~10-17 ms of CPU per probe (nsenter + socat), against ~120 ms for an `ip netns exec node <script>` per
- * probe; 30 pods probed every 5 s (6 probes/s) cost ~7 % of one core. (A socket made in the namespace by the
- * native addon costs ~0.25 ms, but the addon belongs to ztunnel and local may import only @ambit/core.) Connecting
+ * 2 cores: ~26 ms of CPU per probe (~13 ms for this process to spawn, ~12 ms for nsenter + socat), against ~120 ms
+ * for an `ip netns exec node <script>` per probe; 30 pods probed every 5 s (6 probes/s) cost ~16 % of one core. A
+ * socket made in the namespace by the native addon would cost ~0.25 ms, but the addon belongs to ztunnel and local
+ * may import only @ambit/core (a question for the project: a shared home for the netns socket calls). Connecting
  * to its own IP from inside the pod also keeps a probe out of the ambient capture rules: the pod's output chain
  * accepts traffic to itself over `lo` (Istio's `! -d 127.0.0.1 -o lo -j ACCEPT`), so it reaches the app directly, as
  * a kubelet probe does through Istio's 169.254.7.127 bypass.
