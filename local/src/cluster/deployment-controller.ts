@@ -17,14 +17,16 @@ import { minReadySecondsOf, readDeploymentStrategy, resolveFenceposts, type Depl
  * - Recreate (recreate.go): old ReplicaSets go to 0, and the new one is scaled up once their pods are gone.
  * - Status as kubectl reads it (`rollout status`, `get deploy`): replicas, updated/ready/available/unavailable, and the
  *   Available and Progressing conditions (NewReplicaSetCreated, ReplicaSetUpdated, NewReplicaSetAvailable).
+ * - A rollout without progress for `progressDeadlineSeconds` (default 600) gets Progressing False with
+ *   ProgressDeadlineExceeded, and `kubectl rollout status` fails.
  *
- * Not done: `paused`, `progressDeadlineSeconds` (no ProgressDeadlineExceeded), revision history limits (old
- * ReplicaSets are kept at 0), and proportional scaling of several old ReplicaSets during a rollout.
+ * Not done: `paused`, revision history limits (old ReplicaSets are kept at 0), and proportional scaling of several
+ * old ReplicaSets during a rollout.
  */
 export function startDeploymentController(view: StoreView, log: Logger, events?: EventRecorder): Controller {
   return runController(view, log, {
     name: 'deployment',
-    reconcile: (k) => reconcile(view, k, events),
+    reconcile: (k, requeueAfter) => reconcile(view, k, events, (delayMs) => requeueAfter(k, delayMs)),
     initialKeys: () => view.list('Deployment').map(key),
     route: (e, add) => {
       if (e.object.kind === 'Deployment') add(key(e.object));
@@ -66,7 +68,7 @@ interface Rollout {
   readonly scale: (rs: KubeObject, to: number) => KubeObject;
 }
 
-function reconcile(view: StoreView, k: string, events: EventRecorder | undefined): void {
+function reconcile(view: StoreView, k: string, events: EventRecorder | undefined, requeueAfter: (delayMs: number) => void): void {
   const [ns = '', name] = splitKey(k);
   const deploy = view.find('Deployment', ns, name);
   if (deploy === undefined || deploy.metadata.deletionTimestamp !== undefined) return;
@@ -117,7 +119,7 @@ function reconcile(view: StoreView, k: string, events: EventRecorder | undefined
   }
   if (strategy.type === 'Recreate') recreate(ctx, current, old);
   else if (!created) rolling(ctx, strategy, current, old);
-  writeStatus(view, deploy, replicas, strategy, [current, ...old], current, created);
+  writeStatus(view, deploy, replicas, strategy, [current, ...old], current, created, requeueAfter);
 }
 
 /** rolling.go rolloutRolling: grow the new ReplicaSet within the surge, else shrink old ones within availability. */
@@ -244,6 +246,7 @@ function writeStatus(
   sets: readonly KubeObject[],
   current: KubeObject,
   created: boolean,
+  requeueAfter: (delayMs: number) => void,
 ): void {
   const old = asRecord(deploy['status']);
   const availableReplicas = sum(sets, (rs) => statusCount(rs, 'availableReplicas'));
@@ -302,6 +305,20 @@ function writeStatus(
     set({ type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `Created new replica set "${rsName}"` }, true);
   } else if (progressed) {
     set({ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` }, true);
+  } else {
+    // No progress: past progressDeadlineSeconds (default 600) since the last one, the rollout has timed out, which
+    // `kubectl rollout status` reports as an error. A complete rollout whose pods later fail is not "stuck".
+    const deadline = asRecord(deploy['spec'])['progressDeadlineSeconds'];
+    const deadlineMs = (typeof deadline === 'number' ? deadline : 600) * 1000;
+    const prog = conds.get('Progressing');
+    const wasComplete = prog?.reason === 'NewReplicaSetAvailable' && status['replicas'] === status['updatedReplicas'];
+    if (prog !== undefined && !wasComplete && prog.reason !== 'ProgressDeadlineExceeded') {
+      const leftMs = Date.parse(prog.lastUpdateTime) + deadlineMs - Date.now();
+      if (leftMs < 0) {
+        const message = `ReplicaSet "${rsName}" has timed out progressing.`;
+        set({ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message }, true);
+      } else requeueAfter(leftMs + 100);
+    }
   }
   // kube-controller-manager lists Available before Progressing.
   status['conditions'] = ['Available', 'Progressing'].flatMap((t) => {

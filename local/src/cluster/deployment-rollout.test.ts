@@ -149,6 +149,23 @@ test('Recreate: old pods go first; the new ReplicaSet grows once they are gone',
   });
 });
 
+test('a rollout that makes no progress for progressDeadlineSeconds is reported as timed out', async () => {
+  const view = cluster();
+  view.create(deployment(1, { progressDeadlineSeconds: 1 }));
+  await eventually(() => assert.equal(liveOf(view, '1').length, 1));
+  for (const p of liveOf(view, '1')) markReady(view, p);
+  await eventually(() => assert.equal(condition(view, 'Progressing')?.['reason'], 'NewReplicaSetAvailable'));
+  changeTemplate(view);
+  // The new pod never becomes ready.
+  await eventually(() => {
+    const c = condition(view, 'Progressing');
+    assert.equal(c?.['status'], 'False');
+    assert.equal(c?.['reason'], 'ProgressDeadlineExceeded');
+    assert.match(String(c?.['message']), /^ReplicaSet "web-\w+" has timed out progressing\.$/);
+  }, 5000);
+  assert.deepEqual(scaleOf(view), [1, 1], 'the old pod keeps serving');
+});
+
 test('a strategy Kubernetes refuses is refused at admission with the field named', () => {
   const view = cluster();
   assert.throws(
