@@ -149,7 +149,12 @@ test('readiness gates the pod, its endpoint and a rolling update; liveness resta
   await eventually(() => {
     const failed = view
       .list('Event', 'default')
-      .find((e) => asRecord(e['involvedObject'])['name'] === second && e['reason'] === 'Unhealthy');
+      // The first attempts may find nothing listening yet ("connection refused"): a separate Event.
+      .find(
+        (e) =>
+          asRecord(e['involvedObject'])['name'] === second &&
+          e['message'] === 'Readiness probe failed: HTTP probe failed with statuscode: 503',
+      );
     assert.ok(Number(failed?.['count'] ?? 0) >= 2, 'the new pod failed its readiness probe twice');
   }, 10_000);
   assert.equal(fresh(first).metadata.deletionTimestamp, undefined, 'the old pod stays while the new one is not ready');

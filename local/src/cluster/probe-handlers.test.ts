@@ -102,7 +102,7 @@ test('httpGet, tcpSocket, grpc and exec probes are made inside the pod namespace
   });
   assert.deepEqual(await probe({ ...grpc, port: 8080 }), {
     result: 'failure',
-    output: 'error: health rpc probe failed: rpc error: code = Internal desc = ',
+    output: 'error: health rpc probe failed: rpc error: code = Unavailable desc = connection error: Protocol error',
   });
   assert.deepEqual(await probe({ ...grpc, port: 9091 }), {
     result: 'failure',

@@ -403,7 +403,10 @@ function grpcProbe(h: Extract<ProbeHandler, { type: 'grpc' }>, target: ProbeTarg
           resolve(o);
         };
         const timer = setTimeout(() => done(failure(`timeout: health rpc did not complete within ${seconds}`)), timeoutMs);
-        session.on('error', (err) => done(failure(`error: health rpc probe failed: ${errorMessage(err)}`)));
+        // A broken connection is grpc-go's Unavailable.
+        const unavailable = (err: unknown): void =>
+          done(failure(`error: health rpc probe failed: rpc error: code = Unavailable desc = connection error: ${errorMessage(err)}`));
+        session.on('error', unavailable);
         const req = session.request({
           ':method': 'POST',
           ':path': '/grpc.health.v1.Health/Check',
@@ -417,7 +420,7 @@ function grpcProbe(h: Extract<ProbeHandler, { type: 'grpc' }>, target: ProbeTarg
           headers = h2;
         });
         req.on('data', (b: Buffer) => chunks.push(b));
-        req.on('error', (err) => done(failure(`error: health rpc probe failed: ${errorMessage(err)}`)));
+        req.on('error', unavailable);
         const finish = (trailers: http2.IncomingHttpHeaders): void => {
           const code = Number(trailers['grpc-status'] ?? headers['grpc-status'] ?? (Number(headers[':status']) === 200 ? 0 : 2));
           const message = decodeURIComponent(String(trailers['grpc-message'] ?? headers['grpc-message'] ?? ''));
