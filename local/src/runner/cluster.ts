@@ -149,6 +149,8 @@ export class LocalCluster {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
         'pod-netns': async (body) => this.#podNetns(body),
+        // Until the cluster runs deploy/'s ztunnel DaemonSet: what its rolling update does on one node (tests).
+        'ztunnel-replace': async (body) => this.#replaceZtunnel(body),
       },
     });
     this.#api = api;
@@ -266,6 +268,17 @@ export class LocalCluster {
     throw new ApiError(409, 'Conflict', `pod ${ns}/${name} has no running sandbox (phase ${String(asRecord(pod['status'])['phase'])})`);
   }
 
+  /** `{ node }` → the node's ztunnel replaced with surge (node-components.ts replaceZtunnel); answers once the old one exited. */
+  async #replaceZtunnel(body: unknown): Promise<Record<string, unknown>> {
+    const node = asRecord(body)['node'];
+    if (typeof node !== 'string') throw ApiError.badRequest('body.node must be a node name');
+    const index = this.#topology?.nodes.findIndex((n) => n.name === node) ?? -1;
+    const components = this.#nodeComponents[index];
+    if (components === undefined) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
+    const r = await components.replaceZtunnel();
+    return { node, oldPid: r.oldPid, newPid: r.newPid, sigtermAtMs: r.sigtermAtMs, exitedAtMs: r.exitedAtMs };
+  }
+
   /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
   async stop(options: { keepInfo?: boolean } = {}): Promise<void> {
     const { log, paths } = this.opts;
@@ -275,7 +288,7 @@ export class LocalCluster {
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
     this.#events?.close();
     // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
-    await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
+    await Promise.all(this.#nodeComponents.flatMap((c) => [...c.ztunnels().map((z) => z.stop(3000)), c.agent.stop(3000)]));
     await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
