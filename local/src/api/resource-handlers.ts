@@ -25,7 +25,14 @@ export interface ResourceContext {
 
 const OBJECT_BODY_TYPES = ['application/json', 'application/yaml', ''];
 /** Groups whose kinds take strategic merge patches with lists and directives (Kubernetes' own, not CRD-style ones). */
-const STRATEGIC_GROUPS = new Set(['', 'apps', 'discovery.k8s.io', 'coordination.k8s.io', 'apiextensions.k8s.io']);
+const STRATEGIC_GROUPS = new Set([
+  '',
+  'apps',
+  'discovery.k8s.io',
+  'coordination.k8s.io',
+  'apiextensions.k8s.io',
+  'rbac.authorization.k8s.io',
+]);
 const PATCH_TYPES = [
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',

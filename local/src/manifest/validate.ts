@@ -28,7 +28,10 @@ export function validateObject(obj: unknown): FieldError[] {
       checkPodSpec(c, 'spec', o['spec']);
       break;
     case 'apps/v1/Deployment':
-      checkDeployment(c, o);
+      checkWorkload(c, o, true);
+      break;
+    case 'apps/v1/DaemonSet':
+      checkWorkload(c, o, false);
       break;
     case 'v1/Service':
       checkService(c, o['spec']);
@@ -126,10 +129,11 @@ export const FIELD_REF_PATHS = [
   'status.hostIP',
 ];
 
-function checkDeployment(c: Checker, o: Record<string, unknown>): void {
+/** Deployments and DaemonSets: selector, template labels that match it, a pod spec whose pods keep running. */
+function checkWorkload(c: Checker, o: Record<string, unknown>, hasReplicas: boolean): void {
   const spec = c.record(o['spec'], 'spec');
   if (spec === undefined) return;
-  c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
+  if (hasReplicas) c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
   const selector = c.record(spec['selector'], 'spec.selector');
   const matchLabels = selector === undefined ? undefined : stringMapIfSet(c, selector['matchLabels'], 'spec.selector.matchLabels');
   if (selector !== undefined && (matchLabels === undefined || Object.keys(matchLabels).length === 0)) {
@@ -152,7 +156,7 @@ function checkDeployment(c: Checker, o: Record<string, unknown>): void {
     c.fail('spec.template.metadata.labels', 'required: must match spec.selector.matchLabels');
   }
   if (tmeta !== undefined) c.optStringMap(tmeta['annotations'], 'spec.template.metadata.annotations');
-  // A Deployment's pods must keep running: Kubernetes allows only Always here.
+  // A Deployment's or DaemonSet's pods must keep running: Kubernetes allows only Always here.
   checkPodSpec(c, 'spec.template.spec', template['spec'], ['Always']);
 }
 

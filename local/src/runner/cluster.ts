@@ -5,8 +5,18 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
+import { startClusterRoleAggregation } from '../auth/store-policy.ts';
+import {
+  createServiceAccountTokens,
+  loadOrCreateSigningKey,
+  type LocalServiceAccountTokens,
+  type TokenObjectKind,
+} from '../auth/tokens.ts';
+import { createServingCert } from '../api/self-signed-cert.ts';
+import { ensureKubernetesService, startKubernetesServiceController } from '../cluster/kubernetes-service.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
+import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
@@ -30,6 +40,7 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
+import { NODE_API_PORT } from './node-api.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -63,11 +74,18 @@ export class LocalCluster {
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
   #nodeComponents: NodeComponents[] = [];
+  #tokens: LocalServiceAccountTokens | undefined;
   get #controllerLog(): string {
     return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
   }
 
   constructor(private readonly opts: ClusterOptions) {}
+
+  /** The cluster's ServiceAccount tokens (the kubelets mount them, the API authenticates them); set by `start`. */
+  get serviceAccountTokens(): LocalServiceAccountTokens {
+    assert(this.#tokens !== undefined, 'BUG: ServiceAccount tokens read before the cluster started');
+    return this.#tokens;
+  }
 
   async start(): Promise<void> {
     const { paths, log } = this.opts;
@@ -97,14 +115,22 @@ export class LocalCluster {
     // Ambit's own kinds are served from the start, as in a cluster where Ambit is installed.
     installCrds(store, readCrds(crdDir(this.opts.repoRoot)));
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
+    // In-cluster clients reach the API through default/kubernetes (10.96.0.1:443), whose endpoints are the nodes'
+    // API forwarders; it exists before any pod, so every pod gets KUBERNETES_SERVICE_HOST/PORT.
+    const apiEndpoints = { ips: topology.nodes.map((n) => n.ip), port: NODE_API_PORT };
+    ensureKubernetesService(view, apiEndpoints);
     const target = applyTarget(store);
+    const tokens = await serviceAccountTokens(store, join(paths.stateDir, 'sa.key'));
+    this.#tokens = tokens;
     const token = randomBytes(24).toString('base64url');
     const api = await createApiServer({
       store,
       listen: { host: '127.0.0.1', port: 0 },
+      tls: await createServingCert('ambit-local-api', new Date(), 3650, apiEndpoints.ips),
       socketPath: paths.apiSocket,
       tlsSocketPath: paths.apiTlsSocket,
       token,
+      serviceAccountTokens: tokens,
       log,
       podLogDir: paths.logDir,
       extensions: {
@@ -143,12 +169,15 @@ export class LocalCluster {
     const events = new EventRecorder({ view, log });
     this.#events = events;
     this.#controllers = [
+      startKubernetesServiceController(view, apiEndpoints, log),
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
+      startDaemonSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
     this.#kubelets = topology.nodes.map(
@@ -276,6 +305,16 @@ function tailFile(path: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** The cluster's ServiceAccount token issuer/verifier, with its signing key kept in the state directory. */
+async function serviceAccountTokens(store: ObjectStore, keyPath: string): Promise<LocalServiceAccountTokens> {
+  const signingKey = await loadOrCreateSigningKey(keyPath);
+  return createServiceAccountTokens({
+    signingKey,
+    find: (kind: TokenObjectKind, namespace, name) =>
+      store.find(store.typeOf({ apiVersion: 'v1', kind }), kind === 'Node' ? undefined : namespace, name),
+  });
 }
 
 function objectsOf(body: unknown): SourcedObject[] {

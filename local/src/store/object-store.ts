@@ -8,6 +8,7 @@ import { applyMergePatch, deepFreeze, jsonEqual } from './merge-patch.ts';
 import {
   PROTECTED_NAMESPACES,
   applyCreateDefaults,
+  applyUpdateDefaults,
   carryServerMeta,
   isKind,
   isScheduledPod,
@@ -565,6 +566,7 @@ export class ObjectStore {
     } else {
       next = structuredClone(obj) as KubeObject;
       carryServerMeta(next.metadata, cur.metadata);
+      applyUpdateDefaults(type, next);
       if (type.hasStatus) {
         if (cur['status'] === undefined) delete next['status'];
         else next['status'] = structuredClone(cur['status']);

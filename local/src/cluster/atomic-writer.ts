@@ -1,0 +1,73 @@
+import { chownSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { AmbitError } from '@ambit/core';
+
+/**
+ * The kubelet's AtomicWriter (pkg/volume/util/atomic_writer.go) for configMap, secret, downwardAPI and projected
+ * volumes: the payload goes into a fresh `..<timestamp>` directory, `..data` is swapped to it with one rename, and each
+ * visible name is a symlink through `..data`. A container that has the volume mounted sees an update all at once
+ * (a token and its CA never half-old), which writing files in place could not give.
+ */
+
+export interface VolumeFile {
+  readonly content: string | Buffer;
+  /** Permission bits; default 0o644 (the API's defaultMode 420). */
+  readonly mode?: number;
+}
+
+/** Owner given to written files and directories (fsGroup / runAsUser), when the pod asks for one. */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Paths of a payload must stay inside the volume: relative, no `..` element (the API's validation says the same). */
+export function checkPayloadPath(path: string): string | undefined {
+  if (path === '' || path.startsWith('/')) return `must be a relative path: ${path}`;
+  if (path.split('/').includes('..')) return `must not contain '..': ${path}`;
+  if (path.startsWith('..')) return `must not start with '..': ${path}`;
+  return undefined;
+}
+
+let generation = 0;
+
+export function writeAtomically(dir: string, payload: ReadonlyMap<string, VolumeFile>, owner?: FileOwner): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const path of payload.keys()) {
+    const bad = checkPayloadPath(path);
+    if (bad !== undefined) throw new AmbitError('BAD_VOLUME_PATH', `BUG: payload path ${bad}`);
+  }
+  const old = readLink(join(dir, '..data'));
+  const stamp = `..${new Date().toISOString().replace(/[-:.]/g, '_')}.${process.pid}.${++generation}`;
+  const tsDir = join(dir, stamp);
+  mkdirSync(tsDir, { mode: 0o755 });
+  for (const [path, file] of payload) {
+    const full = join(tsDir, path);
+    mkdirSync(dirname(full), { recursive: true, mode: 0o755 });
+    writeFileSync(full, file.content, { mode: file.mode ?? 0o644 });
+    if (owner !== undefined) chownSync(full, owner.uid, owner.gid);
+  }
+  if (owner !== undefined) chownSync(tsDir, owner.uid, owner.gid);
+  const tmpLink = join(dir, '..data_tmp');
+  rmSync(tmpLink, { force: true });
+  symlinkSync(stamp, tmpLink);
+  renameSync(tmpLink, join(dir, '..data'));
+  const top = new Set([...payload.keys()].map((p) => p.split('/')[0] ?? p));
+  for (const name of top) {
+    if (readLink(join(dir, name)) === undefined) symlinkSync(join('..data', name), join(dir, name));
+  }
+  // What the previous payload had and this one lacks disappears; then the old generation goes.
+  for (const entry of readdirSync(dir)) {
+    if (entry.startsWith('..') || top.has(entry)) continue;
+    rmSync(join(dir, entry), { recursive: true, force: true });
+  }
+  if (old !== undefined && old !== stamp) rmSync(join(dir, old), { recursive: true, force: true });
+}
+
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
