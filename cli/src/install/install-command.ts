@@ -1,9 +1,10 @@
 // `ambitctl install | uninstall | check | version`: flags → options, and which cluster: `--kubeconfig PATH` (a real
 // cluster, its current context), else the named local cluster through the kubeconfig its runner wrote.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AmbitError } from '@ambit/core';
 import { HELP } from '../help.ts';
-import { createContext, readyRunner } from '../local/context.ts';
+import { createContext, readyRunner, type LocalContext } from '../local/context.ts';
 import { parseSetValues } from './install-values.ts';
 
 /** What main.ts reads from the environment for these commands (STYLE rule 2: main is the only reader). */
@@ -57,9 +58,10 @@ export async function installCommand(verb: InstallVerb, argv: readonly string[],
   if (output !== undefined && output !== 'json') throw new AmbitError('BAD_ARGS', `-o must be json, got ${JSON.stringify(output)}`);
   const local = values.kubeconfig === undefined;
   // Which cluster, checked only when the command needs one (install --dry-run needs none).
+  const localCtx = (): LocalContext => createContext(values.name ?? env.cluster ?? 'local', env.stateRoot);
   const kubeconfig = (): string => {
     if (values.kubeconfig !== undefined) return values.kubeconfig;
-    const ctx = createContext(values.name ?? env.cluster ?? 'local', env.stateRoot);
+    const ctx = localCtx();
     readyRunner(ctx);
     return ctx.paths.kubeconfig;
   };
@@ -69,10 +71,15 @@ export async function installCommand(verb: InstallVerb, argv: readonly string[],
     case 'install': {
       const { install } = await import('./install.ts');
       const dryRun = values['dry-run'] === true;
+      const set = parseSetValues(values.set ?? []);
+      // A local cluster keeps node N's hostPath P at <state dir>/nodes/N/host/P: the paths the node agent writes into
+      // the CNI config must be those (contract 1 of the local cluster; $(NODE_NAME) is expanded by its kubelet).
+      if (local && !dryRun && set['cni.hostPathPrefix'] === undefined)
+        set['cni.hostPathPrefix'] = join(localCtx().paths.stateDir, 'nodes', '$(NODE_NAME)', 'host');
       await install({
         ...(dryRun ? {} : { kubeconfig: kubeconfig() }),
         overlay,
-        values: parseSetValues(values.set ?? []),
+        values: set,
         dryRun,
         clientSide: values['client-side'] === true,
         timeoutSeconds,
