@@ -15,7 +15,10 @@ import { REPO, run, type RunResult } from './helpers/ambitctl.ts';
 const BIN = join(REPO, 'cli', 'bin', 'ambitctl.js');
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
-const store = new ObjectStore({ types: new ResourceTypeRegistry(BUILTIN_TYPES.filter((t) => t.group !== GATEWAY_GROUP)) });
+const store = new ObjectStore({
+  namespaces: ['default', 'kube-system', 'ambit-system'],
+  types: new ResourceTypeRegistry(BUILTIN_TYPES.filter((t) => t.group !== GATEWAY_GROUP)),
+});
 let fx: KubectlFixture;
 
 const ambitctl = (...args: string[]): Promise<RunResult> =>
@@ -166,5 +169,68 @@ void describe('ambitctl check and version', { skip: KUBECTL_SKIP }, () => {
         ['node2', ['ztunnel-y']],
       ],
     );
+  });
+});
+
+// install and uninstall through kubectl against the local API server (no controllers run here, so nothing rolls out:
+// the rollout wait fails after its timeout, which is what it must do). Client-side apply until the local API has
+// server-side apply.
+void describe('ambitctl install and uninstall', { skip: KUBECTL_SKIP }, () => {
+  const installStore = new ObjectStore();
+  let ifx: KubectlFixture;
+  const ctl = (...args: string[]): Promise<RunResult> => run([process.execPath, BIN, ...args, '--kubeconfig', join(ifx.dir, 'kubeconfig')]);
+  const names = async (what: string, ...flags: string[]): Promise<string[]> =>
+    (await ifx.kubectlOk('get', what, '-o', 'name', ...flags)).split('\n').filter((l) => l !== '');
+
+  before(async () => {
+    ifx = await startKubectlFixture(installStore);
+  });
+  after(() => ifx.close());
+
+  void it('install applies CRDs and the namespace first, skips kinds the cluster lacks, and waits for each rollout', async () => {
+    const r = await ctl('install', '--client-side', '--timeout', '2s', '--set', 'image.tag=0.1.0');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /skipping PodMonitor ambit-system\/ztunnel: the cluster does not serve monitoring\.coreos\.com\/v1 PodMonitor/);
+    assert.match(r.stdout, /namespace\/ambit-system (created|configured|unchanged)/);
+    assert.match(r.stdout, /customresourcedefinition\.apiextensions\.k8s\.io\/localratelimits\.ambit\.dev created/);
+    assert.match(r.stdout, /daemonset\.apps\/ambit-node-agent created/);
+    assert.match(r.stdout, /waiting for Deployment ambit-system\/ambit-controller to roll out…/);
+    assert.match(r.stderr, /Deployment ambit-system\/ambit-controller did not roll out within 2s/);
+    assert.deepEqual((await names('daemonsets', '-n', 'ambit-system')).sort(), [
+      'daemonset.apps/ambit-node-agent',
+      'daemonset.apps/ztunnel',
+    ]);
+    assert.deepEqual(await names('clusterrole', 'ambit-node-agent'), ['clusterrole.rbac.authorization.k8s.io/ambit-node-agent']);
+  });
+
+  void it('uninstall removes everything but the namespace and CRDs; --purge removes those too', async () => {
+    installStore.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'ambit-ca-root-cert', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'ambit' } },
+    });
+    installStore.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'ambit-ca', namespace: 'ambit-system', labels: { 'app.kubernetes.io/managed-by': 'ambit' } },
+    });
+    const r = await ctl('uninstall', '--timeout', '20s');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /removing the node agents/);
+    // A namespace's own default ServiceAccount is not Ambit's.
+    const left = await names('daemonsets,deployments,serviceaccounts,roles,rolebindings,configmaps,services', '-n', 'ambit-system');
+    assert.deepEqual(
+      left.filter((n) => n !== 'serviceaccount/default'),
+      [],
+    );
+    assert.deepEqual(await names('configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=ambit'), []);
+    assert.deepEqual(await names('clusterroles', '-l', 'app.kubernetes.io/part-of=ambit'), []);
+    assert.deepEqual(await names('secret', '-n', 'ambit-system'), ['secret/ambit-ca']);
+    assert.ok((await names('crd')).includes('customresourcedefinition.apiextensions.k8s.io/localratelimits.ambit.dev'));
+
+    const purge = await ctl('uninstall', '--purge', '--timeout', '20s');
+    assert.equal(purge.code, 0, purge.stdout + purge.stderr);
+    assert.ok(!(await names('crd')).some((n) => /ambit\.dev|istio\.io/.test(n)));
+    assert.ok(!(await names('namespaces')).includes('namespace/ambit-system'));
   });
 });

@@ -52,17 +52,14 @@ export async function install(opts: InstallOptions): Promise<void> {
   // Kinds of a CRD the cluster does not have (a PodMonitor without the Prometheus Operator) cannot be applied: they are
   // left out, saying so, rather than failing the whole install.
   const crdKinds = new Set(objects.filter((o) => o['kind'] === 'CustomResourceDefinition').flatMap(crdGroupKinds));
+  const discovery = new Map<string, Promise<Set<string>>>();
   const kept: Obj[] = [];
   for (const o of objects) {
     const gvk = groupVersion(o);
-    if (
-      gvk.group === '' ||
-      isBuiltinGroup(gvk.group) ||
-      crdKinds.has(`${gvk.group}/${String(o['kind'])}`) ||
-      (await served(kubeconfig, gvk.apiVersion, String(o['kind'])))
-    )
-      kept.push(o);
-    else say(`skipping ${describe(o)}: the cluster does not serve ${gvk.apiVersion} ${String(o['kind'])} (install its CRDs to have it)`);
+    const kind = String(o['kind']);
+    if (!discovery.has(gvk.apiVersion)) discovery.set(gvk.apiVersion, servedKinds(kubeconfig, gvk.apiVersion));
+    if (crdKinds.has(`${gvk.group}/${kind}`) || (await discovery.get(gvk.apiVersion))?.has(kind) === true) kept.push(o);
+    else say(`skipping ${describe(o)}: the cluster does not serve ${gvk.apiVersion} ${kind}`);
   }
   // CRDs and the Namespace first: objects of a kind whose CRD was created in the same apply fail with "no matches".
   const first = kept.filter((o) => o['kind'] === 'CustomResourceDefinition' || o['kind'] === 'Namespace');
@@ -135,8 +132,7 @@ export async function uninstall(opts: UninstallOptions): Promise<void> {
   }
   const keep = (o: Obj): boolean => o['kind'] === 'Namespace' || o['kind'] === 'CustomResourceDefinition';
   const rest = objects.filter((o) => !keep(o) && !(o['kind'] === 'DaemonSet' && nameOf(o) === 'ambit-node-agent'));
-  // One kubectl per object: a kind the cluster does not serve (PodMonitor) must not stop the others.
-  for (const o of rest) await deleteObject(kubeconfig, o, t, say);
+  await deleteObjects(kubeconfig, rest, t, say);
   for (const [resource, selector] of [
     ['configmaps', 'app.kubernetes.io/managed-by=ambit'],
     ['deployments,services,serviceaccounts', 'gateway.istio.io/managed=istio.io-mesh-controller'],
@@ -152,7 +148,19 @@ export async function uninstall(opts: UninstallOptions): Promise<void> {
       kubeconfig,
       onLine: (l) => l !== '' && say(`  ${l}`),
     });
-    for (const o of objects.filter(keep)) await deleteObject(kubeconfig, o, t, say);
+    // The namespace last: deleting it first would take the CRDs' objects in it down in arbitrary order.
+    await deleteObjects(
+      kubeconfig,
+      objects.filter((o) => o['kind'] === 'CustomResourceDefinition'),
+      t,
+      say,
+    );
+    await deleteObjects(
+      kubeconfig,
+      objects.filter((o) => o['kind'] === 'Namespace'),
+      t,
+      say,
+    );
   }
   say(
     opts.purge
@@ -161,26 +169,27 @@ export async function uninstall(opts: UninstallOptions): Promise<void> {
   );
 }
 
-async function deleteObject(kubeconfig: string, o: Obj, timeout: string, say: (l: string) => void): Promise<void> {
-  const ns = namespaceOf(o);
-  const r = await runKubectl(['delete', '-f', '-', '--ignore-not-found', '--wait', timeout], { kubeconfig, input: toYaml([o]) });
-  if (r.code === 0) {
-    for (const l of r.stdout.split('\n')) if (l !== '') say(`  ${l}`);
-    return;
+/**
+ * One `kubectl delete` for the objects of kinds the cluster serves (a kind it does not serve, the PodMonitor without
+ * the Prometheus Operator, has nothing to delete, and kubectl would stop at it).
+ */
+async function deleteObjects(kubeconfig: string, objects: readonly Obj[], timeout: string, say: (l: string) => void): Promise<void> {
+  const discovery = new Map<string, Promise<Set<string>>>();
+  const served: Obj[] = [];
+  for (const o of objects) {
+    const { apiVersion } = groupVersion(o);
+    if (!discovery.has(apiVersion)) discovery.set(apiVersion, servedKinds(kubeconfig, apiVersion));
+    if ((await discovery.get(apiVersion))?.has(String(o['kind'])) === true) served.push(o);
   }
-  // A kind the cluster never served has nothing to delete.
-  if (/no matches for kind|the server could not find the requested resource/i.test(r.stderr)) return;
-  throw new AmbitError('KUBECTL_FAILED', `deleting ${describe(o)}${ns === undefined ? '' : ` in ${ns}`}: ${r.stderr.trim()}`);
+  if (served.length === 0) return;
+  const r = await runKubectl(['delete', '-f', '-', '--ignore-not-found', '--wait', timeout], { kubeconfig, input: toYaml(served) });
+  for (const l of r.stdout.split('\n')) if (l !== '') say(`  ${l}`);
+  if (r.code !== 0) throw new AmbitError('KUBECTL_FAILED', `kubectl delete: ${r.stderr.trim()}`);
 }
 
 function need(kubeconfig: string | undefined): string {
   if (kubeconfig === undefined) throw new AmbitError('BUG', 'BUG: no kubeconfig for a command that needs a cluster');
   return kubeconfig;
-}
-
-const BUILTIN_GROUPS = ['apps', 'policy', 'rbac.authorization.k8s.io', 'apiextensions.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io'];
-function isBuiltinGroup(group: string): boolean {
-  return BUILTIN_GROUPS.includes(group);
 }
 
 function groupVersion(o: Obj): { group: string; apiVersion: string } {
@@ -195,17 +204,21 @@ function crdGroupKinds(crd: Obj): string[] {
   return [`${String(spec['group'])}/${String(spec['names']['kind'])}`];
 }
 
-/** Whether discovery lists `kind` under apiVersion. */
-async function served(kubeconfig: string, apiVersion: string, kind: string): Promise<boolean> {
-  const r = await runKubectl(['get', '--raw', `/apis/${apiVersion}`], { kubeconfig });
-  if (r.code !== 0) return false;
+/** The kinds discovery lists under apiVersion (none when the group version is not served). */
+async function servedKinds(kubeconfig: string, apiVersion: string): Promise<Set<string>> {
+  const r = await runKubectl(['get', '--raw', apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`], { kubeconfig });
+  if (r.code !== 0) return new Set();
   try {
     const doc: unknown = JSON.parse(r.stdout);
     const resources = isRecord(doc) && Array.isArray(doc['resources']) ? doc['resources'] : [];
-    return resources.some((res: unknown) => isRecord(res) && res['kind'] === kind);
+    return new Set(resources.filter(isRecord).map((res) => String(res['kind'])));
   } catch {
-    return false;
+    return new Set();
   }
+}
+
+async function served(kubeconfig: string, apiVersion: string, kind: string): Promise<boolean> {
+  return (await servedKinds(kubeconfig, apiVersion)).has(kind);
 }
 
 /** Waits until every served version of a just-applied CRD is in discovery (its kinds can be applied). */
