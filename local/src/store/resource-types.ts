@@ -71,6 +71,8 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     { plural: 'controllerrevisions', kind: 'ControllerRevision' },
   ]),
   ...builtins('discovery.k8s.io', 'v1', [{ plural: 'endpointslices', kind: 'EndpointSlice' }]),
+  // Stored and served (deploy/ ships one for the controller); nothing evicts pods locally, so nothing reads it.
+  ...builtins('policy', 'v1', [{ plural: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', short: ['pdb'], status: true }]),
   ...builtins('coordination.k8s.io', 'v1', [{ plural: 'leases', kind: 'Lease' }]),
   ...builtins('rbac.authorization.k8s.io', 'v1', [
     { plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', cluster: true },
