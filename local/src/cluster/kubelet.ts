@@ -18,7 +18,7 @@ import type { LocalImage } from './container-spec.ts';
 import { hostNetworkSandbox } from './host-network.ts';
 import type { TokenIssuer } from './token-issuer.ts';
 import { podDir, removePodDir, setUpPodVolumes, VolumeMountError, type PodVolumes } from './volumes.ts';
-import { key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
+import { isPodReady, key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface KubeletOptions {
@@ -86,14 +86,32 @@ export class Kubelet {
     // Hosts files are rewritten per namespace in one batch after Service changes settle.
     this.#hostsQueue = new WorkQueue(() => this.#rewriteHosts(), log);
     this.#unsubscribe = view.onChange((e) => {
-      if (e.object.kind === 'Pod' && asRecord(e.object['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(e.object));
-      if (e.object.kind === 'Service') this.#hostsQueue.add('all');
+      const o = e.object;
+      if (o.kind === 'Pod' && asRecord(o['spec'])['nodeName'] === opts.node.name) {
+        this.#queue.add(key(o));
+        // A node pod that just became ready (the node agent, ztunnel) is what a waiting sandbox (CNI ADD) needs: try
+        // the waiting pods now rather than at the end of their back-off.
+        if (e.type !== 'DELETED' && isPodReady(o)) this.#retryWaiting(undefined);
+      }
+      if (o.kind === 'Service') this.#hostsQueue.add('all');
+      // A pod whose volume names a ConfigMap or Secret that did not exist yet waits for it (FailedMount, with
+      // back-off): try again as soon as one appears or changes.
+      if ((o.kind === 'ConfigMap' || o.kind === 'Secret') && e.type !== 'DELETED') this.#retryWaiting(o.metadata.namespace);
     });
     for (const pod of view.list('Pod')) {
       if (asRecord(pod['spec'])['nodeName'] === opts.node.name) this.#queue.add(key(pod));
     }
     this.#logTimer = setInterval(() => this.#rotateLogs(), opts.logCheckIntervalMs ?? 10_000);
     this.#logTimer.unref();
+  }
+
+  /** Re-queues this node's pods that are bound here but not started yet (in `namespace`, or all). */
+  #retryWaiting(namespace: string | undefined): void {
+    for (const pod of this.view.list('Pod', namespace)) {
+      if (asRecord(pod['spec'])['nodeName'] !== this.opts.node.name || pod.metadata.deletionTimestamp !== undefined) continue;
+      const k = key(pod);
+      if (!this.#pods.has(k)) this.#queue.add(k);
+    }
   }
 
   #rotateLogs(): void {
