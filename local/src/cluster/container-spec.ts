@@ -13,6 +13,11 @@ export interface LocalImage {
   readonly user?: number;
   /** The image config's numeric group (`User: "uid:gid"`); default 0. */
   readonly group?: number;
+  /**
+   * The image config's `WorkingDir` (the Dockerfile's WORKDIR): where a container without `workingDir` starts; a
+   * relative `workingDir` is resolved against it. Default: the manifest's directory, as for containers without image.
+   */
+  readonly workingDir?: string;
 }
 
 /**

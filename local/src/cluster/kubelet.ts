@@ -14,7 +14,7 @@ import { hostsFor } from './hosts.ts';
 import type { ContainerProber } from './prober.ts';
 import { prepareContainer } from './container-start.ts';
 import { ContainerConfigError } from './container-mounts.ts';
-import type { LocalImage } from './container-spec.ts';
+import { localImageFor, type LocalImage } from './container-spec.ts';
 import { hostNetworkSandbox } from './host-network.ts';
 import type { TokenIssuer } from './token-issuer.ts';
 import { podDir, removePodDir, setUpPodVolumes, VolumeMountError, type PodVolumes } from './volumes.ts';
@@ -299,7 +299,10 @@ export class Kubelet {
   }
 
   #workdir(pod: KubeObject, container: Record<string, unknown>): string {
-    const base = pod.metadata.annotations?.[WORKDIR_ANNOTATION] ?? this.opts.defaultWorkdir;
+    // A mapped image starts where its WORKDIR says (as a runtime does), not in the manifest's directory: that one may
+    // not even exist in the container's mount namespace (an emptyDir over /tmp).
+    const imageDir = localImageFor(container, this.opts.images)?.workingDir;
+    const base = imageDir ?? pod.metadata.annotations?.[WORKDIR_ANNOTATION] ?? this.opts.defaultWorkdir;
     const wd = container['workingDir'];
     if (typeof wd === 'string' && wd !== '') return isAbsolute(wd) ? wd : resolve(base, wd);
     return base;

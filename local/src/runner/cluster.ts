@@ -450,6 +450,8 @@ export function localImages(repoRoot: string, extra: Readonly<Record<string, rea
       env: { AMBIT_HOME: repoRoot, PATH: `${dirname(process.execPath)}:${SYSTEM_PATH}` },
       user: 10001,
       group: 10001,
+      // The Dockerfile's WORKDIR /opt/ambit, i.e. AMBIT_HOME.
+      workingDir: repoRoot,
     },
   };
   for (const [repo, entrypoint] of Object.entries(extra)) images[repo] = { entrypoint };
