@@ -2,6 +2,7 @@ import { AmbitError, asRecord, isRecord } from '@ambit/core';
 import type { FieldError, KubeObject } from '../kube/types.ts';
 import { validateObject, isServiceIp } from '../manifest/validate.ts';
 import { admitServiceAccount } from './serviceaccount-admission.ts';
+import { defaultProbes } from './probe-spec.ts';
 import type { StoreView } from './store-view.ts';
 
 export type AdmissionOp = 'CREATE' | 'UPDATE';
@@ -59,6 +60,7 @@ function defaultPod(pod: KubeObject): void {
   spec['serviceAccount'] ??= spec['serviceAccountName'];
   spec['restartPolicy'] ??= 'Always';
   spec['terminationGracePeriodSeconds'] ??= 30;
+  defaultProbes(spec);
   if (!isRecord(pod['status'])) pod['status'] = { phase: 'Pending' };
 }
 

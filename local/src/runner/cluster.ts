@@ -149,6 +149,8 @@ export class LocalCluster {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
         'pod-netns': async (body) => this.#podNetns(body),
+        // Until the cluster runs deploy/'s ztunnel DaemonSet: what its rolling update does on one node (tests).
+        'ztunnel-replace': async (body) => this.#replaceZtunnel(body),
       },
     });
     this.#api = api;
@@ -234,17 +236,18 @@ export class LocalCluster {
         );
       }
       const waiting = pods.filter((p) => !isPodReady(p));
-      const deploymentsSettled = view.list('Deployment').every((d) => {
-        const want = asRecord(d['spec'])['replicas'] ?? 1;
-        return asRecord(d['status'])['readyReplicas'] === want || want === 0;
-      });
+      const deploymentsSettled =
+        view.list('Deployment').every((d) => {
+          const want = asRecord(d['spec'])['replicas'] ?? 1;
+          return asRecord(d['status'])['readyReplicas'] === want || want === 0;
+        }) && view.list('DaemonSet').every(daemonSetRolledOut);
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
-          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments or daemonsets still rolling out'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
@@ -265,6 +268,17 @@ export class LocalCluster {
     throw new ApiError(409, 'Conflict', `pod ${ns}/${name} has no running sandbox (phase ${String(asRecord(pod['status'])['phase'])})`);
   }
 
+  /** `{ node }` → the node's ztunnel replaced with surge (node-components.ts replaceZtunnel); answers once the old one exited. */
+  async #replaceZtunnel(body: unknown): Promise<Record<string, unknown>> {
+    const node = asRecord(body)['node'];
+    if (typeof node !== 'string') throw ApiError.badRequest('body.node must be a node name');
+    const index = this.#topology?.nodes.findIndex((n) => n.name === node) ?? -1;
+    const components = this.#nodeComponents[index];
+    if (components === undefined) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
+    const r = await components.replaceZtunnel();
+    return { node, oldPid: r.oldPid, newPid: r.newPid, sigtermAtMs: r.sigtermAtMs, exitedAtMs: r.exitedAtMs };
+  }
+
   /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
   async stop(options: { keepInfo?: boolean } = {}): Promise<void> {
     const { log, paths } = this.opts;
@@ -274,7 +288,7 @@ export class LocalCluster {
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
     this.#events?.close();
     // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
-    await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
+    await Promise.all(this.#nodeComponents.flatMap((c) => [...c.ztunnels().map((z) => z.stop(3000)), c.agent.stop(3000)]));
     await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
@@ -295,6 +309,18 @@ export class LocalCluster {
     writeFileSync(tmp, JSON.stringify(info));
     renameSync(tmp, this.opts.paths.runnerInfo);
   }
+}
+
+/** What `kubectl rollout status ds` waits for: the spec observed, and every node's pod updated and available. */
+function daemonSetRolledOut(ds: KubeObject): boolean {
+  const st = asRecord(ds['status']);
+  const desired = st['desiredNumberScheduled'];
+  return (
+    typeof st['observedGeneration'] === 'number' &&
+    st['observedGeneration'] >= (ds.metadata.generation ?? 1) &&
+    st['updatedNumberScheduled'] === desired &&
+    st['numberAvailable'] === desired
+  );
 }
 
 /** `ns/name (container: reason: message)`, so a start that times out says why each pod is late. */
