@@ -173,7 +173,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
     return log;
   }, 15_000);
   // command absent: the image's entrypoint runs, with args expanded ($$ escapes, unknown references stay).
-  assert.match(out, /^entry: \/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
+  assert.match(out, /^entry: \/usr\/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^home: \/opt\/tools$/m);
   assert.match(out, /^args: node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^hello$/m);
