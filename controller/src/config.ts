@@ -10,7 +10,8 @@ export interface ControllerConfig {
   readonly systemNamespace: string;
   /** gRPC (xDS + CA): a unix socket (local mode, no TLS) or a TCP port with TLS from the mesh CA (cluster: 15012). */
   readonly grpc: { readonly socketPath: string } | { readonly host: string; readonly port: number };
-  readonly debug: { readonly socketPath?: string; readonly port?: number };
+  /** Debug and readiness (/ready): a unix socket (local runner) or a TCP port on `host` (default 127.0.0.1). */
+  readonly debug: { readonly socketPath?: string; readonly port?: number; readonly host?: string };
   /** Where the CA root lives: a directory (local mode) or the `ambit-ca` Secret. */
   readonly caStore: { readonly kind: 'file'; readonly dir: string } | { readonly kind: 'secret' };
   /** How CA callers authenticate: per-node credentials (local mode) or Kubernetes TokenReview. */

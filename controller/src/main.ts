@@ -18,6 +18,7 @@ const { values } = parseArgs({
     'grpc-port': { type: 'string', default: '15012' },
     'debug-socket': { type: 'string' },
     'debug-port': { type: 'string' },
+    'debug-host': { type: 'string' },
     'ca-dir': { type: 'string' },
     'node-credentials': { type: 'string' },
     'trust-domain': { type: 'string', default: 'cluster.local' },
@@ -82,7 +83,10 @@ const config: ControllerConfig = {
   debug:
     values['debug-socket'] !== undefined
       ? { socketPath: values['debug-socket'] }
-      : { port: values['debug-port'] === undefined ? 15014 : Number(values['debug-port']) },
+      : {
+          port: values['debug-port'] === undefined ? 15014 : Number(values['debug-port']),
+          ...(values['debug-host'] === undefined ? {} : { host: values['debug-host'] }),
+        },
   caStore: values['ca-dir'] !== undefined ? { kind: 'file', dir: values['ca-dir'] } : { kind: 'secret' },
   caAuth:
     values['node-credentials'] !== undefined

@@ -12,7 +12,7 @@ import { cniAdd, cniDel, podIpv4, type CniAttachment } from '../../local/src/net
 import { addNetns, deleteNetns, netnsPath } from '../../local/src/net/netns.ts';
 import { needsNetwork, withTopology } from '../../local/testing/network.ts';
 import { CNI_CONFLIST_NAME } from '../../local/src/net/topology.ts';
-import { NODE_API_PORT, startNodeApiForwarder } from '../../local/src/runner/node-components.ts';
+import { NODE_API_PORT, startNodeApiForwarder } from '../../local/src/runner/node-api.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
 import { Objects } from './helpers/agent-harness.ts';
 import { REPO } from './helpers/ambitctl.ts';
@@ -50,6 +50,7 @@ test('the local runtime chains bridge + ambit-cni in the node netns: bridge resu
   const forwarder = startNodeApiForwarder({
     repoRoot: REPO,
     netns: node.netns,
+    nodeIp: node.ip,
     name: 'api-forwarder',
     tlsSocket: join(dir, 'api-tls.sock'),
     logFile: forwarderLog,

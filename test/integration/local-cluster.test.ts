@@ -101,6 +101,66 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     assert.match(out, /inet 172\.28\.0\.12\/24/);
   });
 
+  test('the API answers in-cluster: kubernetes.default.svc from a pod, 10.96.0.1 from a node, with its certificate and a token', async (t) => {
+    if (!requirePrivileges(t, NEEDS) || !ready) return;
+    // The kubeconfig carries what a pod's service account volume would: the API's CA and a bearer token.
+    const kc = readFileSync((await ambitctlOk(CLUSTER, ['local', 'kubeconfig'])).trim(), 'utf8');
+    const ca = join(dir, '..', `${CLUSTER}-api-ca.crt`);
+    writeFileSync(ca, Buffer.from(/certificate-authority-data: (\S+)/.exec(kc)?.[1] ?? '', 'base64'));
+    const token = /token: (\S+)/.exec(kc)?.[1] ?? '';
+    assert.notEqual(token, '');
+    const curl = ['curl', '-sS', '--max-time', '5', '--cacert', ca, '-H', `Authorization: Bearer ${token}`];
+    // Both nodes' forwarders are endpoints: every attempt must verify the certificate by name or IP, wherever it lands.
+    for (let i = 0; i < 4; i++) {
+      const fromPod = await ambitctlOk(CLUSTER, [
+        'local',
+        'exec',
+        '-n',
+        'it',
+        'client1',
+        '--',
+        ...curl,
+        'https://kubernetes.default.svc/version',
+      ]);
+      assert.match(fromPod, /"gitVersion":"v1\.32\.0-ambit"/);
+      const fromNode = await ambitctlOk(CLUSTER, ['local', 'node-exec', 'node2', '--', ...curl, 'https://10.96.0.1:443/version']);
+      assert.match(fromNode, /"gitVersion":"v1\.32\.0-ambit"/);
+    }
+    const kubectl = (...args: string[]) => run(['kubectl', '--kubeconfig', join(dir, '..', `${CLUSTER}-kc`), ...args]);
+    writeFileSync(join(dir, '..', `${CLUSTER}-kc`), kc);
+    const svc = await kubectl('get', 'svc', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP} {.spec.ports[0].port}');
+    assert.equal(svc.stdout, '10.96.0.1 443', svc.stderr);
+    const slice = await kubectl(
+      'get',
+      'endpointslice',
+      'kubernetes',
+      '-n',
+      'default',
+      '-o',
+      'jsonpath={.endpoints[*].addresses[0]} {.ports[0].port}',
+    );
+    assert.equal(slice.stdout, '172.28.0.11 172.28.0.12 6443', slice.stderr);
+    // Every pod is told where the API is, in any namespace (the kubelet's service environment).
+    const file = join(dir, '31-env.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: env, namespace: it}\nspec:\n  containers: [{name: c, command: [sh, -c, "echo api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; sleep infinity"]}]\n',
+    );
+    await eventually(
+      async () => assert.match(await ambitctlOk(CLUSTER, ['local', 'logs', '-n', 'it', 'env']), /api=10\.96\.0\.1:443/),
+      15_000,
+    );
+    unlinkSync(file);
+    // A deleted Service is put back, as kube-apiserver's reconciler does.
+    const del = await kubectl('delete', 'svc', 'kubernetes', '-n', 'default');
+    assert.equal(del.code, 0, del.stderr);
+    await eventually(
+      async () =>
+        assert.equal((await kubectl('get', 'svc', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}')).stdout, '10.96.0.1'),
+      5_000,
+    );
+  });
+
   test('apply and delete add and remove a pod live; a bad file applies nothing', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
     const file = join(dir, '..', `${CLUSTER}-extra.yaml`);

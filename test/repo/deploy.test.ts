@@ -159,7 +159,7 @@ test('the entrypoint runs a real entry file for each component, the ones the loc
     assert.ok(runner.includes(file) || runner.includes(parts), `the local runner does not run ${file}`);
   }
   const render = readFileSync(join(REPO, 'controller/src/waypoint/waypoint-render.ts'), 'utf8');
-  assert.ok(render.includes("['ambit', 'waypoint']"), 'the waypoint Deployment the controller renders runs `ambit waypoint`');
+  assert.ok(render.includes("args: ['waypoint', ...args]"), 'the waypoint Deployment the controller renders runs `ambit waypoint`');
 });
 
 for (const dir of OVERLAYS) {

@@ -33,6 +33,8 @@ export interface WaypointAppConfig {
   readonly serviceAccount: string;
   readonly caCredential: CaCredential;
   readonly rootCertFile?: string;
+  /** PEM roots that verify the controller's TLS (xDS and CA over TCP); absent: plaintext (`unix:` targets). */
+  readonly controllerRootPem?: string;
   /** Certificate lifetime asked of the CA; default 86400 s. */
   readonly certTtlSeconds?: number;
   /** HBONE (15008 on every address of the pod). */
@@ -80,6 +82,7 @@ export async function startWaypoint(c: WaypointAppConfig): Promise<WaypointApp> 
     identity,
     credential: c.caCredential,
     ...(c.rootCertFile === undefined ? {} : { rootCertFile: c.rootCertFile }),
+    ...(c.controllerRootPem === undefined ? {} : { caTls: { ca: c.controllerRootPem } }),
     ...(c.certTtlSeconds === undefined ? {} : { ttlSeconds: c.certTtlSeconds }),
     log,
   });
@@ -122,6 +125,7 @@ export async function startWaypoint(c: WaypointAppConfig): Promise<WaypointApp> 
   // 3. The link that fills the state: config from the controller (the certificate manager fetches on its own).
   const link = startConfigLink({
     target: c.controllerTarget,
+    ...(c.controllerRootPem === undefined ? {} : { tls: { ca: c.controllerRootPem } }),
     node: waypointNode({
       podIp: c.podIp,
       podName: c.podName,

@@ -1,6 +1,7 @@
 // Waypoint entry point: flags and environment → typed config → startWaypoint (STYLE rule 2: nothing else reads env).
-// In a cluster the Deployment the controller writes runs `ambit waypoint` with these flags; in local mode it runs this
+// In a cluster the Deployment the controller writes runs `ambit waypoint` (the image entrypoint) with these flags; in local mode it runs this
 // file with Node inside the waypoint pod's network namespace.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, DEFAULT_TRUST_DOMAIN, errorMessage } from '@ambit/core';
 import { startWaypoint, type WaypointAppConfig } from './app.ts';
@@ -72,6 +73,17 @@ const caCredential: CaCredential =
       ? { value: inlineToken }
       : fail('a CA credential is required: --ca-token-file PATH, or AMBIT_CA_TOKEN');
 const drainMs = (positive('drain-seconds', values['drain-seconds']) ?? 5) * 1000;
+// Over TCP the controller speaks TLS with a certificate from the mesh CA: the root file (the ambit-ca-root-cert
+// ConfigMap) verifies it. Read once: the serving certificate changes only with the root. A unix socket is plaintext.
+const rootCertFile = values['root-cert-file'];
+let controllerRootPem: string | undefined;
+if (rootCertFile !== undefined && !controller.startsWith('unix:')) {
+  try {
+    controllerRootPem = readFileSync(rootCertFile, 'utf8');
+  } catch (err) {
+    fail(`--root-cert-file ${rootCertFile}: ${errorMessage(err)}`);
+  }
+}
 const certTtlSeconds = positive('cert-ttl', values['cert-ttl']);
 
 const log = createLogger('waypoint', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
@@ -94,7 +106,8 @@ const config: WaypointAppConfig = {
   podIp,
   serviceAccount,
   caCredential,
-  ...(values['root-cert-file'] === undefined ? {} : { rootCertFile: values['root-cert-file'] }),
+  ...(rootCertFile === undefined ? {} : { rootCertFile }),
+  ...(controllerRootPem === undefined ? {} : { controllerRootPem }),
   ...(certTtlSeconds === undefined ? {} : { certTtlSeconds }),
   // HBONE on every address of the pod; the pod's namespace is the waypoint's own. IPv4 (as ztunnel's own ports): a
   // pod namespace with IPv6 disabled cannot bind '::'.

@@ -1,11 +1,12 @@
 // ztunnel entry point: flags → startZtunnel. In local mode the runner starts one per node inside the node's network
 // namespace; in a cluster it is a DaemonSet pod with hostNetwork.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, DEFAULT_TRUST_DOMAIN, errorMessage } from '@ambit/core';
 import { startZtunnel } from './ztunnel.ts';
 
 const USAGE = `usage: ztunnel --node NAME --controller unix:/path|host:port --token-file PATH --agent-socket PATH
-         [--ca TARGET] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--metrics-port 15020]
+         [--ca TARGET] [--root-cert-file PATH] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--metrics-port 15020]
          [--readiness-port 15021] [--admin-port 15000]
          [--exit-with-parent]`;
 
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     controller: { type: 'string' },
     ca: { type: 'string' },
     'token-file': { type: 'string' },
+    'root-cert-file': { type: 'string' },
     'agent-socket': { type: 'string' },
     'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
     'cert-ttl': { type: 'string' },
@@ -48,6 +50,19 @@ const controller = values.controller ?? fail('--controller is required');
 const tokenFile = values['token-file'] ?? fail('--token-file is required');
 const agentSocket = values['agent-socket'] ?? fail('--agent-socket is required');
 const certTtlSeconds = positive('cert-ttl', values['cert-ttl']);
+// The mesh root the controller's TLS certificate chains to (the ambit-ca-root-cert ConfigMap, mounted): with it, xDS
+// and the CA are spoken over TLS (Istio's ztunnel: XDS_ROOT_CA / CA_ROOT_CA). Read once: a changed root needs a
+// restart, as the controller's serving certificate changes only with the root.
+const rootCertFile = values['root-cert-file'];
+let controllerRootPem: string | undefined;
+if (rootCertFile !== undefined) {
+  try {
+    controllerRootPem = readFileSync(rootCertFile, 'utf8');
+  } catch (err) {
+    fail(`--root-cert-file ${rootCertFile}: ${errorMessage(err)}`);
+  }
+  if (!controllerRootPem.includes('-----BEGIN CERTIFICATE-----')) fail(`--root-cert-file ${rootCertFile} holds no PEM certificate`);
+}
 const drainMs = (positive('drain-seconds', values['drain-seconds']) ?? 10) * 1000;
 const metricsPort = positive('metrics-port', values['metrics-port']) ?? 15020;
 const readinessPort = positive('readiness-port', values['readiness-port']) ?? 15021;
@@ -66,6 +81,7 @@ try {
     node,
     controllerTarget: controller,
     ...(values.ca !== undefined && { caTarget: values.ca }),
+    ...(controllerRootPem !== undefined && { controllerRootPem }),
     tokenFile,
     agentSocket,
     trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,

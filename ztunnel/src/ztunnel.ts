@@ -27,6 +27,12 @@ export interface ZtunnelOptions {
   readonly controllerTarget: string;
   /** CA gRPC target when it is not the controller's (default controllerTarget). */
   readonly caTarget?: string;
+  /**
+   * PEM of the mesh root(s) the controller's serving certificate chains to (the `ambit-ca-root-cert` ConfigMap): xDS
+   * and the CA are then spoken over TLS, verified against it and the target's host name. Absent: plaintext, for
+   * `unix:` targets (the socket's file permissions protect it).
+   */
+  readonly controllerRootPem?: string;
   /** File holding the bearer credential for the CA (per-node token in local mode); re-read per request. */
   readonly tokenFile: string;
   /** The node agent's ZDS socket. */
@@ -98,7 +104,8 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const registry = new Registry();
   const state = createMeshState(ROOT_NAMESPACE);
   const podRegistry = createPodRegistry<InpodPod>();
-  const ca = createCaClient({ target: options.caTarget ?? options.controllerTarget, token });
+  const tls = options.controllerRootPem === undefined ? undefined : { ca: options.controllerRootPem };
+  const ca = createCaClient({ target: options.caTarget ?? options.controllerTarget, token, ...(tls === undefined ? {} : { tls }) });
   const certs = createCertManager({
     fetch: (identity, ttl) => ca.fetchCertificate(identity, ttl),
     ...(options.certTtlSeconds !== undefined && { ttlSeconds: options.certTtlSeconds }),
@@ -130,7 +137,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   });
 
   // 3. The links that fill the inputs: mesh config from the controller, pods from the node agent.
-  const xds = subscribeMeshConfig(options.controllerTarget, inputs, token, configArrived);
+  const xds = subscribeMeshConfig(options.controllerTarget, tls, inputs, token, configArrived);
   const zds = startZdsClient({
     socketPath: options.agentSocket,
     node: options.node,
@@ -211,10 +218,17 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
 }
 
 /** The controller's delta-xDS subscription: it fills the mesh state, and every change re-checks live connections. */
-function subscribeMeshConfig(target: string, inputs: ProxyInputs, token: () => Promise<string>, onAddresses: () => void): XdsClient {
+function subscribeMeshConfig(
+  target: string,
+  tls: { readonly ca: string } | undefined,
+  inputs: ProxyInputs,
+  token: () => Promise<string>,
+  onAddresses: () => void,
+): XdsClient {
   const { state, live, config } = inputs;
   return createXdsClient({
     target,
+    ...(tls === undefined ? {} : { tls }),
     node: { id: config.node, metadata: { NODE_NAME: config.node } },
     log: inputs.log,
     callMetadata: async () => ({ authorization: `Bearer ${await token()}` }),

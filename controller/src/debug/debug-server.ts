@@ -19,8 +19,14 @@ export interface DebugSources {
 export interface DebugServerOptions {
   /** Unix socket (local mode); mode 0600. */
   readonly socketPath?: string;
-  /** TCP port on 127.0.0.1 only (debug data is not for the network); 0 picks one. */
+  /** TCP port; 0 picks one. */
   readonly port?: number;
+  /**
+   * Address of the TCP listener; default 127.0.0.1 (debug data is not for the network). A pod sets its own
+   * addresses (`0.0.0.0`) so the kubelet's httpGet readiness probe and the API server's service proxy reach /ready
+   * and /debug, as istiod serves 15014.
+   */
+  readonly host?: string;
   readonly log: Logger;
 }
 
@@ -50,8 +56,9 @@ export async function startDebugServer(sources: DebugSources, opts: DebugServerO
   }
   if (opts.port !== undefined) {
     const s = createServer(handler);
-    await listen(s, { port: opts.port, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    const host = opts.host ?? '127.0.0.1';
+    await listen(s, { port: opts.port, host });
+    url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(s.address() as AddressInfo).port}`;
     servers.push(s);
   }
   if (servers.length === 0) throw new AmbitError('BAD_CONFIG', 'debug server needs a socket path or a port');

@@ -129,8 +129,10 @@ export function renderWaypoint(gw: WaypointGateway, opts: WaypointDeployOptions)
   const container: KubeJson = {
     name: 'waypoint',
     image: opts.image,
-    command: opts.command === undefined ? ['ambit', 'waypoint'] : [...opts.command.argv],
-    args,
+    // Cluster: the image's entrypoint (`ambit`) runs the `waypoint` component, as the manifests' containers name
+    // theirs in args; leaving `command` unset keeps the entrypoint, so a runtime that maps the image to a checkout
+    // (the local cluster) runs it too. Local `--waypoint-command`: that argv replaces the entrypoint.
+    ...(opts.command === undefined ? { args: ['waypoint', ...args] } : { command: [...opts.command.argv], args }),
     ...(opts.command === undefined ? {} : { workingDir: opts.command.workingDir }),
     env,
     ports: [

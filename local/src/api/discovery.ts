@@ -1,6 +1,7 @@
 import type { ResourceType } from '../kube/types.ts';
 import { hasScale } from './scale.ts';
 import type { ResourceTypeRegistry } from '../store/resource-types.ts';
+import { REVIEW_RESOURCES } from './auth-reviews.ts';
 
 /**
  * The unaggregated discovery documents (/api, /apis, /api/v1, /apis/<g>/<v>) and /version. Served as plain
@@ -35,18 +36,29 @@ export function apiVersions(serverAddress: string): Record<string, unknown> {
   };
 }
 
+/** Groups whose only kinds are the create-only reviews (auth-reviews.ts), served without a stored type. */
+const REVIEW_GROUPS = Object.keys(REVIEW_RESOURCES).map((gv) => gv.split('/'));
+
+function versionsOf(registry: ResourceTypeRegistry, group: string): string[] {
+  const versions = registry.versionsOf(group);
+  for (const [g, v] of REVIEW_GROUPS) if (g === group && v !== undefined && !versions.includes(v)) versions.push(v);
+  return versions;
+}
+
 function groupDoc(registry: ResourceTypeRegistry, group: string): Record<string, unknown> {
-  const versions = registry.versionsOf(group).map((version) => ({ groupVersion: `${group}/${version}`, version }));
+  const versions = versionsOf(registry, group).map((version) => ({ groupVersion: `${group}/${version}`, version }));
   return { name: group, versions, preferredVersion: versions[0] };
 }
 
 export function apiGroupList(registry: ResourceTypeRegistry): Record<string, unknown> {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: registry.groups().map((g) => groupDoc(registry, g)) };
+  const groups = registry.groups();
+  for (const [g] of REVIEW_GROUPS) if (g !== undefined && !groups.includes(g)) groups.push(g);
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: groups.map((g) => groupDoc(registry, g)) };
 }
 
 /** Undefined when the group is not served. */
 export function apiGroup(registry: ResourceTypeRegistry, group: string): Record<string, unknown> | undefined {
-  if (group === '' || registry.versionsOf(group).length === 0) return undefined;
+  if (group === '' || versionsOf(registry, group).length === 0) return undefined;
   return { kind: 'APIGroup', apiVersion: 'v1', ...groupDoc(registry, group) };
 }
 
@@ -73,17 +85,27 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
     // kubectl's scale client finds the Scale's group/version here (scale.NewDiscoveryScaleKindResolver).
     ...(hasScale(t) ? [sub('scale', 'Scale', STATUS_VERBS, { group: 'autoscaling', version: 'v1' })] : []),
     ...(t.group === '' && t.plural === 'pods' ? [sub('log', 'Pod', ['get'])] : []),
+    ...(t.group === '' && t.plural === 'serviceaccounts'
+      ? [sub('token', 'TokenRequest', ['create'], { group: 'authentication.k8s.io', version: 'v1' })]
+      : []),
   ];
 }
 
 /** Undefined when the group/version is not served. */
 export function apiResourceList(registry: ResourceTypeRegistry, group: string, version: string): Record<string, unknown> | undefined {
   const types = registry.inGroupVersion(group, version);
-  if (types.length === 0) return undefined;
+  const reviews = (REVIEW_RESOURCES[`${group}/${version}`] ?? []).map((r) => ({
+    name: r.name,
+    singularName: r.kind.toLowerCase(),
+    namespaced: r.namespaced,
+    kind: r.kind,
+    verbs: ['create'],
+  }));
+  if (types.length === 0 && reviews.length === 0) return undefined;
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: group === '' ? version : `${group}/${version}`,
-    resources: types.flatMap(resourceEntries),
+    resources: [...types.flatMap(resourceEntries), ...reviews],
   };
 }

@@ -41,6 +41,7 @@ const GROUP_DIRS: Readonly<Record<string, { pkg: keyof typeof PACKAGE_DIRS; dir:
   'coordination.k8s.io/v1': { pkg: 'k8s', dir: 'coordination.k8s.io/v1' },
   'apiextensions.k8s.io/v1': { pkg: 'k8s', dir: 'apiextensions.k8s.io/v1' },
   'autoscaling/v1': { pkg: 'k8s', dir: 'autoscaling/v1' },
+  'rbac.authorization.k8s.io/v1': { pkg: 'k8s', dir: 'rbac.authorization.k8s.io/v1' },
   'events.k8s.io/v1': { pkg: 'k8s', dir: 'events.k8s.io/v1' },
   'security.istio.io/v1': { pkg: 'istio', dir: 'security.istio.io/v1' },
   'networking.istio.io/v1': { pkg: 'istio', dir: 'networking.istio.io/v1' },

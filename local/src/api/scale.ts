@@ -18,7 +18,8 @@ export function hasScale(t: Pick<ResourceType, 'group' | 'plural'>): boolean {
   return t.group === 'apps' && (t.plural === 'deployments' || t.plural === 'replicasets');
 }
 
-function selectorString(selector: unknown): string {
+/** A LabelSelector object (matchLabels, matchExpressions) as the selector string `?labelSelector=` takes. */
+export function selectorString(selector: unknown): string {
   const s = asRecord(selector);
   const parts = Object.entries(asRecord(s['matchLabels'])).map(([k, v]) => `${k}=${String(v)}`);
   for (const e of Array.isArray(s['matchExpressions']) ? s['matchExpressions'] : []) {

@@ -22,15 +22,22 @@ test('every serving certificate parses, whatever its random serial (one in 256 u
   }
 });
 
-test('the serving certificate is its own CA, for 127.0.0.1 only, valid from an hour ago', async () => {
+test('the serving certificate is its own CA, for 127.0.0.1 and the kubernetes Service, valid from an hour ago', async () => {
   const now = new Date('2030-01-01T00:00:00Z');
-  const { certPem } = await createServingCert('test-api', now, 10);
+  const { certPem } = await createServingCert('test-api', now, 10, ['172.28.0.11']);
   const cert = new X509Certificate(certPem);
   assert.ok(cert.ca);
   assert.ok(cert.verify(cert.publicKey), 'self-signed');
   assert.equal(cert.subject, 'CN=test-api');
-  assert.equal(cert.subjectAltName, 'IP Address:127.0.0.1');
-  assert.equal(cert.checkHost('localhost'), undefined);
+  // What kube-apiserver's certificate names, so in-cluster clients (KUBERNETES_SERVICE_HOST) verify it.
+  assert.equal(
+    cert.subjectAltName,
+    'IP Address:127.0.0.1, IP Address:10.96.0.1, IP Address:172.28.0.11, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, ' +
+      'DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local',
+  );
+  assert.equal(cert.checkIP('10.96.0.1'), '10.96.0.1');
+  assert.equal(cert.checkHost('kubernetes.default.svc'), 'kubernetes.default.svc');
+  assert.equal(cert.checkHost('example.com'), undefined);
   assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
   assert.equal(new Date(cert.validFrom).toISOString(), '2029-12-31T23:00:00.000Z');
   assert.equal(new Date(cert.validTo).toISOString(), '2030-01-11T00:00:00.000Z');

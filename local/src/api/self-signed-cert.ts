@@ -1,4 +1,5 @@
 import { createCaCertificate } from '@ambit/core/identity';
+import { KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_NAMES } from '../cluster/kubernetes-service.ts';
 
 /**
  * A throw-away self-signed serving certificate for 127.0.0.1 (ECDSA P-256, X.509 v3), made by core's CA code
@@ -15,12 +16,26 @@ export interface ServingCert {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-/** A certificate for IP 127.0.0.1 valid from an hour ago (clock skew) for `validDays` (default 3650). */
-export async function createServingCert(commonName = 'ambit-local-api', now = new Date(), validDays = 3650): Promise<ServingCert> {
+/**
+ * A certificate valid from an hour ago (clock skew) for `validDays` (default 3650), for IP 127.0.0.1 and what
+ * kube-apiserver's certificate names so in-cluster clients can verify it: the `default/kubernetes` Service's IP and
+ * DNS names (KUBERNETES_SERVICE_HOST, `kubernetes.default.svc`), `localhost`, and `extraIps` (the nodes' addresses,
+ * where the API is reached from node namespaces).
+ */
+export async function createServingCert(
+  commonName = 'ambit-local-api',
+  now = new Date(),
+  validDays = 3650,
+  extraIps: readonly string[] = [],
+): Promise<ServingCert> {
+  const ips = [...new Set(['127.0.0.1', KUBERNETES_SERVICE_IP, ...extraIps])];
   return createCaCertificate({
     subject: [{ CN: [commonName] }],
     notBefore: new Date(now.getTime() - HOUR_MS),
     notAfter: new Date(now.getTime() + validDays * DAY_MS),
-    sans: [{ type: 'ip', value: '127.0.0.1' }],
+    sans: [
+      ...ips.map((value) => ({ type: 'ip' as const, value })),
+      ...['localhost', ...KUBERNETES_SERVICE_NAMES].map((value) => ({ type: 'dns' as const, value })),
+    ],
   });
 }

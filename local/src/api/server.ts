@@ -1,11 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AmbitError, type Logger } from '@ambit/core';
+import { ADMIN_USER, createAuthenticator, forbidden, impersonate } from '../auth/authenticate.ts';
+import { ensureBootstrapPolicy } from '../auth/bootstrap-policy.ts';
+import { authorize, rulesFor, type Attributes, type Decision } from '../auth/rbac.ts';
+import { parseRequestInfo, type RequestInfo } from '../auth/request-info.ts';
+import { createStorePolicy } from '../auth/store-policy.ts';
+import type { LocalServiceAccountTokens, UserInfo } from '../auth/tokens.ts';
 import { ApiError } from '../store/api-error.ts';
+import { serveAuthApi, type AuthApiContext } from './auth-reviews.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.ts';
 import { OpenApi } from './openapi.ts';
@@ -30,8 +36,15 @@ export interface ApiServerOptions {
    * the API at `https://127.0.0.1:PORT` of their own namespace as a node reaches its API server. Needs TLS.
    */
   readonly tlsSocketPath?: string;
-  /** Bearer token every TCP request must carry. */
+  /** The admin bearer token: user `system:admin` in group `system:masters`, allowed everything. */
   readonly token: string;
+  /**
+   * The cluster's ServiceAccount tokens. With them, ServiceAccount bearer tokens authenticate too (RBAC decides what
+   * they may do), `serviceaccounts/<name>/token` (TokenRequest) and TokenReview are served, and the default RBAC
+   * policy a client needs (discovery, self-reviews, health; `auth/bootstrap-policy.ts`) is created at start.
+   * Without them only the admin token (and impersonation by it) authenticates.
+   */
+  readonly serviceAccountTokens?: LocalServiceAccountTokens;
   readonly log: Logger;
   /** Interval of BOOKMARK events on watches that allow them; default 5000 ms. */
   readonly bookmarkIntervalMs?: number;
@@ -64,10 +77,6 @@ export interface ApiServer {
 
 const HEALTH_PATHS = new Set(['/healthz', '/readyz', '/livez']);
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 async function listen(server: Server, target: { port: number; host: string } | { path: string }): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -98,8 +107,9 @@ async function clearSocketPath(path: string): Promise<void> {
 
 /**
  * Starts the local cluster's Kubernetes-style API server. Pods run arbitrary commands as root on this host, so an
- * unauthenticated loopback port would hand root to any local user: TCP requests need the bearer token, and only
- * 127.0.0.1 may be bound. Unix-socket requests are trusted; the socket's 0600 mode is their protection.
+ * unauthenticated loopback port would hand root to any local user: TCP requests need a bearer token (the admin's or
+ * a ServiceAccount's), are authorized by RBAC as kube-apiserver does, and only 127.0.0.1 may be bound. Unix-socket
+ * requests are trusted (system:masters); the socket's 0600 mode is their protection.
  */
 export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
   if (options.listen.host !== '127.0.0.1') {
@@ -110,7 +120,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     throw new AmbitError('API_TLS_SOCKET_WITHOUT_TLS', 'tlsSocketPath serves what the TCP listener serves, TLS included: it needs tls');
   }
   const log = options.log.child({ component: 'api-server' });
-  const tokenDigest = digest(options.token);
+  const tokens = options.serviceAccountTokens;
+  const authenticator = createAuthenticator(options.token, tokens);
+  const rbac = createStorePolicy(options.store);
+  // kube-apiserver's rbac/bootstrap-roles hook: only a cluster that has ServiceAccounts to authorize needs them.
+  if (tokens !== undefined) ensureBootstrapPolicy(options.store);
+  const authorizeAttrs = (attrs: Attributes): Decision => authorize(rbac.policy, attrs);
   const extensions = options.extensions ?? {};
   const watches = new Set<() => void>();
   const ctx: ResourceContext = {
@@ -137,14 +152,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     return v2;
   };
 
-  const authorized = (req: IncomingMessage): boolean => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    // Compare digests so the comparison takes the same time whatever the token's length.
-    return m !== null && timingSafeEqual(digest((m[1] ?? '').trim()), tokenDigest);
+  const authApi: AuthApiContext = {
+    tokens,
+    authenticator,
+    authorize: authorizeAttrs,
+    rulesFor: (user, namespace) => rulesFor(rbac.policy, user, namespace),
+    maxBodyBytes: ctx.maxBodyBytes,
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+  const route = async (req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo, user: UserInfo): Promise<void> => {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     const segments = path.split('/').filter((s) => s !== '');
@@ -164,6 +180,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       const body = raw.length === 0 ? undefined : parseBody(raw, mediaType(req), ['application/json', '']);
       return sendJson(res, 200, (await ext(body)) ?? {});
     }
+    if (await serveAuthApi(authApi, info, user, req, res)) return;
     if (segments[0] === 'api') {
       if (segments.length === 1) return discovery(apiVersions(serverAddress));
       if (segments[1] !== 'v1') throw ApiError.noResource();
@@ -205,8 +222,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     });
     try {
-      if (!trusted && !authorized(req)) throw ApiError.unauthorized();
-      await route(req, res, url);
+      // Authentication, impersonation, then authorization of what the request asks, before any routing (a request
+      // for something not served is refused 403 when not allowed, as upstream, not 404).
+      const requester = trusted ? ADMIN_USER : authenticator.authenticate(req);
+      const user = impersonate(req, requester, authorizeAttrs);
+      const info = parseRequestInfo(req.method ?? 'GET', url);
+      if (!trusted || user !== requester) {
+        const attrs: Attributes = { ...info, user };
+        const decision = authorizeAttrs(attrs);
+        if (!decision.allowed) throw forbidden(attrs, decision.reason);
+      }
+      await route(req, res, url, info, user);
     } catch (err) {
       if (err instanceof ApiError) {
         sendApiError(res, err);
@@ -251,6 +277,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       await chmod(target.path, 0o600);
     }
   } catch (err) {
+    rbac.close();
     await closeAll();
     throw err;
   }
@@ -262,6 +289,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     socketPath: options.socketPath,
     tlsSocketPath: options.tlsSocketPath,
     close: async () => {
+      rbac.close();
       for (const end of [...watches]) end();
       watches.clear();
       await closeAll();

@@ -235,6 +235,113 @@ const DEPLOYMENT_COLUMNS: readonly Column[] = [
   AGE,
 ];
 
+const statusCount =
+  (field: string) =>
+  (o: KubeObject): number =>
+    num(asRecord(o['status'])[field]);
+
+/** labels.FormatLabels: `k=v` pairs sorted by key, `<none>` when empty. */
+function formatLabels(m: unknown): string {
+  const pairs = Object.entries(asRecord(m))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${str(v)}`);
+  return pairs.length === 0 ? '<none>' : pairs.join(',');
+}
+
+// kube-apiserver's printDaemonSet (descriptions from apps/v1 DaemonSetStatus).
+const DAEMONSET_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Desired',
+    type: 'integer',
+    description: 'The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).',
+    cell: statusCount('desiredNumberScheduled'),
+  },
+  {
+    name: 'Current',
+    type: 'integer',
+    description: 'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
+    cell: statusCount('currentNumberScheduled'),
+  },
+  {
+    name: 'Ready',
+    type: 'integer',
+    description: 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.',
+    cell: statusCount('numberReady'),
+  },
+  {
+    name: 'Up-to-date',
+    type: 'integer',
+    description: 'The total number of nodes that are running updated daemon pod',
+    cell: statusCount('updatedNumberScheduled'),
+  },
+  {
+    name: 'Available',
+    type: 'integer',
+    description:
+      'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)',
+    cell: statusCount('numberAvailable'),
+  },
+  {
+    name: 'Node Selector',
+    type: 'string',
+    description: 'NodeSelector is a selector which must be true for the pod to fit on a node.',
+    cell: (o) => formatLabels(asRecord(asRecord(asRecord(o['spec'])['template'])['spec'])['nodeSelector']),
+  },
+  AGE,
+  {
+    name: 'Containers',
+    type: 'string',
+    priority: 1,
+    description: 'Names of each container in the template.',
+    cell: (o) =>
+      arr(asRecord(asRecord(asRecord(o['spec'])['template'])['spec'])['containers'])
+        .map((c) => str(asRecord(c)['name']))
+        .join(','),
+  },
+  {
+    name: 'Images',
+    type: 'string',
+    priority: 1,
+    description: 'Images referenced by each container in the template.',
+    cell: (o) =>
+      arr(asRecord(asRecord(asRecord(o['spec'])['template'])['spec'])['containers'])
+        .map((c) => str(asRecord(c)['image']))
+        .join(','),
+  },
+  {
+    name: 'Selector',
+    type: 'string',
+    priority: 1,
+    description: 'A label query over pods that should match the pod count.',
+    cell: (o) => formatLabels(asRecord(asRecord(asRecord(o['spec'])['selector'])['matchLabels'])),
+  },
+];
+
+// kube-apiserver's printControllerRevision: CONTROLLER is `<kind>.<group>/<name>` of the controlling owner.
+const CONTROLLER_REVISION_COLUMNS: readonly Column[] = [
+  NAME,
+  {
+    name: 'Controller',
+    type: 'string',
+    description: 'Controller of the object',
+    cell: (o) => {
+      const ref = (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
+      if (ref === undefined) return '<none>';
+      const slash = ref.apiVersion.indexOf('/');
+      const group = slash === -1 ? '' : ref.apiVersion.slice(0, slash);
+      return `${ref.kind.toLowerCase()}${group === '' ? '' : `.${group}`}/${ref.name}`;
+    },
+  },
+  {
+    name: 'Revision',
+    type: 'integer',
+    description: 'Revision indicates the revision of the state represented by Data.',
+    cell: (o) => num(o['revision']),
+  },
+  AGE,
+];
+
 const NAMESPACE_COLUMNS: readonly Column[] = [
   NAME,
   {
@@ -327,6 +434,8 @@ function columnsFor(type: ResourceType): readonly Column[] {
   if (type.group === '' && type.kind === 'Namespace') return NAMESPACE_COLUMNS;
   if (type.group === '' && type.kind === 'Event') return EVENT_COLUMNS;
   if (type.group === 'apps' && type.kind === 'Deployment') return DEPLOYMENT_COLUMNS;
+  if (type.group === 'apps' && type.kind === 'DaemonSet') return DAEMONSET_COLUMNS;
+  if (type.group === 'apps' && type.kind === 'ControllerRevision') return CONTROLLER_REVISION_COLUMNS;
   return [NAME, AGE];
 }
 

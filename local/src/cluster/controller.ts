@@ -9,8 +9,11 @@ export interface Controller {
 
 export interface ControllerSpec {
   readonly name: string;
-  /** Reconciles one key (usually `namespace/name`) from current store state; throwing retries with backoff. */
-  readonly reconcile: (key: string) => void | Promise<void>;
+  /**
+   * Reconciles one key (usually `namespace/name`) from current store state; throwing retries with backoff.
+   * `requeueAfter` asks for another reconcile of a key after a delay (time-based conditions no event signals).
+   */
+  readonly reconcile: (key: string, requeueAfter: (key: string, delayMs: number) => void) => void | Promise<void>;
   /** Maps a store event to the keys it dirties. */
   readonly route: (event: StoreEvent, add: (key: string) => void) => void;
   /** Keys to reconcile at start, before any event. */
@@ -19,7 +22,8 @@ export interface ControllerSpec {
 
 /** The shape every local controller shares: store events → keyed work queue → level-triggered reconcile. */
 export function runController(view: StoreView, log: Logger, spec: ControllerSpec): Controller {
-  const queue = new WorkQueue(spec.reconcile, log.child({ controller: spec.name }));
+  const requeueAfter = (k: string, delayMs: number): void => queue.addAfter(k, delayMs);
+  const queue: WorkQueue = new WorkQueue((k) => spec.reconcile(k, requeueAfter), log.child({ controller: spec.name }));
   const add = (k: string): void => queue.add(k);
   const unsubscribe = view.onChange((e) => spec.route(e, add));
   for (const k of spec.initialKeys()) add(k);

@@ -1,4 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { asRecord, errorMessage, isRecord } from '@ambit/core';
@@ -7,9 +8,16 @@ import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } fr
 import type { NodeNet, Topology } from '../net/topology.ts';
 import { rotateLogIfLarger } from '../proc/log-rotation.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import { containerStateToProber, createContainerProbes } from './container-probes.ts';
 import type { EventRecorder, EventType } from './events.ts';
 import { hostsFor } from './hosts.ts';
-import { containerArgv, containerEnv } from './pod-env.ts';
+import type { ContainerProber } from './prober.ts';
+import { prepareContainer } from './container-start.ts';
+import { ContainerConfigError } from './container-mounts.ts';
+import type { LocalImage } from './container-spec.ts';
+import { hostNetworkSandbox } from './host-network.ts';
+import type { TokenIssuer } from './token-issuer.ts';
+import { podDir, removePodDir, setUpPodVolumes, VolumeMountError, type PodVolumes } from './volumes.ts';
 import { key, nowRfc3339, splitKey, type StoreView } from './store-view.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -27,12 +35,27 @@ export interface KubeletOptions {
   readonly logMaxBytes?: number;
   /** How often log sizes are checked; default 10,000 ms. */
   readonly logCheckIntervalMs?: number;
+  /** Images this node "has", by repository (contract 2); a container naming another image runs its command from the host. */
+  readonly images?: Readonly<Record<string, LocalImage>>;
+  /** Issues projected ServiceAccount tokens (contract 3); without one, pods with token volumes fail to mount. */
+  readonly tokens?: TokenIssuer;
+}
+
+interface RunningContainer {
+  handle: ContainerHandle;
+  state: ContainerState;
+  /** Its readiness/liveness/startup probes; undefined without any. */
+  prober?: ContainerProber | undefined;
 }
 
 interface RunningPod {
   readonly uid: string;
   readonly sandbox: PodSandbox;
-  readonly containers: Map<string, { handle: ContainerHandle; state: ContainerState }>;
+  /** Runs in the node's namespace: no CNI, nothing of the sandbox to delete but its /etc files. */
+  readonly hostNetwork: boolean;
+  /** Rewrites the pod's written volumes when a projected token reaches 80 % of its lifetime. */
+  refreshTimer?: NodeJS.Timeout;
+  readonly containers: Map<string, RunningContainer>;
   readonly startedAt: string;
 }
 
@@ -105,10 +128,12 @@ export class Kubelet {
       const cur = this.#pods.get(k);
       const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
       if (cur !== undefined) {
+        for (const c of cur.containers.values()) c.prober?.podTerminating();
         for (const cname of cur.containers.keys()) this.#event(pod, 'Normal', 'Killing', `Stopping container ${cname}`, cname);
         await this.#teardown(k, cur, graceMs);
       }
       this.#scheduled.delete(pod.metadata.uid ?? '');
+      removePodDir(this.opts.topology.stateDir, pod.metadata.uid ?? '');
       this.view.remove('Pod', ns, name, 0);
       return;
     }
@@ -154,9 +179,24 @@ export class Kubelet {
         component: 'default-scheduler',
       });
     }
+    // Volumes before the sandbox, as the kubelet's volume manager runs before SyncPod creates it.
+    let volumes: PodVolumes;
+    try {
+      volumes = setUpPodVolumes(pod, this.#volumeContext());
+    } catch (err) {
+      // FailedMount: the pod stays Pending (ContainerCreating) and the mount is retried with backoff.
+      this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'volume set-up failed; will retry');
+      this.#event(pod, 'Warning', 'FailedMount', errorMessage(err));
+      this.#writeStatus(k, { phase: 'Pending' });
+      throw err;
+    }
+    const spec = asRecord(pod['spec']);
+    const hostNetwork = spec['hostNetwork'] === true;
     let sandbox: PodSandbox;
     try {
-      sandbox = await createPodSandbox(this.opts.topology, this.opts.node, { uid, namespace: ns, name }, this.opts.log);
+      sandbox = hostNetwork
+        ? await hostNetworkSandbox(this.opts.node, { uid, namespace: ns, name }, podDir(this.opts.topology.stateDir, uid))
+        : await createPodSandbox(this.opts.topology, this.opts.node, { uid, namespace: ns, name }, this.opts.log);
     } catch (err) {
       // As a kubelet does (FailedCreatePodSandBox): the pod stays Pending and the sandbox is retried with backoff,
       // e.g. while the node agent or ztunnel that an ambient pod's CNI ADD waits on is still starting.
@@ -165,31 +205,73 @@ export class Kubelet {
       this.#writeStatus(k, { phase: 'Pending', reason: 'FailedCreatePodSandBox', message: errorMessage(err) });
       throw err;
     }
-    const running: RunningPod = { uid, sandbox, containers: new Map(), startedAt: nowRfc3339() };
+    const running: RunningPod = { uid, sandbox, hostNetwork, containers: new Map(), startedAt: nowRfc3339() };
     this.#pods.set(k, running);
+    this.#scheduleRefresh(k, running, volumes.refreshAtMs);
     const withIp = this.#writeStatus(k, { phase: 'Pending', podIP: sandbox.ip }) ?? pod;
-    const services = this.view.list('Service', ns);
+    // The namespace's Services, and default/kubernetes for every pod, as the kubelet's service env does (its
+    // KUBERNETES_SERVICE_HOST/PORT are what in-cluster clients connect to).
+    const apiService = this.view.find('Service', 'default', 'kubernetes');
+    const services = [...this.view.list('Service', ns), ...(ns === 'default' || apiService === undefined ? [] : [apiService])];
     await writePodHosts(sandbox, hostsFor(withIp, this.view.list('Service')));
-    const spec = asRecord(pod['spec']);
     const restartPolicy = spec['restartPolicy'] === 'Never' || spec['restartPolicy'] === 'OnFailure' ? spec['restartPolicy'] : 'Always';
     const logDir = join(this.opts.logDir, ns, name);
     mkdirSync(logDir, { recursive: true });
     for (const item of Array.isArray(spec['containers']) ? spec['containers'] : []) {
       if (!isRecord(item)) continue;
       const cname = String(item['name']);
-      const entry = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } as ContainerState };
+      const entry: RunningContainer = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } };
       running.containers.set(cname, entry);
+      let prepared: ReturnType<typeof prepareContainer>;
+      try {
+        prepared = prepareContainer(withIp, item, {
+          stateDir: this.opts.topology.stateDir,
+          images: this.opts.images,
+          volumes,
+          services,
+          etcDir: sandbox.etcDir,
+        });
+      } catch (err) {
+        // As the kubelet: the container stays Waiting with CreateContainerConfigError and a Failed Event. Any other
+        // failure here (a subPath that cannot be made) ends the same way rather than leaving the pod half started.
+        const message = err instanceof ContainerConfigError ? err.message : `failed to prepare container: ${errorMessage(err)}`;
+        entry.state = { phase: 'waiting', reason: 'CreateContainerConfigError', message, restarts: 0 };
+        entry.handle = notStarted(entry.state);
+        this.#event(pod, 'Warning', 'Failed', `Error: ${message}`, cname);
+        continue;
+      }
+      const cwd = this.#workdir(pod, item);
+      entry.prober = createContainerProbes({
+        pod,
+        container: item,
+        target: {
+          netns: sandbox.netns,
+          podIP: sandbox.ip,
+          pid: () => entry.handle.pid(),
+          env: prepared.env,
+          cwd,
+          setpriv: prepared.setup.setpriv,
+        },
+        event: (type, reason, message) => this.#event(pod, type, reason, message, cname),
+        onChange: () => {
+          if (this.#pods.get(k) === running) this.#writeStatus(k, {});
+        },
+        kill: (graceMs) => entry.handle.kill(graceMs),
+        log: this.opts.log,
+      });
       entry.handle = startContainer({
         netns: sandbox.netns,
         name: `${ns}/${name}/${cname}`,
-        command: containerArgv(item),
-        env: containerEnv(withIp, item, services),
-        cwd: this.#workdir(pod, item),
+        command: prepared.command,
+        env: prepared.env,
+        setup: prepared.setup,
+        cwd,
         logFile: join(logDir, `${cname}.log`),
         restartPolicy,
         log: this.opts.log,
         onState: (state: ContainerState) => {
           this.#containerEvents(pod, cname, String(item['image'] ?? ''), entry.state, state);
+          containerStateToProber(entry.prober, entry.state, state);
           entry.state = state;
           if (this.#pods.get(k) === running) this.#writeStatus(k, {});
         },
@@ -205,11 +287,48 @@ export class Kubelet {
     return base;
   }
 
+  #volumeContext() {
+    return {
+      stateDir: this.opts.topology.stateDir,
+      nodeName: this.opts.node.name,
+      view: this.view,
+      ...(this.opts.tokens && { tokens: this.opts.tokens }),
+    };
+  }
+
+  /** Rewrites the pod's kubelet-written volumes (fresh tokens, current ConfigMaps and Secrets) at `atMs`. */
+  #scheduleRefresh(k: string, running: RunningPod, atMs: number | undefined): void {
+    clearTimeout(running.refreshTimer);
+    if (atMs === undefined) return;
+    running.refreshTimer = setTimeout(
+      () => {
+        const [ns, name] = splitKey(k);
+        const pod = this.view.find('Pod', ns, name);
+        if (this.#pods.get(k) !== running || pod === undefined || pod.metadata.deletionTimestamp !== undefined) return;
+        let next: number | undefined = Date.now() + 10_000;
+        try {
+          next = setUpPodVolumes(pod, this.#volumeContext()).refreshAtMs;
+        } catch (err) {
+          // The old token stays valid until it expires; retry soon, as the kubelet's token manager does.
+          this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'volume refresh failed; will retry');
+          if (err instanceof VolumeMountError) this.#event(pod, 'Warning', 'FailedMount', err.message);
+        }
+        this.#scheduleRefresh(k, running, next);
+      },
+      Math.max(0, atMs - Date.now()),
+    );
+    running.refreshTimer.unref();
+  }
+
   async #teardown(k: string, running: RunningPod, graceMs: number): Promise<void> {
+    for (const c of running.containers.values()) c.prober?.stop();
+    clearTimeout(running.refreshTimer);
     await Promise.all([...running.containers.values()].map((c) => c.handle.stop(graceMs)));
     try {
-      await deletePodSandbox(this.opts.topology, this.opts.node, running.sandbox, this.opts.log);
+      if (running.hostNetwork) await rm(running.sandbox.etcDir, { recursive: true, force: true });
+      else await deletePodSandbox(this.opts.topology, this.opts.node, running.sandbox, this.opts.log);
     } finally {
+      removePodDir(this.opts.topology.stateDir, running.uid);
       this.#pods.delete(k);
       const [ns = 'default', name] = splitKey(k);
       rmSync(join(this.opts.logDir, ns, name), { recursive: true, force: true });
@@ -224,24 +343,39 @@ export class Kubelet {
     const running = this.#pods.get(k);
     const now = nowRfc3339();
     const old = asRecord(pod['status']);
-    const statuses = [...(running?.containers ?? new Map<string, { state: ContainerState }>()).entries()].map(([cname, c]) =>
-      containerStatus(cname, c.state),
+    const statuses = [...(running?.containers ?? new Map<string, RunningContainer>()).entries()].map(([cname, c]) =>
+      containerStatus(cname, c.state, c.prober),
     );
-    const allRunning = statuses.length > 0 && statuses.every((s) => s.ready);
+    const allReady = statuses.length > 0 && statuses.every((s) => s.ready);
     const allDone = statuses.length > 0 && statuses.every((s) => s.state['terminated'] !== undefined);
-    let phase = extra.phase ?? (allRunning ? 'Running' : 'Pending');
+    let phase = extra.phase ?? (allReady ? 'Running' : 'Pending');
     if (extra.phase === undefined && allDone) {
       const failed = statuses.some((s) => asRecord(s.state['terminated'])['exitCode'] !== 0);
       phase = failed ? 'Failed' : 'Succeeded';
-    } else if (extra.phase === undefined && statuses.some((s) => s.started)) phase = 'Running';
-    const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+    } else if (extra.phase === undefined && statuses.some((s) => s.state['running'] !== undefined)) phase = 'Running';
+    // As the kubelet words a not-ready pod (GeneratePodReadyCondition): the same reason on ContainersReady and Ready.
+    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const notReady =
+      unready.length === 0 ? {} : { reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
+    const cond = (type: string, ok: boolean, why: Record<string, string> = {}) => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastProbeTime: null,
+      lastTransitionTime: now,
+      ...(ok ? {} : why),
+    });
     const podIP = extra.podIP ?? old['podIP'];
     const status: Record<string, unknown> = {
       phase,
       hostIP: this.opts.node.ip,
       hostIPs: [{ ip: this.opts.node.ip }],
       startTime: running?.startedAt ?? old['startTime'] ?? now,
-      conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', allRunning), cond('Ready', allRunning)],
+      conditions: [
+        cond('PodScheduled', true),
+        cond('Initialized', true),
+        cond('ContainersReady', allReady, notReady),
+        cond('Ready', allReady, notReady),
+      ],
       containerStatuses: statuses,
     };
     if (typeof podIP === 'string') {
@@ -290,6 +424,7 @@ export class Kubelet {
 function containerStatus(
   name: string,
   s: ContainerState,
+  prober: ContainerProber | undefined,
 ): {
   name: string;
   ready: boolean;
@@ -307,11 +442,17 @@ function containerStatus(
   else state = { waiting: { reason: s.reason ?? 'ContainerCreating', ...message } };
   return {
     name,
-    ready: s.phase === 'running',
-    started: s.phase === 'running',
+    // Without probes a running container is started and ready; with them, as its probes say.
+    ready: s.phase === 'running' && (prober?.ready() ?? true),
+    started: s.phase === 'running' && (prober?.started() ?? true),
     restartCount: s.restarts,
     state,
     image: 'local',
     imageID: '',
   };
+}
+
+/** The handle of a container the kubelet did not start (CreateContainerConfigError): nothing to stop. */
+function notStarted(state: ContainerState): ContainerHandle {
+  return { pid: () => undefined, restarts: 0, state: () => state, stop: () => Promise.resolve(), kill: () => Promise.resolve() };
 }

@@ -1,5 +1,7 @@
 import { asRecord, isRecord } from '@ambit/core';
 import type { KubeObject } from '../kube/types.ts';
+import { expandVars } from './container-spec.ts';
+import { downwardFieldValue } from './downward-api.ts';
 
 /**
  * The environment a container starts with, as a kubelet builds it: the container's `env` (literal values and
@@ -21,27 +23,9 @@ export function containerEnv(pod: KubeObject, container: Record<string, unknown>
     const e = asRecord(item);
     const name = e['name'];
     if (typeof name !== 'string') continue;
-    if (typeof e['value'] === 'string') env[name] = expand(e['value'], env);
+    if (typeof e['value'] === 'string') env[name] = expandVars(e['value'], (v) => (Object.hasOwn(env, v) ? env[v] : undefined));
     const path = asRecord(asRecord(e['valueFrom'])['fieldRef'])['fieldPath'];
-    if (typeof path === 'string') env[name] = fieldValue(pod, path);
+    if (typeof path === 'string') env[name] = downwardFieldValue(pod, path);
   }
   return env;
-}
-
-/** `$(VAR)` references to earlier variables are expanded, as Kubernetes does. */
-function expand(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string) => env[v] ?? m);
-}
-
-function fieldValue(pod: KubeObject, path: string): string {
-  let cur: unknown = pod;
-  for (const part of path.split('.')) cur = asRecord(cur)[part];
-  return typeof cur === 'string' ? cur : '';
-}
-
-/** argv of a container: command then args (Kubernetes' rule when an image entrypoint does not apply). */
-export function containerArgv(container: Record<string, unknown>): string[] {
-  const command = Array.isArray(container['command']) ? container['command'].map(String) : [];
-  const args = Array.isArray(container['args']) ? container['args'].map(String) : [];
-  return [...command, ...args];
 }

@@ -3,7 +3,19 @@ import type { KubeObject } from '../kube/types.ts';
 
 /** The kinds the local runtime's controllers read and write. */
 export type KindName =
-  'Namespace' | 'Node' | 'Pod' | 'Service' | 'ServiceAccount' | 'Deployment' | 'ReplicaSet' | 'EndpointSlice' | 'Event';
+  | 'Namespace'
+  | 'Node'
+  | 'Pod'
+  | 'Service'
+  | 'ServiceAccount'
+  | 'Deployment'
+  | 'ReplicaSet'
+  | 'DaemonSet'
+  | 'ControllerRevision'
+  | 'EndpointSlice'
+  | 'Event'
+  | 'ConfigMap'
+  | 'Secret';
 
 export interface StoreEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -42,6 +42,16 @@ export class WorkQueue {
     }
   }
 
+  /** Adds `key` after `delayMs` (a reconcile that must look again later, e.g. when a pod becomes available). */
+  addAfter(key: string, delayMs: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.add(key);
+    }, delayMs);
+    this.#timers.add(timer);
+  }
+
   #drain(): void {
     this.#scheduled = false;
     const keys = [...this.#pending];

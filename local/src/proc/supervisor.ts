@@ -4,6 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { type Backoff, createBackoff, errorMessage, type Logger } from '@ambit/core';
 import { SYSTEM_PATH, resolveExecutable } from '../net/exec.ts';
+import { type ContainerSetup, wrapContainerArgv } from './container-wrapper.ts';
 
 /**
  * Runs a pod's container as a plain process inside the pod's network namespace, with the kubelet's restart rules
@@ -56,6 +57,11 @@ export interface ContainerOptions {
   /** Called on every state change; exceptions it throws are logged and ignored. */
   readonly onState?: (state: ContainerState) => void;
   readonly backoff?: RestartBackoffOptions;
+  /**
+   * Mounts, read-only root and user/capabilities applied inside the container's own mount namespace before its
+   * command is exec'd (container-wrapper.ts); only with a `netns`, whose `ip netns exec` makes that namespace.
+   */
+  readonly setup?: ContainerSetup;
 }
 
 export interface ContainerHandle {
@@ -69,6 +75,12 @@ export interface ContainerHandle {
    * No restart follows. Safe to call more than once.
    */
   stop(gracePeriodMs: number): Promise<void>;
+  /**
+   * Ends the current run only, as the kubelet does after a failed liveness or startup probe: SIGTERM to the process
+   * group, SIGKILL after `gracePeriodMs`; what follows is the restart policy's (a restart after back-off, or staying
+   * terminated). Resolves once the process is gone; nothing to do when it is not running or being stopped.
+   */
+  kill(gracePeriodMs: number): Promise<void>;
 }
 
 /** Starts the container and returns at once; progress is reported through `onState`. */
@@ -135,6 +147,11 @@ class Container implements ContainerHandle {
       this.startFailed('"ip" (iproute2) not found');
       return;
     }
+    if (this.opts.setup !== undefined && this.opts.netns === undefined) {
+      // Without `ip netns exec` there is no private mount namespace: the mounts would land on the host.
+      this.startFailed('BUG: a container setup (mounts) needs a network namespace');
+      return;
+    }
     if (!isDirectory(this.opts.cwd)) {
       this.startFailed(`working directory ${this.opts.cwd} does not exist`);
       return;
@@ -151,10 +168,11 @@ class Container implements ContainerHandle {
     try {
       // `ip netns exec` execs the command in place: the PID is the container's. detached: its own process group,
       // so stop() can signal everything it forked.
+      const inner = this.opts.setup === undefined ? this.opts.command : wrapContainerArgv(this.opts.setup, this.opts.command);
       const argv =
         this.opts.netns === undefined
           ? [executable, ...this.opts.command.slice(1)]
-          : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...this.opts.command];
+          : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...inner];
       child = spawn(argv[0] ?? executable, argv.slice(1), {
         cwd: this.opts.cwd,
         env,
@@ -194,6 +212,21 @@ class Container implements ContainerHandle {
   stop(gracePeriodMs: number): Promise<void> {
     this.stopping ??= this.doStop(gracePeriodMs);
     return this.stopping;
+  }
+
+  kill(gracePeriodMs: number): Promise<void> {
+    const child = this.child;
+    const pid = child?.pid;
+    if (child === undefined || pid === undefined || this.stopping !== undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const killTimer = setTimeout(() => this.killGroup(pid, 'SIGKILL'), gracePeriodMs);
+      // Registered after start()'s own 'exit' listener, so the restart policy has been applied when this resolves.
+      child.once('exit', () => {
+        clearTimeout(killTimer);
+        resolve();
+      });
+      this.killGroup(pid, 'SIGTERM');
+    });
   }
 
   private async doStop(gracePeriodMs: number): Promise<void> {

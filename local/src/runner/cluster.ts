@@ -5,13 +5,25 @@ import { join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
+import { startClusterRoleAggregation } from '../auth/store-policy.ts';
+import {
+  createServiceAccountTokens,
+  loadOrCreateSigningKey,
+  type LocalServiceAccountTokens,
+  type TokenObjectKind,
+} from '../auth/tokens.ts';
+import { createServingCert } from '../api/self-signed-cert.ts';
+import { ensureKubernetesService, startKubernetesServiceController } from '../cluster/kubernetes-service.ts';
 import { createAdmission } from '../cluster/admission.ts';
 import type { Controller } from '../cluster/controller.ts';
+import { startDaemonSetController } from '../cluster/daemonset-controller.ts';
 import { startDeploymentController } from '../cluster/deployment-controller.ts';
 import { startEndpointSliceController } from '../cluster/endpointslice-controller.ts';
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
+import type { LocalImage } from '../cluster/container-spec.ts';
+import { startRootCaPublisher } from '../cluster/root-ca-publisher.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
 import { startServiceProxy } from '../cluster/service-proxy-controller.ts';
@@ -30,6 +42,7 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
+import { NODE_API_PORT } from './node-api.ts';
 
 export interface ClusterOptions {
   readonly paths: ClusterPaths;
@@ -44,6 +57,11 @@ export interface ClusterOptions {
   readonly certTtlSeconds?: number;
   /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
   readonly waypointCommand?: string;
+  /**
+   * Images the nodes "have" (contract 2): image repository → the host argv that is its ENTRYPOINT. Added to the
+   * default, `ghcr.io/ambit-dev/ambit` → this checkout's `deploy/image/ambit` (with AMBIT_HOME=repoRoot).
+   */
+  readonly images?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -63,11 +81,18 @@ export class LocalCluster {
   #view: StoreView | undefined;
   #controller: ContainerHandle | undefined;
   #nodeComponents: NodeComponents[] = [];
+  #tokens: LocalServiceAccountTokens | undefined;
   get #controllerLog(): string {
     return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
   }
 
   constructor(private readonly opts: ClusterOptions) {}
+
+  /** The cluster's ServiceAccount tokens (the kubelets mount them, the API authenticates them); set by `start`. */
+  get serviceAccountTokens(): LocalServiceAccountTokens {
+    assert(this.#tokens !== undefined, 'BUG: ServiceAccount tokens read before the cluster started');
+    return this.#tokens;
+  }
 
   async start(): Promise<void> {
     const { paths, log } = this.opts;
@@ -86,10 +111,15 @@ export class LocalCluster {
     const nodeNames = topology.nodes.map((n) => n.name);
     // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
     const bound: { view?: StoreView } = {};
-    const admit = createAdmission(() => {
-      assert(bound.view !== undefined, 'BUG: admission before the store view exists');
-      return bound.view;
-    }, nodeNames);
+    // The kubelets issue ServiceAccount tokens, so pods get kube-api-access volumes as in a cluster.
+    const admit = createAdmission(
+      () => {
+        assert(bound.view !== undefined, 'BUG: admission before the store view exists');
+        return bound.view;
+      },
+      nodeNames,
+      { serviceAccountTokens: true },
+    );
     const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
     const view = storeView(store);
     bound.view = view;
@@ -97,14 +127,22 @@ export class LocalCluster {
     // Ambit's own kinds are served from the start, as in a cluster where Ambit is installed.
     installCrds(store, readCrds(crdDir(this.opts.repoRoot)));
     for (const n of topology.nodes) view.create(nodeObject(n.name, n.ip, n.podCidr));
+    // In-cluster clients reach the API through default/kubernetes (10.96.0.1:443), whose endpoints are the nodes'
+    // API forwarders; it exists before any pod, so every pod gets KUBERNETES_SERVICE_HOST/PORT.
+    const apiEndpoints = { ips: topology.nodes.map((n) => n.ip), port: NODE_API_PORT };
+    ensureKubernetesService(view, apiEndpoints);
     const target = applyTarget(store);
+    const tokens = await serviceAccountTokens(store, join(paths.stateDir, 'sa.key'));
+    this.#tokens = tokens;
     const token = randomBytes(24).toString('base64url');
     const api = await createApiServer({
       store,
       listen: { host: '127.0.0.1', port: 0 },
+      tls: await createServingCert('ambit-local-api', new Date(), 3650, apiEndpoints.ips),
       socketPath: paths.apiSocket,
       tlsSocketPath: paths.apiTlsSocket,
       token,
+      serviceAccountTokens: tokens,
       log,
       podLogDir: paths.logDir,
       extensions: {
@@ -145,16 +183,22 @@ export class LocalCluster {
     const events = new EventRecorder({ view, log });
     this.#events = events;
     this.#controllers = [
+      startKubernetesServiceController(view, apiEndpoints, log),
       startServiceAccountController(view, log),
       startDeploymentController(view, log, events),
       startReplicaSetController(view, log, events),
+      startDaemonSetController(view, log, events),
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startRootCaPublisher(view, api.caCertPem, log),
+      startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
+    const images = localImages(this.opts.repoRoot, this.opts.images);
     this.#kubelets = topology.nodes.map(
-      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
+      (node) =>
+        new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, images, tokens }),
     );
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
@@ -192,17 +236,18 @@ export class LocalCluster {
         );
       }
       const waiting = pods.filter((p) => !isPodReady(p));
-      const deploymentsSettled = view.list('Deployment').every((d) => {
-        const want = asRecord(d['spec'])['replicas'] ?? 1;
-        return asRecord(d['status'])['readyReplicas'] === want || want === 0;
-      });
+      const deploymentsSettled =
+        view.list('Deployment').every((d) => {
+          const want = asRecord(d['spec'])['replicas'] ?? 1;
+          return asRecord(d['status'])['readyReplicas'] === want || want === 0;
+        }) && view.list('DaemonSet').every(daemonSetRolledOut);
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
-          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments or daemonsets still rolling out'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
@@ -266,6 +311,18 @@ export class LocalCluster {
   }
 }
 
+/** What `kubectl rollout status ds` waits for: the spec observed, and every node's pod updated and available. */
+function daemonSetRolledOut(ds: KubeObject): boolean {
+  const st = asRecord(ds['status']);
+  const desired = st['desiredNumberScheduled'];
+  return (
+    typeof st['observedGeneration'] === 'number' &&
+    st['observedGeneration'] >= (ds.metadata.generation ?? 1) &&
+    st['updatedNumberScheduled'] === desired &&
+    st['numberAvailable'] === desired
+  );
+}
+
 /** `ns/name (container: reason: message)`, so a start that times out says why each pod is late. */
 function describeWaiting(pod: KubeObject): string {
   const statuses = asRecord(pod['status'])['containerStatuses'];
@@ -289,6 +346,16 @@ function tailFile(path: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** The cluster's ServiceAccount token issuer/verifier, with its signing key kept in the state directory. */
+async function serviceAccountTokens(store: ObjectStore, keyPath: string): Promise<LocalServiceAccountTokens> {
+  const signingKey = await loadOrCreateSigningKey(keyPath);
+  return createServiceAccountTokens({
+    signingKey,
+    find: (kind: TokenObjectKind, namespace, name) =>
+      store.find(store.typeOf({ apiVersion: 'v1', kind }), kind === 'Node' ? undefined : namespace, name),
+  });
 }
 
 function objectsOf(body: unknown): SourcedObject[] {
@@ -329,4 +396,20 @@ function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
       },
     },
   };
+}
+
+/** The repository of the image the manifests run (deploy/): every Ambit component. */
+export const AMBIT_IMAGE = 'ghcr.io/ambit-dev/ambit';
+
+/**
+ * Contract 2: the nodes' images. The Ambit image runs this checkout's `deploy/image/ambit` with AMBIT_HOME set, as
+ * the Dockerfile's ENTRYPOINT runs the release under /opt/ambit, and as its `USER 10001:10001` unless the pod says
+ * otherwise (so a manifest that forgets `runAsUser: 0` fails here as in a cluster).
+ */
+export function localImages(repoRoot: string, extra: Readonly<Record<string, readonly string[]>> = {}): Record<string, LocalImage> {
+  const images: Record<string, LocalImage> = {
+    [AMBIT_IMAGE]: { entrypoint: [join(repoRoot, 'deploy', 'image', 'ambit')], env: { AMBIT_HOME: repoRoot }, user: 10001, group: 10001 },
+  };
+  for (const [repo, entrypoint] of Object.entries(extra)) images[repo] = { entrypoint };
+  return images;
 }

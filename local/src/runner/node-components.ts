@@ -7,6 +7,7 @@ import { startContainer, type ContainerHandle, type ContainerState } from '../pr
 import { nodeCredentialPath } from './controller-process.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { bundledCommand, ZTUNNEL_BUNDLE, ZTUNNEL_NODE_FLAGS } from './bundles.ts';
+import { NODE_API_PORT, startNodeApiForwarder, type NodeApiAccess } from './node-api.ts';
 import { surgeReplace, type SurgeReplaceResult } from './ztunnel-rollout.ts';
 
 /** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
@@ -27,12 +28,6 @@ export interface NodeComponentPaths {
   readonly ztunnelPid: string;
   readonly apiForwarderPid: string;
 }
-
-/**
- * Where each node reaches the API server: 127.0.0.1 of the node's own namespace, the port a real API server listens
- * on. Every node namespace has its own loopback, so all nodes use the same port.
- */
-export const NODE_API_PORT = 6443;
 
 export function nodeComponentPaths(stateDir: string, node: string): NodeComponentPaths {
   const dir = join(stateDir, 'nodes', node);
@@ -55,14 +50,6 @@ export function nodeComponentPaths(stateDir: string, node: string): NodeComponen
 export function ambitCniPlugin(stateDir: string, node: string): Record<string, unknown> {
   const paths = nodeComponentPaths(stateDir, node);
   return { type: 'ambit-cni', agentSocket: paths.cniSocket, kubeconfig: paths.kubeconfig };
-}
-
-/** What a node needs to reach the API server: its TLS unix socket, and the certificate and token clients check. */
-export interface NodeApiAccess {
-  readonly clusterName: string;
-  readonly tlsSocket: string;
-  readonly caCertPem: string;
-  readonly token: string;
 }
 
 export interface NodeComponentsOptions {
@@ -103,45 +90,6 @@ function tsx(repoRoot: string, entry: string): string[] {
   return [process.execPath, '--import', 'tsx', join(repoRoot, entry)];
 }
 
-export interface NodeApiForwarderOptions {
-  readonly repoRoot: string;
-  /** The node's network namespace: the forwarder's listening socket is created there, by the process itself. */
-  readonly netns: string;
-  readonly name: string;
-  /** The API server's TLS unix socket (ApiServerOptions.tlsSocketPath). */
-  readonly tlsSocket: string;
-  readonly logFile: string;
-  readonly log: Logger;
-  readonly onState?: (state: ContainerState) => void;
-}
-
-/**
- * The node's API endpoint: node-api-forwarder.ts on 127.0.0.1:NODE_API_PORT inside `netns`, joined to the API's TLS
- * unix socket, supervised and restarted like the node's other processes. Plain node runs it: it imports only node:
- * modules, so type stripping needs no tsx loader.
- */
-export function startNodeApiForwarder(opts: NodeApiForwarderOptions): ContainerHandle {
-  return startContainer({
-    netns: opts.netns,
-    name: opts.name,
-    command: [
-      process.execPath,
-      join(opts.repoRoot, 'local/src/runner/node-api-forwarder.ts'),
-      '--listen',
-      `127.0.0.1:${NODE_API_PORT}`,
-      '--to',
-      opts.tlsSocket,
-    ],
-    env: {},
-    cwd: opts.repoRoot,
-    logFile: opts.logFile,
-    restartPolicy: 'Always',
-    backoff: RESTART_BACKOFF,
-    log: opts.log,
-    ...(opts.onState === undefined ? {} : { onState: opts.onState }),
-  });
-}
-
 /**
  * How ztunnel is started: the bundle (scripts/build-bundle.mjs; plain node, ~45 MB less RSS than tsx) when it
  * is newer than every source it was built from, else from source. `AMBIT_ZTUNNEL_NODE_OPTIONS` adds Node flags (e.g.
@@ -177,6 +125,7 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
   const apiForwarder: ContainerHandle = startNodeApiForwarder({
     repoRoot: opts.repoRoot,
     netns: opts.node.netns,
+    nodeIp: opts.node.ip,
     name: `ambit-system/api-forwarder-${opts.node.name}`,
     tlsSocket: opts.api.tlsSocket,
     logFile: logs('api-forwarder'),

@@ -12,8 +12,12 @@ const KIND_API_VERSION: Record<KindName, string> = {
   ServiceAccount: 'v1',
   Deployment: 'apps/v1',
   ReplicaSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  ControllerRevision: 'apps/v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Event: 'v1',
+  ConfigMap: 'v1',
+  Secret: 'v1',
 };
 
 /** The controllers' narrow view of the store (see StoreView). */

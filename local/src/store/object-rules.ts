@@ -27,8 +27,24 @@ export function isKind(type: ResourceType, group: string, kind: string): boolean
   return type.group === group && type.kind === kind;
 }
 
-/** Namespace names are DNS-1123 labels (they become DNS labels of service names); everything else a subdomain. */
+/**
+ * Namespace names are DNS-1123 labels (they become DNS labels of service names); RBAC names are any path segment
+ * (`system:discovery`; rbac ValidateRBACName = path.IsValidPathSegmentName); everything else a subdomain.
+ */
 export function validateName(type: ResourceType, name: string): FieldError[] {
+  if (type.group === 'rbac.authorization.k8s.io') {
+    if (name === '')
+      return [{ field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired' }];
+    const why =
+      name === '.' || name === '..'
+        ? `may not be '${name}'`
+        : name.includes('/')
+          ? "may not contain '/'"
+          : name.includes('%')
+            ? "may not contain '%'"
+            : undefined;
+    return why === undefined ? [] : [{ field: 'metadata.name', message: `Invalid value: "${name}": ${why}` }];
+  }
   const label = isKind(type, '', 'Namespace');
   const max = label ? 63 : 253;
   const causes: FieldError[] = [];
@@ -98,6 +114,8 @@ export function applyCreateDefaults(type: ResourceType, obj: KubeObject): void {
   } else if (isKind(type, '', 'Pod')) {
     const status = isRecord(obj['status']) ? obj['status'] : {};
     if (status['phase'] === undefined) obj['status'] = { ...status, phase: 'Pending' };
+  } else if (isKind(type, 'apps', 'DaemonSet')) {
+    applyUpdateDefaults(type, obj);
   } else if (isKind(type, 'apiextensions.k8s.io', 'CustomResourceDefinition')) {
     // Nothing here negotiates names, so a served CRD is accepted and established at once (`kubectl wait
     // --for=condition=established` then returns immediately).
@@ -116,6 +134,26 @@ export function applyCreateDefaults(type: ResourceType, obj: KubeObject): void {
       conditions: [condition('NamesAccepted', 'NoConflicts'), condition('Established', 'InitialNamesAccepted')],
     };
   }
+}
+
+/**
+ * Defaults kube-apiserver applies to every write of a kind (it defaults each decoded object), so a PUT or patch that
+ * leaves them out does not drop them: apps/v1 `SetDefaults_DaemonSet` (RollingUpdate with maxUnavailable 1 and
+ * maxSurge 0, revisionHistoryLimit 10), which `kubectl rollout status ds` depends on.
+ */
+export function applyUpdateDefaults(type: ResourceType, obj: KubeObject): void {
+  if (!isKind(type, 'apps', 'DaemonSet') || !isRecord(obj['spec'])) return;
+  const spec = obj['spec'];
+  const strategy = isRecord(spec['updateStrategy']) ? { ...spec['updateStrategy'] } : {};
+  strategy['type'] ??= 'RollingUpdate';
+  if (strategy['type'] === 'RollingUpdate') {
+    const rolling = isRecord(strategy['rollingUpdate']) ? { ...strategy['rollingUpdate'] } : {};
+    rolling['maxUnavailable'] ??= 1;
+    rolling['maxSurge'] ??= 0;
+    strategy['rollingUpdate'] = rolling;
+  }
+  spec['updateStrategy'] = strategy;
+  spec['revisionHistoryLimit'] ??= 10;
 }
 
 /** The grace period a pod gets when a delete names none: spec.terminationGracePeriodSeconds, default 30. */

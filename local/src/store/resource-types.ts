@@ -67,9 +67,17 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ...builtins('apps', 'v1', [
     { plural: 'deployments', kind: 'Deployment', short: ['deploy'], status: true },
     { plural: 'replicasets', kind: 'ReplicaSet', short: ['rs'], status: true },
+    { plural: 'daemonsets', kind: 'DaemonSet', short: ['ds'], status: true },
+    { plural: 'controllerrevisions', kind: 'ControllerRevision' },
   ]),
   ...builtins('discovery.k8s.io', 'v1', [{ plural: 'endpointslices', kind: 'EndpointSlice' }]),
   ...builtins('coordination.k8s.io', 'v1', [{ plural: 'leases', kind: 'Lease' }]),
+  ...builtins('rbac.authorization.k8s.io', 'v1', [
+    { plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', cluster: true },
+    { plural: 'clusterroles', kind: 'ClusterRole', cluster: true },
+    { plural: 'rolebindings', kind: 'RoleBinding' },
+    { plural: 'roles', kind: 'Role' },
+  ]),
   ...builtins('apiextensions.k8s.io', 'v1', [
     { plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', short: ['crd', 'crds'], cluster: true, status: true },
   ]),

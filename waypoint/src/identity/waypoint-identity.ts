@@ -17,6 +17,8 @@ export interface WaypointIdentityOptions {
   readonly credential: CaCredential;
   /** PEM file of extra mesh roots (the `istio-ca-root-cert` ConfigMap), re-read with each fetch; optional. */
   readonly rootCertFile?: string;
+  /** Verify the CA's TLS against these roots; absent: plaintext (a `unix:` target). */
+  readonly caTls?: { readonly ca: string };
   /** Lifetime asked of the CA; default the manager's (86400 s). */
   readonly ttlSeconds?: number;
   readonly clock?: Clock;
@@ -55,7 +57,7 @@ export function createWaypointIdentity(o: WaypointIdentityOptions): WaypointIden
   };
   const credential = o.credential;
   const token = async (): Promise<string> => ('file' in credential ? (await readFile(credential.file, 'utf8')).trim() : credential.value);
-  const ca = createCaClient({ target: o.caTarget, token });
+  const ca = createCaClient({ target: o.caTarget, token, ...(o.caTls === undefined ? {} : { tls: o.caTls }) });
   const certs = createCertManager({
     fetch: async (identity, ttl) => {
       await readRoots();

@@ -9,6 +9,8 @@ import type { WaypointStore } from './waypoint-state.ts';
 export interface ConfigLinkOptions {
   /** The controller's xDS target: `unix:/path` or `host:port`. */
   readonly target: string;
+  /** Verify the controller's TLS against these roots; absent: plaintext (a `unix:` target). */
+  readonly tls?: { readonly ca: string };
   /** xDS node id and metadata (see waypointNode). */
   readonly node: { readonly id: string; readonly metadata: Readonly<Record<string, string>> };
   /** The bearer credential for each new stream (re-read per attempt, so a rotated token is picked up). */
@@ -73,6 +75,7 @@ export function startConfigLink(options: ConfigLinkOptions): ConfigLink {
   };
   const xds = createXdsClient({
     target: options.target,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     node: options.node,
     log: options.log,
     callMetadata: async () => {
