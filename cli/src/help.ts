@@ -3,6 +3,10 @@ export const HELP: Record<string, string> = {
   root: `ambitctl — the Ambit command line
 
 Usage:
+  ambitctl install [--set KEY=VALUE]... [--dry-run] [--kubeconfig PATH]   install Ambit (deploy/ rendered, server-side apply, waits)
+  ambitctl uninstall [--purge] [--kubeconfig PATH]   remove Ambit; the node agents first release every pod
+  ambitctl check [--kubeconfig PATH]    pre-flight: Kubernetes version, Gateway API CRDs, nodes' CNI and kernel, permissions
+  ambitctl version [--kubeconfig PATH]  client, control plane and each node's data plane versions
   ambitctl local <command> [options]    run and use an Ambit cluster on this host (network namespaces, no Kubernetes)
   ambitctl debug model [-o json]        the controller's computed model (workloads, services, authorizations)
   ambitctl policy explain --from NS/POD --to NS/POD:PORT|NS/svc/NAME:PORT [--method M --path P --header K=V]
@@ -135,6 +139,51 @@ default $AMBIT_CLUSTER or "local") unless --kubeconfig PATH names another.
   --name N             the waypoint (default "waypoint"; "none" is reserved)
   --kubeconfig PATH    a real cluster instead of the local one
   --cluster NAME       which local cluster (here --name is the waypoint's name, as in istioctl)`,
+  install: `Usage: ambitctl install [--set KEY=VALUE]... [--dry-run] [--overlay cluster|local|DIR] [--client-side]
+                        [--timeout 300s] [--kubeconfig PATH | --name NAME]
+
+Renders deploy/overlays/cluster (or --overlay) with \`kubectl kustomize\`, applies the --set values, applies the result
+with server-side apply (\`kubectl apply --server-side --field-manager ambitctl\`: CRDs and the namespace first), and
+waits for every Deployment and DaemonSet to roll out, printing kubectl's progress. Objects of kinds the cluster does
+not serve (the PodMonitors without the Prometheus Operator) are skipped, saying so. Run \`ambitctl check\` first.
+Gateway API's CRDs are a prerequisite.
+
+  --set KEY=VALUE    repeatable; the keys:
+      image.repository     image of every Ambit container and of waypoints (default ghcr.io/ambit-dev/ambit)
+      image.tag            the release to run (default this release)
+      logLevel             fatal|error|warn|info|debug|trace for the controller, node agents and ztunnels (default info)
+      controller.replicas  1…100 (default 2; 1 also drops the PodDisruptionBudget)
+      cni.binDir           the nodes' CNI plugin directory (default /opt/cni/bin)
+      cni.confDir          the nodes' CNI config directory (default /etc/cni/net.d)
+      cni.hostPathPrefix   where a node's hostPath volumes are as its runtime sees them; default none, and for
+                           a local cluster its <state dir>/nodes/$(NODE_NAME)/host
+  --dry-run          print the YAML that would be applied; needs no cluster
+  --overlay O        cluster (default with --kubeconfig or --dry-run), local (default for a local cluster), or a
+                     kustomization directory of your own
+  --client-side      plain \`kubectl apply\`, for an API server without server-side apply
+  --timeout T        bound on each rollout (default 300s)
+  --kubeconfig PATH  the cluster (its current context); without it, the local cluster --name (default "local")`,
+  uninstall: `Usage: ambitctl uninstall [--purge] [--timeout 300s] [--kubeconfig PATH | --name NAME]
+
+Removes Ambit in the order that leaves no pod broken:
+  1. the node-agent DaemonSet, with foreground deletion: each agent sees its DaemonSet being deleted, removes the
+     ambit-cni plugin and its config from its node and releases every pod (capture rules removed, ztunnel told) —
+     pods keep running and talk in plaintext;
+  2. everything else install applied (ztunnels, controller, RBAC, …), the controller's root-cert ConfigMaps and the
+     waypoint Deployments, Services and ServiceAccounts it made (the Gateways, yours, stay);
+  3. with --purge also the CA Secret ambit-system/ambit-ca, the CRDs (with every policy of their kinds) and the
+     namespace ambit-system. Without it they stay, so a re-install keeps the mesh's root of trust and your policies.`,
+  check: `Usage: ambitctl check [-o json] [--kubeconfig PATH | --name NAME]
+
+Pre-flight checks before install, through the API as you: the Kubernetes version (1.28+); Gateway API's CRDs (which
+kinds are missing, and the command that installs them); every node Ready (its runtime has a CNI network for Ambit to
+chain into — which CNI and its config file cannot be seen through the API: the node agent checks on the node) and its
+kernel (nftables inet nat 5.2+, tcp_migrate_req 5.14+); and SelfSubjectAccessReviews for everything install creates.
+Exit code 1 when a check fails.`,
+  version: `Usage: ambitctl version [-o json] [--kubeconfig PATH | --name NAME]
+
+Prints this client's version, the Kubernetes version, the control plane's (each ambit-controller pod's image) and
+each node's data plane (its ztunnel's and node agent's images, and whether they are ready).`,
   kubeconfig: `Usage: ambitctl local kubeconfig
 
 Prints the path of the kubeconfig written by "up": kubectl --kubeconfig "$(ambitctl local kubeconfig)" get pods -A`,

@@ -48,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
       stateRoot: process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT,
     });
   if (group === 'waypoint-config') return waypointConfigCommand(command, rest);
+  if (group === 'install' || group === 'uninstall' || group === 'check' || group === 'version')
+    // Loaded on demand, like waypoint: check and version read the API through @kubernetes/client-node.
+    return (await import('./install/install-command.ts')).installCommand(group, argv.slice(1), {
+      cluster: process.env['AMBIT_CLUSTER'],
+      stateRoot: process.env['AMBIT_STATE_ROOT'] ?? DEFAULT_STATE_ROOT,
+    });
   if (group !== 'local') throw new AmbitError('BAD_ARGS', `unknown command "${group}" (see ambitctl --help)`);
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP['root']}\n`);

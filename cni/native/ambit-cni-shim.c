@@ -241,11 +241,22 @@ static void exec_node_plugin(const struct buf *in) {
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     if (slash != NULL) {
+      // The installed plugin carries its own Node beside it (cni/src/install/cni-installer.ts: the node may have none,
+      // or an older one); a build tree has none, and the fallback's shebang names the Node that built it.
+      char node[PATH_MAX];
+      *slash = '\0';
+      int with_node = snprintf(node, sizeof node, "%s/ambit-cni.d/node", self) < (int)sizeof node && access(node, X_OK) == 0;
+      *slash = '/';
       strcpy(slash + 1, "ambit-cni-node");
       int memfd = memfd_create("ambit-cni-stdin", 0);
       if (memfd >= 0 && write_all(memfd, in->data, in->len) == 0 && lseek(memfd, 0, SEEK_SET) == 0 && dup2(memfd, 0) == 0) {
-        char *const argv[] = {self, NULL};
-        execv(self, argv);
+        if (with_node) {
+          char *const argv[] = {node, self, NULL};
+          execv(node, argv);
+        } else {
+          char *const argv[] = {self, NULL};
+          execv(self, argv);
+        }
       }
     }
   }

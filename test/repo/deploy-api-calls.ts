@@ -219,4 +219,15 @@ export const API_CALLS: readonly ApiCall[] = [
     source: POD_LOOKUP,
     evidence: resource === 'pods' ? '`/api/v1/namespaces/${ns}/pods/' : '`/api/v1/namespaces/${ns}`',
   })),
+  // node agent: on SIGTERM, its own DaemonSet (gone or being deleted = uninstall); its own pod is a `get pods` above.
+  {
+    component: 'node-agent',
+    group: 'apps',
+    resource: 'daemonsets',
+    verb: 'get',
+    scope: 'ambit-system',
+    resourceNames: ['ambit-node-agent'],
+    source: 'cni/src/agent/uninstall-check.ts',
+    evidence: '`/apis/apps/v1/namespaces/${ns}/daemonsets/',
+  },
 ];

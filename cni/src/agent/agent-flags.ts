@@ -1,5 +1,6 @@
 // The node agent's command line, parsed into AgentOptions (kept apart from main.ts so tests can parse without
 // starting an agent), and the kubeconfig it names loaded.
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { AmbitError, errorMessage } from '@ambit/core';
@@ -14,11 +15,33 @@ export const USAGE = `usage: main.ts --node NAME --cni-socket PATH --ztunnel-soc
   --kubeconfig          the API server and credentials; without it: in-cluster (the pod's service account) when
                         KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config
   --log-level           default info
-  --exclude-namespaces  never captured; default kube-system,ambit-system`;
+  --exclude-namespaces  never captured; default kube-system,ambit-system
+CNI install (istio-cni's install-cni; cni/README.md "Install on a node"):
+  --install-cni         copy ambit-cni into --cni-bin-dir and chain it into the primary network of --cni-conf-dir, keep
+                        it there while running; and when this agent's DaemonSet is being deleted (read on SIGTERM),
+                        release every captured pod and remove what was installed
+  --cni-bin-dir         default /host/opt/cni/bin (the node's /opt/cni/bin, mounted)
+  --cni-conf-dir        default /host/etc/cni/net.d (the node's /etc/cni/net.d, mounted)
+  --host-cni-conf-dir   --cni-conf-dir as the node's runtime sees it; default /etc/cni/net.d
+  --host-cni-socket     --cni-socket as the node's runtime sees it; default the same path
+  --cni-plugin-dir      where the built ambit-cni and ambit-cni-node are; default this release's cni/bin`;
+/** The plugin built in this release (cni/scripts/build-plugin.mjs writes cni/bin; the image copies it there too). */
+const DEFAULT_PLUGIN_DIR = fileURLToPath(new URL('../../bin', import.meta.url));
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The CNI install side's flags (`--install-cni`); paths absolute. */
+export interface CniInstallFlags {
+  readonly binDir: string;
+  readonly confDir: string;
+  readonly hostConfDir: string;
+  readonly hostSocket: string;
+  readonly pluginDir: string;
+}
 
 export interface AgentFlags {
   readonly options: Omit<AgentOptions, 'log' | 'kubeConfig'>;
+  /** Present with `--install-cni`. */
+  readonly cniInstall?: CniInstallFlags;
   /** `--kubeconfig`, when given. */
   readonly kubeconfig?: string;
   readonly logLevel: string;
@@ -38,6 +61,12 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
       'state-file': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'exclude-namespaces': { type: 'string' },
+      'install-cni': { type: 'boolean', default: false },
+      'cni-bin-dir': { type: 'string', default: '/host/opt/cni/bin' },
+      'cni-conf-dir': { type: 'string', default: '/host/etc/cni/net.d' },
+      'host-cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
+      'host-cni-socket': { type: 'string' },
+      'cni-plugin-dir': { type: 'string', default: DEFAULT_PLUGIN_DIR },
     },
   });
   const absolute = (flag: string, v: string): string => {
@@ -54,10 +83,22 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
     throw new AmbitError('BAD_ARGS', `--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const exclude = values['exclude-namespaces'];
   const kubeconfig = values.kubeconfig;
+  const node = required('node');
+  const cniSocket = required('cni-socket');
+  const cniInstall: CniInstallFlags | undefined = values['install-cni']
+    ? {
+        binDir: absolute('cni-bin-dir', values['cni-bin-dir']),
+        confDir: absolute('cni-conf-dir', values['cni-conf-dir']),
+        hostConfDir: absolute('host-cni-conf-dir', values['host-cni-conf-dir']),
+        hostSocket: absolute('host-cni-socket', values['host-cni-socket'] ?? cniSocket),
+        pluginDir: absolute('cni-plugin-dir', values['cni-plugin-dir']),
+      }
+    : undefined;
   return {
+    ...(cniInstall === undefined ? {} : { cniInstall }),
     options: {
-      node: required('node'),
-      cniSocket: required('cni-socket'),
+      node,
+      cniSocket,
       ztunnelSocket: required('ztunnel-socket'),
       stateFile: required('state-file'),
       ...(exclude === undefined

@@ -31,6 +31,34 @@ test('flags: sockets and the state file are required absolute paths, --kubeconfi
   assert.throws(() => parseAgentFlags([...good, '--bogus']), /bogus/);
 });
 
+test('--install-cni: the CNI directories as mounted and as the node sees them, with the DaemonSet’s defaults', () => {
+  const good = ['--node', 'n1', '--cni-socket', '/var/run/ambit/agent.sock', '--ztunnel-socket', '/z', '--state-file', '/s'];
+  assert.equal(parseAgentFlags(good).cniInstall, undefined, 'nothing is installed without the flag');
+  assert.deepEqual(parseAgentFlags([...good, '--install-cni', '--cni-plugin-dir', '/opt/ambit/cni/bin']).cniInstall, {
+    binDir: '/host/opt/cni/bin',
+    confDir: '/host/etc/cni/net.d',
+    hostConfDir: '/etc/cni/net.d',
+    hostSocket: '/var/run/ambit/agent.sock',
+    pluginDir: '/opt/ambit/cni/bin',
+  });
+  const local = parseAgentFlags([
+    ...good,
+    '--install-cni',
+    '--host-cni-conf-dir',
+    '/run/ambit/x/nodes/n1/host/etc/cni/net.d',
+    '--host-cni-socket',
+    '/run/ambit/x/nodes/n1/host/var/run/ambit/agent.sock',
+  ]);
+  assert.equal(local.cniInstall?.hostConfDir, '/run/ambit/x/nodes/n1/host/etc/cni/net.d');
+  assert.equal(local.cniInstall?.hostSocket, '/run/ambit/x/nodes/n1/host/var/run/ambit/agent.sock');
+  assert.match(
+    parseAgentFlags([...good, '--install-cni']).cniInstall?.pluginDir ?? '',
+    /\/cni\/bin$/,
+    'default: this release’s built plugin',
+  );
+  assert.throws(() => parseAgentFlags([...good, '--install-cni', '--cni-conf-dir', 'net.d']), /--cni-conf-dir must be an absolute path/);
+});
+
 test('the kubeconfig: a file is loaded with its current cluster; a missing or empty one is a start-up error naming it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-tagent-kc-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

@@ -50,8 +50,12 @@ export interface Agent {
   synced(): boolean;
   /** Whether a ztunnel is connected. */
   ztunnelConnected(): boolean;
-  /** Stops serving and watching; capture rules stay in the pods (they must survive an agent restart). */
-  close(): Promise<void>;
+  /**
+   * Stops serving and watching; capture rules stay in the pods (they must survive an agent restart). With
+   * `releasePods` (Ambit is being uninstalled from the node) every enrolled pod is released first, once no new work can
+   * start: its rules removed, ztunnel told, the state emptied; the pods keep running and talk in plaintext.
+   */
+  close(opts?: { readonly releasePods?: boolean }): Promise<void>;
 }
 
 /** Loads the state and binds both sockets before returning: a bind or state error is a start-up error. */
@@ -118,15 +122,28 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }
   log.info({ pods: state.all().length, stateFile: opts.stateFile, api: opts.kubeConfig.getCurrentCluster()?.server }, 'node agent started');
 
+  // Each pod under its lock, so a CNI ADD or reconcile still finishing for it completes first; one failure does not
+  // keep the other pods captured.
+  const releaseAll = async (): Promise<void> => {
+    const pods = state.all();
+    for (const pod of pods) {
+      await locks
+        .run(pod.uid, () => enroller.release(pod, { removeRules: true }))
+        .catch((err: unknown) => log.error({ pod: `${pod.namespace}/${pod.name}`, err: errorMessage(err) }, 'could not release pod'));
+    }
+    log.info({ pods: pods.length }, 'released every captured pod');
+  };
+
   let closing: Promise<void> | undefined;
   return {
     synced: () => enrolment.synced(),
     ztunnelConnected: () => ztunnel.connected(),
-    close() {
+    close(closeOpts) {
       closing ??= (async () => {
         // CNI first: no new work may start while the rest shuts down.
         await cni.close();
         await enrolment.close();
+        if (closeOpts?.releasePods === true) await releaseAll();
         await stopCaches();
         await ztunnel.close();
         await state.save().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not persist state at shutdown'));

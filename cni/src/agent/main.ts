@@ -2,11 +2,19 @@
 // --ztunnel-socket PATH --state-file PATH [--kubeconfig PATH] [--log-level LEVEL] [--exclude-namespaces a,b]`
 // (`--help` prints the usage).
 // Reads flags and the environment into a typed config and starts the agent (STYLE rule 2); SIGTERM/SIGINT close it
-// and exit 0, leaving every pod's capture rules in place for the next agent to take over.
+// and exit 0, leaving every pod's capture rules in place for the next agent to take over — unless, with
+// --install-cni, the agent's DaemonSet is being deleted (uninstall-check.ts): then the plugin is un-chained and every
+// pod released first.
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createLogger, errorMessage } from '@ambit/core';
-import { loadKubeConfig, parseAgentFlags, USAGE, type AgentFlags } from './agent-flags.ts';
+import { createLogger, errorMessage, type Logger } from '@ambit/core';
+import { KubeClient } from '@ambit/core/kube';
+import { createCniInstaller, KUBECONFIG_FILE, type CniInstaller } from '../install/cni-installer.ts';
+import { pluginKubeconfig } from '../install/plugin-kubeconfig.ts';
+import { loadKubeConfig, parseAgentFlags, USAGE, type AgentFlags, type CniInstallFlags } from './agent-flags.ts';
 import { startAgent } from './agent.ts';
+import { daemonSetRemoval } from './uninstall-check.ts';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -23,18 +31,52 @@ async function main(): Promise<void> {
   }
   const log = createLogger('ambit-cni-agent', { level: flags.logLevel });
   let agent;
+  let kubeConfig: KubeConfig;
   try {
     // In a pod, the kubelet sets KUBERNETES_SERVICE_HOST: the sign that the service account is there to be used.
-    const kubeConfig: KubeConfig = loadKubeConfig(flags.kubeconfig, process.env['KUBERNETES_SERVICE_HOST'] !== undefined);
+    kubeConfig = loadKubeConfig(flags.kubeconfig, process.env['KUBERNETES_SERVICE_HOST'] !== undefined);
     agent = await startAgent({ ...flags.options, kubeConfig, log });
   } catch (err) {
     log.fatal({ err: errorMessage(err) }, 'node agent failed to start');
     process.stderr.write(`ambit node agent: cannot start: ${errorMessage(err)}\n`);
     process.exit(1);
   }
-  const stop = (signal: string): void => {
+  // The downward API gives the agent its pod (deploy/base/node-agent.yaml): how it finds its DaemonSet on SIGTERM.
+  const podName = process.env['POD_NAME'];
+  const podNamespace = process.env['POD_NAMESPACE'];
+  let installer: CniInstaller | undefined;
+  if (flags.cniInstall !== undefined) {
+    try {
+      installer = await startCniInstall(flags.cniInstall, flags, kubeConfig, log);
+    } catch (err) {
+      log.fatal({ err: errorMessage(err) }, 'CNI install failed');
+      process.stderr.write(`ambit node agent: cannot install the CNI plugin: ${errorMessage(err)}\n`);
+      await agent.close();
+      process.exit(1);
+    }
+    if (podName === undefined || podNamespace === undefined)
+      log.warn('POD_NAME/POD_NAMESPACE not set: the agent cannot tell an uninstall from a restart and never removes the capture');
+  }
+  const stop = async (signal: string): Promise<void> => {
     log.info({ signal }, 'stopping');
-    agent.close().then(
+    const verdict =
+      installer !== undefined && podName !== undefined && podNamespace !== undefined && signal === 'SIGTERM'
+        ? await daemonSetRemoval(new KubeClient(kubeConfig), podNamespace, podName, log)
+        : undefined;
+    if (verdict?.removing === true) {
+      log.info({ reason: verdict.reason }, 'Ambit is being removed from this node: un-chaining the CNI plugin and releasing every pod');
+      // The plugin first, so no new pod is captured while the others are being released.
+      await installer?.uninstall();
+      await agent.close({ releasePods: true });
+      await rm(flags.options.stateFile, { force: true });
+    } else {
+      if (verdict !== undefined) log.info({ reason: verdict.reason }, 'restart, not uninstall: pods stay captured');
+      await installer?.stop();
+      await agent.close();
+    }
+  };
+  const onSignal = (signal: string): void => {
+    stop(signal).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err: errorMessage(err) }, 'error while stopping');
@@ -42,8 +84,33 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+}
+
+/**
+ * Installs the plugin next to the running agent (its socket exists by now, so the plugin's first call finds it) and
+ * keeps it installed. The entry names the agent's socket and the plugin's kubeconfig as the node's runtime sees them.
+ */
+async function startCniInstall(cni: CniInstallFlags, flags: AgentFlags, kc: KubeConfig, log: Logger): Promise<CniInstaller> {
+  const installer = createCniInstaller({
+    binDir: cni.binDir,
+    confDir: cni.confDir,
+    hostConfDir: cni.hostConfDir,
+    sourceBinDir: cni.pluginDir,
+    // The Node running this agent: the image's, the one the fallback was built for.
+    nodeBinary: process.execPath,
+    entry: {
+      agentSocket: cni.hostSocket,
+      kubeconfig: join(cni.hostConfDir, KUBECONFIG_FILE),
+      ...(flags.options.excludeNamespaces === undefined ? {} : { excludeNamespaces: flags.options.excludeNamespaces }),
+    },
+    kubeconfig: () => pluginKubeconfig(kc),
+    stateFile: join(dirname(flags.options.stateFile), 'cni-install.json'),
+    log,
+  });
+  await installer.start();
+  return installer;
 }
 
 await main();

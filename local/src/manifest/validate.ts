@@ -2,6 +2,8 @@ import { isIPv4 } from 'node:net';
 import { describeValue, FieldReader } from '@ambit/core';
 import type { FieldError } from '../kube/types.ts';
 import { isDnsLabel, isDnsSubdomain } from '../kube/dns-names.ts';
+import { readContainerProbes } from '../cluster/probe-spec.ts';
+import { readDeploymentStrategy } from '../cluster/rollout-strategy.ts';
 
 /** The reader validation uses: it records every problem and goes on, so a user sees all mistakes at once. */
 type Checker = FieldReader<undefined>;
@@ -100,6 +102,7 @@ export function checkPodSpec(c: Checker, path: string, v: unknown, restartPolici
       if (pname !== undefined && !isPortName(pname)) c.fail(`${pp}.name`, `"${pname}" must be an IANA service name (≤15 lower-case chars)`);
       c.optOneOf(port['protocol'], `${pp}.protocol`, ['TCP', 'UDP', 'SCTP']);
     });
+    readContainerProbes(c, ctr, cp);
   });
   c.optOneOf(spec['restartPolicy'], `${path}.restartPolicy`, restartPolicies);
   c.optString(spec['nodeName'], `${path}.nodeName`);
@@ -137,7 +140,10 @@ export const FIELD_REF_PATHS = [
 function checkWorkload(c: Checker, o: Record<string, unknown>, hasReplicas: boolean): void {
   const spec = c.record(o['spec'], 'spec');
   if (spec === undefined) return;
-  if (hasReplicas) c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
+  if (hasReplicas) {
+    c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
+    readDeploymentStrategy(c, spec);
+  }
   const selector = c.record(spec['selector'], 'spec.selector');
   const matchLabels = selector === undefined ? undefined : stringMapIfSet(c, selector['matchLabels'], 'spec.selector.matchLabels');
   if (selector !== undefined && (matchLabels === undefined || Object.keys(matchLabels).length === 0)) {
