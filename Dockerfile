@@ -48,9 +48,10 @@ LABEL org.opencontainers.image.title="ambit" \
       org.opencontainers.image.description="Ambit: a sidecar-less (ambient) service mesh for Kubernetes" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
-# The node agent installs capture rules with nft and ip inside pod namespaces (nsenter is util-linux, in the base).
+# The node agent installs capture rules with nft and ip, and sets tcp_migrate_req with sysctl (procps), inside pod
+# namespaces (nsenter is util-linux, in the base).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nftables iproute2 \
+ && apt-get install -y --no-install-recommends nftables iproute2 procps \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/ambit
 COPY --from=deps /src/node_modules node_modules

@@ -33,6 +33,8 @@ export interface KubectlFixture {
   readonly dir: string;
   kubectl(...args: string[]): Promise<KubectlResult>;
   kubectlOk(...args: string[]): Promise<string>;
+  /** kubectl with its own kubeconfig holding another bearer token (a ServiceAccount's), same server and CA. */
+  withToken(token: string): { kubectl(...args: string[]): Promise<KubectlResult>; kubectlOk(...args: string[]): Promise<string> };
   /** A long-running kubectl (`-f`, `-w`); `output()` is what it printed so far. */
   spawn(...args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> };
   close(): Promise<void>;
@@ -40,45 +42,57 @@ export interface KubectlFixture {
 
 export async function startKubectlFixture(
   store: ObjectStore,
-  options: Partial<Pick<ApiServerOptions, 'extensions' | 'podLogDir'>> = {},
+  options: Partial<Pick<ApiServerOptions, 'extensions' | 'podLogDir' | 'serviceAccountTokens'>> = {},
 ): Promise<KubectlFixture> {
   const token = 'kubectl-fixture-token';
   const dir = mkdtempSync(join(tmpdir(), 'ambit-kubectl-'));
-  const kubeconfig = join(dir, 'kubeconfig');
   const api = await createApiServer({ store, listen: { host: '127.0.0.1', port: 0 }, token, log: silentLogger(), ...options });
   const ca = Buffer.from(api.caCertPem ?? '').toString('base64');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: api.url, 'certificate-authority-data': ca } }],
-      users: [{ name: 'local', user: { token } }],
-      contexts: [{ name: 'local', context: { cluster: 'local', user: 'local', namespace: 'default' } }],
-      'current-context': 'local',
-    }),
-    { mode: 0o600 },
-  );
-  const env = { ...process.env, KUBECONFIG: kubeconfig };
+  let kubeconfigs = 0;
+  const writeKubeconfig = (bearer: string): string => {
+    // The admin's is `<dir>/kubeconfig` (tests read it); each further token gets its own file.
+    const path = join(dir, kubeconfigs === 0 ? 'kubeconfig' : `kubeconfig-${kubeconfigs}`);
+    kubeconfigs++;
+    writeFileSync(
+      path,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'local', cluster: { server: api.url, 'certificate-authority-data': ca } }],
+        users: [{ name: 'local', user: { token: bearer } }],
+        contexts: [{ name: 'local', context: { cluster: 'local', user: 'local', namespace: 'default' } }],
+        'current-context': 'local',
+      }),
+      { mode: 0o600 },
+    );
+    return path;
+  };
+  const env = { ...process.env, KUBECONFIG: writeKubeconfig(token) };
   const base = ['--cache-dir', join(dir, 'cache'), '--request-timeout', '20s'];
   const children = new Set<ChildProcess>();
-  const kubectl = (...args: string[]): Promise<KubectlResult> =>
-    new Promise((resolve) => {
-      const child = execFile('kubectl', [...base, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-        children.delete(child);
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+  const runner = (runEnv: NodeJS.ProcessEnv): Pick<KubectlFixture, 'kubectl' | 'kubectlOk'> => {
+    const kubectl = (...args: string[]): Promise<KubectlResult> =>
+      new Promise((resolve) => {
+        const child = execFile('kubectl', [...base, ...args], { env: runEnv, timeout: 30_000 }, (err, stdout, stderr) => {
+          children.delete(child);
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+        });
+        children.add(child);
       });
-      children.add(child);
-    });
+    const kubectlOk = async (...args: string[]): Promise<string> => {
+      const r = await kubectl(...args);
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
+      return r.stdout;
+    };
+    return { kubectl, kubectlOk };
+  };
+  const { kubectl, kubectlOk } = runner(env);
   return {
     api,
     dir,
     kubectl,
-    kubectlOk: async (...args) => {
-      const r = await kubectl(...args);
-      assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
-      return r.stdout;
-    },
+    kubectlOk,
+    withToken: (bearer) => runner({ ...process.env, KUBECONFIG: writeKubeconfig(bearer) }),
     spawn: (...args) => {
       const child = spawn('kubectl', [...base, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);

@@ -8,14 +8,16 @@ export interface TestTokenIssuer extends TokenIssuer {
   readonly requests: TokenRequestSpec[];
 }
 
-export function createTestTokenIssuer(nowMs: () => number = Date.now): TestTokenIssuer {
+/** `lifetimeSeconds`: issue tokens this long-lived whatever was asked (as an API server may), to test refresh fast. */
+export function createTestTokenIssuer(options: { nowMs?: () => number; lifetimeSeconds?: number } = {}): TestTokenIssuer {
+  const nowMs = options.nowMs ?? Date.now;
   const requests: TokenRequestSpec[] = [];
   return {
     requests,
     issue(req: TokenRequestSpec): IssuedToken {
       requests.push(req);
       const iat = Math.floor(nowMs() / 1000);
-      const exp = iat + (req.expirationSeconds ?? 3607);
+      const exp = iat + (options.lifetimeSeconds ?? req.expirationSeconds ?? 3607);
       const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
       const claims = {
         aud: req.audiences ?? ['https://kubernetes.default.svc.cluster.local'],

@@ -21,6 +21,8 @@ import {
   INBOUND_PLAINTEXT_PORT,
   INPOD_MARK,
   installCaptureRules,
+  kernelHasMigrateReq,
+  MIGRATE_REQ_SYSCTL,
   OUTBOUND_CAPTURE_PORT,
   removeCaptureRules,
 } from '../../cni/src/agent/capture-rules.ts';
@@ -134,6 +136,16 @@ test('install is idempotent, creates only table inet ambit, and is reported', as
     .filter((l) => l.includes('fwmark 0x111/0xfff lookup 100'));
   assert.equal(rules.length, 1, 'one fwmark rule after two installs');
   assert.match(fx.exec('p', ['ip', '-4', 'route', 'show', 'table', '100']), /^local default dev lo/m);
+});
+
+test('install sets tcp_migrate_req=1 in the pod (and only there), so a ztunnel hand-over migrates queued connections', async (t) => {
+  if (!canRunCaptureTests(t)) return;
+  assert.equal(await kernelHasMigrateReq(), true, 'this kernel has net.ipv4.tcp_migrate_req (Linux ≥ 5.14)');
+  const host = execFileSync('sysctl', ['-n', MIGRATE_REQ_SYSCTL], { encoding: 'utf8' }).trim();
+  await installCaptureRules(fx.path('q'));
+  assert.equal(fx.exec('q', ['sysctl', '-n', MIGRATE_REQ_SYSCTL]).trim(), '1');
+  assert.equal(execFileSync('sysctl', ['-n', MIGRATE_REQ_SYSCTL], { encoding: 'utf8' }).trim(), host, "the host's value is untouched");
+  await removeCaptureRules(fx.path('q'));
 });
 
 test('outbound: the app in P dialling Q:8080 lands on 15001 with the original destination', async (t) => {

@@ -358,3 +358,21 @@ test('CRDs: every custom kind the components watch is served by a CRD in deploy/
     assert.ok(served.has(`${apiVersion}/${m[2]}`), `no CRD serves ${apiVersion} ${m[2]}`);
   }
 });
+
+test('the ztunnel DaemonSet rolls with surge (contract 7) and gives the drain time to finish before SIGKILL', () => {
+  for (const dir of OVERLAYS) {
+    const ds = rendered(dir).find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'ztunnel');
+    assert.ok(ds !== undefined, `${dir}: ztunnel DaemonSet`);
+    const spec = ds['spec'] as {
+      updateStrategy?: { type?: string; rollingUpdate?: { maxSurge?: unknown; maxUnavailable?: unknown } };
+      template: { spec: { terminationGracePeriodSeconds?: number; containers: Container[] } };
+    };
+    assert.equal(spec.updateStrategy?.type, 'RollingUpdate', dir);
+    // A hostNetwork DaemonSet with maxUnavailable > 0 stops the old ztunnel before the new one has bound the pods.
+    assert.deepEqual(spec.updateStrategy?.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 }, dir);
+    const args = spec.template.spec.containers.find((c) => c.name === 'ztunnel')?.args ?? [];
+    const drain = Number(/^--drain-seconds=(\d+)$/.exec(args.find((a) => a.startsWith('--drain-seconds=')) ?? '')?.[1] ?? 10);
+    const grace = spec.template.spec.terminationGracePeriodSeconds ?? 30;
+    assert.ok(grace > drain, `${dir}: terminationGracePeriodSeconds ${grace} must be above --drain-seconds ${drain}`);
+  }
+});

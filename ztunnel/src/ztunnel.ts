@@ -79,7 +79,10 @@ export interface Ztunnel {
   configDump(): Record<string, unknown>;
   /** Addresses the own servers listen on, once started (tests use port 0). */
   listening(): Promise<Readonly<Record<string, string>>>;
-  /** SIGTERM: stop accepting, drain open connections for up to `graceMs`, then close everything. */
+  /**
+   * SIGTERM: stop accepting (in-pod listeners closed, their queues handed to another ztunnel's), drain open
+   * connections for up to `graceMs`, then close everything.
+   */
   shutdown(graceMs: number): Promise<void>;
 }
 
@@ -166,6 +169,13 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     });
   const servers = startOwnServers(options, { registry, pending, dump, log });
   const stopTrim = startMemoryTrim(log);
+  // Said once, when /healthz/ready first answers 200: what a rolling update waits for before it stops the old
+  // ztunnel, readable in the log of either (the line carries this process's pid).
+  const readyWatch = setInterval(() => {
+    if (pending().length > 0) return;
+    clearInterval(readyWatch);
+    log.info({ pods: podRegistry.pods().length }, 'ztunnel ready');
+  }, 50).unref();
   return {
     state,
     live: inputs.live,
@@ -187,12 +197,22 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     },
     async shutdown(graceMs) {
       stopTrim();
+      clearInterval(readyWatch);
+      // The hand-over (contract 7, Istio's ztunnel drain): leave the agent, which goes on with the new ztunnel; close
+      // the in-pod listeners, so the kernel moves their queued connections to the new ztunnel's (same SO_REUSEPORT
+      // group) and every new connection goes there; only then GOAWAY the inbound HBONE sessions, so the peers' new
+      // tunnels cannot land on a listener of ours that is still open. Established connections, inbound and
+      // outbound (a pod's connection captured here keeps its tunnel from this ztunnel's pool), carry on until they
+      // end or `graceMs` passes. Readiness stops answering at once, so the node's 15021 speaks for the new ztunnel.
       zds.close();
+      await pods.stopAccepting();
+      const own = await servers;
+      await Promise.all(own.filter((s) => s.name === 'readiness').map((s) => closeServer(s.server)));
       await Promise.all([pods.drain(graceMs), hbone.close(graceMs)]).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'drain'));
       xds.close();
       certs.close();
       ca.close();
-      await Promise.all((await servers).map((s) => closeServer(s.server)));
+      await Promise.all(own.filter((s) => s.name !== 'readiness').map((s) => closeServer(s.server)));
     },
   };
 }

@@ -110,6 +110,34 @@ export async function installCaptureRules(netns: NetnsRef): Promise<void> {
   const result = await nftInNetns(netns, ['-f', '-'], captureRulesScript());
   if (result.code !== 0) throw failure(netns, 'install capture rules', result);
   await installInpodRoutes(netns);
+  await enableListenerMigration(netns);
+}
+
+/** The per-namespace sysctl that lets a closing SO_REUSEPORT listener hand its queue to another of its group. */
+export const MIGRATE_REQ_SYSCTL = 'net.ipv4.tcp_migrate_req';
+
+/**
+ * Sets `net.ipv4.tcp_migrate_req=1` in the pod's namespace (it is per namespace, default 0). ztunnel's in-pod listeners
+ * are SO_REUSEPORT so that a new ztunnel binds them while the old one still serves (contract 7); when the old one then
+ * closes its listeners, Linux resets the connections still in their accept queues and half-open (SYN_RECV) unless
+ * this is 1, in which case it moves them to a listener of the same group (kernel ≥ 5.14,
+ * https://docs.kernel.org/networking/ip-sysctl.html). A kernel without it has no such file, the same for every
+ * namespace: the pod is captured anyway (restarts can then reset a few new connections), which the caller learns
+ * from the result.
+ */
+export async function enableListenerMigration(netns: NetnsRef): Promise<boolean> {
+  if (!(await kernelHasMigrateReq())) return false;
+  const result = await toolInNetns(netns, 'sysctl', ['-q', '-w', `${MIGRATE_REQ_SYSCTL}=1`]);
+  if (result.code !== 0) throw failure(netns, `set ${MIGRATE_REQ_SYSCTL}=1`, result);
+  return true;
+}
+
+/** Whether this kernel has tcp_migrate_req (looked up in the agent's own namespace: the kernel is the same). */
+export function kernelHasMigrateReq(): Promise<boolean> {
+  return stat(`/proc/sys/${MIGRATE_REQ_SYSCTL.replaceAll('.', '/')}`).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -199,6 +227,9 @@ interface NftResult {
   readonly stderr: string;
 }
 
+/** The programs run inside a pod's namespace: nftables, iproute2 and procps' sysctl. */
+type NetnsTool = 'nft' | 'ip' | 'sysctl';
+
 // `ip netns` names are file names under /run/netns; refusing a leading '-' keeps one from being read as an option.
 const NETNS_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 
@@ -208,7 +239,7 @@ const NETNS_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
  * set up a mount namespace that nft does not need. A path must be absolute and normalised (no `.`/`..` segments,
  * no doubled slashes), so what is logged is exactly what was entered.
  */
-function toolArgv(netns: NetnsRef, tool: 'nft' | 'ip', args: readonly string[]): readonly string[] | undefined {
+function toolArgv(netns: NetnsRef, tool: NetnsTool, args: readonly string[]): readonly string[] | undefined {
   if (netns.startsWith('/')) {
     if (posix.normalize(netns) !== netns || netns.endsWith('/') || /[\0\n]/.test(netns)) return undefined;
     return ['nsenter', `--net=${netns}`, '--', tool, ...args];
@@ -221,8 +252,8 @@ function nftInNetns(netns: NetnsRef, args: readonly string[], input?: string): P
   return toolInNetns(netns, 'nft', args, input);
 }
 
-/** Runs nft or ip inside the namespace (argv, no shell), feeding `input` on stdin. Resolves with the exit code. */
-function toolInNetns(netns: NetnsRef, tool: 'nft' | 'ip', args: readonly string[], input?: string): Promise<NftResult> {
+/** Runs nft, ip or sysctl inside the namespace (argv, no shell), feeding `input` on stdin. Resolves with the exit code. */
+function toolInNetns(netns: NetnsRef, tool: NetnsTool, args: readonly string[], input?: string): Promise<NftResult> {
   const argv = toolArgv(netns, tool, args);
   if (argv === undefined) {
     return Promise.reject(new CaptureRulesError(netns, `invalid network namespace name or path ${JSON.stringify(netns)}`));

@@ -1,5 +1,5 @@
-// The agent's ZDS server against a stand-in ztunnel: hello checks, snapshot replay, acks, errors, timeouts, and one
-// connection at a time.
+// The agent's ZDS server against stand-in ztunnels: hello checks, snapshot replay, acks, errors, timeouts, and
+// several ztunnels at once (a rolling update's old and new).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -100,19 +100,48 @@ test('a ztunnel for another node, or speaking another version, is refused', asyn
   }
 });
 
-test('only a connection that says hello replaces the current one; a silent one is closed after the hello timeout', async (t) => {
+test('a stray connection is closed after the hello timeout and cuts nobody off', async (t) => {
   const { link, socketPath, connectZt } = await setUp(t, { helloTimeoutMs: 200 });
   const first = await connectZt(socketPath);
   await eventually(() => assert.ok(link.connected()));
   const stray = await connectZt(socketPath, { noHello: true });
   await eventually(() => assert.ok(stray.closed()));
   assert.equal(first.closed(), false, 'the stray connection did not cut the ztunnel off');
+  assert.equal(link.connections(), 1);
   await link.add(pod('a'));
-  const second = await connectZt(socketPath);
-  await eventually(() => assert.ok(first.closed()));
-  await second.waitFor((m) => m.type === 'snapshot-sent');
+  assert.deepEqual(summary(first.messages), ['snapshot-sent', 'add ns/a']);
+});
+
+test('two ztunnels at once (rolling update): each gets the full snapshot and every later change; the old one leaving releases nothing', async (t) => {
+  const held = [pod('a')];
+  let synced = 0;
+  const { link, socketPath, connectZt } = await setUp(t, { snapshot: () => held, onSynced: () => synced++ });
+  const old = await connectZt(socketPath);
+  await old.waitFor((m) => m.type === 'snapshot-sent');
+  const next = await connectZt(socketPath);
+  await next.waitFor((m) => m.type === 'snapshot-sent');
+  assert.equal(old.closed(), false, 'the new ztunnel does not cut the old one off: it still drains');
+  assert.equal(link.connections(), 2);
+  assert.deepEqual(summary(next.messages), ['add ns/a', 'snapshot-sent']);
+  await eventually(() => assert.equal(synced, 2));
+  held.push(pod('b'));
   await link.add(pod('b'));
-  assert.deepEqual(summary(second.messages), ['snapshot-sent', 'add ns/b']);
+  await link.del('uid-a');
+  for (const zt of [old, next]) assert.deepEqual(summary(zt.messages).slice(2), ['add ns/b', 'del uid-a']);
+  // The old one refuses (it is shutting down): the pod is still served by the new one, so the add succeeds.
+  old.reply = (m) => (m.type === 'add' ? { error: 'draining' } : 'ack');
+  await link.add(pod('c'));
+  await old.close();
+  await eventually(() => assert.equal(link.connections(), 1));
+  assert.ok(link.connected());
+  await link.add(pod('d'));
+  assert.deepEqual(summary(next.messages).slice(-2), ['add ns/c', 'add ns/d']);
+  // Every ztunnel refusing is an error, with the newest one's reason.
+  const third = await connectZt(socketPath);
+  await third.waitFor((m) => m.type === 'snapshot-sent');
+  next.reply = (m) => (m.type === 'add' ? { error: 'old reason' } : 'ack');
+  third.reply = (m) => (m.type === 'add' ? { error: 'newest reason' } : 'ack');
+  await assert.rejects(link.add(pod('e')), (err: unknown) => rejectsWith('ZTUNNEL_REJECTED')(err) && /newest reason/.test(String(err)));
 });
 
 test('a line that is not ZDS closes the connection', async (t) => {

@@ -1,6 +1,8 @@
-// The agent's side of ZDS (`@ambit/core/zds`, protocol.ts has the flow): a unix socket server that one ztunnel at a
-// time is connected to. The agent tells it which pods are captured and waits for its acks, which mean "listeners are
-// up in the pod's namespace" (add) or "gone" (del).
+// The agent's side of ZDS (`@ambit/core/zds`, protocol.ts has the flow): a unix socket server that ztunnels connect
+// to. It tells them which pods are captured and waits for their acks, which mean "listeners are up in the pod's
+// namespace" (add) or "gone" (del). Several ztunnels may be connected at once: during a rolling update the new one
+// (maxSurge 1) connects while the old one still serves and drains (contract 7); each gets the full snapshot and every
+// later add and del, so both have listeners in every pod and the kernel can hand the pods over between them.
 import { createServer, type Server, type Socket } from 'node:net';
 import { AmbitError, errorMessage, type Logger } from '@ambit/core';
 import { encodeZds, lineReader, parseZtunnelMessage, ZDS_VERSION, type ZdsAgentMessage, type ZdsPod } from '@ambit/core/zds';
@@ -22,9 +24,16 @@ export interface ZtunnelLinkOptions {
 }
 
 export interface ZtunnelLink {
-  /** A ztunnel for this node said hello and its connection is open. */
+  /** At least one ztunnel for this node said hello and its connection is open. */
   connected(): boolean;
-  /** Resolves on ztunnel's ack; rejects with ZtunnelLinkError when not connected, disconnected, refused or late. */
+  /** How many ztunnels are connected (said hello); 2 during a rolling update. */
+  connections(): number;
+  /**
+   * Sent to every connected ztunnel. Resolves once each has acked, refused, gone or timed out, and at least one acked
+   * (the pod is served); otherwise rejects with the newest ztunnel's ZtunnelLinkError (not connected, disconnected,
+   * refused or late). A ztunnel that failed while another took the pod is logged: it drops the pod at its next
+   * snapshot, or leaves.
+   */
   add(pod: ZdsPod): Promise<void>;
   del(uid: string): Promise<void>;
   close(): Promise<void>;
@@ -60,13 +69,14 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
   const ackTimeoutMs = opts.ackTimeoutMs ?? 8000;
   const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
   const connections = new Set<Connection>();
-  let active: Connection | undefined;
+  /** Connections that said a valid hello, oldest first: the ones adds and dels go to. */
+  const ztunnels = new Set<Connection>();
   let nextMsgId = 1;
   let nextConnId = 1;
 
   const drop = (conn: Connection, why: string): void => {
     connections.delete(conn);
-    if (active === conn) active = undefined;
+    ztunnels.delete(conn);
     for (const [id, p] of conn.pending) {
       clearTimeout(p.timer);
       conn.pending.delete(id);
@@ -85,11 +95,18 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
       conn.socket.write(encodeZds(msg));
     });
 
-  const request = (build: (id: number) => ZdsAgentMessage, what: string): Promise<void> => {
-    const conn = active;
-    if (conn === undefined)
-      return Promise.reject(new ZtunnelLinkError('ZTUNNEL_NOT_CONNECTED', `ztunnel is not connected to ${opts.socketPath}`));
-    return send(conn, build(nextMsgId++), what);
+  const request = async (build: (id: number) => ZdsAgentMessage, what: string): Promise<void> => {
+    const targets = [...ztunnels];
+    if (targets.length === 0) throw new ZtunnelLinkError('ZTUNNEL_NOT_CONNECTED', `ztunnel is not connected to ${opts.socketPath}`);
+    // Each connection gets its own message id: acks are matched per connection, and ids stay unique per agent.
+    const results = await Promise.allSettled(targets.map((conn) => send(conn, build(nextMsgId++), what)));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ conn: targets[i]?.id, err: r.reason as unknown }] : []));
+    if (failures.length === results.length) {
+      const newest = failures[failures.length - 1]?.err;
+      throw newest instanceof ZtunnelLinkError ? newest : new ZtunnelLinkError('ZTUNNEL_REJECTED', errorMessage(newest));
+    }
+    if (failures.length > 0)
+      log.warn({ errors: failures.map((f) => ({ conn: f.conn, err: errorMessage(f.err) })) }, `not every ztunnel took the ${what}`);
   };
 
   /** Replays every enrolled pod, then snapshot-sent, and reports how ztunnel took them. */
@@ -102,7 +119,7 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => errorMessage(r.reason));
     if (failed.length > 0) log.warn({ conn: conn.id, pods: pods.length, errors: failed }, 'ztunnel did not take all of the snapshot');
     else log.info({ conn: conn.id, pods: pods.length }, 'snapshot replayed to ztunnel');
-    if (active === conn) opts.onSynced?.();
+    if (ztunnels.has(conn)) opts.onSynced?.();
   };
 
   const onLine = (conn: Connection, line: string): void => {
@@ -123,13 +140,11 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
         return drop(conn, 'wrong version or node');
       }
       conn.hello = true;
-      // Only a ztunnel that said a valid hello replaces the current one, so a stray connection cannot cut it off.
-      if (active !== undefined && active !== conn) {
-        log.info({ conn: active.id, by: conn.id }, 'ztunnel connection replaced');
-        drop(active, 'replaced by a new ztunnel connection');
-      }
-      active = conn;
-      log.info({ conn: conn.id }, 'ztunnel connected');
+      // The ztunnels already connected stay: the one that is leaving drains and disconnects by itself, and pods are
+      // released only by the agent's own logic, never because a ztunnel came or went (istio-cni's ztunnelserver keeps
+      // every connection too).
+      ztunnels.add(conn);
+      log.info({ conn: conn.id, ztunnels: ztunnels.size }, 'ztunnel connected');
       void replay(conn);
       return;
     }
@@ -161,7 +176,7 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
     socket.on('error', (err) => log.debug({ conn: conn.id, err: err.message }, 'ztunnel socket error'));
     socket.on('close', () => {
       clearTimeout(helloTimer);
-      if (active === conn) log.warn({ conn: conn.id }, 'ztunnel disconnected');
+      if (ztunnels.has(conn)) log.warn({ conn: conn.id, remaining: ztunnels.size - 1 }, 'ztunnel disconnected');
       drop(conn, 'connection closed');
     });
   });
@@ -171,7 +186,8 @@ export async function createZtunnelLink(opts: ZtunnelLinkOptions): Promise<Ztunn
   log.info({ socket: opts.socketPath }, 'serving ztunnel');
 
   return {
-    connected: () => active !== undefined,
+    connected: () => ztunnels.size > 0,
+    connections: () => ztunnels.size,
     add: (pod) => request((id) => ({ type: 'add', id, pod: toZdsPod(pod) }), `add of pod ${pod.namespace}/${pod.name}`),
     del: (uid) => request((id) => ({ type: 'del', id, uid }), `del of pod uid ${uid}`),
     async close() {

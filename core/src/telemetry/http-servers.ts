@@ -6,11 +6,12 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => v
 /**
  * A small HTTP server for a proxy's own ports (15020 metrics, 15021 readiness, 15000 admin), routed by exact path.
  * They listen in the proxy's own network namespace (ztunnel: the node's; a waypoint: its pod's), never another's.
- * `listen` takes a TCP address or a unix socket path.
+ * `listen` takes a TCP address or a unix socket path. `reusePort` (SO_REUSEPORT, default false) lets a second process
+ * bind the same port, as two ztunnels on one hostNetwork node do during a rolling update.
  */
 export async function startHttpServer(
   name: string,
-  listen: { readonly host: string; readonly port: number } | { readonly path: string },
+  listen: { readonly host: string; readonly port: number; readonly reusePort?: boolean } | { readonly path: string },
   routes: Record<string, Handler>,
   log: Logger,
 ): Promise<Server> {
@@ -33,7 +34,7 @@ export async function startHttpServer(
       resolve();
     };
     if ('path' in listen) server.listen(listen.path, done);
-    else server.listen(listen.port, listen.host, done);
+    else server.listen({ port: listen.port, host: listen.host, reusePort: listen.reusePort ?? false }, done);
   });
   log.info({ server: name, address: server.address() }, `${name} listening`);
   return server;

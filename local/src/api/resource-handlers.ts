@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asRecord, isRecord } from '@ambit/core';
-import type { KubeObject } from '../kube/types.ts';
+import type { KubeObject, ResourceType } from '../kube/types.ts';
 import { ApiError } from '../store/api-error.ts';
 import type { FieldValidation, SchemaCheckOptions } from '../store/custom-resource.ts';
 import type { DeleteOptions, ObjectStore } from '../store/object-store.ts';
 import { apiVersionOf } from '../store/resource-types.ts';
-import { applyStrategicMergePatch } from '../store/strategic-merge-patch.ts';
+import { managerFromUserAgent, serverSideApply, trackUpdate } from '../store/server-side-apply.ts';
+import { applyJsonPatch } from '../store/json-patch.ts';
+import { applyStrategicMergePatch, KUBERNETES_GROUPS } from '../store/strategic-merge-patch.ts';
 import { mediaType, negotiate, parseBody, readBody, sendJson } from './http-io.ts';
 import type { ResourceRoute } from './resource-routes.ts';
 import { parseIncludeObject, toTable } from './tables.ts';
@@ -24,15 +26,6 @@ export interface ResourceContext {
 }
 
 const OBJECT_BODY_TYPES = ['application/json', 'application/yaml', ''];
-/** Groups whose kinds take strategic merge patches with lists and directives (Kubernetes' own, not CRD-style ones). */
-const STRATEGIC_GROUPS = new Set([
-  '',
-  'apps',
-  'discovery.k8s.io',
-  'coordination.k8s.io',
-  'apiextensions.k8s.io',
-  'rbac.authorization.k8s.io',
-]);
 const PATCH_TYPES = [
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',
@@ -152,6 +145,78 @@ function deleteOptions(url: URL, body: unknown): DeleteOptions {
   };
 }
 
+/**
+ * Field ownership of a non-apply write: the `fieldManager` parameter, else the client's User-Agent name, gets an
+ * Update entry in managedFields for what the write changes.
+ */
+function fieldOwnership(
+  t: ResourceType,
+  req: IncomingMessage,
+  url: URL,
+  subresource: string | undefined,
+): { manageFields?: (old: KubeObject | undefined, next: KubeObject) => readonly unknown[] | undefined } {
+  const manager = param(url, 'fieldManager') ?? managerFromUserAgent(req.headers['user-agent']);
+  if (manager === '' || (subresource !== undefined && subresource !== 'status')) return {};
+  const sub = subresource === 'status' ? 'status' : undefined;
+  return { manageFields: (old, next) => trackUpdate(t, old, next, manager, sub, new Date()) };
+}
+
+/** Problems with a PATCH's options are reported against meta.k8s.io PatchOptions, as kube-apiserver does. */
+const PATCH_OPTIONS = { group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' };
+
+/**
+ * Server-side apply (`PATCH application/apply-patch+yaml`, kubectl `apply --server-side`): creates the object when it
+ * is missing (201), else merges the configuration with field ownership (store/server-side-apply.ts).
+ */
+async function serveApply(
+  ctx: ResourceContext,
+  route: ResourceRoute,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  dryRun: boolean,
+) {
+  const t = route.type;
+  const manager = param(url, 'fieldManager');
+  if (manager === undefined || manager === '') {
+    throw ApiError.invalid(PATCH_OPTIONS, '', [
+      { field: 'fieldManager', message: 'Required value: is required for apply patch', reason: 'FieldValueRequired' },
+    ]);
+  }
+  const force = param(url, 'force');
+  if (force !== undefined && force !== 'true' && force !== 'false' && force !== '1' && force !== '0') {
+    throw ApiError.badRequest(`invalid force: ${JSON.stringify(force)} is not a boolean`);
+  }
+  // An apply configuration is YAML (JSON is YAML too).
+  const raw = parseBody(await readBody(req, ctx.maxBodyBytes), 'application/yaml', ['application/yaml']);
+  if (!isRecord(raw)) throw ApiError.badRequest('the apply configuration must be an object');
+  if (typeof raw['apiVersion'] !== 'string' || raw['apiVersion'] === '')
+    throw ApiError.badRequest("Object 'apiVersion' is missing in the apply configuration");
+  if (typeof raw['kind'] !== 'string' || raw['kind'] === '')
+    throw ApiError.badRequest("Object 'Kind' is missing in the apply configuration");
+  const config = bodyObject(route, raw);
+  const name = route.name ?? '';
+  const live = ctx.store.find(t, route.namespace, name);
+  if (live === undefined && route.subresource !== undefined) throw ApiError.notFound(t, name);
+  const obj = serverSideApply({
+    type: t,
+    live,
+    config,
+    manager,
+    force: force === 'true' || force === '1',
+    subresource: route.subresource === 'status' ? 'status' : undefined,
+    now: new Date(),
+  });
+  const opts = { dryRun, ...fieldValidationOf(url, res) };
+  if (live === undefined) {
+    sendJson(res, 201, ctx.store.create(obj, opts));
+    return;
+  }
+  // Compare-and-swap against the version the merge was computed from.
+  obj.metadata.resourceVersion = live.metadata.resourceVersion ?? '';
+  sendJson(res, 200, ctx.store.update(obj, route.subresource === 'status' ? { ...opts, subresource: 'status' } : opts));
+}
+
 /** GET/POST/PUT/PATCH/DELETE on a resolved resource path. */
 export async function handleResource(
   ctx: ResourceContext,
@@ -240,13 +305,17 @@ export async function handleResource(
     case 'POST': {
       if (route.name !== undefined || (t.namespaced && route.namespace === undefined)) throw ApiError.methodNotAllowed();
       const obj = bodyObject(route, await readObject(req, ctx));
-      sendJson(res, 201, store.create(obj, { dryRun: dryRun(), ...fieldValidationOf(url, res) }));
+      sendJson(
+        res,
+        201,
+        store.create(obj, { dryRun: dryRun(), ...fieldValidationOf(url, res), ...fieldOwnership(t, req, url, undefined) }),
+      );
       return;
     }
     case 'PUT': {
       if (route.name === undefined) throw ApiError.methodNotAllowed();
       const obj = bodyObject(route, await readObject(req, ctx));
-      const base = { dryRun: dryRun(), ...fieldValidationOf(url, res) };
+      const base = { dryRun: dryRun(), ...fieldValidationOf(url, res), ...fieldOwnership(t, req, url, route.subresource) };
       const opts = route.subresource === undefined ? base : { ...base, subresource: route.subresource };
       sendJson(res, 200, store.update(obj, opts));
       return;
@@ -254,20 +323,49 @@ export async function handleResource(
     case 'PATCH': {
       if (route.name === undefined) throw ApiError.methodNotAllowed();
       const type = mediaType(req);
-      if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+      if (type === 'application/apply-patch+yaml') return serveApply(ctx, route, req, res, url, dryRun());
+      if (param(url, 'force') !== undefined) {
+        throw ApiError.invalid(PATCH_OPTIONS, '', [
+          { field: 'force', message: 'Forbidden: may not be specified for non-apply patch', reason: 'FieldValueForbidden' },
+        ]);
+      }
+      if (!PATCH_TYPES.includes(type)) {
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (without $ directives or lists); not served: ${PATCH_TYPES.slice(2).join(', ')}`,
+          `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
         );
       }
       const patch = parseBody(await readBody(req, ctx.maxBodyBytes), type, [type]);
+      const base = {
+        patchType: 'merge' as const,
+        dryRun: dryRun(),
+        ...fieldValidationOf(url, res),
+        ...fieldOwnership(t, req, url, route.subresource),
+      };
+      /** Writes a patched copy of `current`; conditional on the resourceVersion it carries (the current one unless the patch set it). */
+      const writePatched = (current: KubeObject, patched: unknown): void => {
+        if (!isRecord(patched) || !isRecord(patched['metadata'])) throw ApiError.badRequest('the patch removes the object or its metadata');
+        const meta = patched['metadata'];
+        const immutable = (['name', 'namespace'] as const)
+          .filter((f) => meta[f] !== current.metadata[f])
+          .map((f) => ({ field: `metadata.${f}`, message: 'Invalid value: field is immutable' }));
+        if (immutable.length > 0) throw ApiError.invalid(t, route.name ?? '', immutable);
+        const updated = { ...patched, metadata: { ...meta, resourceVersion: meta['resourceVersion'] ?? current.metadata.resourceVersion } };
+        const { patchType: _merge, ...writeOpts } = base;
+        const opts = route.subresource === 'status' ? { ...writeOpts, subresource: 'status' as const } : writeOpts;
+        sendJson(res, 200, store.update(updated as KubeObject, opts));
+      };
+      if (type === 'application/json-patch+json') {
+        const current = store.get(t, route.namespace, route.name);
+        writePatched(current, applyJsonPatch(current, patch));
+        return;
+      }
       if (!isRecord(patch)) throw ApiError.badRequest('the patch must be a JSON object');
-      const base = { patchType: 'merge' as const, dryRun: dryRun(), ...fieldValidationOf(url, res) };
       if (type === 'application/strategic-merge-patch+json' && !plainMergeCompatible(patch)) {
         // Kubernetes' own kinds get the real thing; the others (CRDs in a real cluster, where kube-apiserver refuses
         // strategic merge patches) only the map-only form, which is a plain merge patch.
-        if (!STRATEGIC_GROUPS.has(t.group)) {
+        if (!KUBERNETES_GROUPS.has(t.group)) {
           throw new ApiError(
             415,
             'UnsupportedMediaType',
@@ -276,16 +374,10 @@ export async function handleResource(
         }
         const current = store.get(t, route.namespace, route.name);
         const merged = applyStrategicMergePatch(current, patch);
-        if (!isRecord(merged)) throw ApiError.badRequest('the patch deletes the whole object');
-        const updated = { ...merged, metadata: { ...asRecord(merged['metadata']), resourceVersion: current.metadata.resourceVersion } };
-        const { patchType: _merge, ...writeOpts } = base;
-        sendJson(
-          res,
-          200,
-          store.update(
-            updated as KubeObject,
-            route.subresource === undefined ? writeOpts : { ...writeOpts, subresource: route.subresource },
-          ),
+        // As before: a strategic merge patch is applied to the current version whatever resourceVersion it names.
+        writePatched(
+          current,
+          isRecord(merged) ? { ...merged, metadata: { ...asRecord(merged['metadata']), resourceVersion: undefined } } : merged,
         );
         return;
       }

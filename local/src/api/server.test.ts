@@ -203,14 +203,34 @@ void describe('API server over HTTP', () => {
       contentType: 'application/strategic-merge-patch+json',
     });
     assert.deepEqual((smp.body['metadata'] as { labels: object }).labels, { app: 'b', x: 'y' });
-    for (const [contentType, body] of [
-      ['application/json-patch+json', []],
-      ['application/apply-patch+yaml', 'metadata: {}'],
-    ] as const) {
-      const r = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body, contentType });
-      assert.equal(r.status, 415, contentType);
-      assert.equal(r.body['reason'], 'UnsupportedMediaType');
-    }
+    const jsonPatch = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: [{ op: 'add', path: '/metadata/labels/jp', value: 'yes' }],
+      contentType: 'application/json-patch+json',
+    });
+    assert.equal(jsonPatch.status, 200, JSON.stringify(jsonPatch.body));
+    assert.equal((jsonPatch.body['metadata'] as { labels: Record<string, string> }).labels['jp'], 'yes');
+    const unknownType = await call('PATCH', '/api/v1/namespaces/default/pods/crud', { body: {}, contentType: 'application/x-unknown' });
+    assert.equal(unknownType.status, 415);
+    assert.equal(unknownType.body['reason'], 'UnsupportedMediaType');
+    // Server-side apply is served (kubectl-as-typed.test.ts, store/server-side-apply.test.ts); it needs a field manager.
+    const noManager = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
+      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crud' } },
+      contentType: 'application/apply-patch+yaml',
+    });
+    assert.equal(noManager.status, 422);
+    assert.equal(
+      noManager.body['message'],
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    );
+    const forced = await call('PATCH', '/api/v1/namespaces/default/pods/crud?force=true', {
+      body: { metadata: { labels: { x: 'y' } } },
+      contentType: 'application/merge-patch+json',
+    });
+    assert.equal(forced.status, 422);
+    assert.equal(
+      forced.body['message'],
+      'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+    );
     // A strategic merge patch with lists merges them by their key on Kubernetes' own kinds (what kubectl apply sends).
     const merged = await call('PATCH', '/api/v1/namespaces/default/pods/crud', {
       body: { spec: { containers: [{ name: 'c', image: 'j' }] } },

@@ -1,6 +1,8 @@
 import { AmbitError, asRecord, isRecord } from '@ambit/core';
 import type { FieldError, KubeObject } from '../kube/types.ts';
 import { validateObject, isServiceIp } from '../manifest/validate.ts';
+import { admitServiceAccount } from './serviceaccount-admission.ts';
+import { defaultProbes } from './probe-spec.ts';
 import type { StoreView } from './store-view.ts';
 
 export type AdmissionOp = 'CREATE' | 'UPDATE';
@@ -20,11 +22,21 @@ export class AdmissionError extends AmbitError {
  * scheduler's node choice, done here rather than by a separate bind because nothing in local mode competes for
  * nodes), validation, then the Service IP allocator.
  */
-export function createAdmission(view: () => StoreView, nodeNames: readonly string[]) {
+export interface AdmissionOptions {
+  /**
+   * Run the ServiceAccount admission plugin (serviceaccount-admission.ts): pods must name an existing ServiceAccount
+   * and get the `kube-api-access-*` token volume. Default false: only a cluster whose kubelets can issue tokens
+   * turns it on.
+   */
+  readonly serviceAccountTokens?: boolean;
+}
+
+export function createAdmission(view: () => StoreView, nodeNames: readonly string[], options: AdmissionOptions = {}) {
   let nextNode = 0;
   return (op: AdmissionOp, obj: KubeObject, old: KubeObject | undefined): void => {
     if (obj.apiVersion === 'v1' && obj.kind === 'Pod' && op === 'CREATE') {
       defaultPod(obj);
+      if (options.serviceAccountTokens === true) admitServiceAccount(view(), obj);
       const spec = asRecord(obj['spec']);
       if (typeof spec['nodeName'] !== 'string' || spec['nodeName'] === '') {
         spec['nodeName'] = nodeNames[nextNode % nodeNames.length];
@@ -48,6 +60,7 @@ function defaultPod(pod: KubeObject): void {
   spec['serviceAccount'] ??= spec['serviceAccountName'];
   spec['restartPolicy'] ??= 'Always';
   spec['terminationGracePeriodSeconds'] ??= 30;
+  defaultProbes(spec);
   if (!isRecord(pod['status'])) pod['status'] = { phase: 'Pending' };
 }
 

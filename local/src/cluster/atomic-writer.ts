@@ -1,4 +1,15 @@
-import { chownSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AmbitError } from '@ambit/core';
 
@@ -31,13 +42,16 @@ export function checkPayloadPath(path: string): string | undefined {
 
 let generation = 0;
 
-export function writeAtomically(dir: string, payload: ReadonlyMap<string, VolumeFile>, owner?: FileOwner): void {
+/** Writes `payload` as the volume's new content; returns false (and writes nothing) when it is already that. */
+export function writeAtomically(dir: string, payload: ReadonlyMap<string, VolumeFile>, owner?: FileOwner): boolean {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (const path of payload.keys()) {
     const bad = checkPayloadPath(path);
     if (bad !== undefined) throw new AmbitError('BAD_VOLUME_PATH', `BUG: payload path ${bad}`);
   }
   const old = readLink(join(dir, '..data'));
+  // As the kubelet's writer: an unchanged payload leaves the volume alone (periodic syncs must not churn it).
+  if (old !== undefined && sameContent(join(dir, old), payload)) return false;
   const stamp = `..${new Date().toISOString().replace(/[-:.]/g, '_')}.${process.pid}.${++generation}`;
   const tsDir = join(dir, stamp);
   mkdirSync(tsDir, { mode: 0o755 });
@@ -62,6 +76,28 @@ export function writeAtomically(dir: string, payload: ReadonlyMap<string, Volume
     rmSync(join(dir, entry), { recursive: true, force: true });
   }
   if (old !== undefined && old !== stamp) rmSync(join(dir, old), { recursive: true, force: true });
+  return true;
+}
+
+function sameContent(current: string, payload: ReadonlyMap<string, VolumeFile>): boolean {
+  try {
+    const files = listFiles(current);
+    if (files.length !== payload.size) return false;
+    for (const [path, file] of payload) {
+      const full = join(current, path);
+      if ((statSync(full).mode & 0o777) !== (file.mode ?? 0o644)) return false;
+      if (!readFileSync(full).equals(Buffer.from(file.content))) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(dir, join(prefix, e.name)) : [join(prefix, e.name)],
+  );
 }
 
 function readLink(path: string): string | undefined {

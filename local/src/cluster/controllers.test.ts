@@ -96,11 +96,21 @@ test('scaling down deletes surplus pods; a template change rolls to a new Replic
   const spec = structuredClone(asRecord(d2['spec']));
   asRecord(asRecord(spec['template'])['metadata'])['annotations'] = { rev: '2' };
   view.update({ ...d2, spec });
-  await eventually(() => {
+  // The default budget (25 % surge, 25 % unavailable) of 1 replica is one extra pod and none unavailable: the new
+  // pod is added next to the old one, which goes only once the new one is ready.
+  const fresh = await eventually(() => {
     const sets = view.list('ReplicaSet', 'demo');
     assert.equal(sets.length, 2);
-    const replicas = sets.map((s) => asRecord(s['spec'])['replicas']).sort();
-    assert.deepEqual(replicas, [0, 1]);
+    assert.deepEqual(sets.map((s) => asRecord(s['spec'])['replicas']).sort(), [1, 1]);
+    const rs2 = sets.find((s) => s.metadata.annotations?.['deployment.kubernetes.io/revision'] === '2');
+    const pod = view.list('Pod', 'demo').find((p) => p.metadata.ownerReferences?.[0]?.name === rs2?.metadata.name);
+    assert.ok(pod, 'the new ReplicaSet has its pod');
+    return pod;
+  });
+  markRunning(view, fresh, '10.244.1.9');
+  await eventually(() => {
+    const sets = view.list('ReplicaSet', 'demo');
+    assert.deepEqual(sets.map((s) => asRecord(s['spec'])['replicas']).sort(), [0, 1]);
   });
 });
 

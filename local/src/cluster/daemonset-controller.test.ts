@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { asRecord, silentLogger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
+import { startPodStatusStub } from '../../testing/pod-status-stub.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import { storeView } from '../runner/store-adapter.ts';
 import { createAdmission } from './admission.ts';
@@ -40,30 +41,13 @@ function cluster(nodeObjects: KubeObject[] = NODES.map((n) => node(n))): Sim {
   const events = new EventRecorder({ view, log });
   const holdNotReady = new Set<string>();
   const readyGaps: string[] = [];
-  const kubelet = (): void => {
-    for (const p of view.list('Pod')) {
-      const name = p.metadata.name ?? '';
-      if (p.metadata.deletionTimestamp !== undefined) {
-        view.remove('Pod', p.metadata.namespace, name, 0);
-        continue;
-      }
-      const ready = !holdNotReady.has(name);
-      const status = {
-        phase: 'Running',
-        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: '2026-01-01T00:00:00Z' }],
-      };
-      if (JSON.stringify(p['status']) !== JSON.stringify(status)) view.updateStatus({ ...p, status });
-    }
-  };
   const gaps = (): void => {
     if (!sim.trackGaps) return;
     const pods = view.list('Pod', 'kube-system').filter((p) => isReady(p) && p.metadata.deletionTimestamp === undefined);
     for (const n of NODES) if (!pods.some((p) => asRecord(p['spec'])['nodeName'] === n)) readyGaps.push(n);
   };
-  const unsubscribe = view.onChange(() => {
-    gaps();
-    setImmediate(kubelet);
-  });
+  const stopKubelets = startPodStatusStub(view, 'kube-system', holdNotReady);
+  const unsubscribe = view.onChange(gaps);
   const controller: Controller = startDaemonSetController(view, log, events);
   const sim: Sim = {
     view,
@@ -73,6 +57,7 @@ function cluster(nodeObjects: KubeObject[] = NODES.map((n) => node(n))): Sim {
     trackGaps: false,
     stop: async () => {
       unsubscribe();
+      stopKubelets();
       await controller.stop();
       events.close();
     },

@@ -3,16 +3,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { asRecord, isRecord } from '@ambit/core';
+import { asRecord, isRecord, silentLogger, type Logger } from '@ambit/core';
 import { eventually } from '@ambit/core/testing';
 import type { KubeObject } from '../kube/types.ts';
 import { storeView } from '../runner/store-adapter.ts';
 import { listNetnsWithPrefix } from '../net/netns.ts';
+import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
+import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
-import { needsNetwork, tempDir, withTopology, type TopologyFixture } from '../../testing/network.ts';
+import { assertNothingLeft, needsNetwork, tempDir, testPrefix } from '../../testing/network.ts';
 import { createTestTokenIssuer, testTokenClaims } from '../../testing/token-issuer.ts';
 import { EventRecorder } from './events.ts';
+import { createAdmission } from './admission.ts';
 import { Kubelet } from './kubelet.ts';
+import { startRootCaPublisher } from './root-ca-publisher.ts';
+import { SERVICE_ACCOUNT_MOUNT_PATH } from './serviceaccount-admission.ts';
 import type { StoreView } from './store-view.ts';
 
 /**
@@ -20,28 +25,40 @@ import type { StoreView } from './store-view.ts';
  * namespace, hostNetwork pods, and the user a securityContext names. Real namespaces and processes (root only).
  */
 
+const TEST_CA = '-----BEGIN CERTIFICATE-----\nnot a real certificate\n-----END CERTIFICATE-----\n';
+
 const TOOLS = ['/usr/bin/mount', '/usr/bin/setpriv', '/usr/bin/sleep', '/usr/bin/id'];
 
 interface Fixture {
   readonly view: StoreView;
   readonly store: ObjectStore;
-  readonly topo: TopologyFixture;
+  readonly topo: { readonly topology: Topology; readonly stateDir: string; readonly log: Logger };
   readonly logDir: string;
   readonly workDir: string;
   readonly tokens: ReturnType<typeof createTestTokenIssuer>;
 }
 
-async function startKubelet(t: TestContext, tag: string): Promise<Fixture> {
-  const topo = await withTopology(t, tag, 1);
+async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: number): Promise<Fixture> {
+  // Not withTopology: its teardown would run before the kubelet's (after hooks run in registration order), and a pod
+  // sandbox still being made would outlive the topology.
+  const prefix = testPrefix(tag);
+  const stateDir = await tempDir(t, tag);
+  const log = silentLogger();
+  const topo = { topology: await createTopology({ prefix, nodes: 1, stateDir, log }), stateDir, log };
   const node = topo.topology.nodes[0];
   assert.ok(node);
-  const store = new ObjectStore({ namespaces: ['default'] });
+  // Admission as the cluster runs it with token-issuing kubelets: the ServiceAccount plugin adds kube-api-access.
+  const bound: { view?: StoreView } = {};
+  const admit = createAdmission(() => bound.view as StoreView, ['node1'], { serviceAccountTokens: true });
+  const store = new ObjectStore({ admission: [{ admit }], namespaces: ['default'] });
   const view = storeView(store);
+  bound.view = view;
+  const publisher = startRootCaPublisher(view, TEST_CA, topo.log);
   const logDir = join(topo.stateDir, 'logs');
   const workDir = await tempDir(t, `${tag}w`);
   // An "image" whose entrypoint is a script in the work dir: it shows its argv and environment, then runs on.
   await writeFile(join(workDir, 'entry.sh'), '#!/bin/sh\necho "entry: $*"\necho "home: $AMBIT_HOME"\nexec "$@"\n', { mode: 0o755 });
-  const tokens = createTestTokenIssuer();
+  const tokens = createTestTokenIssuer(tokenLifetimeSeconds === undefined ? {} : { lifetimeSeconds: tokenLifetimeSeconds });
   const events = new EventRecorder({ view, log: topo.log });
   const kubelet = new Kubelet(view, {
     topology: topo.topology,
@@ -55,7 +72,10 @@ async function startKubelet(t: TestContext, tag: string): Promise<Fixture> {
   });
   t.after(async () => {
     await kubelet.shutdown(1000);
+    await publisher.stop();
     events.close();
+    await destroyTopology(topo.topology, log);
+    await assertNothingLeft(prefix);
   });
   return { view, store, topo, logDir, workDir, tokens };
 }
@@ -105,6 +125,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
     '(echo no > cfg/new) 2>/dev/null || echo "configmap read-only"',
     '(echo no > node/new) 2>/dev/null || echo "readOnly mount read-only"',
     'echo hi > state/marker && echo "hostpath ok"',
+    'echo END',
     'exec sleep 300',
   ].join('\n');
   createPod(
@@ -115,7 +136,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
         {
           name: 'c',
           image: 'example.com/tools:1.2@sha256:0000',
-          args: ['/bin/sh', '-c', script, 'sh', '$(NODE)', '$$(NODE)', '$(UNKNOWN)'],
+          args: ['/usr/bin/sh', '-c', script, 'sh', '$(NODE)', '$$(NODE)', '$(UNKNOWN)'],
           env: [
             { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
             { name: 'M', value: m },
@@ -148,11 +169,11 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
   );
   const out = await eventually(() => {
     const log = podLog(f, 'vols');
-    assert.match(log, /hostpath ok/);
+    assert.match(log, /^END$/m);
     return log;
   }, 15_000);
   // command absent: the image's entrypoint runs, with args expanded ($$ escapes, unknown references stay).
-  assert.match(out, /^entry: \/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
+  assert.match(out, /^entry: \/usr\/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^home: \/opt\/tools$/m);
   assert.match(out, /^args: node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^hello$/m);
@@ -166,6 +187,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
   assert.deepEqual(asRecord(claims['kubernetes.io'])['pod'], { kind: 'Pod', name: 'vols', uid: pod?.metadata.uid });
   assert.match(out, /^node-cred: node1-credential$/m);
   assert.match(out, /^emptydir ok$/m);
+  assert.match(out, /^hostpath ok$/m);
   assert.match(out, /^configmap read-only$/m);
   assert.match(out, /^readOnly mount read-only$/m);
   // Contract 1: the node's /var/lib/test-state is under the state dir; the host's own path was never created.
@@ -214,14 +236,14 @@ test('a missing hostPath Directory is FailedMount until it exists; runAsNonRoot 
       {
         name: 'c',
         command: [
-          '/bin/sh',
+          '/usr/bin/sh',
           '-c',
           'id -u; id -G; (echo x > /etc/cannot) 2>/dev/null || echo denied; grep CapEff /proc/self/status; exec sleep 300',
         ],
       },
       {
         name: 'caps',
-        command: ['/bin/sh', '-c', 'grep CapBnd /proc/self/status; (touch /ro) 2>/dev/null || echo ro-root; exec sleep 300'],
+        command: ['/usr/bin/sh', '-c', 'grep CapBnd /proc/self/status; (touch /ro) 2>/dev/null || echo ro-root; exec sleep 300'],
         securityContext: { runAsUser: 0, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] }, readOnlyRootFilesystem: true },
       },
     ],
@@ -252,7 +274,7 @@ test('hostNetwork: the node’s namespace and IP, no CNI; ClusterFirstWithHostNe
     hostNetwork: true,
     dnsPolicy: 'ClusterFirstWithHostNet',
     containers: [
-      { name: 'c', command: ['/bin/sh', '-c', 'ip -4 -o addr show; getent hosts web.default.svc.cluster.local; exec sleep 300'] },
+      { name: 'c', command: ['/usr/bin/sh', '-c', 'ip -4 -o addr show; getent hosts web.default.svc.cluster.local; exec sleep 300'] },
     ],
   });
   const out = await eventually(() => {
@@ -267,4 +289,79 @@ test('hostNetwork: the node’s namespace and IP, no CNI; ClusterFirstWithHostNe
   });
   assert.equal(readFileSync('/etc/hosts', 'utf8'), hostHosts, "the host's /etc/hosts is untouched");
   assert.deepEqual(await listNetnsWithPrefix(`${f.topo.topology.prefix}pod-`), [], 'no pod namespace for a host-network pod');
+});
+
+test('ServiceAccount admission mounts kube-api-access: token, ca.crt and namespace at the in-cluster path', async (t) => {
+  if (!needsNetwork(t, TOOLS)) return;
+  const f = await startKubelet(t, 'ksa');
+  f.view.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'agent', namespace: 'default' } });
+  f.view.create({
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'quiet', namespace: 'default' },
+    automountServiceAccountToken: false,
+  });
+  const dir = SERVICE_ACCOUNT_MOUNT_PATH;
+  createPod(f, 'sa', {
+    serviceAccountName: 'agent',
+    containers: [
+      {
+        name: 'c',
+        command: ['/usr/bin/sh', '-c', `cat ${dir}/ca.crt ${dir}/namespace; echo; cat ${dir}/token; echo; echo END; exec sleep 300`],
+      },
+    ],
+  });
+  const pod = f.view.find('Pod', 'default', 'sa');
+  const volumes = asRecord(pod?.['spec'])['volumes'] as Array<Record<string, unknown>>;
+  assert.match(String(volumes[0]?.['name']), /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+  assert.deepEqual(asRecord(volumes[0]?.['projected'])['sources'], [
+    { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+    { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+    { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+  ]);
+  const out = await eventually(() => {
+    const log = podLog(f, 'sa');
+    assert.match(log, /^END$/m);
+    return log;
+  }, 15_000);
+  assert.ok(out.startsWith(`${TEST_CA}default\n`), out);
+  const claims = testTokenClaims(out.split('\n')[4] ?? '');
+  assert.equal(claims['sub'], 'system:serviceaccount:default:agent');
+  assert.deepEqual(claims['aud'], ['https://kubernetes.default.svc.cluster.local'], "no audience asked: the API server's");
+  assert.equal(Number(claims['exp']) - Number(claims['iat']), 3607);
+
+  createPod(f, 'quiet', { serviceAccountName: 'quiet', containers: [{ name: 'c', command: ['sleep', '300'] }] });
+  assert.equal(asRecord(f.view.find('Pod', 'default', 'quiet')?.['spec'])['volumes'], undefined);
+  assert.throws(
+    () => createPod(f, 'nosa', { serviceAccountName: 'missing', containers: [{ name: 'c', command: ['sleep', '300'] }] }),
+    (err: unknown) =>
+      err instanceof ApiError &&
+      err.status === 403 &&
+      err.message === 'pods "nosa" is forbidden: error looking up service account default/missing: serviceaccount "missing" not found',
+  );
+});
+
+test('a projected token is rewritten at 80 % of its lifetime, atomically, in the running container', async (t) => {
+  if (!needsNetwork(t, TOOLS)) return;
+  // Tokens live 3 s: the kubelet must replace the file after ~2.4 s, while the container keeps running.
+  const f = await startKubelet(t, 'ktok', 3);
+  const dir = SERVICE_ACCOUNT_MOUNT_PATH;
+  createPod(f, 'tok', {
+    containers: [{ name: 'c', command: ['/usr/bin/sh', '-c', `while :; do cat ${dir}/token; echo; sleep 0.5; done`] }],
+  });
+  await eventually(
+    () => {
+      const seen = new Set(
+        podLog(f, 'tok')
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => testTokenClaims(l)['n']),
+      );
+      assert.ok(seen.size >= 2, `tokens seen: ${[...seen].join(',')}`);
+    },
+    15_000,
+    200,
+  );
+  assert.equal(status(f, 'tok')['phase'], 'Running');
+  assert.ok(f.tokens.requests.every((r) => r.boundObject?.name === 'tok' && r.nodeName === 'node1'));
 });

@@ -8,8 +8,10 @@ import { createPodSandbox, deletePodSandbox, writePodHosts, type PodSandbox } fr
 import type { NodeNet, Topology } from '../net/topology.ts';
 import { rotateLogIfLarger } from '../proc/log-rotation.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
+import { containerStateToProber, createContainerProbes } from './container-probes.ts';
 import type { EventRecorder, EventType } from './events.ts';
 import { hostsFor } from './hosts.ts';
+import type { ContainerProber } from './prober.ts';
 import { prepareContainer } from './container-start.ts';
 import { ContainerConfigError } from './container-mounts.ts';
 import type { LocalImage } from './container-spec.ts';
@@ -39,6 +41,13 @@ export interface KubeletOptions {
   readonly tokens?: TokenIssuer;
 }
 
+interface RunningContainer {
+  handle: ContainerHandle;
+  state: ContainerState;
+  /** Its readiness/liveness/startup probes; undefined without any. */
+  prober?: ContainerProber | undefined;
+}
+
 interface RunningPod {
   readonly uid: string;
   readonly sandbox: PodSandbox;
@@ -46,7 +55,7 @@ interface RunningPod {
   readonly hostNetwork: boolean;
   /** Rewrites the pod's written volumes when a projected token reaches 80 % of its lifetime. */
   refreshTimer?: NodeJS.Timeout;
-  readonly containers: Map<string, { handle: ContainerHandle; state: ContainerState }>;
+  readonly containers: Map<string, RunningContainer>;
   readonly startedAt: string;
 }
 
@@ -119,6 +128,7 @@ export class Kubelet {
       const cur = this.#pods.get(k);
       const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
       if (cur !== undefined) {
+        for (const c of cur.containers.values()) c.prober?.podTerminating();
         for (const cname of cur.containers.keys()) this.#event(pod, 'Normal', 'Killing', `Stopping container ${cname}`, cname);
         await this.#teardown(k, cur, graceMs);
       }
@@ -210,7 +220,7 @@ export class Kubelet {
     for (const item of Array.isArray(spec['containers']) ? spec['containers'] : []) {
       if (!isRecord(item)) continue;
       const cname = String(item['name']);
-      const entry = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } as ContainerState };
+      const entry: RunningContainer = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } };
       running.containers.set(cname, entry);
       let prepared: ReturnType<typeof prepareContainer>;
       try {
@@ -222,25 +232,46 @@ export class Kubelet {
           etcDir: sandbox.etcDir,
         });
       } catch (err) {
-        if (!(err instanceof ContainerConfigError)) throw err;
-        // As the kubelet: the container stays Waiting with CreateContainerConfigError and a Failed Event.
-        entry.state = { phase: 'waiting', reason: 'CreateContainerConfigError', message: err.message, restarts: 0 };
+        // As the kubelet: the container stays Waiting with CreateContainerConfigError and a Failed Event. Any other
+        // failure here (a subPath that cannot be made) ends the same way rather than leaving the pod half started.
+        const message = err instanceof ContainerConfigError ? err.message : `failed to prepare container: ${errorMessage(err)}`;
+        entry.state = { phase: 'waiting', reason: 'CreateContainerConfigError', message, restarts: 0 };
         entry.handle = notStarted(entry.state);
-        this.#event(pod, 'Warning', 'Failed', `Error: ${err.message}`, cname);
+        this.#event(pod, 'Warning', 'Failed', `Error: ${message}`, cname);
         continue;
       }
+      const cwd = this.#workdir(pod, item);
+      entry.prober = createContainerProbes({
+        pod,
+        container: item,
+        target: {
+          netns: sandbox.netns,
+          podIP: sandbox.ip,
+          pid: () => entry.handle.pid(),
+          env: prepared.env,
+          cwd,
+          setpriv: prepared.setup.setpriv,
+        },
+        event: (type, reason, message) => this.#event(pod, type, reason, message, cname),
+        onChange: () => {
+          if (this.#pods.get(k) === running) this.#writeStatus(k, {});
+        },
+        kill: (graceMs) => entry.handle.kill(graceMs),
+        log: this.opts.log,
+      });
       entry.handle = startContainer({
         netns: sandbox.netns,
         name: `${ns}/${name}/${cname}`,
         command: prepared.command,
         env: prepared.env,
         setup: prepared.setup,
-        cwd: this.#workdir(pod, item),
+        cwd,
         logFile: join(logDir, `${cname}.log`),
         restartPolicy,
         log: this.opts.log,
         onState: (state: ContainerState) => {
           this.#containerEvents(pod, cname, String(item['image'] ?? ''), entry.state, state);
+          containerStateToProber(entry.prober, entry.state, state);
           entry.state = state;
           if (this.#pods.get(k) === running) this.#writeStatus(k, {});
         },
@@ -290,6 +321,7 @@ export class Kubelet {
   }
 
   async #teardown(k: string, running: RunningPod, graceMs: number): Promise<void> {
+    for (const c of running.containers.values()) c.prober?.stop();
     clearTimeout(running.refreshTimer);
     await Promise.all([...running.containers.values()].map((c) => c.handle.stop(graceMs)));
     try {
@@ -311,24 +343,39 @@ export class Kubelet {
     const running = this.#pods.get(k);
     const now = nowRfc3339();
     const old = asRecord(pod['status']);
-    const statuses = [...(running?.containers ?? new Map<string, { state: ContainerState }>()).entries()].map(([cname, c]) =>
-      containerStatus(cname, c.state),
+    const statuses = [...(running?.containers ?? new Map<string, RunningContainer>()).entries()].map(([cname, c]) =>
+      containerStatus(cname, c.state, c.prober),
     );
-    const allRunning = statuses.length > 0 && statuses.every((s) => s.ready);
+    const allReady = statuses.length > 0 && statuses.every((s) => s.ready);
     const allDone = statuses.length > 0 && statuses.every((s) => s.state['terminated'] !== undefined);
-    let phase = extra.phase ?? (allRunning ? 'Running' : 'Pending');
+    let phase = extra.phase ?? (allReady ? 'Running' : 'Pending');
     if (extra.phase === undefined && allDone) {
       const failed = statuses.some((s) => asRecord(s.state['terminated'])['exitCode'] !== 0);
       phase = failed ? 'Failed' : 'Succeeded';
-    } else if (extra.phase === undefined && statuses.some((s) => s.started)) phase = 'Running';
-    const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+    } else if (extra.phase === undefined && statuses.some((s) => s.state['running'] !== undefined)) phase = 'Running';
+    // As the kubelet words a not-ready pod (GeneratePodReadyCondition): the same reason on ContainersReady and Ready.
+    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const notReady =
+      unready.length === 0 ? {} : { reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
+    const cond = (type: string, ok: boolean, why: Record<string, string> = {}) => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastProbeTime: null,
+      lastTransitionTime: now,
+      ...(ok ? {} : why),
+    });
     const podIP = extra.podIP ?? old['podIP'];
     const status: Record<string, unknown> = {
       phase,
       hostIP: this.opts.node.ip,
       hostIPs: [{ ip: this.opts.node.ip }],
       startTime: running?.startedAt ?? old['startTime'] ?? now,
-      conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', allRunning), cond('Ready', allRunning)],
+      conditions: [
+        cond('PodScheduled', true),
+        cond('Initialized', true),
+        cond('ContainersReady', allReady, notReady),
+        cond('Ready', allReady, notReady),
+      ],
       containerStatuses: statuses,
     };
     if (typeof podIP === 'string') {
@@ -377,6 +424,7 @@ export class Kubelet {
 function containerStatus(
   name: string,
   s: ContainerState,
+  prober: ContainerProber | undefined,
 ): {
   name: string;
   ready: boolean;
@@ -394,8 +442,9 @@ function containerStatus(
   else state = { waiting: { reason: s.reason ?? 'ContainerCreating', ...message } };
   return {
     name,
-    ready: s.phase === 'running',
-    started: s.phase === 'running',
+    // Without probes a running container is started and ready; with them, as its probes say.
+    ready: s.phase === 'running' && (prober?.ready() ?? true),
+    started: s.phase === 'running' && (prober?.started() ?? true),
     restartCount: s.restarts,
     state,
     image: 'local',
@@ -405,5 +454,5 @@ function containerStatus(
 
 /** The handle of a container the kubelet did not start (CreateContainerConfigError): nothing to stop. */
 function notStarted(state: ContainerState): ContainerHandle {
-  return { pid: () => undefined, restarts: 0, state: () => state, stop: () => Promise.resolve() };
+  return { pid: () => undefined, restarts: 0, state: () => state, stop: () => Promise.resolve(), kill: () => Promise.resolve() };
 }

@@ -5,7 +5,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { writeAtomically, type FileOwner, type VolumeFile } from './atomic-writer.ts';
 import { downwardFieldValue } from './downward-api.ts';
 import type { StoreView } from './store-view.ts';
-import type { TokenIssuer } from './token-issuer.ts';
+import type { IssuedToken, TokenIssuer, TokenRequestSpec } from './token-issuer.ts';
 
 /**
  * A pod's volumes on a local node, set up before its sandbox as the kubelet does (volume manager, then SyncPod):
@@ -36,7 +36,10 @@ export interface PodVolume {
 
 export interface PodVolumes {
   readonly volumes: ReadonlyMap<string, PodVolume>;
-  /** When a projected token reaches 80 % of its lifetime (the kubelet's refresh point), epoch ms; undefined: never. */
+  /**
+   * When to rewrite the kubelet-written volumes, epoch ms: a projected token's 80 % point, at the latest a sync period
+   * (60 s) ahead so ConfigMap and Secret changes reach running pods as with a kubelet; undefined: no such volume.
+   */
   readonly refreshAtMs: number | undefined;
 }
 
@@ -49,6 +52,9 @@ export class VolumeMountError extends AmbitError {
     super('FAILED_MOUNT', `MountVolume.SetUp failed for volume "${volume}" : ${detail}`);
   }
 }
+
+/** The kubelet's pod sync period: how soon a changed ConfigMap or Secret shows in a mounted volume. */
+const SYNC_PERIOD_MS = 60_000;
 
 /**
  * Kernel-state directories a hostPath may name that stand for the real host's, not a copy under the state dir:
@@ -101,7 +107,7 @@ export function setUpPodVolumes(pod: KubeObject, ctx: VolumeContext): PodVolumes
         if (rendered === undefined) throw new VolumeMountError(name, 'volume type is not supported by the local kubelet');
         const path = volDir(rendered.plugin);
         writeAtomically(path, rendered.files, owner);
-        if (rendered.refreshAtMs !== undefined) refreshAtMs = Math.min(refreshAtMs ?? Infinity, rendered.refreshAtMs);
+        refreshAtMs = Math.min(refreshAtMs ?? Infinity, rendered.refreshAtMs ?? Infinity, (ctx.nowMs ?? Date.now)() + SYNC_PERIOD_MS);
         volumes.set(name, { name, path, kubeletWritten: true });
       }
     } catch (err) {
@@ -291,7 +297,7 @@ function addToken(
   const expirationSeconds = typeof src['expirationSeconds'] === 'number' ? src['expirationSeconds'] : 3600;
   const audience = src['audience'];
   const now = (ctx.nowMs ?? Date.now)();
-  const issued = ctx.tokens.issue({
+  const issued = fetchToken(ctx.tokens, {
     namespace: pod.metadata.namespace ?? 'default',
     serviceAccount: typeof spec['serviceAccountName'] === 'string' ? spec['serviceAccountName'] : 'default',
     ...(typeof audience === 'string' && audience !== '' ? { audiences: [audience] } : {}),
@@ -303,4 +309,13 @@ function addToken(
   const expiresMs = Date.parse(issued.expirationTimestamp);
   const lifetimeMs = Number.isFinite(expiresMs) ? expiresMs - now : expirationSeconds * 1000;
   return now + Math.max(1000, Math.floor(lifetimeMs * 0.8));
+}
+
+/** The kubelet's wording when the TokenRequest fails (pkg/volume/projected). */
+function fetchToken(tokens: TokenIssuer, req: TokenRequestSpec): IssuedToken {
+  try {
+    return tokens.issue(req);
+  } catch (err) {
+    throw new AmbitError('FAILED_MOUNT', `failed to fetch token: ${errorMessage(err)}`, { cause: err });
+  }
 }

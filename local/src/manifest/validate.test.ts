@@ -17,6 +17,12 @@ const cases: Array<[string, unknown, string | undefined]> = [
   ['missing metadata', { apiVersion: 'v1', kind: 'Pod' }, 'metadata'],
   ['missing name', pod({ containers: [ctr()] }, {}), 'metadata.name'],
   ['upper-case name', pod({ containers: [ctr()] }, { name: 'Web' }), 'metadata.name'],
+  [
+    'RBAC name with a colon',
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:discovery' } },
+    undefined,
+  ],
+  ['RBAC name with a slash', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'a/b' } }, 'metadata.name'],
   ['numeric label value', pod({ containers: [ctr()] }, { name: 'p', labels: { version: 1 } }), 'metadata.labels[version]'],
   ['annotations a list', pod({ containers: [ctr()] }, { name: 'p', annotations: ['x'] }), 'metadata.annotations'],
   ['bad namespace', pod({ containers: [ctr()] }, { name: 'p', namespace: 'Demo_1' }), 'metadata.namespace'],

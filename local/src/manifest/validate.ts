@@ -2,6 +2,8 @@ import { isIPv4 } from 'node:net';
 import { describeValue, FieldReader } from '@ambit/core';
 import type { FieldError } from '../kube/types.ts';
 import { isDnsLabel, isDnsSubdomain } from '../kube/dns-names.ts';
+import { readContainerProbes } from '../cluster/probe-spec.ts';
+import { readDeploymentStrategy } from '../cluster/rollout-strategy.ts';
 
 /** The reader validation uses: it records every problem and goes on, so a user sees all mistakes at once. */
 type Checker = FieldReader<undefined>;
@@ -21,7 +23,7 @@ export function validateObject(obj: unknown): FieldError[] {
   const apiVersion = c.name(o['apiVersion'], 'apiVersion');
   const kind = c.name(o['kind'], 'kind');
   const meta = c.record(o['metadata'], 'metadata');
-  if (meta !== undefined) checkMetadata(c, meta, kind === 'Namespace');
+  if (meta !== undefined) checkMetadata(c, meta, kind === 'Namespace', apiVersion?.startsWith('rbac.authorization.k8s.io/') === true);
   if (c.problems.length > 0) return c.problems;
   switch (`${apiVersion}/${kind}`) {
     case 'v1/Pod':
@@ -42,11 +44,15 @@ export function validateObject(obj: unknown): FieldError[] {
   return c.problems;
 }
 
-function checkMetadata(c: Checker, meta: Record<string, unknown>, isNamespace: boolean): void {
+/** `rbacName`: RBAC objects are named by any path segment (`system:discovery`), as kube-apiserver's ValidateRBACName. */
+function checkMetadata(c: Checker, meta: Record<string, unknown>, isNamespace: boolean, rbacName: boolean): void {
   const name = c.optString(meta['name'], 'metadata.name');
   const generateName = c.optString(meta['generateName'], 'metadata.generateName');
   if (name === undefined && generateName === undefined) c.fail('metadata.name', 'required');
-  if (name !== undefined) {
+  if (name !== undefined && rbacName) {
+    if (name === '.' || name === '..' || /[/%]/.test(name))
+      c.fail('metadata.name', `"${name}" must be a path segment (no '/' or '%', not '.' or '..')`);
+  } else if (name !== undefined) {
     const ok = isNamespace ? isDnsLabel(name) : isDnsSubdomain(name);
     if (!ok) {
       c.fail('metadata.name', `"${name}" must be a lower-case RFC 1123 ${isNamespace ? 'label' : 'subdomain'}`);
@@ -96,6 +102,7 @@ export function checkPodSpec(c: Checker, path: string, v: unknown, restartPolici
       if (pname !== undefined && !isPortName(pname)) c.fail(`${pp}.name`, `"${pname}" must be an IANA service name (≤15 lower-case chars)`);
       c.optOneOf(port['protocol'], `${pp}.protocol`, ['TCP', 'UDP', 'SCTP']);
     });
+    readContainerProbes(c, ctr, cp);
   });
   c.optOneOf(spec['restartPolicy'], `${path}.restartPolicy`, restartPolicies);
   c.optString(spec['nodeName'], `${path}.nodeName`);
@@ -133,7 +140,10 @@ export const FIELD_REF_PATHS = [
 function checkWorkload(c: Checker, o: Record<string, unknown>, hasReplicas: boolean): void {
   const spec = c.record(o['spec'], 'spec');
   if (spec === undefined) return;
-  if (hasReplicas) c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
+  if (hasReplicas) {
+    c.optInteger(spec['replicas'], 'spec.replicas', 0, 1000);
+    readDeploymentStrategy(c, spec);
+  }
   const selector = c.record(spec['selector'], 'spec.selector');
   const matchLabels = selector === undefined ? undefined : stringMapIfSet(c, selector['matchLabels'], 'spec.selector.matchLabels');
   if (selector !== undefined && (matchLabels === undefined || Object.keys(matchLabels).length === 0)) {

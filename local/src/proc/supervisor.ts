@@ -75,6 +75,12 @@ export interface ContainerHandle {
    * No restart follows. Safe to call more than once.
    */
   stop(gracePeriodMs: number): Promise<void>;
+  /**
+   * Ends the current run only, as the kubelet does after a failed liveness or startup probe: SIGTERM to the process
+   * group, SIGKILL after `gracePeriodMs`; what follows is the restart policy's (a restart after back-off, or staying
+   * terminated). Resolves once the process is gone; nothing to do when it is not running or being stopped.
+   */
+  kill(gracePeriodMs: number): Promise<void>;
 }
 
 /** Starts the container and returns at once; progress is reported through `onState`. */
@@ -206,6 +212,21 @@ class Container implements ContainerHandle {
   stop(gracePeriodMs: number): Promise<void> {
     this.stopping ??= this.doStop(gracePeriodMs);
     return this.stopping;
+  }
+
+  kill(gracePeriodMs: number): Promise<void> {
+    const child = this.child;
+    const pid = child?.pid;
+    if (child === undefined || pid === undefined || this.stopping !== undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const killTimer = setTimeout(() => this.killGroup(pid, 'SIGKILL'), gracePeriodMs);
+      // Registered after start()'s own 'exit' listener, so the restart policy has been applied when this resolves.
+      child.once('exit', () => {
+        clearTimeout(killTimer);
+        resolve();
+      });
+      this.killGroup(pid, 'SIGTERM');
+    });
   }
 
   private async doStop(gracePeriodMs: number): Promise<void> {

@@ -22,6 +22,8 @@ import { startEndpointSliceController } from '../cluster/endpointslice-controlle
 import { startGarbageCollector } from '../cluster/garbage-collector.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { Kubelet } from '../cluster/kubelet.ts';
+import type { LocalImage } from '../cluster/container-spec.ts';
+import { startRootCaPublisher } from '../cluster/root-ca-publisher.ts';
 import { startReplicaSetController } from '../cluster/replicaset-controller.ts';
 import { startServiceAccountController } from '../cluster/serviceaccount-controller.ts';
 import { startServiceProxy } from '../cluster/service-proxy-controller.ts';
@@ -55,6 +57,11 @@ export interface ClusterOptions {
   readonly certTtlSeconds?: number;
   /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
   readonly waypointCommand?: string;
+  /**
+   * Images the nodes "have" (contract 2): image repository → the host argv that is its ENTRYPOINT. Added to the
+   * default, `ghcr.io/ambit-dev/ambit` → this checkout's `deploy/image/ambit` (with AMBIT_HOME=repoRoot).
+   */
+  readonly images?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
@@ -104,10 +111,15 @@ export class LocalCluster {
     const nodeNames = topology.nodes.map((n) => n.name);
     // Admission reads the store it guards (e.g. taken ClusterIPs): the view is bound once the store exists.
     const bound: { view?: StoreView } = {};
-    const admit = createAdmission(() => {
-      assert(bound.view !== undefined, 'BUG: admission before the store view exists');
-      return bound.view;
-    }, nodeNames);
+    // The kubelets issue ServiceAccount tokens, so pods get kube-api-access volumes as in a cluster.
+    const admit = createAdmission(
+      () => {
+        assert(bound.view !== undefined, 'BUG: admission before the store view exists');
+        return bound.view;
+      },
+      nodeNames,
+      { serviceAccountTokens: true },
+    );
     const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
     const view = storeView(store);
     bound.view = view;
@@ -137,6 +149,8 @@ export class LocalCluster {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
         'pod-netns': async (body) => this.#podNetns(body),
+        // Until the cluster runs deploy/'s ztunnel DaemonSet: what its rolling update does on one node (tests).
+        'ztunnel-replace': async (body) => this.#replaceZtunnel(body),
       },
     });
     this.#api = api;
@@ -177,11 +191,14 @@ export class LocalCluster {
       startEndpointSliceController(view, log),
       startServiceProxy(view, topology, log),
       startGarbageCollector(gcStore(store), log),
+      startRootCaPublisher(view, api.caCertPem, log),
       startClusterRoleAggregation(store, log),
     ];
     mkdirSync(paths.logDir, { recursive: true });
+    const images = localImages(this.opts.repoRoot, this.opts.images);
     this.#kubelets = topology.nodes.map(
-      (node) => new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events }),
+      (node) =>
+        new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, images, tokens }),
     );
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
@@ -219,17 +236,18 @@ export class LocalCluster {
         );
       }
       const waiting = pods.filter((p) => !isPodReady(p));
-      const deploymentsSettled = view.list('Deployment').every((d) => {
-        const want = asRecord(d['spec'])['replicas'] ?? 1;
-        return asRecord(d['status'])['readyReplicas'] === want || want === 0;
-      });
+      const deploymentsSettled =
+        view.list('Deployment').every((d) => {
+          const want = asRecord(d['spec'])['replicas'] ?? 1;
+          return asRecord(d['status'])['readyReplicas'] === want || want === 0;
+        }) && view.list('DaemonSet').every(daemonSetRolledOut);
       const controllerUp = await controllerReady(controllerSocket);
       if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
-          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments still scaling'}`);
+          late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments or daemonsets still rolling out'}`);
         if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
@@ -250,6 +268,17 @@ export class LocalCluster {
     throw new ApiError(409, 'Conflict', `pod ${ns}/${name} has no running sandbox (phase ${String(asRecord(pod['status'])['phase'])})`);
   }
 
+  /** `{ node }` → the node's ztunnel replaced with surge (node-components.ts replaceZtunnel); answers once the old one exited. */
+  async #replaceZtunnel(body: unknown): Promise<Record<string, unknown>> {
+    const node = asRecord(body)['node'];
+    if (typeof node !== 'string') throw ApiError.badRequest('body.node must be a node name');
+    const index = this.#topology?.nodes.findIndex((n) => n.name === node) ?? -1;
+    const components = this.#nodeComponents[index];
+    if (components === undefined) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
+    const r = await components.replaceZtunnel();
+    return { node, oldPid: r.oldPid, newPid: r.newPid, sigtermAtMs: r.sigtermAtMs, exitedAtMs: r.exitedAtMs };
+  }
+
   /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
   async stop(options: { keepInfo?: boolean } = {}): Promise<void> {
     const { log, paths } = this.opts;
@@ -259,7 +288,7 @@ export class LocalCluster {
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
     this.#events?.close();
     // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
-    await Promise.all(this.#nodeComponents.flatMap((c) => [c.ztunnel.stop(3000), c.agent.stop(3000)]));
+    await Promise.all(this.#nodeComponents.flatMap((c) => [...c.ztunnels().map((z) => z.stop(3000)), c.agent.stop(3000)]));
     await Promise.all(this.#nodeComponents.map((c) => c.apiForwarder.stop(3000)));
     await this.#controller?.stop(3000);
     await this.#api?.close();
@@ -280,6 +309,18 @@ export class LocalCluster {
     writeFileSync(tmp, JSON.stringify(info));
     renameSync(tmp, this.opts.paths.runnerInfo);
   }
+}
+
+/** What `kubectl rollout status ds` waits for: the spec observed, and every node's pod updated and available. */
+function daemonSetRolledOut(ds: KubeObject): boolean {
+  const st = asRecord(ds['status']);
+  const desired = st['desiredNumberScheduled'];
+  return (
+    typeof st['observedGeneration'] === 'number' &&
+    st['observedGeneration'] >= (ds.metadata.generation ?? 1) &&
+    st['updatedNumberScheduled'] === desired &&
+    st['numberAvailable'] === desired
+  );
 }
 
 /** `ns/name (container: reason: message)`, so a start that times out says why each pod is late. */
@@ -355,4 +396,20 @@ function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
       },
     },
   };
+}
+
+/** The repository of the image the manifests run (deploy/): every Ambit component. */
+export const AMBIT_IMAGE = 'ghcr.io/ambit-dev/ambit';
+
+/**
+ * Contract 2: the nodes' images. The Ambit image runs this checkout's `deploy/image/ambit` with AMBIT_HOME set, as
+ * the Dockerfile's ENTRYPOINT runs the release under /opt/ambit, and as its `USER 10001:10001` unless the pod says
+ * otherwise (so a manifest that forgets `runAsUser: 0` fails here as in a cluster).
+ */
+export function localImages(repoRoot: string, extra: Readonly<Record<string, readonly string[]>> = {}): Record<string, LocalImage> {
+  const images: Record<string, LocalImage> = {
+    [AMBIT_IMAGE]: { entrypoint: [join(repoRoot, 'deploy', 'image', 'ambit')], env: { AMBIT_HOME: repoRoot }, user: 10001, group: 10001 },
+  };
+  for (const [repo, entrypoint] of Object.entries(extra)) images[repo] = { entrypoint };
+  return images;
 }

@@ -1,12 +1,14 @@
+import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '@ambit/core';
+import { AmbitError, type Logger } from '@ambit/core';
 import type { NodeNet } from '../net/topology.ts';
 import { startContainer, type ContainerHandle, type ContainerState } from '../proc/supervisor.ts';
 import { nodeCredentialPath } from './controller-process.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { bundledCommand, ZTUNNEL_BUNDLE, ZTUNNEL_NODE_FLAGS } from './bundles.ts';
 import { NODE_API_PORT, startNodeApiForwarder, type NodeApiAccess } from './node-api.ts';
+import { surgeReplace, type SurgeReplaceResult } from './ztunnel-rollout.ts';
 
 /** Where one node's mesh components keep their sockets and state (`<stateDir>/nodes/<node>/`). */
 export interface NodeComponentPaths {
@@ -65,8 +67,22 @@ export interface NodeComponentsOptions {
 export interface NodeComponents {
   readonly apiForwarder: ContainerHandle;
   readonly agent: ContainerHandle;
-  readonly ztunnel: ContainerHandle;
+  /** The ztunnel that serves the node: the newest one after replaceZtunnel. */
+  ztunnel(): ContainerHandle;
+  /** Every ztunnel started on the node (stopping one already stopped is a no-op): what teardown stops. */
+  ztunnels(): ContainerHandle[];
+  /**
+   * Replaces the node's ztunnel as its DaemonSet's rolling update does (`maxSurge: 1, maxUnavailable: 0`, see
+   * ztunnel-rollout.ts): the new one starts next to the old, and the old gets SIGTERM once the new one is ready.
+   * Resolves once the old one has exited. One replacement at a time per node.
+   */
+  replaceZtunnel(): Promise<SurgeReplaceResult>;
 }
+
+/** ztunnel's `--drain-seconds` in local mode: how long a stopped ztunnel keeps serving its open connections. */
+export const ZTUNNEL_DRAIN_SECONDS = 2;
+/** The grace before SIGKILL, above the drain (the DaemonSet's terminationGracePeriodSeconds is above it too). */
+const ZTUNNEL_TERMINATION_GRACE_MS = (ZTUNNEL_DRAIN_SECONDS + 3) * 1000;
 
 const RESTART_BACKOFF = { initialMs: 100, maxMs: 5000 };
 
@@ -133,24 +149,65 @@ export function startNodeComponents(opts: NodeComponentsOptions): NodeComponents
     log: opts.log,
     onState: pidFile(paths.agentPid, () => agent),
   });
-  const ztunnel: ContainerHandle = startContainer({
-    netns: opts.node.netns,
-    name: `ambit-system/ztunnel-${opts.node.name}`,
-    command: [
-      ...ztunnelCommand(opts.repoRoot, opts.log),
-      ...['--node', opts.node.name, '--controller', `unix:${opts.xdsSocket}`],
-      ...['--token-file', nodeCredentialPath(opts.stateDir, opts.node.name), '--agent-socket', paths.zdsSocket],
-      ...(opts.certTtlSeconds === undefined ? [] : ['--cert-ttl', String(opts.certTtlSeconds)]),
-      '--drain-seconds',
-      '2',
-    ],
-    env,
-    cwd: opts.repoRoot,
-    logFile: logs('ztunnel'),
-    restartPolicy: 'Always',
-    backoff: RESTART_BACKOFF,
-    log: opts.log,
-    onState: pidFile(paths.ztunnelPid, () => ztunnel),
-  });
-  return { apiForwarder, agent, ztunnel };
+  // The ztunnel that serves the node; a surge one takes over once ready (replaceZtunnel).
+  let serving: ContainerHandle | undefined;
+  const started: ContainerHandle[] = [];
+  const startZtunnel = (): ContainerHandle => {
+    let handle: ContainerHandle | undefined = undefined;
+    handle = startContainer({
+      netns: opts.node.netns,
+      name: `ambit-system/ztunnel-${opts.node.name}`,
+      command: [
+        ...ztunnelCommand(opts.repoRoot, opts.log),
+        ...['--node', opts.node.name, '--controller', `unix:${opts.xdsSocket}`],
+        ...['--token-file', nodeCredentialPath(opts.stateDir, opts.node.name), '--agent-socket', paths.zdsSocket],
+        ...(opts.certTtlSeconds === undefined ? [] : ['--cert-ttl', String(opts.certTtlSeconds)]),
+        ...['--drain-seconds', String(ZTUNNEL_DRAIN_SECONDS)],
+      ],
+      env,
+      cwd: opts.repoRoot,
+      logFile: logs('ztunnel'),
+      restartPolicy: 'Always',
+      backoff: RESTART_BACKOFF,
+      log: opts.log,
+      // Only the serving ztunnel writes the pid file: a draining one that restarts must not take it back.
+      onState: (state) => {
+        // Only the serving ztunnel writes the pid file: a surge one before it took over, or a draining one, must not.
+        const self = handle;
+        if (self !== undefined && self === serving) pidFile(paths.ztunnelPid, () => self)(state);
+      },
+    });
+    started.push(handle);
+    return handle;
+  };
+  serving = startZtunnel();
+  const servingNow = (): ContainerHandle => {
+    assert(serving !== undefined, 'BUG: no ztunnel handle');
+    return serving;
+  };
+  let replacing: Promise<SurgeReplaceResult> | undefined;
+  return {
+    apiForwarder,
+    agent,
+    ztunnel: servingNow,
+    ztunnels: () => [...started],
+    replaceZtunnel() {
+      if (replacing !== undefined)
+        return Promise.reject(new AmbitError('ZTUNNEL_REPLACE_IN_PROGRESS', `ztunnel on ${opts.node.name} is being replaced`));
+      replacing = surgeReplace({
+        old: servingNow(),
+        start: startZtunnel,
+        logFile: logs('ztunnel'),
+        readyTimeoutMs: 30_000,
+        terminationGraceMs: ZTUNNEL_TERMINATION_GRACE_MS,
+        // The new one serves from the moment it is ready, before the old one has drained.
+        onReady: (next) => {
+          serving = next;
+          const pid = next.pid();
+          if (pid !== undefined) writeFileSync(paths.ztunnelPid, String(pid), { mode: 0o600 });
+        },
+      }).finally(() => (replacing = undefined));
+      return replacing;
+    },
+  };
 }

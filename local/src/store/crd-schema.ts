@@ -36,6 +36,10 @@ export interface SchemaNode {
   readonly intOrString: boolean;
   readonly preserveUnknownFields: boolean;
   readonly embeddedResource: boolean;
+  /** `x-kubernetes-list-type` (`atomic`, `set` or `map`); server-side apply merges lists by it, absent = atomic. */
+  readonly listType?: 'atomic' | 'set' | 'map';
+  /** `x-kubernetes-list-map-keys` of a `map` list. */
+  readonly listMapKeys?: readonly string[];
 }
 
 function num(v: unknown): number | undefined {
@@ -110,5 +114,11 @@ export function parseSchema(raw: unknown, path: string, problems: FieldError[]):
     intOrString: s['x-kubernetes-int-or-string'] === true,
     preserveUnknownFields: s['x-kubernetes-preserve-unknown-fields'] === true,
     embeddedResource: s['x-kubernetes-embedded-resource'] === true,
+    ...(s['x-kubernetes-list-type'] === 'atomic' || s['x-kubernetes-list-type'] === 'set' || s['x-kubernetes-list-type'] === 'map'
+      ? { listType: s['x-kubernetes-list-type'] }
+      : {}),
+    ...(Array.isArray(s['x-kubernetes-list-map-keys'])
+      ? { listMapKeys: s['x-kubernetes-list-map-keys'].filter((k): k is string => typeof k === 'string') }
+      : {}),
   };
 }

@@ -27,8 +27,24 @@ export function isKind(type: ResourceType, group: string, kind: string): boolean
   return type.group === group && type.kind === kind;
 }
 
-/** Namespace names are DNS-1123 labels (they become DNS labels of service names); everything else a subdomain. */
+/**
+ * Namespace names are DNS-1123 labels (they become DNS labels of service names); RBAC names are any path segment
+ * (`system:discovery`; rbac ValidateRBACName = path.IsValidPathSegmentName); everything else a subdomain.
+ */
 export function validateName(type: ResourceType, name: string): FieldError[] {
+  if (type.group === 'rbac.authorization.k8s.io') {
+    if (name === '')
+      return [{ field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired' }];
+    const why =
+      name === '.' || name === '..'
+        ? `may not be '${name}'`
+        : name.includes('/')
+          ? "may not contain '/'"
+          : name.includes('%')
+            ? "may not contain '%'"
+            : undefined;
+    return why === undefined ? [] : [{ field: 'metadata.name', message: `Invalid value: "${name}": ${why}` }];
+  }
   const label = isKind(type, '', 'Namespace');
   const max = label ? 63 : 253;
   const causes: FieldError[] = [];

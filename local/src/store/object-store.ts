@@ -61,6 +61,11 @@ export interface WatchOptions extends ListOptions {
 export interface WriteOptions extends SchemaCheckOptions {
   /** Validate, admit and compute the result, but persist nothing and emit no event. */
   readonly dryRun?: boolean;
+  /**
+   * Field ownership of a write through the API: the `metadata.managedFields` to store, from the stored object before
+   * the write (undefined on create) and the one about to be stored (after admission). Absent: left as written.
+   */
+  readonly manageFields?: (old: KubeObject | undefined, next: KubeObject) => readonly unknown[] | undefined;
 }
 
 export interface UpdateOptions extends WriteOptions {
@@ -101,6 +106,11 @@ const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-
 
 function objectKey(type: ResourceType, namespace: string | undefined, name: string): string {
   return type.namespaced ? `${namespace ?? ''}/${name}` : name;
+}
+
+function setManagedFields(obj: KubeObject, entries: readonly unknown[] | undefined): void {
+  if (entries === undefined || entries.length === 0) delete obj.metadata['managedFields'];
+  else obj.metadata['managedFields'] = structuredClone(entries);
 }
 
 /** Errors an admission plugin throws that are not ApiErrors but carry field causes become 422 Invalid. */
@@ -256,6 +266,7 @@ export class ObjectStore {
       delete m.deletionGracePeriodSeconds;
       applyCreateDefaults(type, next);
       this.admit(type, 'CREATE', next, undefined);
+      if (options.manageFields !== undefined) setManagedFields(next, options.manageFields(undefined, next));
       const stored = this.put(type, next, 'ADDED', undefined);
       if (isKind(type, 'apiextensions.k8s.io', 'CustomResourceDefinition')) this.types.registerCrd(stored);
       return this.out(type, stored);
@@ -546,7 +557,7 @@ export class ObjectStore {
     }
   }
 
-  private updateTyped(type: ResourceType, obj: KubeObject, subresource: 'status' | undefined, options: SchemaCheckOptions): KubeObject {
+  private updateTyped(type: ResourceType, obj: KubeObject, subresource: 'status' | undefined, options: WriteOptions): KubeObject {
     if (!isRecord(obj.metadata)) throw ApiError.badRequest('metadata must be an object');
     const name = obj.metadata.name ?? '';
     const cur = this.mustGet(type, obj.metadata.namespace ?? (type.namespaced ? 'default' : undefined), name);
@@ -579,6 +590,7 @@ export class ObjectStore {
     next.apiVersion = cur.apiVersion;
     next.kind = cur.kind;
     this.admit(type, 'UPDATE', next, cur);
+    if (options.manageFields !== undefined) setManagedFields(next, options.manageFields(cur, next));
     if (!jsonEqual(specOf(next), specOf(cur))) next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
     next.metadata.resourceVersion = cur.metadata.resourceVersion ?? '';
     // A no-op write is not written (no rv bump, no event), like etcd3's GuaranteedUpdate: controllers that write

@@ -10,8 +10,17 @@ import { ApiError } from './api-error.ts';
  * `$setElementOrder/<list>`, `$deleteFromPrimitiveList/<list>`, `$retainKeys`.
  */
 
+/** Kubernetes' own API groups: their kinds are Go types with patch tags (CRD-style kinds elsewhere have none). */
+export const KUBERNETES_GROUPS: ReadonlySet<string> = new Set([
+  '',
+  'apps',
+  'discovery.k8s.io',
+  'coordination.k8s.io',
+  'apiextensions.k8s.io',
+]);
+
 /** Lists merged by a key field, from the Go tags of core/v1, apps/v1, meta/v1, discovery/v1. */
-const MERGE_KEYS: Readonly<Record<string, string>> = {
+export const MERGE_KEYS: Readonly<Record<string, string>> = {
   containers: 'name',
   initContainers: 'name',
   ephemeralContainers: 'name',
@@ -30,10 +39,10 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Lists of scalars merged as sets (`patchStrategy:"merge"` on a []string). */
-const MERGED_SCALAR_LISTS = new Set(['finalizers']);
+export const MERGED_SCALAR_LISTS: ReadonlySet<string> = new Set(['finalizers']);
 
 /** `ports` merge by `containerPort` in containers and by `port` in Services (both tagged so in core/v1). */
-function mergeKeyOf(field: string, elements: readonly unknown[]): string | undefined {
+export function mergeKeyOf(field: string, elements: readonly unknown[]): string | undefined {
   if (field === 'ports') {
     const first = elements.find(isRecord);
     return first !== undefined && 'containerPort' in first ? 'containerPort' : 'port';

@@ -80,7 +80,9 @@ export async function startOwnServers(opts: OwnServerOptions, deps: OwnServerDep
   for (const s of servers) {
     if (s.listen === undefined) continue;
     try {
-      started.push({ name: s.name, server: await startHttpServer(s.name, s.listen, s.routes, log) });
+      // SO_REUSEPORT: during a rolling update (maxSurge 1) the new ztunnel binds these next to the old one on the
+      // node's namespace (contract 7); the old one closes its readiness port when it starts draining.
+      started.push({ name: s.name, server: await startHttpServer(s.name, { ...s.listen, reusePort: true }, s.routes, log) });
     } catch (err) {
       log.error({ server: s.name, listen: s.listen, err: errorMessage(err) }, 'cannot listen');
     }

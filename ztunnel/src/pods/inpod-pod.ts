@@ -20,16 +20,23 @@ export interface InpodOptions {
 /** One captured pod as ztunnel serves it: its namespace handle, its three listeners, its HBONE pool. */
 export interface InpodPod extends CapturedPod {
   readonly pool: HbonePool;
-  /** Client connections accepted on 15001/15006 that are still open. */
+  /** Connections accepted on 15001/15006 and HBONE connections accepted on 15008 that are still open. */
   openConnections(): number;
-  /** Closes the listeners; open connections carry on. */
+  /**
+   * Closes the listeners; open connections carry on. The kernel moves connections still queued on them to another
+   * ztunnel's listener of the same SO_REUSEPORT group (with tcp_migrate_req), or resets them when there is none.
+   */
   stopAccepting(): Promise<void>;
   /** Closes listeners, resets open connections, closes the pool, releases the namespace handle. */
   close(): Promise<void>;
 }
 
 /**
- * Opens the pod's namespace and binds 15001, 15006 and 15008 inside it (DESIGN §4). Throws (and releases what it
+ * Opens the pod's namespace and binds 15001, 15006 and 15008 inside it (DESIGN §4), with SO_REUSEPORT: during a
+ * rolling update the new ztunnel binds them while the old one still listens, the kernel spreads new connections over
+ * both, and when the old one closes its listeners the connections queued on them move to the new one's (the node
+ * agent sets `net.ipv4.tcp_migrate_req=1` in the pod; contract 7). Both processes run as the same user, which
+ * SO_REUSEPORT requires. Throws (and releases what it
  * took) when the namespace cannot be opened or a port is taken, so the agent's add fails with the reason.
  */
 export function startInpodPod(info: ZdsPod, shared: ProxyInputs, options: InpodOptions): InpodPod {
@@ -57,19 +64,19 @@ export function startInpodPod(info: ZdsPod, shared: ProxyInputs, options: InpodO
       s.on('close', () => clients.delete(s));
     };
     const self: InpodPodView = { netnsFd, identity, name: info.name, namespace: info.namespace, ips: info.ips, uid: info.uid, pool };
-    const outbound = listenInNetns(netnsFd, { port: OUTBOUND_PORT, mark: INPOD_MARK });
+    const outbound = listenInNetns(netnsFd, { port: OUTBOUND_PORT, mark: INPOD_MARK, reusePort: true });
     servers.push(outbound);
     outbound.on('connection', (s: Socket) => {
       track(s);
       handleOutbound(s, self, inputs);
     });
-    const plaintext = listenInNetns(netnsFd, { port: INBOUND_PLAINTEXT_PORT, mark: INPOD_MARK });
+    const plaintext = listenInNetns(netnsFd, { port: INBOUND_PLAINTEXT_PORT, mark: INPOD_MARK, reusePort: true });
     servers.push(plaintext);
     plaintext.on('connection', (s: Socket) => {
       track(s);
       handleInboundPlaintext(s, self, inputs);
     });
-    const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK });
+    const hbone = listenInNetns(netnsFd, { port: INBOUND_HBONE_PORT, mark: INPOD_MARK, reusePort: true });
     servers.push(hbone);
     hbone.on('connection', (s: Socket) => {
       tunnels.add(s);
@@ -94,7 +101,7 @@ export function startInpodPod(info: ZdsPod, shared: ProxyInputs, options: InpodO
     identity,
     netnsFd,
     pool: thePool,
-    openConnections: () => clients.size,
+    openConnections: () => clients.size + tunnels.size,
     stopAccepting,
     async close() {
       const stopped = stopAccepting();

@@ -1,4 +1,4 @@
-import { errorMessage } from '@ambit/core';
+import { errorMessage, spiffeId } from '@ambit/core';
 import type { ZdsPod } from '@ambit/core/zds';
 import type { ProxyInputs } from '../proxy/proxy-inputs.ts';
 import { startInpodPod, type InpodOptions, type InpodPod } from './inpod-pod.ts';
@@ -40,7 +40,12 @@ export interface PodManager {
   retainOnly(uids: ReadonlySet<string>): Promise<void>;
   byIp(ip: string): InpodPod | undefined;
   pods(): InpodPod[];
-  /** SIGTERM: stop accepting everywhere, wait up to `graceMs` for open client connections, then close all. */
+  /** SIGTERM, first step: closes every pod's listeners (queued connections move to another ztunnel's); connections carry on. */
+  stopAccepting(): Promise<void>;
+  /**
+   * SIGTERM: stop accepting everywhere, wait up to `graceMs` for open connections (app connections on 15001/15006 and
+   * HBONE connections on 15008) to finish, then close all: what is still open at the deadline is reset.
+   */
   drain(graceMs: number): Promise<void>;
 }
 
@@ -91,17 +96,24 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
         const cur = registry.byUid(info.uid);
         if (cur !== undefined && samePod(cur.info, info)) return;
         if (cur !== undefined) await remove(info.uid);
-        const pod = startInpodPod(info, inputs, options);
-        registry.put(pod);
-        certs.track(pod.identity);
-        // Inbound HBONE needs the pod's certificate: wait for it (bounded) so the pod's first connections work.
+        // The certificate before the listeners (bounded): once bound, the kernel hands this ztunnel a share of the
+        // pod's new connections at once — during a rolling update, while the old ztunnel still serves — and inbound
+        // HBONE needs the certificate to answer them.
+        const identity = spiffeId(inputs.config.trustDomain, info.namespace, info.serviceAccount);
+        certs.track(identity);
         await waitAtMost(
-          certs
-            .certFor(pod.identity)
-            .catch((err: unknown) => log.warn({ identity: pod.identity, err: errorMessage(err) }, 'no certificate yet')),
+          certs.certFor(identity).catch((err: unknown) => log.warn({ identity, err: errorMessage(err) }, 'no certificate yet')),
           certWaitMs,
           () => undefined,
         );
+        let pod: InpodPod;
+        try {
+          pod = startInpodPod(info, inputs, options);
+        } catch (err) {
+          if (!registry.pods().some((p) => p.identity === identity)) certs.untrack(identity);
+          throw err;
+        }
+        registry.put(pod);
         log.info({ pod: `${info.namespace}/${info.name}`, uid: info.uid, netns: info.netns, ips: info.ips }, 'pod captured');
       }),
     del: (uid) => serial(uid, () => remove(uid)),
@@ -111,6 +123,9 @@ export function createPodManager(inputs: ProxyInputs, options: PodManagerOptions
     },
     byIp: (ip) => registry.byIp(ip),
     pods: () => registry.pods(),
+    async stopAccepting() {
+      await Promise.all(registry.pods().map((p) => p.stopAccepting()));
+    },
     async drain(graceMs) {
       const all = registry.pods();
       await Promise.all(all.map((p) => p.stopAccepting()));
