@@ -105,6 +105,7 @@ export default tseslint.config(
         setTimeout: 'readonly',
         clearTimeout: 'readonly',
         setInterval: 'readonly',
+        clearInterval: 'readonly',
         setImmediate: 'readonly',
         URL: 'readonly',
       },

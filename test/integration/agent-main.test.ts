@@ -2,7 +2,7 @@
 // serving, and SIGTERM/SIGINT ending it with exit 0.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { eventually } from '@ambit/core/testing';
@@ -19,8 +19,12 @@ interface Run {
   output(): string;
 }
 
-function runMain(t: TestContext, args: readonly string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+function runMain(t: TestContext, args: readonly string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -69,3 +73,89 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.equal(existsSync(h.cniSocket), false, 'the CNI socket is removed');
   });
 }
+
+test('--install-cni: the process chains ambit-cni, keeps it over a restart, and removes it once its DaemonSet is deleted', async (t) => {
+  const h = await createAgentHarness();
+  t.after(() => h.close());
+  const store = h.objects.store;
+  const ds = store.create({
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'ambit-node-agent', namespace: 'ambit-system' },
+    spec: {
+      selector: { matchLabels: { app: 'ambit-node-agent' } },
+      template: {
+        metadata: { labels: { app: 'ambit-node-agent' } },
+        spec: { containers: [{ name: 'node-agent', image: 'ghcr.io/ambit-dev/ambit:0.1.0' }] },
+      },
+    },
+  });
+  store.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'ambit-node-agent-x',
+      namespace: 'ambit-system',
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'ambit-node-agent', uid: ds.metadata.uid ?? '', controller: true },
+      ],
+    },
+    spec: { nodeName: 'node1', containers: [{ name: 'node-agent', image: 'ghcr.io/ambit-dev/ambit:0.1.0' }] },
+  });
+  const binDir = join(h.dir, 'host', 'opt', 'cni', 'bin');
+  const confDir = join(h.dir, 'host', 'etc', 'cni', 'net.d');
+  mkdirSync(binDir, { recursive: true });
+  mkdirSync(confDir, { recursive: true });
+  const primary = join(confDir, '10-kindnet.conflist');
+  const original =
+    '{"cniVersion":"0.3.1","name":"kindnet","plugins":[{"type":"ptp","ipMasq":false},{"type":"portmap","capabilities":{"portMappings":true}}]}\n';
+  writeFileSync(primary, original);
+  const args = [
+    '--node',
+    'node1',
+    '--kubeconfig',
+    h.api.writeKubeconfig(join(h.dir, 'kubeconfig')),
+    '--cni-socket',
+    h.cniSocket,
+    '--ztunnel-socket',
+    h.ztunnelSocket,
+    '--state-file',
+    h.stateFile,
+    '--install-cni',
+    '--cni-bin-dir',
+    binDir,
+    '--cni-conf-dir',
+    confDir,
+    '--host-cni-conf-dir',
+    confDir,
+  ];
+  const env = { POD_NAME: 'ambit-node-agent-x', POD_NAMESPACE: 'ambit-system' };
+  const types = (): unknown[] =>
+    (JSON.parse(readFileSync(primary, 'utf8')) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type);
+
+  const first = runMain(t, args, env);
+  await eventually(() => assert.match(first.output(), /"msg":"CNI plugin installed and watched"/), 20_000);
+  assert.deepEqual(types(), ['ptp', 'portmap', 'ambit-cni'], first.output());
+  const entry = (JSON.parse(readFileSync(primary, 'utf8')) as { plugins: Array<Record<string, unknown>> }).plugins[2];
+  assert.deepEqual(entry, { agentSocket: h.cniSocket, kubeconfig: join(confDir, 'ZZZ-ambit-cni-kubeconfig'), type: 'ambit-cni' });
+  assert.deepEqual(readdirSync(binDir).sort(), ['ambit-cni', 'ambit-cni-node', 'ambit-cni.d']);
+  assert.match(readFileSync(join(confDir, 'ZZZ-ambit-cni-kubeconfig'), 'utf8'), new RegExp(`server: ${h.api.url}`));
+  first.child.kill('SIGTERM');
+  assert.deepEqual(await first.exited, { code: 0, signal: null });
+  assert.match(first.output(), /"msg":"restart, not uninstall: pods stay captured"/);
+  assert.deepEqual(types(), ['ptp', 'portmap', 'ambit-cni'], 'a restart leaves the plugin chained');
+
+  const second = runMain(t, args, env);
+  await eventually(() => assert.match(second.output(), /"msg":"CNI plugin installed and watched"/), 20_000);
+  store.delete(store.typeOf({ apiVersion: 'apps/v1', kind: 'DaemonSet' }), 'ambit-system', 'ambit-node-agent');
+  second.child.kill('SIGTERM');
+  assert.deepEqual(await second.exited, { code: 0, signal: null });
+  assert.match(
+    second.output(),
+    /"reason":"DaemonSet ambit-system\/ambit-node-agent is gone".*"msg":"Ambit is being removed from this node/,
+  );
+  assert.equal(readFileSync(primary, 'utf8'), original, 'the primary config byte for byte');
+  assert.deepEqual(readdirSync(confDir), ['10-kindnet.conflist']);
+  assert.deepEqual(readdirSync(binDir), []);
+  assert.equal(existsSync(h.stateFile), false);
+});

@@ -114,8 +114,8 @@ void describe('ambitctl check and version', { skip: KUBECTL_SKIP }, () => {
     assert.match(r.stdout, /✔ node node1: kernel 6\.1\.0-18-amd64: nftables inet nat, tcp_migrate_req/);
     assert.match(r.stdout, /‼ node node2: kernel 5\.10\.0-28-amd64 has no tcp_migrate_req \(5\.14\+\)/);
     assert.match(r.stdout, /✖ node node3: kernel 4\.19\.0 lacks nftables nat in inet tables \(Linux 5\.2\+\)/);
-    // Permissions: SelfSubjectAccessReviews as the kubeconfig's user (an admin), or said to be impossible.
-    assert.match(r.stdout, /✔ may create and update everything install applies|‼ the API server does not serve SelfSubjectAccessReview/);
+    // Permissions: SelfSubjectAccessReviews as the kubeconfig's user, an admin (system:masters).
+    assert.match(r.stdout, /✔ may create and update everything install applies \(\d+ kinds\)/);
     assert.match(r.stdout, /Status: \d+ check\(s\) failed/);
   });
 
@@ -173,8 +173,7 @@ void describe('ambitctl check and version', { skip: KUBECTL_SKIP }, () => {
 });
 
 // install and uninstall through kubectl against the local API server (no controllers run here, so nothing rolls out:
-// the rollout wait fails after its timeout, which is what it must do). Client-side apply until the local API has
-// server-side apply.
+// the rollout wait fails after its timeout, which is what it must do), with the default server-side apply.
 void describe('ambitctl install and uninstall', { skip: KUBECTL_SKIP }, () => {
   const installStore = new ObjectStore();
   let ifx: KubectlFixture;
@@ -188,12 +187,12 @@ void describe('ambitctl install and uninstall', { skip: KUBECTL_SKIP }, () => {
   after(() => ifx.close());
 
   void it('install applies CRDs and the namespace first, skips kinds the cluster lacks, and waits for each rollout', async () => {
-    const r = await ctl('install', '--client-side', '--timeout', '2s', '--set', 'image.tag=0.1.0');
+    const r = await ctl('install', '--timeout', '2s', '--set', 'image.tag=0.1.0');
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /skipping PodMonitor ambit-system\/ztunnel: the cluster does not serve monitoring\.coreos\.com\/v1 PodMonitor/);
-    assert.match(r.stdout, /namespace\/ambit-system (created|configured|unchanged)/);
-    assert.match(r.stdout, /customresourcedefinition\.apiextensions\.k8s\.io\/localratelimits\.ambit\.dev created/);
-    assert.match(r.stdout, /daemonset\.apps\/ambit-node-agent created/);
+    assert.match(r.stdout, /namespace\/ambit-system serverside-applied/);
+    assert.match(r.stdout, /customresourcedefinition\.apiextensions\.k8s\.io\/localratelimits\.ambit\.dev serverside-applied/);
+    assert.match(r.stdout, /daemonset\.apps\/ambit-node-agent serverside-applied/);
     assert.match(r.stdout, /waiting for Deployment ambit-system\/ambit-controller to roll out…/);
     assert.match(r.stderr, /Deployment ambit-system\/ambit-controller did not roll out within 2s/);
     assert.deepEqual((await names('daemonsets', '-n', 'ambit-system')).sort(), [
@@ -201,6 +200,16 @@ void describe('ambitctl install and uninstall', { skip: KUBECTL_SKIP }, () => {
       'daemonset.apps/ztunnel',
     ]);
     assert.deepEqual(await names('clusterrole', 'ambit-node-agent'), ['clusterrole.rbac.authorization.k8s.io/ambit-node-agent']);
+    // Applied server-side, by ambitctl's field manager.
+    const managers = JSON.parse(
+      await ifx.kubectlOk('get', 'ds', 'ztunnel', '-n', 'ambit-system', '--show-managed-fields', '-o', 'json'),
+    ) as {
+      metadata: { managedFields?: Array<{ manager: string; operation: string }> };
+    };
+    assert.ok(
+      managers.metadata.managedFields?.some((f) => f.manager === 'ambitctl' && f.operation === 'Apply'),
+      JSON.stringify(managers.metadata.managedFields),
+    );
   });
 
   void it('uninstall removes everything but the namespace and CRDs; --purge removes those too', async () => {

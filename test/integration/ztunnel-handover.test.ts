@@ -6,7 +6,7 @@
 // the old ztunnel's drain deadline, on the outbound side (node 1's ztunnel) and on the inbound side (node 2's).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -73,6 +73,8 @@ interface LoopResult {
   readonly failed: number;
   readonly errors: Record<string, number>;
   readonly seconds: number;
+  /** The first failures: [sentAtMs, error]. */
+  readonly failures: ReadonlyArray<readonly [number, string]>;
 }
 
 interface HoldResult {
@@ -139,6 +141,7 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
 
   after(async () => {
     if (process.getuid?.() !== 0) return;
+    if (process.env['AMBIT_KEEP_LOGS'] !== undefined) cpSync(paths.logDir, process.env['AMBIT_KEEP_LOGS'], { recursive: true });
     await downAndCheckClean(CLUSTER, dir, work);
   });
 
@@ -153,33 +156,49 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
     ];
     const opened = (p: InPodProcess): Promise<void> => eventually(() => assert.match(p.stdout(), /^open$/m), 15_000);
     const holds: Array<{ what: string; held: Promise<string>; r: ZtunnelReplacement }> = [];
+    // What was done when (ms from the start of the loops), to line failures up with.
+    const startedAtMs = Date.now();
+    const steps: string[] = [];
+    const step = (what: string): void => void steps.push(`${Date.now() - startedAtMs} ms ${what}`);
     try {
       // Through node 1's ztunnel outbound: cut when node 1's old ztunnel reaches its deadline.
       const outboundHold = startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop]);
+      // Started now, connected after node 1's replacement (through the new node 1 ztunnel, into node 2's old one): cut
+      // when node 2's old ztunnel reaches its deadline.
+      const go = join(work, 'go');
+      const inboundHold = startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop, go]);
       await opened(outboundHold);
+      step('replace node1 ztunnel');
       const r1 = await replaceZtunnel(CLUSTER, 'node1');
-      t.diagnostic(`node1: ztunnel ${r1.oldPid} → ${r1.newPid}, old one exited ${r1.exitedAtMs - r1.sigtermAtMs} ms after SIGTERM`);
-      // Opened on the new node 1 ztunnel, into node 2's old one: cut when node 2's old ztunnel reaches its deadline.
-      const inboundHold = startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop]);
+      step(`node1: old ztunnel SIGTERMed at ${r1.sigtermAtMs - startedAtMs} ms, exited`);
+      writeFileSync(go, '');
       await opened(inboundHold);
+      step('replace node2 ztunnel');
       const r2 = await replaceZtunnel(CLUSTER, 'node2');
-      t.diagnostic(`node2: ztunnel ${r2.oldPid} → ${r2.newPid}, old one exited ${r2.exitedAtMs - r2.sigtermAtMs} ms after SIGTERM`);
+      step(`node2: old ztunnel SIGTERMed at ${r2.sigtermAtMs - startedAtMs} ms, exited`);
       holds.push({ what: 'outbound long-lived connection (node1 ztunnel replaced)', held: outboundHold.done, r: r1 });
       holds.push({ what: 'inbound long-lived connection (node2 ztunnel replaced)', held: inboundHold.done, r: r2 });
 
-      for (const node of ['node1', 'node2']) {
-        const p = nodeComponentPaths(paths.stateDir, node);
-        const log = join(paths.logDir, 'ambit-system', `node-agent-${node}`, 'node-agent.log');
-        await restart(p.agentPid, (pid) => logHas(log, pid, 'snapshot replayed to ztunnel'));
-      }
+      // Both node agents and the controller at once: the harshest order, and the shortest test.
+      step('restart both node agents and the controller');
       const ctl = controllerPaths(paths.stateDir);
-      await restart(ctl.pidFile, () => controllerReady(ctl.debugSocket));
+      await Promise.all([
+        ...['node1', 'node2'].map((node) =>
+          restart(nodeComponentPaths(paths.stateDir, node).agentPid, (pid) =>
+            logHas(join(paths.logDir, 'ambit-system', `node-agent-${node}`, 'node-agent.log'), pid, 'snapshot replayed to ztunnel'),
+          ),
+        ),
+        restart(ctl.pidFile, () => controllerReady(ctl.debugSocket)),
+      ]);
+      step('all back');
     } finally {
       writeFileSync(stop, '');
     }
     // Everything is reported before anything is asserted, so one run shows the whole picture.
     const results = await Promise.all(loops.map(async (l) => lastJson<LoopResult>(await l.done)));
-    for (const [i, r] of results.entries()) t.diagnostic(`client${i + 1}: ${JSON.stringify(r)}`);
+    t.diagnostic(`steps: ${steps.join('; ')}`);
+    for (const [i, r] of results.entries())
+      t.diagnostic(`client${i + 1}: ${JSON.stringify({ ...r, failures: r.failures.map(([at, e]) => `${at - startedAtMs} ms ${e}`) })}`);
     const held = await Promise.all(holds.map(async (h) => ({ ...h, result: lastJson<HoldResult>(await h.held) })));
     for (const h of held)
       t.diagnostic(

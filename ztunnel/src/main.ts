@@ -8,7 +8,7 @@ import { startZtunnel } from './ztunnel.ts';
 const USAGE = `usage: ztunnel --node NAME --controller unix:/path|host:port --token-file PATH --agent-socket PATH
          [--ca TARGET] [--root-cert-file PATH] [--trust-domain cluster.local] [--cert-ttl SECONDS] [--drain-seconds 10] [--metrics-port 15020]
          [--readiness-port 15021] [--admin-port 15000]
-         [--exit-with-parent]`;
+         [--ready-file PATH] [--exit-with-parent]`;
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'metrics-port': { type: 'string', default: '15020' },
     'readiness-port': { type: 'string', default: '15021' },
     'admin-port': { type: 'string', default: '15000' },
+    'ready-file': { type: 'string' },
     'exit-with-parent': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -92,6 +93,7 @@ try {
     // Admin can change the log level and shut ztunnel down: localhost only (reference §2).
     adminListen: { host: '127.0.0.1', port: adminPort },
     onQuit: () => stop('quitquitquit'),
+    ...(values['ready-file'] !== undefined && { readyFile: values['ready-file'] }),
     log,
   });
   let stopping = false;

@@ -1,3 +1,4 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, errorMessage, ROOT_NAMESPACE, type Authorization, type Logger } from '@ambit/core';
 import { decodeCheckedAddress, decodeCheckedAuthorization, type AddressResource } from '@ambit/core/codec';
@@ -52,6 +53,12 @@ export interface ZtunnelOptions {
   readonly adminListen?: ListenAddress;
   /** `POST /quitquitquit` on the admin port: the process's graceful shutdown. */
   readonly onQuit?: () => void;
+  /**
+   * A file written when this process is first ready and removed when it starts to drain: the DaemonSet's readiness
+   * probe. On a hostNetwork node two ztunnels share 15021 during a surge roll-out (SO_REUSEPORT), so an HTTP probe
+   * may be answered by the old, ready one; a file in the pod's own emptyDir speaks for this process alone.
+   */
+  readonly readyFile?: string;
   readonly log: Logger;
 }
 
@@ -174,6 +181,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
   const readyWatch = setInterval(() => {
     if (pending().length > 0) return;
     clearInterval(readyWatch);
+    if (options.readyFile !== undefined) writeReadyFile(options.readyFile, log);
     log.info({ pods: podRegistry.pods().length }, 'ztunnel ready');
   }, 50).unref();
   return {
@@ -198,6 +206,7 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
     async shutdown(graceMs) {
       stopTrim();
       clearInterval(readyWatch);
+      if (options.readyFile !== undefined) rmSync(options.readyFile, { force: true });
       // The hand-over (contract 7, Istio's ztunnel drain): leave the agent, which goes on with the new ztunnel; close
       // the in-pod listeners, so the kernel moves their queued connections to the new ztunnel's (same SO_REUSEPORT
       // group) and every new connection goes there; only then GOAWAY the inbound HBONE sessions, so the peers' new
@@ -215,6 +224,17 @@ export function startZtunnel(options: ZtunnelOptions): Ztunnel {
       await Promise.all(own.filter((s) => s.name !== 'readiness').map((s) => closeServer(s.server)));
     },
   };
+}
+
+/** Written whole or not at all (rename), so a probe never reads a half-written file. */
+function writeReadyFile(path: string, log: Logger): void {
+  try {
+    writeFileSync(`${path}.tmp`, `${process.pid}\n`);
+    renameSync(`${path}.tmp`, path);
+  } catch (err) {
+    // Not fatal: the probe keeps failing and the roll-out waits, which the log line explains.
+    log.error({ err: errorMessage(err), path }, 'cannot write the ready file');
+  }
 }
 
 /** The controller's delta-xDS subscription: it fills the mesh state, and every change re-checks live connections. */

@@ -86,6 +86,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  // Logged once the signals are handled, so whoever waits for it may stop the agent cleanly.
+  if (installer !== undefined)
+    log.info({ binDir: flags.cniInstall?.binDir, confDir: flags.cniInstall?.confDir }, 'CNI plugin installed and watched');
 }
 
 /**

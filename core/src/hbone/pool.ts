@@ -81,6 +81,13 @@ interface PooledSession extends SessionState {
   readonly ready: Promise<ClientHttp2Session>;
 }
 
+/**
+ * How often a CONNECT the peer did not process (REFUSED_STREAM, ENHANCE_YOUR_CALM, past a GOAWAY) is sent again, each
+ * time on another session. More than one: when a peer ztunnel drains it GOAWAYs all of its sessions at once, and the
+ * first retry can land on a second session whose GOAWAY is still in flight.
+ */
+const MAX_REFUSED_RETRIES = 3;
+
 interface SessionState {
   readonly id: number;
   readonly key: string;
@@ -319,8 +326,19 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
       const failure = (cause: Error | undefined): HboneError => {
         if (!entry.gotSettings) return connectFailure(entry, req);
         const rst = stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR;
+        // Node's HTTP/2 server answers a HEADERS it cannot take with RST_STREAM ENHANCE_YOUR_CALM before the stream
+        // exists: its count of open streams is at SETTINGS_MAX_CONCURRENT_STREAMS (under load that count lags behind
+        // the ends of the streams, so it is reached before our own count is) or its session memory is spent. Like
+        // REFUSED_STREAM the CONNECT was not processed; this session is full for now, so it takes no new streams and
+        // closes once its tunnels end, and the retry goes to another one.
+        const calm = rst === constants.NGHTTP2_ENHANCE_YOUR_CALM && entry.gotSettings;
+        if (calm && !entry.draining) {
+          entry.draining = true;
+          log.debug({ session: entry.id }, 'peer refused a stream (ENHANCE_YOUR_CALM): session retired');
+          if (entry.session !== undefined && !entry.session.closed) entry.session.close();
+        }
         // Not processed by the server, so safe to send again on another session.
-        const refused = rst === constants.NGHTTP2_REFUSED_STREAM || entry.goaway;
+        const refused = rst === constants.NGHTTP2_REFUSED_STREAM || calm || entry.goaway;
         return new HboneError(
           refused ? 'HBONE_STREAM_REFUSED' : 'HBONE_STREAM_RESET',
           `HBONE CONNECT to ${req.authority} reset (${rstCodeName(rst)}) before a response`,
@@ -355,15 +373,16 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
       entry.streams -= 1;
       throw err;
     }
-    // The session went away (GOAWAY, PING timeout) between set-up and now: one more try on a fresh one.
-    if ((session.closed || session.destroyed || entry.draining) && attempt === 0 && !closed) {
+    // The session went away (GOAWAY, PING timeout) between set-up and now: another try on a fresh one.
+    if ((session.closed || session.destroyed || entry.draining) && attempt < MAX_REFUSED_RETRIES && !closed) {
       entry.streams -= 1;
-      return open(req, 1);
+      return open(req, attempt + 1);
     }
     try {
       return await request(entry, session, req);
     } catch (err) {
-      if (attempt === 0 && !closed && err instanceof HboneError && err.code === 'HBONE_STREAM_REFUSED') return open(req, 1);
+      if (attempt < MAX_REFUSED_RETRIES && !closed && err instanceof HboneError && err.code === 'HBONE_STREAM_REFUSED')
+        return open(req, attempt + 1);
       throw err;
     }
   }

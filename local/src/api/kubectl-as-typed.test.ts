@@ -162,15 +162,16 @@ void describe('kubectl as typed', { skip: KUBECTL_SKIP }, () => {
     assert.deepEqual(cm['data'], { mode: 'safe' });
     const managers = (cm.metadata['managedFields'] as Array<Record<string, unknown>>).map((e) => [e['manager'], e['operation']]);
     assert.deepEqual(managers, [['kubectl-client-side-apply', 'Update']]);
-    // Switching to server-side apply: kubectl applies, then moves the client-side applier's fields to its own
-    // manager with a JSON patch of managedFields.
+    // Switching to server-side apply: kubectl applies, moves the client-side applier's fields to its own manager with
+    // a JSON patch of managedFields, and keeps the last-applied annotation current under "kubectl-last-applied".
     assert.equal(await k.kubectlOk('apply', '--server-side', '-f', file), 'configmap/web-config serverside-applied\n');
     const migrated = store.get(configMaps, 'default', 'web-config').metadata['managedFields'] as Array<Record<string, unknown>>;
-    assert.deepEqual(
-      migrated.map((e) => [e['manager'], e['operation']]),
-      [['kubectl', 'Apply']],
-    );
-    assert.deepEqual(asRecord(asRecord(migrated[0]?.['fieldsV1'])['f:data']), { 'f:mode': {} });
+    const owned = Object.fromEntries(migrated.map((e) => [`${String(e['manager'])}/${String(e['operation'])}`, e['fieldsV1']]));
+    assert.deepEqual(Object.keys(owned).sort(), ['kubectl-last-applied/Apply', 'kubectl/Apply']);
+    assert.deepEqual(asRecord(owned['kubectl/Apply'])['f:data'], { 'f:mode': {} });
+    assert.deepEqual(owned['kubectl-last-applied/Apply'], {
+      'f:metadata': { 'f:annotations': { 'f:kubectl.kubernetes.io/last-applied-configuration': {} } },
+    });
   });
 
   void it('apply --server-side creates and re-applies; another manager conflicts until --force-conflicts', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,6 +165,32 @@ void describe('ServiceAccount tokens and RBAC through kubectl', { skip: KUBECTL_
     // The reader may not review tokens: that takes `create tokenreviews` (system:auth-delegator).
     const denied = await fx.withToken(readerToken).kubectl('auth', 'can-i', 'create', 'tokenreviews.authentication.k8s.io');
     assert.deepEqual([denied.code, denied.stdout.trim()], [1, 'no']);
+  });
+
+  void it('kubectl apply grants through a ClusterRole bound in one namespace (validated against the served OpenAPI)', async () => {
+    const reader = fx.withToken(readerToken);
+    assert.match((await reader.kubectl('get', 'configmaps', '-n', 'team')).stderr, /configmaps is forbidden/);
+    writeFileSync(
+      join(fx.dir, 'rbac.yaml'),
+      `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "example:configmap-reader"}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: configmap-reader, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "example:configmap-reader"}
+subjects:
+- {kind: ServiceAccount, name: reader, namespace: team}
+`,
+    );
+    const applied = await fx.kubectlOk('apply', '-f', join(fx.dir, 'rbac.yaml'));
+    assert.match(applied, /clusterrole.rbac.authorization.k8s.io\/example:configmap-reader created/);
+    assert.match(applied, /rolebinding.rbac.authorization.k8s.io\/configmap-reader created/);
+    await reader.kubectlOk('get', 'configmaps', '-n', 'team');
+    assert.match((await reader.kubectl('get', 'configmaps', '-n', 'default')).stderr, /configmaps is forbidden/);
   });
 
   void it('removing a verb from the Role turns an allowed call into a 403', async () => {

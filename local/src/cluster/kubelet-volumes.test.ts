@@ -136,7 +136,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
         {
           name: 'c',
           image: 'example.com/tools:1.2@sha256:0000',
-          args: ['/bin/sh', '-c', script, 'sh', '$(NODE)', '$$(NODE)', '$(UNKNOWN)'],
+          args: ['/usr/bin/sh', '-c', script, 'sh', '$(NODE)', '$$(NODE)', '$(UNKNOWN)'],
           env: [
             { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
             { name: 'M', value: m },
@@ -173,7 +173,7 @@ test('images, $(VAR) args and every volume kind, each in the container’s own m
     return log;
   }, 15_000);
   // command absent: the image's entrypoint runs, with args expanded ($$ escapes, unknown references stay).
-  assert.match(out, /^entry: \/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
+  assert.match(out, /^entry: \/usr\/bin\/sh -c [\s\S]* sh node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^home: \/opt\/tools$/m);
   assert.match(out, /^args: node1 \$\(NODE\) \$\(UNKNOWN\)$/m);
   assert.match(out, /^hello$/m);
@@ -236,14 +236,14 @@ test('a missing hostPath Directory is FailedMount until it exists; runAsNonRoot 
       {
         name: 'c',
         command: [
-          '/bin/sh',
+          '/usr/bin/sh',
           '-c',
           'id -u; id -G; (echo x > /etc/cannot) 2>/dev/null || echo denied; grep CapEff /proc/self/status; exec sleep 300',
         ],
       },
       {
         name: 'caps',
-        command: ['/bin/sh', '-c', 'grep CapBnd /proc/self/status; (touch /ro) 2>/dev/null || echo ro-root; exec sleep 300'],
+        command: ['/usr/bin/sh', '-c', 'grep CapBnd /proc/self/status; (touch /ro) 2>/dev/null || echo ro-root; exec sleep 300'],
         securityContext: { runAsUser: 0, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] }, readOnlyRootFilesystem: true },
       },
     ],
@@ -274,7 +274,7 @@ test('hostNetwork: the node’s namespace and IP, no CNI; ClusterFirstWithHostNe
     hostNetwork: true,
     dnsPolicy: 'ClusterFirstWithHostNet',
     containers: [
-      { name: 'c', command: ['/bin/sh', '-c', 'ip -4 -o addr show; getent hosts web.default.svc.cluster.local; exec sleep 300'] },
+      { name: 'c', command: ['/usr/bin/sh', '-c', 'ip -4 -o addr show; getent hosts web.default.svc.cluster.local; exec sleep 300'] },
     ],
   });
   const out = await eventually(() => {
@@ -307,7 +307,7 @@ test('ServiceAccount admission mounts kube-api-access: token, ca.crt and namespa
     containers: [
       {
         name: 'c',
-        command: ['/bin/sh', '-c', `cat ${dir}/ca.crt ${dir}/namespace; echo; cat ${dir}/token; echo; echo END; exec sleep 300`],
+        command: ['/usr/bin/sh', '-c', `cat ${dir}/ca.crt ${dir}/namespace; echo; cat ${dir}/token; echo; echo END; exec sleep 300`],
       },
     ],
   });
@@ -347,7 +347,7 @@ test('a projected token is rewritten at 80 % of its lifetime, atomically, in the
   const f = await startKubelet(t, 'ktok', 3);
   const dir = SERVICE_ACCOUNT_MOUNT_PATH;
   createPod(f, 'tok', {
-    containers: [{ name: 'c', command: ['/bin/sh', '-c', `while :; do cat ${dir}/token; echo; sleep 0.5; done`] }],
+    containers: [{ name: 'c', command: ['/usr/bin/sh', '-c', `while :; do cat ${dir}/token; echo; sleep 0.5; done`] }],
   });
   await eventually(
     () => {

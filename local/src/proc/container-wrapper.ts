@@ -69,7 +69,7 @@ export function wrapContainerArgv(setup: ContainerSetup, argv: readonly string[]
       if (p.includes('\n') || p.includes('\0')) throw new AmbitError('BAD_MOUNT', `mount path ${JSON.stringify(p)} holds a newline`);
     }
   }
-  return ['/bin/sh', '-c', lines.join('\n'), 'ambit-container', ...argv];
+  return ['/usr/bin/sh', '-c', lines.join('\n'), 'ambit-container', ...argv];
 }
 
 function depth(path: string): number {

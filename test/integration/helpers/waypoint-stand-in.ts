@@ -1,9 +1,12 @@
+import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createCaClient, parseCertInfo } from '@ambit/core/identity';
 
 // Runs in a waypoint pod in place of the waypoint (AMBIT_WAYPOINT_COMMAND) until the real one exists on this branch:
 // it takes the flags and environment the deployer gives a waypoint (contract 3), asks the controller's CA for its own
-// identity with the minted credential (contract 6), says what it got, and stays up so the pod is ready.
+// identity with the minted credential (contract 6), says what it got, then answers the Deployment's startup and
+// readiness probes (`GET /healthz/ready` on 15021, in the pod's namespace, as the waypoint does once it has its
+// certificate) and stays up.
 
 const { values } = parseArgs({
   options: {
@@ -39,4 +42,7 @@ try {
 } finally {
   client.close();
 }
-setInterval(() => undefined, 60_000);
+// This process runs inside the pod's network namespace, so the port is the pod's, as the waypoint's readiness port.
+http
+  .createServer((req, res) => res.writeHead(req.url === '/healthz/ready' ? 200 : 404).end())
+  .listen(15021, '0.0.0.0', () => process.stdout.write('stand-in: ready on 15021\n'));
