@@ -107,7 +107,7 @@ test('local mode: this checkout’s command, the unix socket, a minted credentia
     ['AMBIT_CA_TOKEN', 'minted:mesh/waypoint'],
   ]);
   assert.equal(c['volumeMounts'], undefined);
-  assert.equal(c['securityContext'], undefined, 'local pods run host programs');
+  assert.deepEqual(c['securityContext'], { runAsUser: 0 }, 'local pods open the root-only xDS socket');
 });
 
 test('cluster mode: `ambit waypoint` from the image, TLS to the controller with the published root, a projected token', () => {

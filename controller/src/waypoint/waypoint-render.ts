@@ -156,7 +156,11 @@ export function renderWaypoint(gw: WaypointGateway, opts: WaypointDeployOptions)
             capabilities: { drop: ['ALL'] },
           },
         }
-      : {}),
+      : {
+          // Local `--waypoint-command`: the waypoint reaches the controller on its unix socket, which is root's (0600);
+          // the image's USER (10001, which the local kubelet applies as a runtime would) could not open it.
+          securityContext: { runAsUser: 0 },
+        }),
   };
 
   return {
