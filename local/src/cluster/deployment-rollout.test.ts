@@ -79,7 +79,7 @@ function changeTemplate(view: StoreView): void {
 test('maxSurge 1, maxUnavailable 0: one new pod at a time, an old one goes only after a new one is available', async () => {
   const view = cluster();
   view.create(
-    deployment(3, { minReadySeconds: 1, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }),
+    deployment(3, { minReadySeconds: 3, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }),
   );
   await eventually(() => assert.equal(liveOf(view, '1').length, 3));
   for (const p of liveOf(view, '1')) markReady(view, p);
@@ -98,11 +98,11 @@ test('maxSurge 1, maxUnavailable 0: one new pod at a time, an old one goes only 
   assert.deepEqual(scaleOf(view), [3, 1]);
   assert.equal(status(view)['updatedReplicas'], 1);
   assert.equal(status(view)['unavailableReplicas'], 1);
-  // Ready just now: available only after minReadySeconds (1 s).
+  // Ready just now: available only after minReadySeconds (3 s, well beyond the 300 ms window on a loaded machine).
   markReady(view, first, 0);
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.deepEqual(scaleOf(view), [3, 1], 'ready but not yet available for minReadySeconds');
-  await eventually(() => assert.deepEqual(scaleOf(view), [2, 2]), 3000);
+  await eventually(() => assert.deepEqual(scaleOf(view), [2, 2]), 6000);
   for (const p of liveOf(view, '2')) if (p.metadata.name !== first.metadata.name) markReady(view, p);
   await eventually(() => assert.deepEqual(scaleOf(view), [1, 3]));
   for (const p of liveOf(view, '2')) markReady(view, p);
