@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing: the Debian packages
 # of scripts/debian-packages.txt (scope `run`, plus `test` with --test and `bench` with --bench), the npm dependencies
-# (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the ztunnel and waypoint bundles.
+# (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the component bundles.
 # Usage: scripts/ensure-deps.sh [--test|--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,16 +71,16 @@ if [ ! -f "$plugin" ] || [ ! -f cni/bin/ambit-cni-node ] || [ "$(head -1 cni/bin
   node cni/scripts/build-plugin.mjs
 fi
 
-# ztunnel runs from a bundle with plain node (the local runner falls back to tsx while it is stale). Offline.
-bundle=ztunnel/build/bundle/ztunnel.mjs
-if [ ! -f "$bundle" ] || [ -n "$(find ztunnel/src core/src scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
-  echo "ambit: bundling ztunnel" >&2
-  node scripts/build-bundle.mjs ztunnel
-fi
-
-# Waypoint pods run from a bundle too (local/src/runner/bundles.ts; tsx while it is stale). Offline.
-bundle=waypoint/build/bundle/waypoint.mjs
-if [ ! -f "$bundle" ] || [ -n "$(find waypoint/src core/src scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
-  echo "ambit: bundling the waypoint" >&2
-  node scripts/build-bundle.mjs waypoint
-fi
+# Every component runs from a bundle with plain node (scripts/build-bundle.mjs; deploy/image/ambit runs them), rebuilt
+# when a source it is built from is newer. Offline.
+bundle_component() { # component package (its sources: package/src)
+  local bundle="$2/build/bundle/$1.mjs"
+  if [ ! -f "$bundle" ] || [ -n "$(find "$2/src" "$2/package.json" core/src scripts/build-bundle.mjs package-lock.json -newer "$bundle" | head -1)" ]; then
+    echo "ambit: bundling $1" >&2
+    node scripts/build-bundle.mjs "$1"
+  fi
+}
+bundle_component ztunnel ztunnel
+bundle_component waypoint waypoint
+bundle_component controller controller
+bundle_component node-agent cni

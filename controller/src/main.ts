@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, errorMessage } from '@ambit/core';
 import { startController } from './app.ts';
 import type { ControllerConfig } from './config.ts';
+// Imported, not read at run time: the bundle (scripts/build-bundle.mjs) carries it, wherever it is installed.
+import controllerPackage from '../package.json' with { type: 'json' };
 
 /**
  * ambit-controller. Local mode (what `ambitctl local up` runs): --kubeconfig, --xds-socket, --debug-socket, --ca-dir,
@@ -63,9 +64,7 @@ function waypointCommand(v: string | undefined): string[] | undefined {
 
 /** The image of this release: the version in the controller's package.json. */
 function defaultWaypointImage(): string {
-  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'latest';
-  return `ghcr.io/ambit-dev/ambit:${version}`;
+  return `ghcr.io/ambit-dev/ambit:${controllerPackage.version}`;
 }
 
 const env = process.env;

@@ -141,22 +141,20 @@ const FLAG_SOURCES: Record<string, string> = {
   'node-agent': 'cni/src/agent/agent-flags.ts',
 };
 
-test('the entrypoint runs a real entry file for each component, the ones the local runner runs', () => {
+test('the entrypoint runs each component from the bundle scripts/build-bundle.mjs makes of it', () => {
   const comps = entrypointComponents();
   assert.deepEqual([...comps.keys()].sort(), ['controller', 'node-agent', 'waypoint', 'ztunnel']);
-  const runner = ['local/src/runner/bundles.ts', 'local/src/runner/controller-process.ts', 'local/src/runner/node-components.ts']
-    .map((f) => readFileSync(join(REPO, f), 'utf8'))
-    .join('\n');
+  const build = readFileSync(join(REPO, 'scripts/build-bundle.mjs'), 'utf8');
+  const ensure = readFileSync(join(REPO, 'scripts/ensure-deps.sh'), 'utf8');
   for (const [name, file] of comps) {
-    assert.ok(existsSync(join(REPO, file)), `ambit ${name}: ${file} does not exist (run scripts/ensure-deps.sh for bundles)`);
-    const source = file.replace(/\/build\/bundle\/[a-z]+\.mjs$/, '/src/main.ts');
-    assert.ok(existsSync(join(REPO, source)), `ambit ${name}: ${source}`);
-    // The runner names it as a path or as join()'s parts ('controller', 'src', 'main.ts').
-    const parts = file
-      .split('/')
-      .map((p) => `'${p}'`)
-      .join(', ');
-    assert.ok(runner.includes(file) || runner.includes(parts), `the local runner does not run ${file}`);
+    assert.match(file, new RegExp(`^[a-z]+/build/bundle/${name}\\.mjs$`), `ambit ${name} runs ${file}, not a bundle`);
+    assert.ok(existsSync(join(REPO, file)), `ambit ${name}: ${file} does not exist (run scripts/ensure-deps.sh)`);
+    const pkg = file.split('/')[0] ?? '';
+    assert.ok(
+      build.includes(`'${name}': { pkg: '${pkg}'`) || build.includes(`${name}: { pkg: '${pkg}'`),
+      `build-bundle.mjs does not build ${name} into ${pkg}`,
+    );
+    assert.match(ensure, new RegExp(`^bundle_component ${name} ${pkg}$`, 'm'), `ensure-deps.sh does not keep ${file} current`);
   }
   const render = readFileSync(join(REPO, 'controller/src/waypoint/waypoint-render.ts'), 'utf8');
   assert.ok(render.includes("args: ['waypoint', ...args]"), 'the waypoint Deployment the controller renders runs `ambit waypoint`');
@@ -205,12 +203,9 @@ test('the Dockerfile: Node as package.json pins it, every COPY source exists, th
     }
   }
   assert.ok(copies > 10);
-  // tsx is copied package by package: its dependencies must all be copied too.
-  const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as {
-    packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }>;
-  };
-  for (const dep of Object.keys(lock.packages['node_modules/tsx']?.dependencies ?? {}))
-    assert.ok(docker.includes(`/src/node_modules/${dep} `), `tsx needs ${dep}, which the Dockerfile does not copy`);
+  // The bundles carry their npm dependencies: the runtime stage takes no node_modules (and no tsx).
+  const runtime = docker.slice(docker.lastIndexOf('\nFROM '));
+  assert.doesNotMatch(runtime, /node_modules|tsx/, 'the runtime stage copies node_modules or tsx');
   // Every file the entrypoint runs is put under /opt/ambit.
   for (const [name, file] of entrypointComponents()) {
     const dir = file.split('/').slice(0, -1).join('/');

@@ -59,6 +59,16 @@ const BUNDLES = [
     sources: ['waypoint/src', 'core/src', 'scripts/build-bundle.mjs'],
   },
   {
+    file: 'controller/build/bundle/controller.mjs',
+    entry: 'controller/src/main.ts',
+    sources: ['controller/src', 'controller/package.json', 'core/src', 'scripts/build-bundle.mjs'],
+  },
+  {
+    file: 'cni/build/bundle/node-agent.mjs',
+    entry: 'cni/src/agent/main.ts',
+    sources: ['cni/src', 'core/src', 'scripts/build-bundle.mjs'],
+  },
+  {
     file: 'cni/bin/ambit-cni-node',
     entry: 'cni/src/plugin/main.ts',
     sources: ['cni/src/plugin', 'core/src/errors.ts', 'cni/scripts/build-plugin.mjs'],
