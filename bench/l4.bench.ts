@@ -8,10 +8,11 @@
 // namespaces (every client and server runs inside a pod's network namespace).
 //   BENCH_L4_ROUNDS (3), BENCH_L4_SECONDS (30), BENCH_L4_WARMUP (3), BENCH_L4_IPERF_SECONDS (10), BENCH_L4_IDLE (10000)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterPaths, nodeComponentPaths } from '@ambit/local';
+import { clusterPaths } from '@ambit/local';
+import { componentPid } from '../test/integration/helpers/mesh-components.ts';
 import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
 import { connectionRate, h2loadFixedRate, holdIdleConnections, iperf3 } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
@@ -77,8 +78,8 @@ try {
   const haproxy = await startHaproxyPair(net.plainClient, net.plainServer, plainIp, work);
   started.push(haproxy.client, haproxy.server);
 
-  const stateDir = clusterPaths(CLUSTER).stateDir;
-  const ztunnelPid = (node: string): number => Number(readFileSync(nodeComponentPaths(stateDir, node).ztunnelPid, 'utf8').trim());
+  // The ztunnel DaemonSet's process on each node (its pod runs in the node's network namespace).
+  const ztunnelPid = (node: string): number => componentPid(clusterPaths(CLUSTER), 'ztunnel', node);
   const ztunnels = { 'ztunnel node1': ztunnelPid('node1'), 'ztunnel node2': ztunnelPid('node2') };
   const targets: Record<Mode, { netns: string; host: string; proxies: Record<string, number> }> = {
     direct: { netns: net.plainClient, host: plainIp, proxies: {} },

@@ -10,10 +10,11 @@
 // waypoint becomes ready (the waypoint is not built yet), the run goes on with l4 and nginx and says so.
 //   BENCH_L7_ROUNDS (3), BENCH_L7_SECONDS (30), BENCH_L7_WARMUP (3), BENCH_L7_CONNS (4), BENCH_L7_WAYPOINT_WAIT (60 s)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterPaths, nodeComponentPaths } from '@ambit/local';
+import { clusterPaths } from '@ambit/local';
+import { componentPid } from '../test/integration/helpers/mesh-components.ts';
 import { ambitctl, ambitctlOk, podNetns, pods, removeDir, run } from '../test/integration/helpers/ambitctl.ts';
 import { ClusterDriver } from '../test/integration/helpers/waypoint.ts';
 import { h2loadFixedRate } from './l4/load.ts';
@@ -148,8 +149,8 @@ try {
   started.push(hop);
   placement.nginx = hopNode;
 
-  const stateDir = clusterPaths(CLUSTER).stateDir;
-  const ztunnelPid = (node: string): number => Number(readFileSync(nodeComponentPaths(stateDir, node).ztunnelPid, 'utf8').trim());
+  // The ztunnel DaemonSet's process on each node (its pod runs in the node's network namespace).
+  const ztunnelPid = (node: string): number => componentPid(clusterPaths(CLUSTER), 'ztunnel', node);
   const ztunnels = { 'ztunnel node1': ztunnelPid('node1'), 'ztunnel node2': ztunnelPid('node2') };
   const targets: Record<L7Mode, { netns: string; host: string; proxies: Record<string, number> }> = {
     l4: { netns: net.meshClient, host: vip.mesh, proxies: ztunnels },

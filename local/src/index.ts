@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 /** The public face of @ambit/local for ambitctl and tests. */
 export { clusterPaths, DEFAULT_STATE_ROOT, RUNNER_MARKER, type ClusterPaths, type RunnerInfo } from './runner/paths.ts';
 export { cleanupLeftovers, listNetnsWithPrefix } from './net/cleanup.ts';
-export { nodeComponentPaths, type NodeComponentPaths } from './runner/node-components.ts';
 export { loadManifests, manifestFiles, type SourcedObject } from './manifest/load.ts';
 export { crdDir, installCrds, readCrds } from './runner/crds.ts';
 export { ManifestError, formatProblem, type ManifestProblem } from './manifest/manifest-error.ts';

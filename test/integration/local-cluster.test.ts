@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { REPO, ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, pods, run } from './helpers/ambitctl.ts';
+import { clusterPaths } from '@ambit/local';
+import { componentPid, type MeshComponent } from './helpers/mesh-components.ts';
 
 const CLUSTER = 'it-main';
 const NEEDS = {
@@ -307,16 +309,15 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
 
   test("the controller, and every node agent and ztunnel, run on the project's Node 24", async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    const state = join('/run/ambit', CLUSTER);
-    const pidFiles = [join(state, 'controller', 'controller.pid')];
-    for (const node of ['node1', 'node2'])
-      pidFiles.push(join(state, 'nodes', node, 'ztunnel.pid'), join(state, 'nodes', node, 'node-agent.pid'));
-    for (const file of pidFiles) {
-      const pid = readFileSync(file, 'utf8').trim();
+    const paths = clusterPaths(CLUSTER);
+    const components: Array<[MeshComponent, string | undefined]> = [['controller', undefined]];
+    for (const node of ['node1', 'node2']) components.push(['ztunnel', node], ['node-agent', node]);
+    for (const [component, node] of components) {
+      const pid = componentPid(paths, component, node);
       // The running binary itself, as `node --version` inside the process's container would report it.
       const exe = readlinkSync(`/proc/${pid}/exe`);
       const version = await run([exe, '--version']);
-      assert.match(version.stdout, /^v24\./, `${file}: ${exe} is ${version.stdout.trim()}`);
+      assert.match(version.stdout, /^v24\./, `${component} ${node ?? ''} (pid ${pid}): ${exe} is ${version.stdout.trim()}`);
     }
   });
 });

@@ -33,10 +33,9 @@ export async function cleanupLeftovers(options: CleanupOptions): Promise<Cleanup
   const log = options.log.child({ component: 'cleanup' });
   const clusterName = options.clusterName ?? /^ambit-(.+)-$/.exec(options.prefix)?.[1];
   const runnerKilled = clusterName === undefined ? undefined : await killStaleRunner(options.stateDir, clusterName, log);
-  // Host-side processes of the cluster (the controller) live in no namespace of ours: their pid files name them.
-  const hostKilled = await killHostProcesses(options.stateDir, log);
+  // Every process of the cluster besides the runner runs in a namespace of ours (pods, the DaemonSets in the nodes').
   const namespaces = await listNetnsWithPrefix(options.prefix);
-  const killedPids: number[] = [...hostKilled];
+  const killedPids: number[] = [];
   for (const ns of namespaces) {
     // Processes in a namespace of ours are ours (pods' containers, node agents): nothing else runs there.
     const killed = await killProcessesIn(ns);
@@ -47,49 +46,6 @@ export async function cleanupLeftovers(options: CleanupOptions): Promise<Cleanup
   await removeEtcNetns(options.prefix);
   await emptyDir(options.stateDir, options.keep ?? []);
   return { runnerKilled, namespaces, killedPids };
-}
-
-/** Pid files of the cluster's host-side processes, relative to the state dir (written by the runner). */
-export const HOST_PROCESS_PID_FILES: readonly string[] = ['controller/controller.pid'];
-
-/**
- * SIGKILLs the host-side processes named by HOST_PROCESS_PID_FILES when their command line mentions this cluster's
- * state dir (a stale pid file may name an unrelated process by now). After a runner was SIGKILLed, these are orphans
- * that would otherwise run forever.
- */
-async function killHostProcesses(stateDir: string, log: Logger): Promise<number[]> {
-  const killed: number[] = [];
-  for (const rel of HOST_PROCESS_PID_FILES) {
-    let pid: number;
-    try {
-      pid = Number.parseInt((await readFile(join(stateDir, rel), 'utf8')).trim(), 10);
-    } catch {
-      continue;
-    }
-    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
-    let cmdline: string;
-    try {
-      cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-    } catch {
-      continue; // already gone
-    }
-    if (!cmdline.includes(stateDir)) {
-      log.info({ pid, file: rel }, 'pid file names a process that is not ours; leaving it alone');
-      continue;
-    }
-    try {
-      process.kill(-pid, 'SIGKILL'); // its process group: it was started detached
-    } catch {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        continue;
-      }
-    }
-    killed.push(pid);
-    log.info({ pid, file: rel }, 'killed a leftover host-side process');
-  }
-  return killed;
 }
 
 /**

@@ -1,45 +1,36 @@
+import { execFile } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '@ambit/core';
+import { AmbitError, errorMessage } from '@ambit/core';
 
 /**
- * Node flags ztunnel runs with. A small young generation (V8's default semi-space grows to 16 MB, and RSS keeps every
- * page it touched) keeps a node proxy's RSS near its live data; scavenges of a proxy's short-lived buffers stay cheap.
- * `--expose-gc` lets the memory trim collect dropped buffers once the proxy goes quiet (ztunnel/src/process).
- */
-export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
-
-/**
- * Node flags the waypoint runs with (measured: waypoint/README.md "Memory"): a small young generation as for ztunnel,
- * and `--expose-gc` for the buffer collector (waypoint/src/process/buffer-collector.ts).
- */
-export const WAYPOINT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
-
-/**
- * A component that local mode runs from an esbuild bundle with plain node (no tsx loader: ~35–45 MB less RSS per
- * process, and no esbuild child), when the bundle is newer than every source it was built from.
+ * The local cluster's image of Ambit is this checkout (cluster.ts localImages): `deploy/image/ambit` runs each
+ * component from its esbuild bundle, as the Dockerfile's image does. A bundle older than its sources would run old
+ * code without a word, so the cluster rebuilds stale bundles before it starts, as an image build would.
  */
 export interface Bundle {
+  /** The component, as `scripts/build-bundle.mjs` and `deploy/image/ambit` name it. */
+  readonly component: string;
   /** Path of the bundle, relative to the checkout. */
   readonly file: string;
-  /** The entry it bundles, run with tsx while the bundle is stale. */
-  readonly entry: string;
-  /** Source trees the bundle is built from (its npm dependencies come with the lockfile). */
+  /** Source trees the bundle is built from (scripts/ensure-deps.sh checks the same ones). */
   readonly sources: readonly string[];
 }
 
-/** Built by scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
-export const ZTUNNEL_BUNDLE: Bundle = {
-  file: 'ztunnel/build/bundle/ztunnel.mjs',
-  entry: 'ztunnel/src/main.ts',
-  sources: ['ztunnel/src', 'core/src', 'scripts/build-bundle.mjs', 'package-lock.json'],
-};
+const common = ['core/src', 'scripts/build-bundle.mjs', 'package-lock.json'];
 
-/** Built by scripts/build-bundle.mjs (scripts/ensure-deps.sh). */
-export const WAYPOINT_BUNDLE: Bundle = {
-  file: 'waypoint/build/bundle/waypoint.mjs',
-  entry: 'waypoint/src/main.ts',
-  sources: ['waypoint/src', 'core/src', 'scripts/build-bundle.mjs', 'package-lock.json'],
-};
+export const BUNDLES: readonly Bundle[] = [
+  { component: 'ztunnel', file: 'ztunnel/build/bundle/ztunnel.mjs', sources: ['ztunnel/src', 'ztunnel/package.json', ...common] },
+  { component: 'waypoint', file: 'waypoint/build/bundle/waypoint.mjs', sources: ['waypoint/src', 'waypoint/package.json', ...common] },
+  {
+    component: 'controller',
+    file: 'controller/build/bundle/controller.mjs',
+    sources: ['controller/src', 'controller/package.json', ...common],
+  },
+  { component: 'node-agent', file: 'cni/build/bundle/node-agent.mjs', sources: ['cni/src', 'cni/package.json', ...common] },
+];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -49,7 +40,7 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-/** Why the bundle cannot be used (missing, or older than a source), or undefined when it is current. */
+/** Why the bundle must be rebuilt (missing, or older than a source), or undefined when it is current. */
 export function bundleStaleness(repoRoot: string, bundle: Bundle): string | undefined {
   let built: number;
   try {
@@ -63,18 +54,18 @@ export function bundleStaleness(repoRoot: string, bundle: Bundle): string | unde
   return undefined;
 }
 
-/**
- * The argv that runs a bundled component: the bundle with plain node when it is current, else its entry with tsx
- * (`onStale` hears why). `nodeFlags` go before the script either way.
- */
-export function bundledCommand(
-  repoRoot: string,
-  bundle: Bundle,
-  nodeFlags: readonly string[],
-  onStale?: (reason: string) => void,
-): string[] {
-  const stale = bundleStaleness(repoRoot, bundle);
-  if (stale === undefined) return [process.execPath, ...nodeFlags, join(repoRoot, bundle.file)];
-  onStale?.(stale);
-  return [process.execPath, ...nodeFlags, '--import', 'tsx', join(repoRoot, bundle.entry)];
+const run = promisify(execFile);
+
+/** Rebuilds every stale bundle (esbuild, offline, about a second each), saying which and why. */
+export async function buildStaleBundles(repoRoot: string, log: Logger): Promise<void> {
+  for (const bundle of BUNDLES) {
+    const why = bundleStaleness(repoRoot, bundle);
+    if (why === undefined) continue;
+    log.info({ component: bundle.component, why }, 'rebuilding the bundle the local image runs');
+    try {
+      await run(process.execPath, [join(repoRoot, 'scripts', 'build-bundle.mjs'), bundle.component], { cwd: repoRoot, timeout: 120_000 });
+    } catch (err) {
+      throw new AmbitError('BUNDLE_BUILD_FAILED', `bundling ${bundle.component} (${why}): ${errorMessage(err)}`, { cause: err });
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
@@ -39,9 +39,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { ManifestWatch, loadDirectory } from './manifest-watch.ts';
 import type { ClusterPaths, RunnerInfo } from './paths.ts';
 import { applyTarget, gcStore, storeView } from './store-adapter.ts';
-import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
-import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
+import { buildStaleBundles } from './bundles.ts';
 import { installedCniPlugin } from './install-node.ts';
 import { SYSTEM_PATH } from '../net/exec.ts';
 import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
@@ -60,12 +59,14 @@ export interface ClusterOptions {
   readonly certTtlSeconds?: number;
   /** What waypoint pods run instead of this checkout's waypoint, as a JSON argv (AMBIT_WAYPOINT_COMMAND). */
   readonly waypointCommand?: string;
+  /** NODE_OPTIONS of every ztunnel (AMBIT_ZTUNNEL_NODE_OPTIONS). */
+  readonly ztunnelNodeOptions?: string;
   /**
-   * How Ambit itself runs (AMBIT_LOCAL_INSTALL): `runner` (default for now) starts the controller and each node's
-   * agent and ztunnel as processes of the runner; `manifests` applies deploy/overlays/local through the API and waits
-   * for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped manifests, flags and RBAC
-   * are what runs; `none` starts no Ambit component, for a user (or a test) to install it with `kubectl apply -k
-   * deploy/overlays/local` (ambient pods wait in their CNI ADD until the node agent serves them).
+   * How Ambit itself is installed (AMBIT_LOCAL_INSTALL): `manifests` (default) applies deploy/overlays/local through
+   * the API and waits for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped
+   * manifests, flags and RBAC are what runs; `none` installs nothing, for a user (or a test) to install it with
+   * `kubectl apply -k deploy/overlays/local` or `ambitctl install` (ambient pods wait in their CNI ADD until the node
+   * agent serves them).
    */
   readonly install?: InstallMode;
   /**
@@ -75,7 +76,7 @@ export interface ClusterOptions {
   readonly images?: Readonly<Record<string, readonly string[]>>;
 }
 
-export type InstallMode = 'runner' | 'manifests' | 'none';
+export type InstallMode = 'manifests' | 'none';
 
 /** Namespaces of a fresh cluster, plus Ambit's own. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'ambit-system'];
@@ -92,15 +93,10 @@ export class LocalCluster {
   #kubelets: Kubelet[] = [];
   #watch: ManifestWatch | undefined;
   #view: StoreView | undefined;
-  #controller: ContainerHandle | undefined;
-  #nodeComponents: NodeComponents[] = [];
   #nodeApis: ContainerHandle[] = [];
   #tokens: LocalServiceAccountTokens | undefined;
   get #mode(): InstallMode {
-    return this.opts.install ?? 'runner';
-  }
-  get #controllerLog(): string {
-    return join(this.opts.paths.logDir, 'ambit-system', 'controller', 'controller.log');
+    return this.opts.install ?? 'manifests';
   }
 
   constructor(private readonly opts: ClusterOptions) {}
@@ -115,6 +111,8 @@ export class LocalCluster {
     const { paths, log } = this.opts;
     this.#writeInfo({ state: 'starting', pid: process.pid });
     const objects = loadDirectory(this.opts.configDir);
+    // The Ambit image maps to this checkout (localImages): like an image build, bring its bundles up to date first.
+    await buildStaleBundles(this.opts.repoRoot, log);
     // Pods are wired as in a cluster with Ambit installed: bridge + host-local, then the ambit-cni plugin.
     const topology = await createTopology({
       prefix: paths.prefix,
@@ -122,9 +120,7 @@ export class LocalCluster {
       stateDir: paths.stateDir,
       log,
       cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [
-        this.#mode === 'runner' ? ambitCniPlugin(paths.stateDir, node.name) : installedCniPlugin(paths.stateDir, node.name),
-      ],
+      chainedPlugins: (node) => [installedCniPlugin(paths.stateDir, node.name)],
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -168,8 +164,6 @@ export class LocalCluster {
         apply: async (body) => applyObjects(target, objectsOf(body)),
         delete: async (body) => deleteObjects(target, objectsOf(body)),
         'pod-netns': async (body) => this.#podNetns(body),
-        // Until the cluster runs deploy/'s ztunnel DaemonSet: what its rolling update does on one node (tests).
-        'ztunnel-replace': async (body) => this.#replaceZtunnel(body),
       },
     });
     this.#api = api;
@@ -180,29 +174,6 @@ export class LocalCluster {
     this.#nodeApis = topology.nodes.map((node) =>
       startNodeApi({ repoRoot: this.opts.repoRoot, stateDir: paths.stateDir, api: nodeApi, node, logDir: paths.logDir, log }),
     );
-    const ctl = controllerPaths(paths.stateDir);
-    if (this.#mode === 'runner') {
-      writeNodeCredentials(paths.stateDir, topology.nodes, ctl);
-      this.#controller = startControllerProcess({
-        repoRoot: this.opts.repoRoot,
-        kubeconfig: paths.kubeconfig,
-        paths: ctl,
-        logFile: this.#controllerLog,
-        log,
-        ...(this.opts.waypointCommand === undefined ? {} : { waypointCommand: this.opts.waypointCommand }),
-      });
-      this.#nodeComponents = topology.nodes.map((node) =>
-        startNodeComponents({
-          repoRoot: this.opts.repoRoot,
-          stateDir: paths.stateDir,
-          xdsSocket: ctl.xdsSocket,
-          node,
-          logDir: paths.logDir,
-          log,
-          ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
-        }),
-      );
-    }
     const events = new EventRecorder({ view, log });
     this.#events = events;
     this.#controllers = [
@@ -229,6 +200,7 @@ export class LocalCluster {
       const install = applyTweaks(await renderOverlay(this.opts.repoRoot), {
         ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
         ...(this.opts.waypointCommand !== undefined && { waypointCommand: this.opts.waypointCommand }),
+        ...(this.opts.ztunnelNodeOptions !== undefined && { ztunnelNodeOptions: this.opts.ztunnelNodeOptions }),
       });
       applyObjects(target, install);
     }
@@ -236,7 +208,7 @@ export class LocalCluster {
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);
     this.#watch.adopt(objects);
     this.#watch.start();
-    await this.#waitReady(view, store, ctl.debugSocket);
+    await this.#waitReady(view, store);
     this.#writeInfo({
       state: 'ready',
       pid: process.pid,
@@ -252,12 +224,9 @@ export class LocalCluster {
     this.#writeInfo({ state: 'failed', pid: process.pid, error: errorMessage(err) });
   }
 
-  async #waitReady(view: StoreView, store: ObjectStore, controllerSocket: string): Promise<void> {
+  async #waitReady(view: StoreView, store: ObjectStore): Promise<void> {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
-      const ctl = this.#controller?.state();
-      if (ctl?.phase === 'terminated' && ctl.reason === 'StartError')
-        throw new AmbitError('CONTROLLER_START_FAILED', `controller could not start: ${ctl.message ?? ''}`);
       const pods = view.list('Pod');
       const failed = pods.find((p) => asRecord(p['status'])['phase'] === 'Failed');
       if (failed !== undefined) {
@@ -273,18 +242,16 @@ export class LocalCluster {
           const want = asRecord(d['spec'])['replicas'] ?? 1;
           return asRecord(d['status'])['readyReplicas'] === want || want === 0;
         }) && view.list('DaemonSet').every(daemonSetRolledOut);
-      // Runner mode: the controller process answers /ready. Manifests: its Deployment and both DaemonSets rolled out
-      // (the pods' readiness probes: the controller's /ready, ztunnel's /healthz/ready).
+      // Ambit installed: its Deployment and both DaemonSets rolled out (the pods' readiness probes: the controller's
+      // /ready, ztunnel's ready file).
       const rollouts = this.#mode === 'manifests' ? pendingRollouts(store) : [];
-      const controllerUp = this.#mode === 'runner' ? await controllerReady(controllerSocket) : rollouts.length === 0;
-      if (waiting.length === 0 && deploymentsSettled && controllerUp) return;
+      if (waiting.length === 0 && deploymentsSettled && rollouts.length === 0) return;
       if (Date.now() > deadline) {
         // Say everything that is late: a slow controller must not hide a pod that can never start, nor the reverse.
         const late: string[] = [];
         if (waiting.length > 0 || !deploymentsSettled)
           late.push(`pods not ready: ${waiting.map(describeWaiting).join('; ') || 'deployments or daemonsets still rolling out'}`);
         if (rollouts.length > 0) late.push(`Ambit not rolled out: ${rollouts.join('; ')}`);
-        else if (!controllerUp) late.push(`controller not ready; its log ends:\n${tailFile(this.#controllerLog, 15)}`);
         throw new AmbitError('CLUSTER_NOT_READY', `not ready after ${this.opts.readyTimeoutMs / 1000}s: ${late.join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -304,17 +271,6 @@ export class LocalCluster {
     throw new ApiError(409, 'Conflict', `pod ${ns}/${name} has no running sandbox (phase ${String(asRecord(pod['status'])['phase'])})`);
   }
 
-  /** `{ node }` → the node's ztunnel replaced with surge (node-components.ts replaceZtunnel); answers once the old one exited. */
-  async #replaceZtunnel(body: unknown): Promise<Record<string, unknown>> {
-    const node = asRecord(body)['node'];
-    if (typeof node !== 'string') throw ApiError.badRequest('body.node must be a node name');
-    const index = this.#topology?.nodes.findIndex((n) => n.name === node) ?? -1;
-    const components = this.#nodeComponents[index];
-    if (components === undefined) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
-    const r = await components.replaceZtunnel();
-    return { node, oldPid: r.oldPid, newPid: r.newPid, sigtermAtMs: r.sigtermAtMs, exitedAtMs: r.exitedAtMs };
-  }
-
   /** Stops pods (short grace: the whole cluster is going), the API and controllers, then removes the network. */
   async stop(options: { keepInfo?: boolean } = {}): Promise<void> {
     const { log, paths } = this.opts;
@@ -323,10 +279,8 @@ export class LocalCluster {
     await Promise.all(this.#controllers.map((c) => c.stop()));
     await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
     this.#events?.close();
-    // After the pods: their CNI DEL goes through the node agent. The API forwarders last: the agents read through them.
-    await Promise.all(this.#nodeComponents.flatMap((c) => [...c.ztunnels().map((z) => z.stop(3000)), c.agent.stop(3000)]));
+    // After the pods (the node agents among them read the API through these forwarders).
     await Promise.all(this.#nodeApis.map((f) => f.stop(3000)));
-    await this.#controller?.stop(3000);
     await this.#api?.close();
     if (this.#topology !== undefined)
       await destroyTopology(this.#topology, log).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'topology teardown'));
@@ -374,14 +328,6 @@ function describeWaiting(pod: KubeObject): string {
   if (reasons.length === 0 && typeof podStatus['message'] === 'string')
     reasons.push(`${String(podStatus['reason'] ?? 'pod')}: ${podStatus['message']}`);
   return `${pod.metadata.namespace}/${pod.metadata.name}${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`;
-}
-
-function tailFile(path: string, lines: number): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 /** The cluster's ServiceAccount token issuer/verifier, with its signing key kept in the state directory. */

@@ -16,6 +16,8 @@ export interface InstallTweaks {
   readonly certTtlSeconds?: number;
   /** `--waypoint-command` of the controller (AMBIT_WAYPOINT_COMMAND): a profiler wrapper or a test's stand-in. */
   readonly waypointCommand?: string;
+  /** NODE_OPTIONS of every ztunnel (AMBIT_ZTUNNEL_NODE_OPTIONS), e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it. */
+  readonly ztunnelNodeOptions?: string;
 }
 
 const run = promisify(execFile);
@@ -46,20 +48,30 @@ export async function renderOverlay(repoRoot: string, overlay = LOCAL_OVERLAY): 
 
 /** Appends the flags of `tweaks` to the containers that take them; the objects are copied, not changed. */
 export function applyTweaks(objects: readonly SourcedObject[], tweaks: InstallTweaks): SourcedObject[] {
-  const add = (o: KubeObject, container: string, flags: readonly string[]): KubeObject => {
-    if (flags.length === 0) return o;
+  const add = (o: KubeObject, container: string, flags: readonly string[], env: Record<string, string> = {}): KubeObject => {
+    if (flags.length === 0 && Object.keys(env).length === 0) return o;
     const copy = structuredClone(o);
     const spec = asRecord(asRecord(asRecord(copy['spec'])['template'])['spec']);
     const containers = Array.isArray(spec['containers']) ? spec['containers'].filter(isRecord) : [];
     const c = containers.find((x) => x['name'] === container);
     if (c === undefined) throw new AmbitError('INSTALL_RENDER_FAILED', `${o.kind} ${o.metadata.name ?? ''} has no container ${container}`);
     c['args'] = [...(Array.isArray(c['args']) ? c['args'] : []), ...flags];
+    const vars = Object.entries(env).map(([name, value]) => ({ name, value }));
+    if (vars.length > 0) c['env'] = [...(Array.isArray(c['env']) ? c['env'] : []), ...vars];
     return copy;
   };
   return objects.map((src) => {
     const o = src.object;
-    if (o.kind === 'DaemonSet' && o.metadata.name === 'ztunnel' && tweaks.certTtlSeconds !== undefined)
-      return { ...src, object: add(o, 'ztunnel', [`--cert-ttl=${tweaks.certTtlSeconds}`]) };
+    if (o.kind === 'DaemonSet' && o.metadata.name === 'ztunnel')
+      return {
+        ...src,
+        object: add(
+          o,
+          'ztunnel',
+          tweaks.certTtlSeconds === undefined ? [] : [`--cert-ttl=${tweaks.certTtlSeconds}`],
+          tweaks.ztunnelNodeOptions === undefined ? {} : { NODE_OPTIONS: tweaks.ztunnelNodeOptions },
+        ),
+      };
     if (o.kind === 'Deployment' && o.metadata.name === 'ambit-controller' && tweaks.waypointCommand !== undefined)
       return { ...src, object: add(o, 'controller', [`--waypoint-command=${tweaks.waypointCommand}`]) };
     return src;

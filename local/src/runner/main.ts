@@ -5,7 +5,7 @@ import { cleanupLeftovers } from '../net/cleanup.ts';
 import { LocalCluster } from './cluster.ts';
 import { RUNNER_MARKER, clusterPaths } from './paths.ts';
 import { REPO_ROOT } from '../index.ts';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 
 /**
@@ -32,12 +32,25 @@ if (positionals[0] !== RUNNER_MARKER || values.name === undefined || values['sta
 const stateDir = resolve(values['state-dir']);
 const paths = clusterPaths(values.name, dirname(stateDir));
 const log = createLogger('ambit-local', { level: process.env['AMBIT_LOG_LEVEL'] ?? 'info' });
-// A developer's (or a test's) override of what waypoint pods run, as a JSON argv: a profiler wrapper, or a stand-in.
-const waypointCommand = process.env['AMBIT_WAYPOINT_COMMAND'];
-// How Ambit runs in the cluster (cluster.ts InstallMode): runner (default), manifests, or none (the user installs it).
-const install = process.env['AMBIT_LOCAL_INSTALL'] ?? 'runner';
-if (install !== 'runner' && install !== 'manifests' && install !== 'none') {
-  process.stderr.write(`AMBIT_LOCAL_INSTALL must be runner, manifests or none, got ${JSON.stringify(install)}\n`);
+// A developer's (or a test's) override of what waypoint pods run, as a JSON argv: a stand-in, or a profiler wrapper
+// (AMBIT_WAYPOINT_NODE_OPTIONS: this checkout's waypoint bundle with Node flags added to the image's).
+const waypointNodeOptions = process.env['AMBIT_WAYPOINT_NODE_OPTIONS'] ?? '';
+const waypointCommand =
+  process.env['AMBIT_WAYPOINT_COMMAND'] ??
+  (waypointNodeOptions === ''
+    ? undefined
+    : JSON.stringify([
+        process.execPath,
+        '--max-semi-space-size=2',
+        '--expose-gc',
+        ...waypointNodeOptions.split(/\s+/).filter((x) => x !== ''),
+        join(REPO_ROOT, 'waypoint', 'build', 'bundle', 'waypoint.mjs'),
+      ]));
+const ztunnelNodeOptions = process.env['AMBIT_ZTUNNEL_NODE_OPTIONS'];
+// How Ambit is installed (cluster.ts InstallMode): from deploy/overlays/local (default), or not at all (the user does).
+const install = process.env['AMBIT_LOCAL_INSTALL'] ?? 'manifests';
+if (install !== 'manifests' && install !== 'none') {
+  process.stderr.write(`AMBIT_LOCAL_INSTALL must be manifests or none, got ${JSON.stringify(install)}\n`);
   process.exit(2);
 }
 const cluster = new LocalCluster({
@@ -48,6 +61,7 @@ const cluster = new LocalCluster({
   repoRoot: REPO_ROOT,
   ...(values['cert-ttl'] !== undefined && { certTtlSeconds: Number(values['cert-ttl']) }),
   ...(waypointCommand !== undefined && waypointCommand !== '' && { waypointCommand }),
+  ...(ztunnelNodeOptions !== undefined && ztunnelNodeOptions !== '' && { ztunnelNodeOptions }),
   install,
   log,
 });

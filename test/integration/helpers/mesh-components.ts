@@ -1,27 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeComponentPaths, type ClusterPaths } from '@ambit/local';
+import type { ClusterPaths } from '@ambit/local';
 
-// Where a local cluster's Ambit components log and which process each is, whichever way the cluster installed them
-// (local/src/runner/cluster.ts InstallMode, chosen by AMBIT_LOCAL_INSTALL): processes of the runner (`runner`), or
-// the pods of deploy/overlays/local (`manifests`: the controller Deployment, the ztunnel and node-agent DaemonSets).
+// Where a local cluster's Ambit components log and which process each is: the pods of deploy/overlays/local (the
+// controller Deployment, the ztunnel and node-agent DaemonSets), however they were applied.
 
 export type MeshComponent = 'ztunnel' | 'node-agent' | 'controller';
-
-/**
- * How the cluster runs Ambit: the runner's own processes leave the controller's pid file; otherwise Ambit was
- * installed from the manifests (by the runner, or by `kubectl apply -k`).
- */
-export function installMode(paths: ClusterPaths): 'runner' | 'manifests' {
-  return existsSync(join(paths.stateDir, 'controller', 'controller.pid')) ? 'runner' : 'manifests';
-}
 
 /** The pod's `app` label and its container, per component (deploy/). */
 const PODS: Record<MeshComponent, { readonly app: string; readonly container: string; readonly argv: string }> = {
   ztunnel: { app: 'ztunnel', container: 'ztunnel', argv: 'ztunnel' },
-  'node-agent': { app: 'ambit-node-agent', container: 'node-agent', argv: 'cni/src/agent/main.ts' },
-  controller: { app: 'ambit-controller', container: 'controller', argv: 'controller/src/main.ts' },
+  'node-agent': { app: 'ambit-node-agent', container: 'node-agent', argv: 'node-agent' },
+  controller: { app: 'ambit-controller', container: 'controller', argv: 'controller' },
 };
 
 interface PodJson {
@@ -45,20 +36,13 @@ export function componentPod(paths: ClusterPaths, component: MeshComponent, node
   return pod.metadata.name;
 }
 
-/** The component's log (empty when it has none yet): the runner's file, or its pod's container log. */
+/** The log of the component's running pod (empty when it has none yet). */
 export function componentLog(paths: ClusterPaths, component: MeshComponent, node?: string): string {
   let file: string;
-  if (installMode(paths) === 'runner') {
-    file =
-      component === 'controller'
-        ? join(paths.logDir, 'ambit-system', 'controller', 'controller.log')
-        : join(paths.logDir, 'ambit-system', `${component}-${node ?? ''}`, `${component}.log`);
-  } else {
-    try {
-      file = join(paths.logDir, 'ambit-system', componentPod(paths, component, node), `${PODS[component].container}.log`);
-    } catch {
-      return '';
-    }
+  try {
+    file = join(paths.logDir, 'ambit-system', componentPod(paths, component, node), `${PODS[component].container}.log`);
+  } catch {
+    return '';
   }
   try {
     return readFileSync(file, 'utf8');
@@ -68,19 +52,10 @@ export function componentLog(paths: ClusterPaths, component: MeshComponent, node
 }
 
 /**
- * The component's process id: the runner's pid file, or the process in the pod's network namespace (the node's, for
- * the hostNetwork DaemonSets) whose command line runs the component.
+ * The component's process id: the process in the pod's network namespace (the node's, for the hostNetwork
+ * DaemonSets) whose command line runs the component.
  */
 export function componentPid(paths: ClusterPaths, component: MeshComponent, node?: string): number {
-  if (installMode(paths) === 'runner') {
-    const file =
-      component === 'controller'
-        ? join(paths.stateDir, 'controller', 'controller.pid')
-        : component === 'ztunnel'
-          ? nodeComponentPaths(paths.stateDir, node ?? '').ztunnelPid
-          : nodeComponentPaths(paths.stateDir, node ?? '').agentPid;
-    return Number(readFileSync(file, 'utf8').trim());
-  }
   // The controller's pod has its own namespace (pod-ambit-system-…); the DaemonSets run in their node's.
   const namespaces =
     component === 'controller'
