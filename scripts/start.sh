@@ -20,7 +20,7 @@ Try:
   npx ambitctl local logs -n demo client
 The demo namespace is meshed: every connection above crosses the nodes as mutual TLS (HBONE). See it:
   npx ambitctl local node-exec node2 -- tcpdump -i eth0 -nn -A --immediate-mode tcp   # only TLS to port 15008
-  npx ambitctl local logs -n ambit-system ztunnel-node2 | grep '"direction":"inbound"' # caller identities
+  kubectl --kubeconfig "$(npx ambitctl local kubeconfig)" logs -n ambit-system -l app=ztunnel --prefix | grep '"direction":"inbound"'  # caller identities
   npx ambitctl ztunnel-config certificates                                 # workload certificates per node
   npx ambitctl local node-exec node1 -- curl -s 127.0.0.1:15020/metrics    # Istio's istio_tcp_* metrics
   npx ambitctl local down                                                  # remove everything

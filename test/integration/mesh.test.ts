@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { clusterPaths } from '@ambit/local';
-import { REPO, ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, type PodInfo, podNetns, pods, run } from './helpers/ambitctl.ts';
-import { componentLog, componentPid, componentPod } from './helpers/mesh-components.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, type PodInfo, podNetns, pods, run } from './helpers/ambitctl.ts';
+import { componentLog, componentPid } from './helpers/mesh-components.ts';
+import { nodeCa } from './helpers/node-ca.ts';
 
 // Issue 4 acceptance on a 2-node local cluster with the whole mesh running: controller, and on each node the node
 // agent, the ambit-cni plugin and ztunnel. Clients are unmodified (nc, node scripts) inside pods. Certificates live
@@ -233,33 +234,8 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
 
   test('a ztunnel cannot obtain a certificate for an identity with no pod on its node', async (t) => {
     if (!requirePrivileges(t, NEEDS) || !ready) return;
-    // node1's ztunnel token (a TokenRequest bound to its pod, as its projected volume
-    // holds), presented from node1's namespace to the controller's Service over TLS, verified with the published root.
-    const pod = componentPod(paths, 'ztunnel', 'node1');
-    const uid = (await kubectl(['get', 'pod', '-n', 'ambit-system', pod, '-o', 'jsonpath={.metadata.uid}'])).stdout;
-    const token = await kubectl(
-      ['create', 'token', 'ztunnel', '-n', 'ambit-system', '--audience', 'ambit-ca', '--bound-object-kind', 'Pod'].concat([
-        '--bound-object-name',
-        pod,
-        '--bound-object-uid',
-        uid,
-      ]),
-    );
-    assert.equal(token.code, 0, token.stderr);
-    writeFileSync(join(work, 'zt-token'), token.stdout.trim());
-    const root = await kubectl(['get', 'cm', '-n', 'ambit-system', 'ambit-ca-root-cert', '-o', 'jsonpath={.data.root-cert\\.pem}']);
-    assert.equal(root.code, 0, root.stderr);
-    writeFileSync(join(work, 'root.pem'), root.stdout);
-    const vip = (await kubectl(['get', 'svc', '-n', 'ambit-system', 'ambit-controller', '-o', 'jsonpath={.spec.clusterIP}'])).stdout;
-    const ask = async (identity: string): Promise<{ ok: boolean; error?: string }> => {
-      const r = await run([
-        ...['ip', 'netns', 'exec', `${paths.prefix}node1`, process.execPath, '--import', 'tsx'],
-        join(REPO, 'test/integration/helpers/ca-request.ts'),
-        ...[`${vip}:15012`, 'ambit-controller.ambit-system.svc', join(work, 'root.pem'), join(work, 'zt-token'), identity],
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout) as { ok: boolean; error?: string };
-    };
+    const ca = await nodeCa(paths, 'node1', work);
+    const ask = (identity: string) => ca.ask(identity);
     assert.deepEqual((await ask(`${TD}/ns/mesh/sa/client`)).ok, true);
     const refused = await ask(`${TD}/ns/mesh/sa/server`);
     assert.equal(refused.ok, false);

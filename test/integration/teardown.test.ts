@@ -39,7 +39,6 @@ function alive(pid: number): boolean {
 function assertClean(): void {
   assert.deepEqual(netnsWithPrefix(paths.prefix), [], 'no namespace left');
   assert.deepEqual(processesWith(RUNNER_MARKER, CLUSTER), [], 'no runner left');
-  assert.deepEqual(processesWith('--xds-socket', `${paths.stateDir}/controller/xds.sock`), [], 'no controller left');
   assert.deepEqual(processesWith('--to', paths.apiTlsSocket), [], 'no node API forwarder left');
   assert.equal(existsSync(paths.stateDir), false, 'no state dir left');
   const etc = existsSync('/etc/netns') ? readFileSync('/proc/self/mounts', 'utf8') : '';
@@ -103,7 +102,8 @@ test('a pod that never becomes ready fails up with a clear error and a clean hos
   assert.equal(r.code, 1);
   assert.match(
     r.stderr,
-    /did not come up: not ready after 4s: pods not ready: default\/ghost \(c: (StartError|CrashLoopBackOff): executable "\/nonexistent\/program" not found/,
+    // Ambit's own pods may still be starting 4 s in: the ghost is named among the late pods, with its reason.
+    /did not come up: not ready after 4s: pods not ready: (.*; )?default\/ghost \(c: (StartError|CrashLoopBackOff): executable "\/nonexistent\/program" not found/,
   );
   assertClean();
 });

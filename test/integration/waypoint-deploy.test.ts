@@ -10,8 +10,8 @@ import { ambitctl, downAndCheckClean, fixtureCopy, REPO, run } from './helpers/a
 // Issue 13 §1 on a local cluster: a Gateway of class istio-waypoint applied with kubectl → the controller deploys its
 // waypoint (ServiceAccount, Deployment, Service owned by the Gateway, with its infrastructure metadata), reports
 // Programmed=True with addresses within 10 s of the pod starting, and deleting the Gateway removes all of it.
-// Until the waypoint's main.ts lands on this branch, the pods run a stand-in (AMBIT_WAYPOINT_COMMAND) that takes the
-// flags and environment a waypoint gets and fetches its own certificate with the minted credential.
+// The pods run a stand-in (AMBIT_WAYPOINT_COMMAND) that takes the flags and environment a waypoint gets and fetches its
+// own certificate with the credential it was given (a projected token), and sees another identity refused.
 
 const CLUSTER = 'it-wpdep';
 const paths = clusterPaths(CLUSTER);

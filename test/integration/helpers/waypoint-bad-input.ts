@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { createCaClient } from '@ambit/core/identity';
 import type { RunResult } from './ambitctl.ts';
+import { nodeCa } from './node-ca.ts';
 import type { ClusterDriver, WaypointPod } from './waypoint.ts';
 
 /**
@@ -70,38 +69,28 @@ export async function badInputChecks(t: TestContext, c: BadInputContext): Promis
   await good('after-smuggling');
 
   // 1 000 CONNECT streams on one HBONE connection, from a pod outside the mesh with a mesh certificate.
-  const ca = createCaClient({
-    target: `unix:${join(k.paths.stateDir, 'controller', 'xds.sock')}`,
-    token: () => readToken(k, 'node1'),
-  });
-  let flood: {
-    maxConcurrentStreams: number | null;
-    opened: number;
-    refused: number;
-    otherErrors: number;
-    pending: number;
-    peakOpen: number;
-  };
-  try {
-    const cert = await ca.fetchCertificate(`spiffe://cluster.local/ns/${ns}/sa/client`, 600);
-    const certFile = join(c.work, 'flood-cert.pem');
-    const keyFile = join(c.work, 'flood-key.pem');
-    writeFileSync(certFile, [cert.certPem, ...cert.chainPems].join('\n'));
-    writeFileSync(keyFile, cert.keyPem, { mode: 0o600 });
-    const [result] = await Promise.all([
-      k.appJson<typeof flood>('plain', 'outsider', 'hbone-streams.mjs', [
-        `${c.waypoint.ip}:15008`,
-        `${c.svcVip}:80`,
-        '1000',
-        certFile,
-        keyFile,
-      ]),
-      good('during-flood'),
-    ]);
-    flood = result;
-  } finally {
-    ca.close();
-  }
+  // A certificate for the client's identity, from the CA as node1's ztunnel asks for it (the client runs there).
+  const ca = await nodeCa(k.paths, 'node1', c.work);
+  const prefix = join(c.work, 'flood');
+  const issued = await ca.ask(`spiffe://cluster.local/ns/${ns}/sa/client`, prefix);
+  assert.ok(issued.ok, `the CA issues the client's certificate: ${issued.error ?? ''}`);
+  const [flood] = await Promise.all([
+    k.appJson<{
+      maxConcurrentStreams: number | null;
+      opened: number;
+      refused: number;
+      otherErrors: number;
+      pending: number;
+      peakOpen: number;
+    }>('plain', 'outsider', 'hbone-streams.mjs', [
+      `${c.waypoint.ip}:15008`,
+      `${c.svcVip}:80`,
+      '1000',
+      `${prefix}-cert.pem`,
+      `${prefix}-key.pem`,
+    ]),
+    good('during-flood'),
+  ]);
   t.diagnostic(`1000 streams on one tunnel: ${JSON.stringify(flood)}`);
   assert.ok(typeof flood.maxConcurrentStreams === 'number' && flood.maxConcurrentStreams < 1000, 'the waypoint advertises a stream limit');
   assert.ok(flood.opened > 0, 'streams within the limit open');
@@ -114,9 +103,4 @@ export async function badInputChecks(t: TestContext, c: BadInputContext): Promis
   assert.ok(hung.ms < HEADER_TIMEOUT_BOUND_MS, `headers never finished: the waypoint closed the connection after ${hung.ms} ms`);
   assert.match(hung.stdout, /^(HTTP\/1\.1 408 |$)/, 'a 408 or nothing');
   await good('at-the-end');
-}
-
-/** The node's CA credential (local mode): it may ask for the identities of the pods on that node. */
-function readToken(k: ClusterDriver, node: string): string {
-  return readFileSync(join(k.paths.stateDir, 'nodes', node, 'ca-token'), 'utf8').trim();
 }

@@ -10,6 +10,7 @@ import {
   type BatchLine,
   type PolicyContext,
 } from './waypoint-policy.ts';
+import { componentLog } from './mesh-components.ts';
 
 // Issue 14 §3–§5 acceptance through the waypoint: retry budget (Service `rt`), local rate limit (`rl`) and fault
 // injection (`ft`), each with its bad-field case. Requests from one client process (http-batch.mjs) in the client pod.
@@ -61,8 +62,7 @@ export async function retryBudgetChecks(t: TestContext, c: PolicyContext): Promi
         NS,
       ]);
       const event = events.items.find((e) => e.involvedObject.name === 'rt' && e.message.includes('ambit.dev/retry-budget'));
-      const logLine = k
-        .podLog('ambit-system', 'controller')
+      const logLine = componentLog(k.paths, 'controller')
         .split('\n')
         .find((l) => l.includes('ambit.dev/retry-budget') && l.includes('bogus'));
       assert.ok(event !== undefined || logLine !== undefined, 'an Event on Service rt or a controller log line names the annotation');
