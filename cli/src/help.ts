@@ -32,13 +32,18 @@ Options for every local command:
 Run "ambitctl local <command> --help" for a command's options.`,
   up: `Usage: ambitctl local up [-f DIR] [--nodes N] [--timeout SECONDS]
 
-Starts a local cluster in the background from the Kubernetes YAML in DIR (default examples/demo) and returns when
-every pod runs. Prints nodes, pods and services. Fails with file:document:field on a bad manifest, leaving nothing
-behind. Edits to files in DIR are applied live while the cluster runs.
+Starts a local cluster in the background, installs Ambit from deploy/overlays/local (as "kubectl apply -k" would;
+the image is this checkout), applies the Kubernetes YAML in DIR (default examples/demo) and returns when Ambit is
+rolled out and every pod runs. Prints nodes, pods and services. Fails with file:document:field on a bad manifest,
+leaving nothing behind. Edits to files in DIR are applied live while the cluster runs.
 
   -f, --filename DIR   manifest directory (default examples/demo)
   --nodes N            number of nodes (default 2)
-  --timeout SECONDS    how long to wait for the pods (default 60)`,
+  --timeout SECONDS    how long to wait for the pods (default 60)
+
+Environment: AMBIT_LOCAL_INSTALL=none starts the cluster without Ambit (install it yourself: "kubectl apply -k
+deploy/overlays/local" or "ambitctl install"); AMBIT_ZTUNNEL_NODE_OPTIONS / AMBIT_WAYPOINT_NODE_OPTIONS add Node flags
+to every ztunnel / waypoint (e.g. --cpu-prof --cpu-prof-dir=DIR).`,
   down: `Usage: ambitctl local down
 
 Stops every pod, removes the cluster's network namespaces, processes and state. Also cleans up after a runner that
