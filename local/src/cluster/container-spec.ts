@@ -18,6 +18,20 @@ export interface LocalImage {
    * relative `workingDir` is resolved against it. Default: the manifest's directory, as for containers without image.
    */
   readonly workingDir?: string;
+  /**
+   * The image's files, as a runtime unpacks its layers: `hostDir` bind-mounted read-only at `mountPath` in every
+   * container of the image, where its entrypoint, ENV and WORKDIR point. A container sees them at the same path
+   * wherever the host keeps them (under a directory its user cannot enter, or under a path a volume covers).
+   */
+  readonly files?: { readonly hostDir: string; readonly mountPath: string };
+}
+
+/** Where a path of a container's view is on the host: inside the image's files, or the same path. */
+export function hostPathOf(image: LocalImage | undefined, path: string): string {
+  const files = image?.files;
+  if (files === undefined) return path;
+  if (path === files.mountPath) return files.hostDir;
+  return path.startsWith(`${files.mountPath}/`) ? files.hostDir + path.slice(files.mountPath.length) : path;
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { asRecord, isRecord, silentLogger, type Logger } from '@ambit/core';
@@ -36,6 +36,8 @@ interface Fixture {
   readonly logDir: string;
   readonly workDir: string;
   readonly tokens: ReturnType<typeof createTestTokenIssuer>;
+  /** Where the `example.com/files` image's files appear in its containers. */
+  readonly imageHome: string;
 }
 
 async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: number): Promise<Fixture> {
@@ -58,6 +60,15 @@ async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: 
   const workDir = await tempDir(t, `${tag}w`);
   // An "image" whose entrypoint is a script in the work dir: it shows its argv and environment, then runs on.
   await writeFile(join(workDir, 'entry.sh'), '#!/bin/sh\necho "entry: $*"\necho "home: $AMBIT_HOME"\nexec "$@"\n', { mode: 0o755 });
+  // An image with files, as the Ambit image is this checkout: kept under a directory only root may enter (as a clone
+  // in root's home), seen by the container's non-root user at the image's own path.
+  const imageHome = `/run/ambit-test-image-${prefix}`;
+  const locked = join(workDir, 'locked');
+  await mkdir(join(locked, 'image'), { recursive: true });
+  await chmod(locked, 0o700);
+  await writeFile(join(locked, 'image', 'entry.sh'), '#!/bin/sh\necho "pwd: $(pwd)"\ncat data.txt\nexec "$@"\n', { mode: 0o755 });
+  await writeFile(join(locked, 'image', 'data.txt'), 'data from the image\n');
+  t.after(() => rm(imageHome, { recursive: true, force: true }));
   const tokens = createTestTokenIssuer(tokenLifetimeSeconds === undefined ? {} : { lifetimeSeconds: tokenLifetimeSeconds });
   const events = new EventRecorder({ view, log: topo.log });
   const kubelet = new Kubelet(view, {
@@ -68,7 +79,16 @@ async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: 
     log: topo.log,
     events,
     tokens,
-    images: { 'example.com/tools': { entrypoint: [join(workDir, 'entry.sh')], env: { AMBIT_HOME: '/opt/tools' } } },
+    images: {
+      'example.com/tools': { entrypoint: [join(workDir, 'entry.sh')], env: { AMBIT_HOME: '/opt/tools' } },
+      'example.com/files': {
+        entrypoint: [join(imageHome, 'entry.sh')],
+        user: 10001,
+        group: 10001,
+        workingDir: imageHome,
+        files: { hostDir: join(locked, 'image'), mountPath: imageHome },
+      },
+    },
   });
   t.after(async () => {
     await kubelet.shutdown(1000);
@@ -77,7 +97,7 @@ async function startKubelet(t: TestContext, tag: string, tokenLifetimeSeconds?: 
     await destroyTopology(topo.topology, log);
     await assertNothingLeft(prefix);
   });
-  return { view, store, topo, logDir, workDir, tokens };
+  return { view, store, topo, logDir, workDir, tokens, imageHome };
 }
 
 function createPod(f: Fixture, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KubeObject {
@@ -256,6 +276,20 @@ test('a missing hostPath Directory is FailedMount until it exists; runAsNonRoot 
   assert.match(out, /^10001\n10001 2000\ndenied\nCapEff:\s+0+$/m);
   // NET_ADMIN is capability 12: bit 0x1000 alone in the bounding set.
   await eventually(() => assert.match(podLog(f, 'user', 'caps'), /^CapBnd:\s+0+1000\nro-root$/m), 10_000);
+
+  // The image's files at its own path, for its user, whatever hides their host directory (an emptyDir over /tmp).
+  createPod(f, 'imagefiles', {
+    containers: [
+      {
+        name: 'c',
+        image: 'example.com/files:1.0',
+        args: ['/usr/bin/sh', '-c', 'id -u; exec sleep 300'],
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      },
+    ],
+    volumes: [{ name: 'tmp', emptyDir: {} }],
+  });
+  await eventually(() => assert.equal(podLog(f, 'imagefiles'), `pwd: ${f.imageHome}\ndata from the image\n10001\n`), 10_000);
 });
 
 test('hostNetwork: the node’s namespace and IP, no CNI; ClusterFirstWithHostNet sees Service names', async (t) => {

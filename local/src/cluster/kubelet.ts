@@ -241,8 +241,10 @@ export class Kubelet {
       const entry: RunningContainer = { handle: undefined as unknown as ContainerHandle, state: { phase: 'waiting', restarts: 0 } };
       running.containers.set(cname, entry);
       let prepared: ReturnType<typeof prepareContainer>;
+      const cwd = this.#workdir(pod, item);
       try {
         prepared = prepareContainer(withIp, item, {
+          workingDir: cwd,
           stateDir: this.opts.topology.stateDir,
           images: this.opts.images,
           volumes,
@@ -258,7 +260,6 @@ export class Kubelet {
         this.#event(pod, 'Warning', 'Failed', `Error: ${message}`, cname);
         continue;
       }
-      const cwd = this.#workdir(pod, item);
       entry.prober = createContainerProbes({
         pod,
         container: item,
@@ -284,6 +285,7 @@ export class Kubelet {
         env: prepared.env,
         setup: prepared.setup,
         cwd,
+        hostPath: prepared.hostPath,
         logFile: join(logDir, `${cname}.log`),
         restartPolicy,
         log: this.opts.log,

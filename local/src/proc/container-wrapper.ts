@@ -33,6 +33,8 @@ export interface ContainerSetup {
   readonly readOnlyRoot: boolean;
   /** setpriv(1) arguments (user, groups, capabilities) placed before `--`; empty: the process keeps root. */
   readonly setpriv: readonly string[];
+  /** The container's working directory, entered once the mounts are made: it may lie inside one (an image's files). */
+  readonly workingDir?: string;
 }
 
 /**
@@ -62,6 +64,7 @@ export function wrapContainerArgv(setup: ContainerSetup, argv: readonly string[]
     lines.push('exec 9<&-');
   }
   if (setup.readOnlyRoot) lines.push('mount -o remount,bind,ro /');
+  if (setup.workingDir !== undefined) lines.push(`cd ${q(setup.workingDir)}`);
   lines.push(setup.setpriv.length > 0 ? `exec setpriv ${setup.setpriv.map(q).join(' ')} -- "$@"` : 'exec "$@"');
   for (const m of setup.mounts) {
     for (const p of [m.source, m.target]) {

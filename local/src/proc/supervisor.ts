@@ -62,6 +62,11 @@ export interface ContainerOptions {
    * command is exec'd (container-wrapper.ts); only with a `netns`, whose `ip netns exec` makes that namespace.
    */
   readonly setup?: ContainerSetup;
+  /**
+   * Where a path of the container's view (its command, PATH, cwd) is on the host, for the checks made before it starts:
+   * an image's files are mounted at another path inside it (container-spec.ts `files`). Default: the same path.
+   */
+  readonly hostPath?: (containerPath: string) => string;
 }
 
 export interface ContainerHandle {
@@ -137,7 +142,9 @@ class Container implements ContainerHandle {
     const [file] = this.opts.command;
     // `ip netns exec` would report a missing command only as its own exit code 1; look it up first so the state
     // says what went wrong, as a container runtime's StartError does.
-    const executable = file === undefined ? undefined : resolveExecutable(file, env['PATH']);
+    const host = this.opts.hostPath ?? ((p: string) => p);
+    const hostSearchPath = env['PATH'].split(':').map(host).join(':');
+    const executable = file === undefined ? undefined : resolveExecutable(file.includes('/') ? host(file) : file, hostSearchPath);
     if (executable === undefined) {
       this.startFailed(`executable "${String(file)}" not found in PATH ${env['PATH']}`);
       return;
@@ -152,7 +159,7 @@ class Container implements ContainerHandle {
       this.startFailed('BUG: a container setup (mounts) needs a network namespace');
       return;
     }
-    if (!isDirectory(this.opts.cwd)) {
+    if (!isDirectory(host(this.opts.cwd))) {
       this.startFailed(`working directory ${this.opts.cwd} does not exist`);
       return;
     }
@@ -174,7 +181,8 @@ class Container implements ContainerHandle {
           ? [executable, ...this.opts.command.slice(1)]
           : [ipBinary ?? 'ip', 'netns', 'exec', this.opts.netns, ...inner];
       child = spawn(argv[0] ?? executable, argv.slice(1), {
-        cwd: this.opts.cwd,
+        // The container's own view is entered by the wrapper (setup.workingDir) once its mounts exist.
+        cwd: host(this.opts.cwd),
         env,
         detached: true,
         stdio: ['ignore', fd, fd],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Logger } from '@ambit/core';
 import { AmbitError, asRecord, errorMessage } from '@ambit/core';
 import { createApiServer } from '../api/server.ts';
@@ -383,21 +383,29 @@ function nodeObject(name: string, ip: string, podCidr: string): KubeObject {
 /** The repository of the image the manifests run (deploy/): every Ambit component. */
 export const AMBIT_IMAGE = 'ghcr.io/ambit-dev/ambit';
 
+/** Where the Dockerfile puts the release (WORKDIR, AMBIT_HOME): the local image's files are mounted there too. */
+export const AMBIT_IMAGE_HOME = '/opt/ambit';
+
 /**
- * Contract 2: the nodes' images. The Ambit image runs this checkout's `deploy/image/ambit` with AMBIT_HOME set, as
- * the Dockerfile's ENTRYPOINT runs the release under /opt/ambit, and as its `USER 10001:10001` unless the pod says
- * otherwise (so a manifest that forgets `runAsUser: 0` fails here as in a cluster).
+ * Contract 2: the nodes' images. The Ambit image is this checkout, mounted read-only at /opt/ambit in each of its
+ * containers as the Dockerfile lays the release out there (`deploy/image/ambit` with AMBIT_HOME=/opt/ambit, WORKDIR
+ * /opt/ambit), running as its `USER 10001:10001` unless the pod says otherwise (so a manifest that forgets
+ * `runAsUser: 0` fails here as in a cluster). Mounted rather than used in place, so a checkout the image's user cannot
+ * reach (under root's 0700 home) or one a volume hides (under /tmp, where pods mount an emptyDir) works all the same.
  */
 export function localImages(repoRoot: string, extra: Readonly<Record<string, readonly string[]>> = {}): Record<string, LocalImage> {
+  const inImage = (hostPath: string): string =>
+    hostPath.startsWith(`${repoRoot}/`) ? join(AMBIT_IMAGE_HOME, relative(repoRoot, hostPath)) : hostPath;
   const images: Record<string, LocalImage> = {
     [AMBIT_IMAGE]: {
-      entrypoint: [join(repoRoot, 'deploy', 'image', 'ambit')],
-      // PATH finds the runner's Node (the project's Node 24) first, as the image's PATH finds the Node it ships.
-      env: { AMBIT_HOME: repoRoot, PATH: `${dirname(process.execPath)}:${SYSTEM_PATH}` },
+      entrypoint: [join(AMBIT_IMAGE_HOME, 'deploy', 'image', 'ambit')],
+      // PATH finds the project's Node 24 first (inside the checkout, so seen through the mount), as the image's PATH
+      // finds the Node it ships.
+      env: { AMBIT_HOME: AMBIT_IMAGE_HOME, PATH: `${inImage(dirname(process.execPath))}:${SYSTEM_PATH}` },
       user: 10001,
       group: 10001,
-      // The Dockerfile's WORKDIR /opt/ambit, i.e. AMBIT_HOME.
-      workingDir: repoRoot,
+      workingDir: AMBIT_IMAGE_HOME,
+      files: { hostDir: repoRoot, mountPath: AMBIT_IMAGE_HOME },
     },
   };
   for (const [repo, entrypoint] of Object.entries(extra)) images[repo] = { entrypoint };
