@@ -9,7 +9,7 @@ import { createCaClient, parseCertInfo, type CaClient } from '@ambit/core/identi
 import { eventually, requirePrivileges } from '@ambit/core/testing';
 import { createXdsClient, xdsType, type XdsClient } from '@ambit/core/xds';
 import { clusterPaths } from '@ambit/local';
-import { REPO, ambitctlOk, downAndCheckClean, fixtureCopy, removeDir, run } from './helpers/ambitctl.ts';
+import { ambitctl, ambitctlOk, downAndCheckClean, fixtureCopy, removeDir, run } from './helpers/ambitctl.ts';
 import { componentPod } from './helpers/mesh-components.ts';
 import { startUnixForwarder, type UnixForwarder } from './helpers/netns-forwarder.ts';
 
@@ -128,11 +128,7 @@ describe('controller on a local cluster', { concurrency: false }, () => {
     if (process.getuid?.() !== 0) return;
     dir = fixtureCopy('controller');
     work = mkdtempSync(join(tmpdir(), 'ambit-it-ctl-'));
-    // Ambit from the manifests, as in a cluster (the runner's own controller process is going away).
-    const r = await run([process.execPath, join(REPO, 'cli', 'bin', 'ambitctl.js'), 'local', 'up', '-f', dir, '--nodes', '2'], {
-      env: { AMBIT_CLUSTER: CLUSTER, AMBIT_LOCAL_INSTALL: 'manifests' },
-      timeoutMs: 120_000,
-    });
+    const r = await ambitctl(CLUSTER, ['local', 'up', '-f', dir, '--nodes', '2'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     up = true;
     const vip = await kubectlOk(['get', 'svc', '-n', 'ambit-system', 'ambit-controller', '-o', 'jsonpath={.spec.clusterIP}']);
