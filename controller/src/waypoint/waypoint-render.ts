@@ -157,8 +157,9 @@ export function renderWaypoint(gw: WaypointGateway, opts: WaypointDeployOptions)
           },
         }
       : {
-          // Local `--waypoint-command`: the waypoint reaches the controller on its unix socket, which is root's (0600);
-          // the image's USER (10001, which the local kubelet applies as a runtime would) could not open it.
+          // `--waypoint-command` (a development stand-in or profiler wrapper): its argv names host paths of a checkout
+          // the image's USER (10001, which the local kubelet applies as a runtime would) may not enter, and a
+          // controller serving a unix socket keeps it root's (0600).
           securityContext: { runAsUser: 0 },
         }),
   };
