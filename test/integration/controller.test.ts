@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,37 @@ type Address = { workload: Workload } | { service: Service };
 
 function kubectl(args: readonly string[]): ReturnType<typeof run> {
   return run(['kubectl', '--kubeconfig', paths.kubeconfig, ...args]);
+}
+
+/** When a watch of the pod first shows it Ready (epoch ms, stamped as the line arrives). */
+function watchReady(namespace: string, name: string): { readonly at: Promise<number>; stop(): void } {
+  const child = spawn(
+    'kubectl',
+    [
+      '--kubeconfig',
+      paths.kubeconfig,
+      'get',
+      'pod',
+      '-n',
+      namespace,
+      name,
+      '-w',
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}{"\\n"}',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const at = new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d;
+      if (buffered.split('\n').includes('True')) resolve(Date.now());
+    });
+    child.on('error', reject);
+    child.on('close', (code) => reject(new Error(`kubectl watch of ${namespace}/${name} ended (${String(code)}) before it was Ready`)));
+  });
+  at.catch(() => undefined); // awaited by the caller; a watch stopped after Ready is not an error
+  return { at, stop: () => child.kill() };
 }
 
 async function kubectlOk(args: readonly string[]): Promise<string> {
@@ -165,19 +197,34 @@ describe('controller on a local cluster', { concurrency: false }, () => {
       manifest,
       'apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: mesh, labels: {app: api, version: v1}}\nspec:\n  nodeName: node2\n  containers: [{name: c, command: [sleep, infinity]}]\n',
     );
-    const timed = async (what: string, change: () => Promise<unknown>, check: (p: ReturnType<typeof proxy>) => void): Promise<void> => {
-      // From the moment the API has the change (the command returned) to both proxies holding it.
+    const timed = async (
+      what: string,
+      change: () => Promise<unknown>,
+      check: (p: ReturnType<typeof proxy>) => void,
+      changedAt: () => Promise<number> = async () => Date.now(),
+    ): Promise<void> => {
+      // From the moment the API has the change (the command returned, or the pod became Ready) to both proxies holding it.
       await change();
-      const started = Date.now();
+      const started = await changedAt();
       await eventually(() => proxies.forEach(check), 5000);
       const ms = Date.now() - started;
       t.diagnostic(`${what}: ${ms} ms to both proxies`);
       assert.ok(ms < 1000, `${what} reached both proxies in ${ms} ms (< 1 s)`);
     };
+    // A new pod is HEALTHY once it is Ready, which takes its sandbox and container start on the node: the clock for the
+    // push starts when the API says Ready, as a watch started right after the apply sees it (long before the pod can be).
     await timed(
       'add',
       () => ambitctlOk(CLUSTER, ['local', 'apply', '-f', manifest]),
       (p) => assert.equal(workloadOf(p, 'extra')?.status, 'HEALTHY', 'extra is up'),
+      async () => {
+        const ready = watchReady('mesh', 'extra');
+        try {
+          return await ready.at;
+        } finally {
+          ready.stop();
+        }
+      },
     );
     writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('version: v1', 'version: v2'));
     await timed(
