@@ -33,6 +33,7 @@ import type { SourcedObject } from '../manifest/load.ts';
 import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
 import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
+import { BUILTIN_TYPES, ResourceTypeRegistry, withoutGatewayApi } from '../store/resource-types.ts';
 import { applyObjects, deleteObjects } from './apply.ts';
 import { crdDir, installCrds, readCrds } from './crds.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -42,9 +43,8 @@ import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import { controllerPaths, controllerReady, startControllerProcess, writeNodeCredentials } from './controller-process.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { ambitCniPlugin, startNodeComponents, type NodeComponents } from './node-components.ts';
-import { installedCniPlugin } from './install-node.ts';
 import { SYSTEM_PATH } from '../net/exec.ts';
-import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
+import { applyTweaks, pendingRollouts, renderOverlay, waitNodeAgents } from './install.ts';
 import { NODE_API_PORT, startNodeApi } from './node-api.ts';
 
 export interface ClusterOptions {
@@ -68,6 +68,11 @@ export interface ClusterOptions {
    * deploy/overlays/local` (ambient pods wait in their CNI ADD until the node agent serves them).
    */
   readonly install?: InstallMode;
+  /**
+   * Whether Gateway API's kinds are served built in (default true). False (AMBIT_LOCAL_GATEWAY_API=none): not served
+   * until their CRDs are applied, as in a fresh kind or GKE cluster (what `ambitctl check` looks for).
+   */
+  readonly gatewayApi?: boolean;
   /**
    * Images the nodes "have" (contract 2): image repository → the host argv that is its ENTRYPOINT. Added to the
    * default, `ghcr.io/ambit-dev/ambit` → this checkout's `deploy/image/ambit` (with AMBIT_HOME=repoRoot).
@@ -115,16 +120,17 @@ export class LocalCluster {
     const { paths, log } = this.opts;
     this.#writeInfo({ state: 'starting', pid: process.pid });
     const objects = loadDirectory(this.opts.configDir);
-    // Pods are wired as in a cluster with Ambit installed: bridge + host-local, then the ambit-cni plugin.
+    // Each node's primary CNI is bridge + host-local in the node's /etc/cni/net.d, where the node agent DaemonSet
+    // chains ambit-cni in as in a cluster (runner mode: pre-chained to the runner's agents).
+    const runner = this.#mode === 'runner';
     const topology = await createTopology({
       prefix: paths.prefix,
       nodes: this.opts.nodes,
       stateDir: paths.stateDir,
       log,
-      cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [
-        this.#mode === 'runner' ? ambitCniPlugin(paths.stateDir, node.name) : installedCniPlugin(paths.stateDir, node.name),
-      ],
+      ...(runner
+        ? { cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')], chainedPlugins: (node) => [ambitCniPlugin(paths.stateDir, node.name)] }
+        : { nodeFiles: true }),
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -139,7 +145,12 @@ export class LocalCluster {
       nodeNames,
       { serviceAccountTokens: true },
     );
-    const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
+    const store = new ObjectStore({
+      admission: [{ admit }],
+      namespaces: SYSTEM_NAMESPACES,
+      log,
+      ...(this.opts.gatewayApi === false && { types: new ResourceTypeRegistry(withoutGatewayApi(BUILTIN_TYPES)) }),
+    });
     const view = storeView(store);
     bound.view = view;
     this.#view = view;
@@ -224,13 +235,15 @@ export class LocalCluster {
         new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, images, tokens }),
     );
     if (this.#mode === 'manifests') {
-      // Ambit first, as a user installs it before their apps; pods of ambient namespaces wait in their CNI ADD (the
-      // kubelet retries the sandbox) until the node agent and ztunnel of their node are up.
+      // Ambit first, as a user installs it before their apps: the apps once every node agent has chained ambit-cni in
+      // (its readiness), so their ambient pods are captured as they start; their CNI ADD waits (the kubelet retries
+      // the sandbox) until the node's ztunnel is up too.
       const install = applyTweaks(await renderOverlay(this.opts.repoRoot), {
         ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
         ...(this.opts.waypointCommand !== undefined && { waypointCommand: this.opts.waypointCommand }),
       });
       applyObjects(target, install);
+      await waitNodeAgents(store, this.opts.readyTimeoutMs);
     }
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);

@@ -40,6 +40,12 @@ if (install !== 'runner' && install !== 'manifests' && install !== 'none') {
   process.stderr.write(`AMBIT_LOCAL_INSTALL must be runner, manifests or none, got ${JSON.stringify(install)}\n`);
   process.exit(2);
 }
+// AMBIT_LOCAL_GATEWAY_API=none: Gateway API's kinds are served only once their CRDs are applied (cluster.ts gatewayApi).
+const gatewayApi = process.env['AMBIT_LOCAL_GATEWAY_API'] ?? 'builtin';
+if (gatewayApi !== 'builtin' && gatewayApi !== 'none') {
+  process.stderr.write(`AMBIT_LOCAL_GATEWAY_API must be builtin or none, got ${JSON.stringify(gatewayApi)}\n`);
+  process.exit(2);
+}
 const cluster = new LocalCluster({
   paths,
   nodes: Number(values.nodes),
@@ -49,6 +55,7 @@ const cluster = new LocalCluster({
   ...(values['cert-ttl'] !== undefined && { certTtlSeconds: Number(values['cert-ttl']) }),
   ...(waypointCommand !== undefined && waypointCommand !== '' && { waypointCommand }),
   install,
+  gatewayApi: gatewayApi === 'builtin',
   log,
 });
 
