@@ -65,7 +65,8 @@ export interface ClusterOptions {
    * agent and ztunnel as processes of the runner; `manifests` applies deploy/overlays/local through the API and waits
    * for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped manifests, flags and RBAC
    * are what runs; `none` starts no Ambit component, for a user (or a test) to install it with `kubectl apply -k
-   * deploy/overlays/local` (ambient pods wait in their CNI ADD until the node agent serves them).
+   * deploy/overlays/local` (pods start with the primary CNI alone; each node agent captures its node's running
+   * ambient pods and chains ambit-cni in for the next ones).
    */
   readonly install?: InstallMode;
   /**

@@ -20,8 +20,9 @@ export function installMode(paths: ClusterPaths): 'runner' | 'manifests' {
 /** The pod's `app` label and its container, per component (deploy/). */
 const PODS: Record<MeshComponent, { readonly app: string; readonly container: string; readonly argv: string }> = {
   ztunnel: { app: 'ztunnel', container: 'ztunnel', argv: 'ztunnel' },
-  'node-agent': { app: 'ambit-node-agent', container: 'node-agent', argv: 'cni/src/agent/main.ts' },
-  controller: { app: 'ambit-controller', container: 'controller', argv: 'controller/src/main.ts' },
+  // The image runs the controller and the node agent from their bundles (deploy/image/ambit).
+  'node-agent': { app: 'ambit-node-agent', container: 'node-agent', argv: 'cni/build/bundle/node-agent.mjs' },
+  controller: { app: 'ambit-controller', container: 'controller', argv: 'controller/build/bundle/controller.mjs' },
 };
 
 interface PodJson {
