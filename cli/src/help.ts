@@ -160,8 +160,8 @@ Gateway API's CRDs are a prerequisite.
       controller.replicas  1…100 (default 2; 1 also drops the PodDisruptionBudget)
       cni.binDir           the nodes' CNI plugin directory (default /opt/cni/bin)
       cni.confDir          the nodes' CNI config directory (default /etc/cni/net.d)
-      cni.hostPathPrefix   where a node's hostPath volumes are as its runtime sees them; default none, and for
-                           a local cluster its <state dir>/nodes/$(NODE_NAME)/host
+      cni.hostPathPrefix   where a node's hostPath volumes are as its runtime sees them (default none: where
+                           the node has them)
   --dry-run          print the YAML that would be applied; needs no cluster
   --overlay O        cluster (default with --kubeconfig or --dry-run), local (default for a local cluster), or a
                      kustomization directory of your own

@@ -61,11 +61,12 @@ export async function withTopology(
   tag: string,
   nodes: number,
   cniBinDirs: readonly string[] = [],
+  opts: { readonly nodeFiles?: boolean } = {},
 ): Promise<TopologyFixture> {
   const prefix = testPrefix(tag);
   const stateDir = await tempDir(t, tag);
   const log = silentLogger();
-  const topology = await createTopology({ prefix, nodes, stateDir, log, cniBinDirs });
+  const topology = await createTopology({ prefix, nodes, stateDir, log, cniBinDirs, ...(opts.nodeFiles === true && { nodeFiles: true }) });
   t.after(async () => {
     await destroyTopology(topology, log);
     await assertNothingLeft(prefix);

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { BUILTIN_TYPES, ResourceTypeRegistry } from '../../local/src/store/resource-types.ts';
 import { ObjectStore } from '../../local/src/store/object-store.ts';
 import { KUBECTL_SKIP, startKubectlFixture, type KubectlFixture } from '../../local/testing/kubectl.ts';
 import { REPO, run, type RunResult } from './helpers/ambitctl.ts';
+import { gatewayApiCrds } from './helpers/gateway-api-crds.ts';
 
 const BIN = join(REPO, 'cli', 'bin', 'ambitctl.js');
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
@@ -41,36 +41,6 @@ function pod(name: string, app: string, nodeName: string, image: string, ready: 
     spec: { nodeName, containers: [{ name: 'main', image }] },
     status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   });
-}
-
-/** Structural CRDs for Gateway API's kinds, as standard-install.yaml declares them (schemas left open here). */
-function gatewayCrds(): string {
-  const crd = (plural: string, kind: string, versions: readonly string[], scope: string): unknown => ({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.${GATEWAY_GROUP}`, annotations: { 'gateway.networking.k8s.io/bundle-version': 'v1.2.1' } },
-    spec: {
-      group: GATEWAY_GROUP,
-      names: { plural, kind, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      scope,
-      versions: versions.map((name, i) => ({
-        name,
-        served: true,
-        storage: i === 0,
-        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        subresources: { status: {} },
-      })),
-    },
-  });
-  return [
-    crd('gatewayclasses', 'GatewayClass', ['v1'], 'Cluster'),
-    crd('gateways', 'Gateway', ['v1'], 'Namespaced'),
-    crd('httproutes', 'HTTPRoute', ['v1'], 'Namespaced'),
-    crd('grpcroutes', 'GRPCRoute', ['v1'], 'Namespaced'),
-    crd('referencegrants', 'ReferenceGrant', ['v1beta1'], 'Namespaced'),
-  ]
-    .map((c) => `---\n${stringify(c)}`)
-    .join('');
 }
 
 void describe('ambitctl check and version', { skip: KUBECTL_SKIP }, () => {
@@ -121,7 +91,7 @@ void describe('ambitctl check and version', { skip: KUBECTL_SKIP }, () => {
 
   void it('after the fix (the CRDs applied), check finds Gateway API', async () => {
     const file = join(fx.dir, 'gateway-api-crds.yaml');
-    writeFileSync(file, gatewayCrds());
+    writeFileSync(file, gatewayApiCrds());
     await fx.kubectlOk('apply', '-f', file);
     const r = await ambitctl('check', '-o', 'json');
     const report = JSON.parse(r.stdout) as { results: Array<{ section: string; status: string; message: string }> };

@@ -118,7 +118,9 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const bytes = readFileSync(pcap);
     assert.ok(bytes.length > 1000, 'the capture holds the tunnel');
     assert.equal(bytes.indexOf(marker), -1, 'the marker never crossed the node link in clear');
-    assert.deepEqual(await tshark(pcap, 'tcp.len > 0 && !(tcp.port == 15008)', ['frame.number']), [], 'no payload outside port 15008');
+    // The flows in the message, should one show up: which address and port carried payload in the clear.
+    const fields = ['frame.number', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport'];
+    assert.deepEqual(await tshark(pcap, 'tcp.len > 0 && !(tcp.port == 15008)', fields), [], 'no payload outside port 15008');
     assert.deepEqual(await tshark(pcap, 'tcp.port == 15008 && tcp.len > 0 && !tls', ['frame.number']), [], 'every 15008 payload is TLS');
     const hello = await tshark(pcap, 'tls.handshake.type == 2', ['tls.handshake.extensions.supported_version']);
     assert.ok(hello.length > 0, 'a ServerHello was captured');

@@ -1,6 +1,5 @@
 // `ambitctl install | uninstall | check | version`: flags → options, and which cluster: `--kubeconfig PATH` (a real
 // cluster, its current context), else the named local cluster through the kubeconfig its runner wrote.
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AmbitError } from '@ambit/core';
 import { HELP } from '../help.ts';
@@ -72,10 +71,8 @@ export async function installCommand(verb: InstallVerb, argv: readonly string[],
       const { install } = await import('./install.ts');
       const dryRun = values['dry-run'] === true;
       const set = parseSetValues(values.set ?? []);
-      // A local cluster keeps node N's hostPath P at <state dir>/nodes/N/host/P: the paths the node agent writes into
-      // the CNI config must be those (contract 1 of the local cluster; $(NODE_NAME) is expanded by its kubelet).
-      if (local && !dryRun && set['cni.hostPathPrefix'] === undefined)
-        set['cni.hostPathPrefix'] = join(localCtx().paths.stateDir, 'nodes', '$(NODE_NAME)', 'host');
+      // No cni.hostPathPrefix for a local cluster: its CNI runtime runs the plugins a node agent installs seeing the
+      // node's own directories at their node paths (local/src/net/cni.ts), as a real node's runtime does.
       await install({
         ...(dryRun ? {} : { kubeconfig: kubeconfig() }),
         overlay,

@@ -51,7 +51,7 @@ export const VALUE_SPECS = {
     parse: oneOf(ABSOLUTE, 'must be an absolute path'),
   },
   'cni.hostPathPrefix': {
-    help: 'where a node’s hostPath volumes are, as its container runtime sees them (default none; a local cluster: its state dir + /nodes/$(NODE_NAME)/host)',
+    help: 'where a node’s hostPath volumes are, as its container runtime sees them (default none: where the node has them)',
     parse: oneOf(ABSOLUTE, 'must be an absolute path'),
   },
 } as const satisfies Record<string, ValueSpec>;

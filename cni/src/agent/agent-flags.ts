@@ -24,7 +24,9 @@ CNI install (istio-cni's install-cni; cni/README.md "Install on a node"):
   --cni-conf-dir        default /host/etc/cni/net.d (the node's /etc/cni/net.d, mounted)
   --host-cni-conf-dir   --cni-conf-dir as the node's runtime sees it; default /etc/cni/net.d
   --host-cni-socket     --cni-socket as the node's runtime sees it; default the same path
-  --cni-plugin-dir      where the built ambit-cni and ambit-cni-node are; default this release's cni/bin`;
+  --cni-plugin-dir      where the built ambit-cni and ambit-cni-node are; default this release's cni/bin
+  --ready-file          written once the agent serves (with --install-cni: once ambit-cni is chained, as istio-cni's
+                        readiness), removed when it stops; the DaemonSet's readiness probe tests it`;
 /** The plugin built in this release (cni/scripts/build-plugin.mjs writes cni/bin; the image copies it there too). */
 const DEFAULT_PLUGIN_DIR = fileURLToPath(new URL('../../bin', import.meta.url));
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -44,6 +46,8 @@ export interface AgentFlags {
   readonly cniInstall?: CniInstallFlags;
   /** `--kubeconfig`, when given. */
   readonly kubeconfig?: string;
+  /** `--ready-file`, when given. */
+  readonly readyFile?: string;
   readonly logLevel: string;
 }
 
@@ -67,6 +71,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
       'host-cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
       'host-cni-socket': { type: 'string' },
       'cni-plugin-dir': { type: 'string', default: DEFAULT_PLUGIN_DIR },
+      'ready-file': { type: 'string' },
     },
   });
   const absolute = (flag: string, v: string): string => {
@@ -111,6 +116,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentFlags {
           }),
     },
     ...(kubeconfig === undefined ? {} : { kubeconfig: absolute('kubeconfig', kubeconfig) }),
+    ...(values['ready-file'] === undefined ? {} : { readyFile: absolute('ready-file', values['ready-file']) }),
     logLevel,
   };
 }

@@ -5,6 +5,7 @@
 // and exit 0, leaving every pod's capture rules in place for the next agent to take over — unless, with
 // --install-cni, the agent's DaemonSet is being deleted (uninstall-check.ts): then the plugin is un-chained and every
 // pod released first.
+import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -44,10 +45,19 @@ async function main(): Promise<void> {
   // The downward API gives the agent its pod (deploy/base/node-agent.yaml): how it finds its DaemonSet on SIGTERM.
   const podName = process.env['POD_NAME'];
   const podNamespace = process.env['POD_NAMESPACE'];
+  // Ready once pods of this node get captured when they start: the agent serves, and with --install-cni the plugin is
+  // chained (istio-cni's readiness is its installed config too), so a DaemonSet rollout means new pods are meshed.
+  let ready = false;
+  const markReady = (): void => {
+    if (ready || flags.readyFile === undefined) return;
+    ready = true;
+    writeFileSync(flags.readyFile, `${process.pid}\n`);
+  };
   let installer: CniInstaller | undefined;
-  if (flags.cniInstall !== undefined) {
+  if (flags.cniInstall === undefined) markReady();
+  else {
     try {
-      installer = await startCniInstall(flags.cniInstall, flags, kubeConfig, log);
+      installer = await startCniInstall(flags.cniInstall, flags, kubeConfig, log, markReady);
     } catch (err) {
       log.fatal({ err: errorMessage(err) }, 'CNI install failed');
       process.stderr.write(`ambit node agent: cannot install the CNI plugin: ${errorMessage(err)}\n`);
@@ -59,6 +69,7 @@ async function main(): Promise<void> {
   }
   const stop = async (signal: string): Promise<void> => {
     log.info({ signal }, 'stopping');
+    if (flags.readyFile !== undefined) await rm(flags.readyFile, { force: true });
     const verdict =
       installer !== undefined && podName !== undefined && podNamespace !== undefined && signal === 'SIGTERM'
         ? await daemonSetRemoval(new KubeClient(kubeConfig), podNamespace, podName, log)
@@ -95,7 +106,13 @@ async function main(): Promise<void> {
  * Installs the plugin next to the running agent (its socket exists by now, so the plugin's first call finds it) and
  * keeps it installed. The entry names the agent's socket and the plugin's kubeconfig as the node's runtime sees them.
  */
-async function startCniInstall(cni: CniInstallFlags, flags: AgentFlags, kc: KubeConfig, log: Logger): Promise<CniInstaller> {
+async function startCniInstall(
+  cni: CniInstallFlags,
+  flags: AgentFlags,
+  kc: KubeConfig,
+  log: Logger,
+  onChained: () => void,
+): Promise<CniInstaller> {
   const installer = createCniInstaller({
     binDir: cni.binDir,
     confDir: cni.confDir,
@@ -111,6 +128,7 @@ async function startCniInstall(cni: CniInstallFlags, flags: AgentFlags, kc: Kube
     kubeconfig: () => pluginKubeconfig(kc),
     stateFile: join(dirname(flags.options.stateFile), 'cni-install.json'),
     log,
+    onChained,
   });
   await installer.start();
   return installer;

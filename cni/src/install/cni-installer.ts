@@ -54,6 +54,8 @@ export interface CniInstallOptions {
   readonly log: Logger;
   /** Period of the full re-check besides the directory watch, ms; default 30 000. */
   readonly resyncMs?: number;
+  /** Called after every pass that left the entry chained, with the list's path (the agent's readiness); default none. */
+  readonly onChained?: (conflist: string) => void;
 }
 
 export interface CniInstaller {
@@ -87,7 +89,9 @@ export function createCniInstaller(opts: CniInstallOptions): CniInstaller {
   const pass = async (): Promise<string | undefined> => {
     await installBinaries(opts, log);
     await writeKubeconfig(opts);
-    return chain(opts, entry, log);
+    const chained = await chain(opts, entry, log);
+    if (chained !== undefined) opts.onChained?.(chained);
+    return chained;
   };
   // One pass at a time (they write the same temporary files): every pass, watch-driven or not, queues behind the last.
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmod, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hasCode } from '@ambit/core';
@@ -31,6 +32,24 @@ with open(conf["recordFile"], "a") as f:
         "cniVersion": conf.get("cniVersion"),
         "runsIn": os.readlink("/proc/self/ns/net"),
     }) + "\\n")
+if cmd == "ADD":
+    print(json.dumps(conf["prevResult"]))
+`;
+
+/**
+ * A plugin as a node agent installs one: it reads the node paths its config names and records what it saw (its own
+ * path, their contents) in a file under a node path, passing prevResult through.
+ */
+const NODE_READER = `#!/usr/bin/python3
+import json, os, sys
+conf = json.load(sys.stdin)
+cmd = os.environ["CNI_COMMAND"]
+seen = {}
+for p in conf["read"]:
+    with open(p) as f:
+        seen[p] = f.read()
+with open(conf["recordFile"], "a") as f:
+    f.write(json.dumps({"command": cmd, "argv0": sys.argv[0], "cniPath": os.environ.get("CNI_PATH"), "seen": seen}) + "\\n")
 if cmd == "ADD":
     print(json.dumps(conf["prevResult"]))
 `;
@@ -158,4 +177,57 @@ test('a missing conflist or plugin is reported, not run', async (t) => {
     cniAdd(node, attachment(podNs, 'miss0003'), log),
     (err) => hasCode(err, 'CNI_CONFIG') && /no \*\.conflist/.test(String(err)),
   );
+});
+
+test('nodeFiles: the node has only its primary config; a plugin installed into its /opt/cni/bin sees its directories', async (t) => {
+  if (!needsNetwork(t)) return;
+  const { topology, stateDir, log } = await withTopology(t, 'cninode', 1, [], { nodeFiles: true });
+  const [node] = topology.nodes;
+  assert.ok(node);
+  const host = join(stateDir, 'nodes', 'node1', 'host');
+  assert.equal(node.cniConfDir, join(host, 'etc/cni/net.d'));
+  assert.deepEqual(node.cniBinDirs, ['/usr/lib/cni', '/opt/cni/bin']);
+  const primary = JSON.parse(await readFile(join(node.cniConfDir, CNI_CONFLIST_NAME), 'utf8')) as { plugins: Array<{ type: string }> };
+  assert.deepEqual(
+    primary.plugins.map((p) => p.type),
+    ['bridge'],
+  );
+  // What the node agent does through its hostPath volumes: the plugin into /opt/cni/bin, a socket directory under
+  // /var/run, and the entry chained, naming node paths.
+  await writePlugin(join(host, 'opt/cni/bin'), 'node-reader', NODE_READER);
+  await mkdir(join(host, 'var/run/ambit'), { recursive: true });
+  await writeFile(join(host, 'var/run/ambit/agent-file'), 'of node1\n');
+  await appendPlugin(node, {
+    type: 'node-reader',
+    read: ['/var/run/ambit/agent-file', '/etc/cni/net.d/10-ambit.conflist'],
+    recordFile: '/var/run/ambit/calls.jsonl',
+  });
+  const podNs = `${topology.prefix}pod-view`;
+  await addNetns(podNs);
+  t.after(() => deleteNetns(podNs));
+  const att = attachment(podNs, 'c0ffee03');
+  assert.equal(podIpv4(await cniAdd(node, att, log)), '10.244.1.2');
+  await cniDel(node, att, log);
+  const calls = (await readFile(join(host, 'var/run/ambit/calls.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { command: string; argv0: string; cniPath: string; seen: Record<string, string> });
+  assert.deepEqual(
+    calls.map((c) => [c.command, c.argv0, c.cniPath]),
+    [
+      ['ADD', '/opt/cni/bin/node-reader', '/usr/lib/cni:/opt/cni/bin'],
+      ['DEL', '/opt/cni/bin/node-reader', '/usr/lib/cni:/opt/cni/bin'],
+    ],
+  );
+  for (const c of calls) {
+    assert.equal(c.seen['/var/run/ambit/agent-file'], 'of node1\n');
+    assert.match(c.seen['/etc/cni/net.d/10-ambit.conflist'] ?? '', /"node-reader"/);
+  }
+  // The node's directories were bound in the plugin's own mount namespace only.
+  assert.equal(existsSync('/var/run/ambit/agent-file'), false);
+  // Leases in the node's /var/lib/cni/networks; the plugin removed, the runtime no longer finds it.
+  assert.ok(existsSync(join(host, 'var/lib/cni/networks/ambit')));
+  await rm(join(host, 'opt/cni/bin/node-reader'));
+  await assert.rejects(cniAdd(node, attachment(podNs, 'c0ffee04'), log), (err) => err instanceof CniError && /not found/.test(err.message));
+  await cniDel(node, attachment(podNs, 'c0ffee04'), log).catch(() => undefined);
 });

@@ -1,8 +1,9 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
+import { wrapContainerArgv, type ContainerMount } from '../proc/container-wrapper.ts';
 import { SYSTEM_PATH, resolveExecutable, runRaw } from './exec.ts';
-import type { NodeNet } from './topology.ts';
+import type { NodeDir, NodeNet } from './topology.ts';
 
 /**
  * A CNI 1.0 runtime, the part of a kubelet/container runtime that calls plugins:
@@ -241,8 +242,10 @@ async function invokePlugin(
 ): Promise<CniResult | undefined> {
   const type = String(plugin['type']);
   if (!/^[A-Za-z0-9_.-]+$/.test(type)) throw new CniError(type, command, 'plugin type is not a plain file name');
-  const binary = node.cniBinDirs.map((dir) => resolveExecutable(join(dir, type))).find((p) => p !== undefined);
-  if (binary === undefined) throw new CniError(type, command, `plugin not found in ${node.cniBinDirs.join(':')}`);
+  // Looked up in each CNI_PATH directory at every call: a plugin a node agent installed or removed is seen at once.
+  const dir = node.cniBinDirs.find((d) => resolveExecutable(join(realPath(node, d), type)) !== undefined);
+  if (dir === undefined) throw new CniError(type, command, `plugin not found in ${node.cniBinDirs.join(':')}`);
+  const binary = join(dir, type);
   const config = { ...plugin, cniVersion: network.cniVersion, name: network.name, ...(prevResult === undefined ? {} : { prevResult }) };
   const env = {
     PATH: SYSTEM_PATH,
@@ -254,7 +257,7 @@ async function invokePlugin(
     CNI_PATH: node.cniBinDirs.join(':'),
   };
   const started = Date.now();
-  const out = await runRaw(['ip', 'netns', 'exec', node.netns, binary], {
+  const out = await runRaw(['ip', 'netns', 'exec', node.netns, ...(await nodeView(node, dir, binary))], {
     env,
     input: JSON.stringify(config),
     timeoutMs: PLUGIN_TIMEOUT_MS,
@@ -280,6 +283,38 @@ async function invokePlugin(
     throw new CniError(type, command, `result is not JSON: ${errorMessage(err)}`, undefined, err);
   }
   return parseCniResult(json, type);
+}
+
+/** Where a node path of `node` is on the host (itself unless it lies in one of the node's own directories). */
+function realPath(node: NodeNet, path: string): string {
+  const d = nodeDirOf(node.nodeDirs ?? [], path);
+  return d === undefined ? path : join(d.hostPath, path.slice(d.nodePath.length));
+}
+
+function nodeDirOf(dirs: readonly NodeDir[], path: string): NodeDir | undefined {
+  return dirs.find((d) => path === d.nodePath || path.startsWith(`${d.nodePath}/`));
+}
+
+/**
+ * argv running `binary`. A plugin installed into the node's own filesystem (the node agent's ambit-cni in the node's
+ * /opt/cni/bin) reads node paths from its config (its kubeconfig in /etc/cni/net.d, its agent's socket in
+ * /var/run/ambit): as on a real node, it runs seeing the node's directories at those paths — bound in the private
+ * mount namespace `ip netns exec` gives it (proc/container-wrapper.ts), together with every directory the node's pods
+ * made under /var/run (hostPath volumes such as the agent's socket directory). The reference plugins of /usr/lib/cni,
+ * shared with the host, read no node path but the leases directory they are given as a real path, and run as they are.
+ */
+async function nodeView(node: NodeNet, dir: string, binary: string): Promise<string[]> {
+  const dirs = node.nodeDirs;
+  if (dirs === undefined || nodeDirOf(dirs, dir) === undefined) return [binary];
+  const runDir = node.nodeVarRun;
+  const run = runDir === undefined ? [] : await readdir(runDir, { withFileTypes: true }).catch(() => []);
+  const mounts: ContainerMount[] = [
+    ...dirs,
+    ...run.filter((e) => e.isDirectory()).map((e) => ({ nodePath: join('/var/run', e.name), hostPath: join(e.parentPath, e.name) })),
+  ].map((d) => ({ source: d.hostPath, target: d.nodePath, directory: true, readOnly: false, propagation: 'None' }));
+  const stageDir = join(node.cniCacheDir, '..', 'stage');
+  await mkdir(stageDir, { recursive: true });
+  return wrapContainerArgv({ stageDir, mounts, readOnlyRoot: false, setpriv: [] }, [binary]);
 }
 
 /** Turns a failed plugin run into a CniError, with the plugin's own `msg` and `details` when it printed them. */

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AmbitError, errorMessage, type Logger } from '@ambit/core';
+import { hostPathOnNode } from '../cluster/volumes.ts';
 import { ipIn, ipNetns } from './exec.ts';
 import { addNetns, deleteNetns, killProcessesIn, listNetnsWithPrefix, loopbackUp } from './netns.ts';
 
@@ -25,12 +26,28 @@ export interface NodeNet {
   readonly podCidr: string;
   /** The node's address on its pod bridge (cni0), e.g. `10.244.1.1`. */
   readonly podGateway: string;
-  /** Holds the node's `*.conflist`, read at every pod set-up like a kubelet does. */
+  /** Holds the node's `*.conflist`, read at every pod set-up and teardown like a kubelet does (a real path). */
   readonly cniConfDir: string;
-  /** CNI_PATH: `/usr/lib/cni` first, then the caller's extra directories. */
+  /**
+   * CNI_PATH as the plugins see it: `/usr/lib/cni` first, then the caller's extra directories, or with `nodeFiles` the
+   * node's `/opt/cni/bin` (a node path).
+   */
   readonly cniBinDirs: readonly string[];
+  /**
+   * With `nodeFiles`: the node's own directories the CNI runtime uses, node path → real path (contract 1,
+   * cluster/volumes.ts hostPathOnNode); a plugin found in one of them runs with them bound at their node paths.
+   */
+  readonly nodeDirs?: readonly NodeDir[];
+  /** With `nodeFiles`: the real path of the node's `/var/run`, whose directories (sockets of node agents) plugins see. */
+  readonly nodeVarRun?: string;
   /** Cached ADD results per container (libcni's /var/lib/cni/results), for DEL and CHECK. */
   readonly cniCacheDir: string;
+}
+
+/** One directory of a node's own filesystem: where the node (and a hostPath volume) has it, and where it really is. */
+export interface NodeDir {
+  readonly nodePath: string;
+  readonly hostPath: string;
 }
 
 export interface Topology {
@@ -58,6 +75,14 @@ export interface TopologyOptions {
   readonly serviceCidr?: string;
   /** Plugins chained after `bridge` in each node's conflist (the mesh's CNI plugin), given the node. */
   readonly chainedPlugins?: (node: NodeNet) => ReadonlyArray<Record<string, unknown>>;
+  /**
+   * The node's CNI files live in its own filesystem, as on a real node: the conflist (bridge + host-local only, as a
+   * primary CNI writes it) at the node's `/etc/cni/net.d`, plugins searched in `/usr/lib/cni` then the node's
+   * `/opt/cni/bin`, leases in the node's `/var/lib/cni/networks` — the paths a hostPath DaemonSet such as Ambit's node
+   * agent (deploy/base/node-agent.yaml) writes to, so what it chains in is what runs. Default false: the conflist
+   * under the state directory's `nodes/<node>/cni`, with `chainedPlugins`.
+   */
+  readonly nodeFiles?: boolean;
 }
 
 export const UNDERLAY_BRIDGE = 'underlay';
@@ -74,7 +99,9 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
     throw new AmbitError('BAD_TOPOLOGY', `node count must be 1…200, got ${String(options.nodes)}`);
   }
   const log = options.log.child({ component: 'topology' });
-  const nodes = Array.from({ length: options.nodes }, (_, k) => nodeNet(prefix, stateDir, k + 1, options.cniBinDirs ?? []));
+  const nodes = Array.from({ length: options.nodes }, (_, k) =>
+    nodeNet(prefix, stateDir, k + 1, options.cniBinDirs ?? [], options.nodeFiles === true),
+  );
   const topology: Topology = {
     prefix,
     stateDir,
@@ -139,17 +166,28 @@ export async function removeEtcNetns(prefix: string): Promise<void> {
   await Promise.all(entries.filter((e) => e.startsWith(prefix)).map((e) => rm(join('/etc/netns', e), { recursive: true, force: true })));
 }
 
-function nodeNet(prefix: string, stateDir: string, index: number, extraBinDirs: readonly string[]): NodeNet {
-  const dir = join(stateDir, 'nodes', `node${index}`, 'cni');
+/** A node's CNI directories in its own filesystem (containerd's defaults); `nodeFiles` of TopologyOptions. */
+export const NODE_CNI_CONF_DIR = '/etc/cni/net.d';
+export const NODE_CNI_BIN_DIR = '/opt/cni/bin';
+const NODE_CNI_IPAM_DIR = '/var/lib/cni/networks';
+
+function nodeNet(prefix: string, stateDir: string, index: number, extraBinDirs: readonly string[], nodeFiles: boolean): NodeNet {
+  const name = `node${index}`;
+  const dir = join(stateDir, 'nodes', name, 'cni');
+  const nodeDirs = [NODE_CNI_CONF_DIR, NODE_CNI_BIN_DIR, NODE_CNI_IPAM_DIR].map((nodePath) => ({
+    nodePath,
+    hostPath: hostPathOnNode(stateDir, name, nodePath),
+  }));
   return {
-    name: `node${index}`,
-    netns: `${prefix}node${index}`,
+    name,
+    netns: `${prefix}${name}`,
     ip: `172.28.0.${10 + index}`,
     podCidr: `10.244.${index}.0/24`,
     podGateway: `10.244.${index}.1`,
-    cniConfDir: join(dir, 'net.d'),
-    cniBinDirs: [SYSTEM_CNI_BIN_DIR, ...extraBinDirs],
+    cniConfDir: nodeFiles ? hostPathOnNode(stateDir, name, NODE_CNI_CONF_DIR) : join(dir, 'net.d'),
+    cniBinDirs: [SYSTEM_CNI_BIN_DIR, ...(nodeFiles ? [NODE_CNI_BIN_DIR] : extraBinDirs)],
     cniCacheDir: join(dir, 'cache'),
+    ...(nodeFiles ? { nodeDirs, nodeVarRun: hostPathOnNode(stateDir, name, '/var/run') } : {}),
   };
 }
 
@@ -210,13 +248,16 @@ async function writeCniConfig(node: NodeNet, stateDir: string, chained: Readonly
         ipam: {
           type: 'host-local',
           ranges: [[{ subnet: node.podCidr, gateway: node.podGateway }]],
-          dataDir: join(stateDir, 'nodes', node.name, 'cni', 'ipam'),
+          // The reference plugins run without the node's view (net/cni.ts): told the real path of the node's leases.
+          dataDir:
+            node.nodeDirs === undefined
+              ? join(stateDir, 'nodes', node.name, 'cni', 'ipam')
+              : hostPathOnNode(stateDir, node.name, NODE_CNI_IPAM_DIR),
         },
       },
       ...chained,
     ],
   };
-  await mkdir(node.cniConfDir, { recursive: true });
-  await mkdir(node.cniCacheDir, { recursive: true });
+  for (const d of [node.cniConfDir, node.cniCacheDir, ...(node.nodeDirs ?? []).map((x) => x.hostPath)]) await mkdir(d, { recursive: true });
   await writeFile(join(node.cniConfDir, CNI_CONFLIST_NAME), `${JSON.stringify(conflist, null, 2)}\n`);
 }

@@ -33,6 +33,7 @@ import type { SourcedObject } from '../manifest/load.ts';
 import { createTopology, destroyTopology, type Topology } from '../net/topology.ts';
 import { ApiError } from '../store/api-error.ts';
 import { ObjectStore } from '../store/object-store.ts';
+import { BUILTIN_TYPES, ResourceTypeRegistry, withoutGatewayApi } from '../store/resource-types.ts';
 import { applyObjects, deleteObjects } from './apply.ts';
 import { crdDir, installCrds, readCrds } from './crds.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -41,9 +42,8 @@ import type { ClusterPaths, RunnerInfo } from './paths.ts';
 import { applyTarget, gcStore, storeView } from './store-adapter.ts';
 import type { ContainerHandle } from '../proc/supervisor.ts';
 import { buildStaleBundles } from './bundles.ts';
-import { installedCniPlugin } from './install-node.ts';
 import { SYSTEM_PATH } from '../net/exec.ts';
-import { applyTweaks, pendingRollouts, renderOverlay } from './install.ts';
+import { applyTweaks, pendingRollouts, renderOverlay, waitNodeAgents } from './install.ts';
 import { NODE_API_PORT, startNodeApi } from './node-api.ts';
 
 export interface ClusterOptions {
@@ -65,10 +65,15 @@ export interface ClusterOptions {
    * How Ambit itself is installed (AMBIT_LOCAL_INSTALL): `manifests` (default) applies deploy/overlays/local through
    * the API and waits for its rollouts, as `kubectl apply -k` would in a cluster (install.ts), so the shipped
    * manifests, flags and RBAC are what runs; `none` installs nothing, for a user (or a test) to install it with
-   * `kubectl apply -k deploy/overlays/local` or `ambitctl install` (ambient pods wait in their CNI ADD until the node
-   * agent serves them).
+   * `kubectl apply -k deploy/overlays/local` or `ambitctl install` (pods start with the primary CNI alone; each node
+   * agent captures its node's running ambient pods and chains ambit-cni in for the next ones).
    */
   readonly install?: InstallMode;
+  /**
+   * Whether Gateway API's kinds are served built in (default true). False (AMBIT_LOCAL_GATEWAY_API=none): not served
+   * until their CRDs are applied, as in a fresh kind or GKE cluster (what `ambitctl check` looks for).
+   */
+  readonly gatewayApi?: boolean;
   /**
    * Images the nodes "have" (contract 2): image repository → the host argv that is its ENTRYPOINT. Added to the
    * default, `ghcr.io/ambit-dev/ambit` → this checkout's `deploy/image/ambit` (with AMBIT_HOME=repoRoot).
@@ -113,14 +118,14 @@ export class LocalCluster {
     const objects = loadDirectory(this.opts.configDir);
     // The Ambit image maps to this checkout (localImages): like an image build, bring its bundles up to date first.
     await buildStaleBundles(this.opts.repoRoot, log);
-    // Pods are wired as in a cluster with Ambit installed: bridge + host-local, then the ambit-cni plugin.
+    // Each node's primary CNI is bridge + host-local in the node's /etc/cni/net.d, where the node agent DaemonSet
+    // chains ambit-cni in as in a cluster.
     const topology = await createTopology({
       prefix: paths.prefix,
       nodes: this.opts.nodes,
       stateDir: paths.stateDir,
       log,
-      cniBinDirs: [join(this.opts.repoRoot, 'cni', 'bin')],
-      chainedPlugins: (node) => [installedCniPlugin(paths.stateDir, node.name)],
+      nodeFiles: true,
     });
     this.#topology = topology;
     const nodeNames = topology.nodes.map((n) => n.name);
@@ -135,7 +140,12 @@ export class LocalCluster {
       nodeNames,
       { serviceAccountTokens: true },
     );
-    const store = new ObjectStore({ admission: [{ admit }], namespaces: SYSTEM_NAMESPACES, log });
+    const store = new ObjectStore({
+      admission: [{ admit }],
+      namespaces: SYSTEM_NAMESPACES,
+      log,
+      ...(this.opts.gatewayApi === false && { types: new ResourceTypeRegistry(withoutGatewayApi(BUILTIN_TYPES)) }),
+    });
     const view = storeView(store);
     bound.view = view;
     this.#view = view;
@@ -195,14 +205,16 @@ export class LocalCluster {
         new Kubelet(view, { topology, node, logDir: paths.logDir, defaultWorkdir: this.opts.configDir, log, events, images, tokens }),
     );
     if (this.#mode === 'manifests') {
-      // Ambit first, as a user installs it before their apps; pods of ambient namespaces wait in their CNI ADD (the
-      // kubelet retries the sandbox) until the node agent and ztunnel of their node are up.
+      // Ambit first, as a user installs it before their apps: the apps once every node agent has chained ambit-cni in
+      // (its readiness), so their ambient pods are captured as they start; their CNI ADD waits (the kubelet retries
+      // the sandbox) until the node's ztunnel is up too.
       const install = applyTweaks(await renderOverlay(this.opts.repoRoot), {
         ...(this.opts.certTtlSeconds !== undefined && { certTtlSeconds: this.opts.certTtlSeconds }),
         ...(this.opts.waypointCommand !== undefined && { waypointCommand: this.opts.waypointCommand }),
         ...(this.opts.ztunnelNodeOptions !== undefined && { ztunnelNodeOptions: this.opts.ztunnelNodeOptions }),
       });
       applyObjects(target, install);
+      await waitNodeAgents(store, this.opts.readyTimeoutMs);
     }
     applyObjects(target, objects);
     this.#watch = new ManifestWatch(this.opts.configDir, target, log);

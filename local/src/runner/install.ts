@@ -106,6 +106,22 @@ export function pendingRollouts(store: ObjectStore, namespace = 'ambit-system'):
   return late;
 }
 
+/**
+ * Resolves once the node-agent DaemonSet has rolled out: its readiness is ambit-cni chained into each node's CNI config
+ * (deploy/base/node-agent.yaml), so pods created from then on are captured as they start, as when a user installs
+ * Ambit and then their apps. Throws after `timeoutMs` saying what is late.
+ */
+export async function waitNodeAgents(store: ObjectStore, timeoutMs: number, namespace = 'ambit-system'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const late = pendingRollouts(store, namespace).filter((l) => l.startsWith('daemonset/ambit-node-agent'));
+    if (late.length === 0) return;
+    if (Date.now() > deadline)
+      throw new AmbitError('CLUSTER_NOT_READY', `Ambit's node agents not ready after ${timeoutMs / 1000}s: ${late.join('; ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function rolloutPending(obj: KubeObject): string | undefined {
   const st = asRecord(obj['status']);
   const num = (k: string): number => (typeof st[k] === 'number' ? st[k] : 0);

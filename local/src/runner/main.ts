@@ -53,6 +53,12 @@ if (install !== 'manifests' && install !== 'none') {
   process.stderr.write(`AMBIT_LOCAL_INSTALL must be manifests or none, got ${JSON.stringify(install)}\n`);
   process.exit(2);
 }
+// AMBIT_LOCAL_GATEWAY_API=none: Gateway API's kinds are served only once their CRDs are applied (cluster.ts gatewayApi).
+const gatewayApi = process.env['AMBIT_LOCAL_GATEWAY_API'] ?? 'builtin';
+if (gatewayApi !== 'builtin' && gatewayApi !== 'none') {
+  process.stderr.write(`AMBIT_LOCAL_GATEWAY_API must be builtin or none, got ${JSON.stringify(gatewayApi)}\n`);
+  process.exit(2);
+}
 const cluster = new LocalCluster({
   paths,
   nodes: Number(values.nodes),
@@ -63,6 +69,7 @@ const cluster = new LocalCluster({
   ...(waypointCommand !== undefined && waypointCommand !== '' && { waypointCommand }),
   ...(ztunnelNodeOptions !== undefined && ztunnelNodeOptions !== '' && { ztunnelNodeOptions }),
   install,
+  gatewayApi: gatewayApi === 'builtin',
   log,
 });
 

@@ -104,6 +104,14 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ]),
 ];
 
+/** Gateway API's group: served built in, or (`withoutGatewayApi`) left to CRDs, as in a fresh kind or GKE cluster. */
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+
+/** The built-in types without Gateway API's: a cluster that serves those kinds once their CRDs are applied. */
+export function withoutGatewayApi(types: readonly ResourceType[]): ResourceType[] {
+  return types.filter((t) => t.group !== GATEWAY_API_GROUP);
+}
+
 /** Opaque saved state of a registry, for transaction rollback. */
 export interface RegistrySnapshot {
   readonly types: readonly ResourceType[];
