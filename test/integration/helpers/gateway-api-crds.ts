@@ -3,6 +3,7 @@
 // Each declares what the real one does for the API (group, names, scope, served versions, status subresource); the
 // schemas are left open, so the API accepts what the real CRDs would and more (these tests write no Gateway objects
 // that the real schemas would refuse).
+import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
@@ -35,4 +36,22 @@ export function gatewayApiCrds(bundleVersion = 'v1.2.1'): string {
   ]
     .map((c) => `---\n${stringify(c)}`)
     .join('');
+}
+
+/** `ambitctl check`'s verdict on a cluster without Gateway API: every missing kind named, then the fix. */
+export function assertGatewayApiMissing(stdout: string): void {
+  assert.ok(
+    stdout.includes(
+      `✖ Gateway API CRDs missing: gatewayclasses.${GATEWAY_GROUP} (GatewayClass v1), gateways.${GATEWAY_GROUP} (Gateway v1), ` +
+        `httproutes.${GATEWAY_GROUP} (HTTPRoute v1), grpcroutes.${GATEWAY_GROUP} (GRPCRoute v1), ` +
+        `referencegrants.${GATEWAY_GROUP} (ReferenceGrant v1beta1)`,
+    ),
+    stdout,
+  );
+  assert.ok(
+    stdout.includes(
+      '    fix: install Gateway API v1.2.1 (standard channel): kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/standard-install.yaml',
+    ),
+    stdout,
+  );
 }
