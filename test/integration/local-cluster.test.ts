@@ -314,9 +314,10 @@ describe('local cluster: 2 nodes × 2 pods', { concurrency: false }, () => {
     for (const node of ['node1', 'node2']) components.push(['ztunnel', node], ['node-agent', node]);
     for (const [component, node] of components) {
       const pid = componentPid(paths, component, node);
-      // The running binary itself, as `node --version` inside the process's container would report it.
+      // The running binary itself, as `node --version` inside the process's container would report it (through
+      // /proc: its path is the container's view, under the image's /opt/ambit).
       const exe = readlinkSync(`/proc/${pid}/exe`);
-      const version = await run([exe, '--version']);
+      const version = await run([`/proc/${pid}/exe`, '--version']);
       assert.match(version.stdout, /^v24\./, `${component} ${node ?? ''} (pid ${pid}): ${exe} is ${version.stdout.trim()}`);
     }
   });
