@@ -1,9 +1,10 @@
-// Issue 15 §3 acceptance on a 2-node local cluster: ztunnel restarted or upgraded without a dropped connection
-// (contract 7). Two clients, one per node, each send 200 HTTP requests/s on new connections to the server on the
-// other node, while both nodes' ztunnels are replaced the way the DaemonSet's rolling update does it (maxSurge 1:
-// new ztunnel ready, then old one SIGTERMed; helpers/ztunnel-rollout.ts), then both node agents and the controller
-// are restarted: not one request may fail. Long-lived connections opened before a replacement keep working until
-// the old ztunnel's drain deadline, on the outbound side (node 1's ztunnel) and on the inbound side (node 2's).
+// Issue 15 §3 acceptance on a 2-node local cluster that installs Ambit from deploy/ (AMBIT_LOCAL_INSTALL=manifests):
+// ztunnel restarted or upgraded without a dropped connection (contract 7). Two clients, one per node, each send 200
+// HTTP requests/s on new connections to the server on the other node, while the operator runs `kubectl rollout
+// restart ds/ztunnel` (maxSurge 1: per node the new ztunnel turns ready, then the old one is SIGTERMed and drains),
+// then `kubectl rollout restart` of the controller Deployment and the node-agent DaemonSet: not one request may fail.
+// Long-lived connections open across the restart keep working until the drain deadline of the first old ztunnel
+// they pass, one on its outbound side and one on its inbound side (helpers/ztunnel-rollout.ts reads when it stopped).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,18 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, requirePrivileges } from '@ambit/core/testing';
-import { clusterPaths, nodeComponentPaths } from '@ambit/local';
-import { controllerPaths, controllerReady } from '../../local/src/runner/controller-process.ts';
-import { ZTUNNEL_DRAIN_SECONDS } from '../../local/src/runner/node-components.ts';
-import { ambitctl, downAndCheckClean, fixtureCopy, pods, REPO } from './helpers/ambitctl.ts';
-import { replaceZtunnel, type ZtunnelReplacement } from './helpers/ztunnel-rollout.ts';
+import { clusterPaths } from '@ambit/local';
+import { ambitctl, downAndCheckClean, fixtureCopy, pods, REPO, run } from './helpers/ambitctl.ts';
+import { watchOldZtunnels, ztunnelDrainSeconds, type OldZtunnel } from './helpers/ztunnel-rollout.ts';
 
 const CLUSTER = 'it-handover';
 const paths = clusterPaths(CLUSTER);
 const NS = 'handover';
 const RATE = 200;
-const DRAIN_MS = ZTUNNEL_DRAIN_SECONDS * 1000;
-const NEEDS = { root: true, executables: ['/usr/lib/cni/bridge', '/usr/sbin/nft', '/usr/sbin/sysctl', '/usr/sbin/ip'] };
+const NEEDS = { root: true, executables: ['/usr/lib/cni/bridge', '/usr/sbin/nft', '/usr/sbin/sysctl', '/usr/sbin/ip', '/usr/bin/kubectl'] };
 
 let dir = '';
 let work = '';
@@ -84,30 +82,17 @@ interface HoldResult {
   readonly error: string | null;
 }
 
-function pidIn(file: string): number {
-  return Number(readFileSync(file, 'utf8').trim());
+/** `kubectl -n ambit-system …` against the test cluster, as an operator runs it; fails with its output. */
+async function kubectl(args: readonly string[], timeoutMs = 30_000): Promise<string> {
+  const r = await run(['kubectl', '--kubeconfig', paths.kubeconfig, '-n', 'ambit-system', ...args], { timeoutMs });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
 }
 
-function logHas(file: string, pid: number, msg: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return false;
-  }
-  return text.split('\n').some((l) => l.includes(`"pid":${pid},`) && l.includes(`"msg":"${msg}"`));
-}
-
-/** SIGTERMs the process in `pidFile` and waits for its supervisor's replacement to pass `isUp`. */
-async function restart(pidFile: string, isUp: (pid: number) => boolean | Promise<boolean>): Promise<number> {
-  const old = pidIn(pidFile);
-  process.kill(old, 'SIGTERM');
-  return eventually(async () => {
-    const pid = pidIn(pidFile);
-    assert.notEqual(pid, old, `${pidFile}: a new process`);
-    assert.ok(await isUp(pid), `${pidFile}: pid ${pid} is up`);
-    return pid;
-  }, 20_000);
+/** `kubectl rollout restart`, then `kubectl rollout status` until every replica runs the new template. */
+async function rolloutRestart(what: string): Promise<void> {
+  await kubectl(['rollout', 'restart', what]);
+  await kubectl(['rollout', 'status', what, '--timeout=120s'], 130_000);
 }
 
 /**
@@ -115,17 +100,19 @@ async function restart(pidFile: string, isUp: (pid: number) => boolean | Promise
  * shortly before the deadline (every 50 ms; the slack is for a busy 2-core machine), it was not closed before it, and
  * it was closed by the time the old ztunnel had exited.
  */
-function assertHeldUntilDrainDeadline(what: string, held: HoldResult, r: ZtunnelReplacement): void {
-  const deadline = r.sigtermAtMs + DRAIN_MS;
-  const detail = `(SIGTERM at 0 ms: ${JSON.stringify({ ...held, lastEchoAtMs: rel(held.lastEchoAtMs, r), closedAtMs: rel(held.closedAtMs, r) })})`;
+function assertHeldUntilDrainDeadline(what: string, held: HoldResult, old: OldZtunnel, drainMs: number): void {
+  const deadline = old.sigtermAtMs + drainMs;
+  const detail = `(SIGTERM at 0 ms, exited at ${old.exitedAtMs - old.sigtermAtMs} ms: ${holdJson(held, old)})`;
   assert.ok(held.lastEchoAtMs !== null && held.lastEchoAtMs >= deadline - 600, `${what}: echoes went on until the deadline ${detail}`);
   assert.ok(held.closedAtMs !== null, `${what}: the old ztunnel closed it at its deadline ${detail}`);
-  assert.ok(held.closedAtMs >= deadline - 100, `${what}: not closed before the ${DRAIN_MS} ms drain deadline ${detail}`);
-  assert.ok(held.closedAtMs <= r.exitedAtMs + 1000, `${what}: closed by the time the old ztunnel exited ${detail}`);
+  assert.ok(held.closedAtMs >= deadline - 100, `${what}: not closed before the ${drainMs} ms drain deadline ${detail}`);
+  assert.ok(held.closedAtMs <= old.exitedAtMs + 1000, `${what}: closed by the time the old ztunnel exited ${detail}`);
 }
 
-function rel(atMs: number | null, r: ZtunnelReplacement): number | null {
-  return atMs === null ? null : atMs - r.sigtermAtMs;
+/** The hold's result with its times from the old ztunnel's SIGTERM. */
+function holdJson(held: HoldResult, old: OldZtunnel): string {
+  const rel = (atMs: number | null): number | null => (atMs === null ? null : atMs - old.sigtermAtMs);
+  return JSON.stringify({ ...held, lastEchoAtMs: rel(held.lastEchoAtMs), closedAtMs: rel(held.closedAtMs) });
 }
 
 describe('ztunnel hand-over: rolling replacement under load', { concurrency: false }, () => {
@@ -145,9 +132,10 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
     await downAndCheckClean(CLUSTER, dir, work);
   });
 
-  test('both ztunnels replaced, both node agents and the controller restarted: 0 failed requests at 200/s each way; long-lived connections last until the drain deadline', async (t) => {
+  test('kubectl rollout restart of ztunnel, then of the controller and the node agents: 0 failed requests at 200/s each way; long-lived connections last until the drain deadline', async (t) => {
     if (!requirePrivileges(t, NEEDS)) return;
     assert.ok(ready, 'the cluster came up');
+    const drainMs = (await ztunnelDrainSeconds(paths)) * 1000;
     const stop = join(work, 'stop');
     const app = (name: string): string => join(dir, 'apps', name);
     const loops = [
@@ -155,59 +143,73 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
       startInPod('client2', ['node', app('loop.mjs'), ip('server1'), '8080', String(RATE), stop]),
     ];
     const opened = (p: InPodProcess): Promise<void> => eventually(() => assert.match(p.stdout(), /^open$/m), 15_000);
-    const holds: Array<{ what: string; held: Promise<string>; r: ZtunnelReplacement }> = [];
+    // Each crosses both nodes' ztunnels (its source node's outbound side, its destination node's inbound side), so
+    // whichever node the DaemonSet controller replaces first, its old ztunnel carries one of them on each side, and
+    // both are cut at that ztunnel's drain deadline.
+    const holds = [
+      {
+        from: 'client1',
+        fromNode: 'node1',
+        to: 'server2',
+        run: startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop]),
+      },
+      {
+        from: 'client2',
+        fromNode: 'node2',
+        to: 'server1',
+        run: startInPod('client2', ['node', app('hold-echo.mjs'), ip('server1'), '7000', stop]),
+      },
+    ];
     // What was done when (ms from the start of the loops), to line failures up with.
     const startedAtMs = Date.now();
     const steps: string[] = [];
     const step = (what: string): void => void steps.push(`${Date.now() - startedAtMs} ms ${what}`);
+    let olds: OldZtunnel[];
     try {
-      // Through node 1's ztunnel outbound: cut when node 1's old ztunnel reaches its deadline.
-      const outboundHold = startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop]);
-      // Started now, connected after node 1's replacement (through the new node 1 ztunnel, into node 2's old one): cut
-      // when node 2's old ztunnel reaches its deadline.
-      const go = join(work, 'go');
-      const inboundHold = startInPod('client1', ['node', app('hold-echo.mjs'), ip('server2'), '7000', stop, go]);
-      await opened(outboundHold);
-      step('replace node1 ztunnel');
-      const r1 = await replaceZtunnel(CLUSTER, 'node1');
-      step(`node1: old ztunnel SIGTERMed at ${r1.sigtermAtMs - startedAtMs} ms, exited`);
-      writeFileSync(go, '');
-      await opened(inboundHold);
-      step('replace node2 ztunnel');
-      const r2 = await replaceZtunnel(CLUSTER, 'node2');
-      step(`node2: old ztunnel SIGTERMed at ${r2.sigtermAtMs - startedAtMs} ms, exited`);
-      holds.push({ what: 'outbound long-lived connection (node1 ztunnel replaced)', held: outboundHold.done, r: r1 });
-      holds.push({ what: 'inbound long-lived connection (node2 ztunnel replaced)', held: inboundHold.done, r: r2 });
-
-      // Both node agents and the controller at once: the harshest order, and the shortest test.
-      step('restart both node agents and the controller');
-      const ctl = controllerPaths(paths.stateDir);
+      await Promise.all(holds.map((h) => opened(h.run)));
+      step(`long-lived connections open; load average ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+      // The old ztunnels drain for up to drainMs each, one node after the other (maxSurge 1).
+      const old = watchOldZtunnels(paths, ['node1', 'node2'], 2 * drainMs + 90_000);
+      step('kubectl rollout restart ds/ztunnel');
+      await kubectl(['rollout', 'restart', 'ds/ztunnel']);
+      // The roll-out completes once the old pods are gone, i.e. after their drain (as kube's DaemonSet status counts
+      // a node updated only when its oldest pod is): the controller and the node agents are restarted meanwhile, as
+      // soon as every node's new ztunnel is ready and its old one draining — the harshest order, and the shortest test.
+      const ztunnelRolledOut = kubectl(['rollout', 'status', 'ds/ztunnel', '--timeout=120s'], 130_000).then(() =>
+        step('ztunnel rolled out'),
+      );
+      ztunnelRolledOut.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+      await old.stopping;
+      step('every node: new ztunnel ready, old one draining; kubectl rollout restart deploy/ambit-controller ds/ambit-node-agent');
       await Promise.all([
-        ...['node1', 'node2'].map((node) =>
-          restart(nodeComponentPaths(paths.stateDir, node).agentPid, (pid) =>
-            logHas(join(paths.logDir, 'ambit-system', `node-agent-${node}`, 'node-agent.log'), pid, 'snapshot replayed to ztunnel'),
-          ),
-        ),
-        restart(ctl.pidFile, () => controllerReady(ctl.debugSocket)),
+        rolloutRestart('deploy/ambit-controller').then(() => step('controller rolled out')),
+        rolloutRestart('ds/ambit-node-agent').then(() => step('node agents rolled out')),
+        ztunnelRolledOut,
       ]);
-      step('all back');
+      olds = await old.exited;
+      for (const o of olds)
+        step(`${o.node}: old ztunnel ${o.pod} SIGTERMed at ${o.sigtermAtMs - startedAtMs} ms, exited at ${o.exitedAtMs - startedAtMs} ms`);
     } finally {
       writeFileSync(stop, '');
     }
     // Everything is reported before anything is asserted, so one run shows the whole picture.
     const results = await Promise.all(loops.map(async (l) => lastJson<LoopResult>(await l.done)));
-    t.diagnostic(`steps: ${steps.join('; ')}`);
+    t.diagnostic(`steps: ${steps.join('; ')}; load average ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
     for (const [i, r] of results.entries())
       t.diagnostic(`client${i + 1}: ${JSON.stringify({ ...r, failures: r.failures.map(([at, e]) => `${at - startedAtMs} ms ${e}`) })}`);
-    const held = await Promise.all(holds.map(async (h) => ({ ...h, result: lastJson<HoldResult>(await h.held) })));
-    for (const h of held)
-      t.diagnostic(
-        `${h.what}: ${JSON.stringify({ ...h.result, lastEchoAtMs: rel(h.result.lastEchoAtMs, h.r), closedAtMs: rel(h.result.closedAtMs, h.r) })}`,
-      );
+    const first = olds[0];
+    assert.ok(first !== undefined, 'an old ztunnel was replaced');
+    const held = await Promise.all(
+      holds.map(async (h) => {
+        const side = `${h.from} → ${h.to}, through ${first.node}'s old ztunnel ${h.fromNode === first.node ? 'outbound' : 'inbound'}`;
+        return { what: `long-lived connection ${side}`, result: lastJson<HoldResult>(await h.run.done) };
+      }),
+    );
+    for (const h of held) t.diagnostic(`${h.what}: ${holdJson(h.result, first)}`);
     for (const [i, r] of results.entries()) {
       assert.equal(r.failed, 0, `client${i + 1}: failed requests ${JSON.stringify(r.errors)}`);
       assert.ok(r.sent >= RATE * r.seconds * 0.9, `client${i + 1}: ${r.sent} requests in ${r.seconds} s is the rate asked`);
     }
-    for (const h of held) assertHeldUntilDrainDeadline(h.what, h.result, h.r);
+    for (const h of held) assertHeldUntilDrainDeadline(h.what, h.result, first, drainMs);
   });
 });
