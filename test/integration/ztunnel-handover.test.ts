@@ -2,7 +2,7 @@
 // ztunnel restarted or upgraded without a dropped connection (contract 7). Two clients, one per node, each send 200
 // HTTP requests/s on new connections to the server on the other node, while the operator runs `kubectl rollout
 // restart ds/ztunnel` (maxSurge 1: per node the new ztunnel turns ready, then the old one is SIGTERMed and drains),
-// then `kubectl rollout restart` of the controller Deployment and the node-agent DaemonSet: not one request may fail.
+// then `kubectl rollout restart` of the controller Deployment and of the node-agent DaemonSet: not one request may fail.
 // Long-lived connections open across the restart keep working until the drain deadline of the first old ztunnel
 // they pass, one on its outbound side and one on its inbound side (helpers/ztunnel-rollout.ts reads when it stopped).
 import assert from 'node:assert/strict';
@@ -73,6 +73,8 @@ interface LoopResult {
   readonly seconds: number;
   /** The first failures: [sentAtMs, error]. */
   readonly failures: ReadonlyArray<readonly [number, string]>;
+  /** The first times the client itself did not run for over 1 s: [resumedAtMs, gapMs]. */
+  readonly stalls: ReadonlyArray<readonly [number, number]>;
 }
 
 interface HoldResult {
@@ -173,19 +175,21 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
       step('kubectl rollout restart ds/ztunnel');
       await kubectl(['rollout', 'restart', 'ds/ztunnel']);
       // The roll-out completes once the old pods are gone, i.e. after their drain (as kube's DaemonSet status counts
-      // a node updated only when its oldest pod is): the controller and the node agents are restarted meanwhile, as
-      // soon as every node's new ztunnel is ready and its old one draining — the harshest order, and the shortest test.
+      // a node updated only when its oldest pod is): the controller and then the node agents are restarted meanwhile,
+      // as soon as every node's new ztunnel is ready and its old one draining, which keeps the test short. One after
+      // the other, as an operator would: on two busy cores, starting both at once (and a new ztunnel just before) stalls
+      // every proxy for seconds, which would measure the machine rather than the hand-over.
       const ztunnelRolledOut = kubectl(['rollout', 'status', 'ds/ztunnel', '--timeout=120s'], 130_000).then(() =>
         step('ztunnel rolled out'),
       );
       ztunnelRolledOut.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
       await old.stopping;
-      step('every node: new ztunnel ready, old one draining; kubectl rollout restart deploy/ambit-controller ds/ambit-node-agent');
-      await Promise.all([
-        rolloutRestart('deploy/ambit-controller').then(() => step('controller rolled out')),
-        rolloutRestart('ds/ambit-node-agent').then(() => step('node agents rolled out')),
-        ztunnelRolledOut,
-      ]);
+      step('every node: new ztunnel ready, old one draining; kubectl rollout restart deploy/ambit-controller');
+      await rolloutRestart('deploy/ambit-controller');
+      step('controller rolled out; kubectl rollout restart ds/ambit-node-agent');
+      await rolloutRestart('ds/ambit-node-agent');
+      step('node agents rolled out');
+      await ztunnelRolledOut;
       olds = await old.exited;
       for (const o of olds)
         step(`${o.node}: old ztunnel ${o.pod} SIGTERMed at ${o.sigtermAtMs - startedAtMs} ms, exited at ${o.exitedAtMs - startedAtMs} ms`);
@@ -194,9 +198,17 @@ describe('ztunnel hand-over: rolling replacement under load', { concurrency: fal
     }
     // Everything is reported before anything is asserted, so one run shows the whole picture.
     const results = await Promise.all(loops.map(async (l) => lastJson<LoopResult>(await l.done)));
-    t.diagnostic(`steps: ${steps.join('; ')}; load average ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+    t.diagnostic(
+      `steps (from ${new Date(startedAtMs).toISOString()}): ${steps.join('; ')}; load average ${readFileSync('/proc/loadavg', 'utf8').trim()}`,
+    );
     for (const [i, r] of results.entries())
-      t.diagnostic(`client${i + 1}: ${JSON.stringify({ ...r, failures: r.failures.map(([at, e]) => `${at - startedAtMs} ms ${e}`) })}`);
+      t.diagnostic(
+        `client${i + 1}: ${JSON.stringify({
+          ...r,
+          failures: r.failures.map(([at, e]) => `${at - startedAtMs} ms ${e}`),
+          stalls: r.stalls.map(([at, gap]) => `${at - startedAtMs} ms after ${gap} ms`),
+        })}`,
+      );
     const first = olds[0];
     assert.ok(first !== undefined, 'an old ztunnel was replaced');
     const held = await Promise.all(

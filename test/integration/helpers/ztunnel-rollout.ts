@@ -172,7 +172,7 @@ export function watchOldZtunnels(paths: ClusterPaths, nodes: readonly string[], 
         failStopping(error);
         reject(error);
       }
-    }, 20);
+    }, 50);
   });
   return { stopping, exited };
 }
