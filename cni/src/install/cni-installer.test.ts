@@ -2,7 +2,7 @@
 // chained entry, a `.conf` becomes a list and comes back on uninstall, installs are idempotent, the entry follows the
 // primary when its file is rewritten or a new primary appears, and uninstall removes exactly what was added.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
@@ -135,6 +135,29 @@ test('a second install changes nothing; a changed entry or plugin replaces the o
     type: 'ambit-cni',
   });
   assert.equal(await read(join(n.binDir, 'ambit-cni')), 'front end v2');
+});
+
+test('one installer re-checks a plugin file once it or its source changed, even to the same size', async (t) => {
+  const n = await node(t);
+  const installer = createCniInstaller(n.options);
+  await installer.install();
+  const dest = join(n.binDir, 'ambit-cni');
+  assert.equal(await read(dest), 'front end v1');
+  // Passes remember what they found equal (so the ~120 MB Node is not hashed again every pass): a change of the
+  // installed file in place, its mtime set back far from the remembered one, must still be seen.
+  await writeFile(dest, 'front end XX');
+  await utimes(dest, 1000, 1000);
+  await installer.install();
+  assert.equal(await read(dest), 'front end v1', 'the installed file, changed in place, is put back');
+  // A new source of the same size (replaced by rename, as an image layer or an upgrade does).
+  const src = join(n.sourceBinDir, 'ambit-cni');
+  await writeFile(`${src}.new`, 'front end v2');
+  await rename(`${src}.new`, src);
+  await installer.install();
+  assert.equal(await read(dest), 'front end v2', 'a new source of the same size is installed');
+  const inode = (await stat(dest)).ino;
+  await installer.install();
+  assert.equal((await stat(dest)).ino, inode, 'nothing changed: nothing rewritten');
 });
 
 test('a single .conf becomes a .conflist holding it; uninstall restores the .conf exactly', async (t) => {

@@ -8,7 +8,7 @@
 //   converted list); the original bytes are kept in the installer's state file meanwhile;
 // - the plugin's Node fallback gets its own Node (see installBinaries).
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AmbitError, errorMessage, isRecord, type Logger } from '@ambit/core';
@@ -85,9 +85,10 @@ export function createCniInstaller(opts: CniInstallOptions): CniInstaller {
   let running: Promise<unknown> = Promise.resolve();
   let queued = false;
   let stopped = false;
+  const verified: VerifiedFiles = new Map();
 
   const pass = async (): Promise<string | undefined> => {
-    await installBinaries(opts, log);
+    await installBinaries(opts, verified, log);
     await writeKubeconfig(opts);
     const chained = await chain(opts, entry, log);
     if (chained !== undefined) opts.onChained?.(chained);
@@ -274,23 +275,43 @@ async function unchainFile(opts: CniInstallOptions, file: string, log: Logger): 
  * front end runs it with that Node), as a self-contained plugin would carry its runtime. Where the bin directory is on
  * the same filesystem as the source, a hard link replaces the ~120 MB copy.
  */
-async function installBinaries(opts: CniInstallOptions, log: Logger): Promise<void> {
+async function installBinaries(opts: CniInstallOptions, verified: VerifiedFiles, log: Logger): Promise<void> {
   await mkdir(opts.binDir, { recursive: true });
   for (const f of PLUGIN_FILES) {
-    if (await installFile(join(opts.sourceBinDir, f), join(opts.binDir, f))) log.info({ file: join(opts.binDir, f) }, 'installed');
+    if (await installFile(join(opts.sourceBinDir, f), join(opts.binDir, f), verified))
+      log.info({ file: join(opts.binDir, f) }, 'installed');
   }
   if (opts.nodeBinary !== undefined) {
     await mkdir(join(opts.binDir, NODE_DIR), { recursive: true });
     const dest = join(opts.binDir, NODE_DIR, 'node');
-    if (await installFile(opts.nodeBinary, dest)) log.info({ file: dest }, 'installed the fallback Node');
+    if (await installFile(opts.nodeBinary, dest, verified)) log.info({ file: dest }, 'installed the fallback Node');
   }
 }
 
+/**
+ * Per installed file, the source's and the file's stat when this installer last found them equal (or made them so).
+ * Without it every pass (each config directory event, each resync: every 30 s) read and hashed the ~120 MB Node twice
+ * when it is a copy, close to a CPU-second a pass, and the agent's own kubeconfig write at start brought a second pass.
+ * A write to either file, in place or by rename, changes its size, mtime, ctime or inode, and so hashes it again.
+ */
+type VerifiedFiles = Map<string, { readonly src: string; readonly dest: string }>;
+
+function statKey(s: Stats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+}
+
 /** Copies (or links) src to dest unless dest has the same content; mode 0755. Returns whether it wrote. */
-async function installFile(src: string, dest: string): Promise<boolean> {
+async function installFile(src: string, dest: string, verified: VerifiedFiles): Promise<boolean> {
   const [s, d] = await Promise.all([stat(src), stat(dest).catch(() => undefined)]);
-  if (d !== undefined && ((s.dev === d.dev && s.ino === d.ino) || (s.size === d.size && (await sha256(src)) === (await sha256(dest)))))
-    return false;
+  if (d !== undefined) {
+    const known = verified.get(dest);
+    if (known !== undefined && known.src === statKey(s) && known.dest === statKey(d)) return false;
+    if ((s.dev === d.dev && s.ino === d.ino) || (s.size === d.size && (await sha256(src)) === (await sha256(dest)))) {
+      verified.set(dest, { src: statKey(s), dest: statKey(d) });
+      return false;
+    }
+  }
+  verified.delete(dest);
   const tmp = `${dest}.${process.pid}.tmp`;
   await rm(tmp, { force: true });
   // A link shares the source's mode: only an executable source may be linked.
@@ -305,6 +326,7 @@ async function installFile(src: string, dest: string): Promise<boolean> {
     await chmod(tmp, 0o755);
   }
   await rename(tmp, dest);
+  verified.set(dest, { src: statKey(s), dest: statKey(await stat(dest)) });
   return true;
 }
 
