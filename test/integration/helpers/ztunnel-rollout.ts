@@ -174,5 +174,6 @@ export function watchOldZtunnels(paths: ClusterPaths, nodes: readonly string[], 
       }
     }, 50);
   });
+  exited.catch(() => undefined); // likewise, while the caller awaits other steps first
   return { stopping, exited };
 }
