@@ -326,19 +326,21 @@ export function createHbonePool(options: HbonePoolOptions): HbonePool {
       const failure = (cause: Error | undefined): HboneError => {
         if (!entry.gotSettings) return connectFailure(entry, req);
         const rst = stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR;
-        // Node's HTTP/2 server answers a HEADERS it cannot take with RST_STREAM ENHANCE_YOUR_CALM before the stream
-        // exists: its count of open streams is at SETTINGS_MAX_CONCURRENT_STREAMS (under load that count lags behind
-        // the ends of the streams, so it is reached before our own count is) or its session memory is spent. Like
-        // REFUSED_STREAM the CONNECT was not processed; this session is full for now, so it takes no new streams and
-        // closes once its tunnels end, and the retry goes to another one.
-        const calm = rst === constants.NGHTTP2_ENHANCE_YOUR_CALM && entry.gotSettings;
-        if (calm && !entry.draining) {
+        // A stream the peer did not process, so safe to send again, on another session, since this one takes no more:
+        // - REFUSED_STREAM: a draining ztunnel refuses what reaches it past its GOAWAY (RFC 9113 §8.7), and its
+        //   GOAWAY may still be in flight; retried on the same session it is refused again (a hand-over under load
+        //   lost 38 requests so, each refused three times);
+        // - ENHANCE_YOUR_CALM: Node's HTTP/2 server answers a HEADERS it cannot take so, before the stream exists: its
+        //   count of open streams is at SETTINGS_MAX_CONCURRENT_STREAMS (under load that count lags behind the ends of
+        //   the streams, so it is reached before our own count is) or its session memory is spent.
+        // Either way the session takes no new streams and closes once its tunnels end; the retry goes to another one.
+        const refusedCode = rst === constants.NGHTTP2_REFUSED_STREAM || rst === constants.NGHTTP2_ENHANCE_YOUR_CALM;
+        if (refusedCode && !entry.draining) {
           entry.draining = true;
-          log.debug({ session: entry.id }, 'peer refused a stream (ENHANCE_YOUR_CALM): session retired');
+          log.debug({ session: entry.id, rst: rstCodeName(rst) }, 'peer refused a stream: session retired');
           if (entry.session !== undefined && !entry.session.closed) entry.session.close();
         }
-        // Not processed by the server, so safe to send again on another session.
-        const refused = rst === constants.NGHTTP2_REFUSED_STREAM || calm || entry.goaway;
+        const refused = refusedCode || entry.goaway;
         return new HboneError(
           refused ? 'HBONE_STREAM_REFUSED' : 'HBONE_STREAM_RESET',
           `HBONE CONNECT to ${req.authority} reset (${rstCodeName(rst)}) before a response`,

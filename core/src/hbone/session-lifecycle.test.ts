@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants, createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { silentLogger } from '../log.ts';
@@ -154,6 +155,42 @@ test('an unconnected socket from the factory (the in-namespace fd case) is conne
     await echoOnce(await h.open(h.upstreams.echo), 'via an unconnected socket');
     assert.deepEqual(hops, [{ hop: h.nextHop, src: h.clientId }]);
   } finally {
+    await h.close();
+  }
+});
+
+test('a stream the peer refuses (REFUSED_STREAM: a draining ztunnel) retires its session; the retry opens a new one', async () => {
+  const h = await startHarness();
+  // The first connection meets a peer that refuses every stream, as a ztunnel past its GOAWAY does with streams it
+  // will not process; later connections reach the real server (the old ztunnel stopped accepting, the new one took over).
+  let refused = 0;
+  const refusing = createSecureServer({
+    key: h.serverCert.key,
+    cert: h.serverCert.certChain.join('\n'),
+    ca: [h.pki.rootPem],
+    requestCert: true,
+    ALPNProtocols: ['h2'],
+  });
+  refusing.on('stream', (stream) => {
+    refused += 1;
+    stream.on('error', () => {}); // closing with an error code also raises it on this end
+    stream.close(constants.NGHTTP2_REFUSED_STREAM);
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  refusing.on('session', (s) => sessions.add(s));
+  let connections = 0;
+  h.route = (s) => {
+    connections += 1;
+    if (connections === 1) refusing.emit('connection', s);
+    else h.server.handle(s);
+  };
+  try {
+    await echoOnce(await h.open(h.upstreams.echo), 'after a refusal');
+    assert.equal(refused, 1, 'the refusing session got no second stream');
+    assert.equal(connections, 2, 'the retry went to a new session');
+  } finally {
+    for (const s of sessions) s.destroy();
+    refusing.close();
     await h.close();
   }
 });
