@@ -343,13 +343,13 @@ export class Kubelet {
     running.refreshTimer.unref();
   }
 
-  async #teardown(k: string, running: RunningPod, graceMs: number): Promise<void> {
+  async #teardown(k: string, running: RunningPod, graceMs: number, networkGoing = false): Promise<void> {
     for (const c of running.containers.values()) c.prober?.stop();
     clearTimeout(running.refreshTimer);
     await Promise.all([...running.containers.values()].map((c) => c.handle.stop(graceMs)));
     try {
       if (running.hostNetwork) await rm(running.sandbox.etcDir, { recursive: true, force: true });
-      else await deletePodSandbox(this.opts.topology, this.opts.node, running.sandbox, this.opts.log);
+      else await deletePodSandbox(this.opts.topology, this.opts.node, running.sandbox, this.opts.log, { networkGoing });
     } finally {
       removePodDir(this.opts.topology.stateDir, running.uid);
       this.#pods.delete(k);
@@ -428,15 +428,18 @@ export class Kubelet {
     return Promise.all(writes).then(() => undefined);
   }
 
-  /** Stops every pod of this node (cluster shutdown): containers get the short grace given, then CNI DEL. */
-  async shutdown(graceMs: number): Promise<void> {
+  /**
+   * Stops every pod of this node (cluster shutdown): SIGTERM, SIGKILL after `graceMs`, then its sandbox is removed. `networkGoing`: the node's network is
+   * destroyed right after (the whole cluster stops), so the sandboxes' CNI DEL is skipped.
+   */
+  async shutdown(graceMs: number, options: { readonly networkGoing?: boolean } = {}): Promise<void> {
     this.#unsubscribe();
     clearInterval(this.#logTimer);
     await this.#queue.stop();
     await this.#hostsQueue.stop();
     await Promise.all(
       [...this.#pods.entries()].map(([k, r]) =>
-        this.#teardown(k, r, graceMs).catch((err: unknown) => {
+        this.#teardown(k, r, graceMs, options.networkGoing === true).catch((err: unknown) => {
           this.opts.log.warn({ pod: k, err: errorMessage(err) }, 'pod teardown failed');
         }),
       ),

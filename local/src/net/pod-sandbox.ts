@@ -89,12 +89,20 @@ export async function createPodSandbox(topology: Topology, node: NodeNet, pod: P
  * When CNI DEL fails the namespace is still removed and the error is thrown afterwards (DEL can be retried: plugins
  * release their state even when the namespace is gone).
  */
-export async function deletePodSandbox(topology: Topology, node: NodeNet, sandbox: PodSandbox, log?: Logger): Promise<void> {
+export async function deletePodSandbox(
+  topology: Topology,
+  node: NodeNet,
+  sandbox: PodSandbox,
+  log?: Logger,
+  options: { readonly networkGoing?: boolean } = {},
+): Promise<void> {
   if (!sandbox.netns.startsWith(topology.prefix))
     throw new AmbitError('SANDBOX_FAILED', `BUG: ${sandbox.netns} is not in topology ${topology.prefix}`);
   let delError: unknown;
-  // With the node's namespace gone (topology destroyed) there is no bridge or IPAM state left to release.
-  if (await nsExists(node.netns)) {
+  // With the node's namespace gone (topology destroyed), or about to go with the whole cluster (`networkGoing`), there
+  // is no bridge, IPAM or capture state worth releasing: what CNI DEL would undo lives in that namespace and the
+  // cluster's state directory. (DEL runs two plugin processes per pod; on two cores a cluster's worth took ~2 s.)
+  if (options.networkGoing !== true && (await nsExists(node.netns))) {
     try {
       await cniDel(node, cniAttachment(sandbox.netns, sandbox.containerId, sandbox.pod), log);
     } catch (err) {

@@ -289,7 +289,8 @@ export class LocalCluster {
     if (options.keepInfo !== true) this.#writeInfo({ state: 'stopping', pid: process.pid });
     this.#watch?.stop();
     await Promise.all(this.#controllers.map((c) => c.stop()));
-    await Promise.all(this.#kubelets.map((k) => k.shutdown(2000)));
+    // The network goes right after: no CNI DEL per pod.
+    await Promise.all(this.#kubelets.map((k) => k.shutdown(2000, { networkGoing: true })));
     this.#events?.close();
     // After the pods (the node agents among them read the API through these forwarders).
     await Promise.all(this.#nodeApis.map((f) => f.stop(3000)));
