@@ -257,8 +257,12 @@ def h2c_flood():
 
     if CFG["after_ack"]:
         tunnel = Tunnel(outer, CFG["authority"], res.on)
-        # The server's SETTINGS came with the tunnel's 200 and were acknowledged; h2 would now refuse to open more
-        # than it allows, so the peer forgets the limit (h2 keeps settings as queues of values, the first in force).
+        # Wait for the server's inner SETTINGS (they may come in a later read than the tunnel's 200): h2 acknowledges
+        # them as they are read and the ACK goes out then, ahead of the flood, so the server has its limit acknowledged
+        # when the flood arrives (before that, nghttp2 refuses the excess with REFUSED_STREAM instead of a GOAWAY).
+        assert tunnel.run(lambda: 3 in res.settings), "no inner SETTINGS from the server"
+        # h2 would now refuse to open more than the server allows, so the peer forgets the limit (h2 keeps settings as
+        # queues of values, the first in force).
         tunnel.inner.remote_settings._settings[SettingCodes.MAX_CONCURRENT_STREAMS] = collections.deque([2**31 - 1])
         flood(tunnel)
         tunnel.flush()
