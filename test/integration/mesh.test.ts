@@ -322,19 +322,30 @@ describe('mesh: ztunnel + CNI on a local cluster', { concurrency: false }, () =>
     const old = componentPid(paths, 'ztunnel', 'node2');
     const started = Date.now();
     process.kill(old, 'SIGTERM');
+    // When the new ztunnel process appears: the kubelet restarts the container after its first back-off, 1 s here
+    // (local/src/proc/supervisor.ts; a real kubelet waits 10 s: a ztunnel upgrade without drops is a rollout, where the
+    // new pod binds before the old one stops). The budget is for the new process, from its start.
+    let restartedAt = 0;
+    const watching = (async () => {
+      while (restartedAt === 0 && Date.now() - started < 10_000) {
+        try {
+          if (componentPid(paths, 'ztunnel', 'node2') !== old) restartedAt = Date.now();
+        } catch {
+          // none or two for a moment (the old one exiting while the new one starts)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
     let okAt = 0;
     await eventually(async () => {
       const r = await nc('mesh', 'client', ip('mesh/server'), 7000, 'after-restart\n');
       assert.equal(r.stdout, `hello from server to ${ip('mesh/client')}\nafter-restart\n`);
       okAt = Date.now();
     }, 10_000);
-    assert.notEqual(componentPid(paths, 'ztunnel', 'node2'), old, 'a new ztunnel process serves the node');
-    t.diagnostic(`new connections worked again ${okAt - started} ms after SIGTERM`);
-    // ztunnel is a container the kubelet restarts after its first back-off, 1 s here (local/src/proc/supervisor.ts; a
-    // real kubelet waits 10 s: a ztunnel upgrade without drops is a rollout, where the new pod binds before the old one
-    // stops).
-    const budgetMs = 3000;
-    assert.ok(okAt - started <= budgetMs, `new connections worked again after ${okAt - started} ms (budget ${budgetMs} ms)`);
+    await watching;
+    assert.ok(restartedAt > 0, 'a new ztunnel process serves the node');
+    t.diagnostic(`new connections worked again ${okAt - started} ms after SIGTERM, ${okAt - restartedAt} ms after the new ztunnel started`);
+    assert.ok(okAt - restartedAt <= 2000, `new connections worked again ${okAt - restartedAt} ms after the new ztunnel started`);
     for (const p of await pods(CLUSTER, 'mesh')) assert.equal(p.phase, 'Running');
     const server = JSON.parse((await kubectl(['get', 'pod', '-n', 'mesh', 'server', '-o', 'json'])).stdout) as {
       status: { containerStatuses: Array<{ restartCount: number }> };
