@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Ambit needs on a Debian host — only what is missing, so a second run costs nothing: the Debian packages
-# of scripts/debian-packages.txt (scope `run`, plus `test` with --test and `bench` with --bench), the npm dependencies
+# of scripts/debian-packages.txt (scope `run`, plus `test` with --test, and `test` and `bench` with --bench: the
+# benchmarks run on the tests' helpers and tools, tshark among them), the npm dependencies
 # (which bring Node 24, see scripts/node-env.sh), the native addon, the CNI plugin and the component bundles.
 # Usage: scripts/ensure-deps.sh [--test|--bench]
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 scopes=" run "
 case "${1:-}" in
   --test) scopes+="test " ;;
-  --bench) scopes+="bench " ;;
+  --bench) scopes+="test bench " ;;
   "") ;;
   *) echo "usage: scripts/ensure-deps.sh [--test|--bench]" >&2; exit 2 ;;
 esac

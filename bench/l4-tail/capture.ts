@@ -1,0 +1,217 @@
+import { execFile, spawn } from 'node:child_process';
+import type { Packet } from './hops.ts';
+
+/** A running tcpdump inside a namespace; `stop()` ends it (by its PID) and resolves with what it reported. */
+export interface Capture {
+  readonly file: string;
+  stop(): Promise<{ readonly captured: number; readonly dropped: number }>;
+}
+
+/**
+ * Starts tcpdump on `iface` inside `netns`, writing `file` with nanosecond kernel timestamps. Not --immediate-mode:
+ * the timestamp is the kernel's, taken when the packet passes the tap whatever tcpdump does later; immediate mode only
+ * wakes tcpdump once per packet, which on 2 cores would steal CPU from the very proxies being timed. `snaplen` 0 keeps
+ * whole packets (needed where TLS is decrypted); elsewhere headers are enough to match segments.
+ */
+export function startCapture(netns: string, iface: string, filter: string, file: string, snaplen: number): Promise<Capture> {
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      netns,
+      'tcpdump',
+      '-i',
+      iface,
+      '-nn',
+      '-s',
+      String(snaplen),
+      '-B',
+      '16384',
+      '--time-stamp-precision=nano',
+      '-w',
+      file,
+      filter,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<{ captured: number; dropped: number }> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+    const num = (re: RegExp): number => Number(re.exec(stderr)?.[1] ?? NaN);
+    return { captured: num(/(\d+) packets captured/), dropped: num(/(\d+) packets dropped by kernel/) };
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`tcpdump on ${netns}/${iface} did not start: ${stderr}`));
+    }, 10_000);
+    const check = (): void => {
+      if (!stderr.includes('listening on')) return;
+      clearTimeout(timer);
+      child.stderr.off('data', check);
+      resolve({ file, stop });
+    };
+    child.stderr.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump on ${netns}/${iface} exited ${code}: ${stderr}`));
+    });
+  });
+}
+
+function tshark(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('tshark', ['-n', ...args], { maxBuffer: 1024 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`tshark ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** "1765130000.123456789" → µs since the epoch, without losing the fraction to a double's 53 bits first. */
+function epochMicros(text: string): number {
+  const [s = '0', frac = ''] = text.split('.');
+  return Number(s) * 1e6 + Number(`${frac}000000000`.slice(0, 9)) / 1e3;
+}
+
+const FIELDS = ['frame.time_epoch', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.seq_raw', 'tcp.len'];
+
+/**
+ * Reads a capture's TCP segments with payload. With `hbone`, the TLS on that port is decrypted with `keylog` and each
+ * segment lists the HTTP/2 DATA frames it completes.
+ */
+export async function readPackets(file: string, hbone?: { readonly port: number; readonly keylog: string }): Promise<Packet[]> {
+  const extra = hbone === undefined ? [] : ['-d', `tcp.port==${hbone.port},tls`, '-o', `tls.keylog_file:${hbone.keylog}`];
+  const fields = hbone === undefined ? FIELDS : [...FIELDS, 'http2.streamid', 'http2.type', 'http2.length'];
+  const out = await tshark([
+    '-r',
+    file,
+    ...extra,
+    '-Y',
+    'tcp.len > 0',
+    '-T',
+    'fields',
+    '-E',
+    'separator=/t',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]);
+  const packets: Packet[] = [];
+  for (const line of out.split('\n')) {
+    if (line.length === 0) continue;
+    const [t = '', src = '', sport = '', dst = '', dport = '', seq = '', len = '', ids = '', ftypes = '', flens = ''] = line.split('\t');
+    const frames: { stream: number; len: number }[] = [];
+    if (ids.length > 0) {
+      const sid = ids.split(',');
+      const ft = ftypes.split(',');
+      const fl = flens.split(',');
+      for (let i = 0; i < sid.length; i++) if (ft[i] === '0') frames.push({ stream: Number(sid[i]), len: Number(fl[i] ?? 0) });
+    }
+    packets.push({
+      t: epochMicros(t),
+      src: `${src}:${sport}`,
+      dst: `${dst}:${dport}`,
+      seq: Number(seq),
+      len: Number(len),
+      frames,
+    });
+  }
+  return packets;
+}
+
+/** The connections a capture saw opened toward one of `ports`, as client endpoints (`ip:port`), in SYN order. */
+export async function readOpens(file: string, ports: ReadonlySet<number>): Promise<string[]> {
+  const out = await tshark([
+    '-r',
+    file,
+    '-Y',
+    'tcp.flags.syn == 1 && tcp.flags.ack == 0',
+    '-T',
+    'fields',
+    '-e',
+    'ip.src',
+    '-e',
+    'tcp.srcport',
+    '-e',
+    'tcp.dstport',
+  ]);
+  const opens: string[] = [];
+  for (const line of out.split('\n')) {
+    const [ip = '', sport = '', dport = ''] = line.split('\t');
+    const client = `${ip}:${sport}`;
+    if (ports.has(Number(dport)) && !opens.includes(client)) opens.push(client);
+  }
+  return opens;
+}
+
+/**
+ * The HBONE CONNECTs in a decrypted capture, in the order they were sent: each stream as `conn/stream` (conn = the
+ * client's endpoint), with the h2load connection it carries, from its `forwarded: for="ip:port"` header.
+ */
+export async function readConnects(
+  file: string,
+  hbone: { readonly port: number; readonly keylog: string },
+): Promise<{ channel: string; forwardedFor: string }[]> {
+  const out = await tshark([
+    '-r',
+    file,
+    '-d',
+    `tcp.port==${hbone.port},tls`,
+    '-o',
+    `tls.keylog_file:${hbone.keylog}`,
+    '-Y',
+    `http2.type == 1 && tcp.dstport == ${hbone.port}`,
+    '-T',
+    'fields',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=|',
+    '-e',
+    'ip.src',
+    '-e',
+    'tcp.srcport',
+    '-e',
+    'http2.streamid',
+    '-e',
+    'http2.type',
+    '-e',
+    'http2.header.count',
+    '-e',
+    'http2.header.name',
+    '-e',
+    'http2.header.value',
+  ]);
+  const connects: { channel: string; forwardedFor: string }[] = [];
+  for (const line of out.split('\n')) {
+    const [ip = '', sport = '', ids = '', types = '', counts = '', names = '', values = ''] = line.split('\t');
+    if (ids.length === 0) continue;
+    // Per frame: its stream id and type; per HEADERS frame (in order): how many of the name/value pairs are its own.
+    const sid = ids.split('|');
+    const ft = types.split('|');
+    const cnt = counts.split('|').map(Number);
+    const nm = names.split('|');
+    const val = values.split('|');
+    let h = 0;
+    let k = 0;
+    for (let i = 0; i < sid.length; i++) {
+      if (ft[i] !== '1') continue;
+      const n = cnt[k++] ?? 0;
+      for (let j = h; j < h + n; j++) {
+        const m = nm[j] === 'forwarded' ? /for="?([^";]+)"?/.exec(val[j] ?? '') : null;
+        if (m !== null) connects.push({ channel: `${ip}:${sport}/${sid[i]}`, forwardedFor: m[1] ?? '' });
+      }
+      h += n;
+    }
+  }
+  return connects;
+}

@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import { PORTS } from '../l4/servers.ts';
+import { readConnects, readOpens, readPackets } from './capture.ts';
+import { requestHops, type Hops, type Taps } from './hops.ts';
+
+/** HAProxy's TLS port for the app port (bench/l4/servers.ts). */
+const HAPROXY_TLS_PORT = PORTS.http + 20_000;
+const HBONE_PORT = 15008;
+/** The ztunnel's outbound listener in the client pod, where the capture rules redirect h2load's connections. */
+const ZTUNNEL_OUTBOUND_PORT = 15001;
+
+/**
+ * Follows the requests of one run through its six captures in `dir` (clientLo, clientEth, node1, node2, serverEth,
+ * serverLo .pcap). Ambit's HBONE session is decrypted with `keylog`; HAProxy's TLS connections are told apart by
+ * their ports, in the order they were opened.
+ */
+export async function followRequests(
+  dir: string,
+  mode: 'ambit' | 'haproxy',
+  keylog?: string,
+): Promise<{ hops: Hops[]; disordered: number }> {
+  const ambit = mode === 'ambit';
+  const tunnelPort = ambit ? HBONE_PORT : HAPROXY_TLS_PORT;
+  const clientProxyPorts = new Set(ambit ? [ZTUNNEL_OUTBOUND_PORT, PORTS.http] : [PORTS.http]);
+  const file = (name: string): string => join(dir, `${name}.pcap`);
+  if (ambit && keylog === undefined) throw new Error("Ambit captures need the ztunnels' TLS key log");
+  const hbone = ambit && keylog !== undefined ? { port: tunnelPort, keylog } : undefined;
+  const connects = hbone === undefined ? undefined : await readConnects(file('clientEth'), hbone);
+  const taps: Taps = {
+    clientLo: await readPackets(file('clientLo')),
+    clientEth: await readPackets(file('clientEth'), hbone),
+    node1: await readPackets(file('node1')),
+    node2: await readPackets(file('node2')),
+    serverEth: await readPackets(file('serverEth')),
+    serverLo: await readPackets(file('serverLo')),
+    opened: {
+      clientLo: await readOpens(file('clientLo'), clientProxyPorts),
+      tunnel: connects?.map((c) => c.channel) ?? (await readOpens(file('clientEth'), new Set([tunnelPort]))),
+      serverLo: await readOpens(file('serverLo'), new Set([PORTS.http])),
+    },
+    ...(connects === undefined ? {} : { forwarded: new Map(connects.map((c) => [c.forwardedFor, c.channel])) }),
+  };
+  return requestHops(taps, { clientProxyPorts, tunnelPort, tunnel: ambit ? 'hbone' : 'tls', appPort: PORTS.http });
+}
