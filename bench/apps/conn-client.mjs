@@ -1,6 +1,7 @@
 // The client side of the connection benchmarks (bench/l4.bench.ts), run in the client pod (plain node:net).
 //   rate HOST PORT SECONDS CONCURRENCY  new connections per second: each connects, sends one byte, waits for the
-//                                       echo and closes; prints {"connsPerSec":…,"p50Ms":…,"p99Ms":…,"errors":…}.
+//                                       echo and closes; prints {"connsPerSec":…,"p50Ms":…,"p99Ms":…,"errors":…,
+//                                       "connections":…} (connections: the ones that got their echo).
 //   idle HOST PORT N                    opens N connections (200 in flight), each answered once so the whole path is
 //                                       up, prints {"open":N} and then holds them until stdin closes.
 import { connect } from 'node:net';
@@ -39,7 +40,9 @@ if (mode === 'rate') {
         const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
         times.sort((x, y) => x - y);
         const pct = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? NaN;
-        console.log(JSON.stringify({ connsPerSec: times.length / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99), errors }));
+        console.log(
+          JSON.stringify({ connsPerSec: times.length / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99), errors, connections: times.length }),
+        );
       }
       return;
     }
