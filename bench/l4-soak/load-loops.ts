@@ -16,6 +16,8 @@ export interface SoakPlan {
   /** bench/apps/conn-client.mjs and its number of connect-echo-close loops. */
   readonly connClient: string;
   readonly churnLoops: number;
+  /** The churn's cap, connections started per second over all loops; 0: as fast as the loops go. */
+  readonly churnMaxPerSec: number;
   /** A transfer of `transferSize` (iperf3 notation) at the middle of every period of `transferEverySec`. */
   readonly transferEverySec: number;
   readonly transferSize: string;
@@ -97,7 +99,8 @@ export async function runSoakLoad(plan: SoakPlan, progress: (msg: string) => voi
     while (failure === undefined) {
       const seconds = Math.min(SEGMENT_SECONDS, Math.floor(remainingSec()));
       if (seconds < MIN_SEGMENT_SECONDS) return;
-      out.churn.push(await connectionRate(plan.clientNetns, plan.connClient, plan.host, plan.ports.conn, seconds, plan.churnLoops));
+      const cap = plan.churnMaxPerSec > 0 ? plan.churnMaxPerSec : undefined;
+      out.churn.push(await connectionRate(plan.clientNetns, plan.connClient, plan.host, plan.ports.conn, seconds, plan.churnLoops, cap));
     }
   };
 

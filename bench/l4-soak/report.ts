@@ -25,7 +25,7 @@ export function markdown(r: SoakResults): string {
     `of a local cluster (the \`l4\` bench's layout). ${c.minutes} minutes of: \`h2load --h1\` at ${c.rps} rps over ${c.conns} connections`,
   );
   lines.push(
-    `(1 KiB POST, 1 KiB answer; back-to-back 60 s runs), connection churn (${c.churnLoops} connect–echo–close loops) and an \`iperf3\``,
+    `(1 KiB POST, 1 KiB answer; back-to-back 60 s runs), connection churn (${c.churnLoops} connect–echo–close loops, ${c.churnMaxPerSec > 0 ? `at most ${c.churnMaxPerSec}/s` : 'uncapped'}) and an \`iperf3\``,
   );
   lines.push(
     `transfer of ${c.transferSize} in the middle of every ${c.transferEveryMinutes} minutes. Each ztunnel sampled every ${c.sampleEverySeconds} s; a minute's`,
@@ -69,6 +69,16 @@ export function markdown(r: SoakResults): string {
       String(m),
       ...names.flatMap((n) => {
         const s = sampleNear(r.ztunnels[n]?.samples ?? [], m * 60, c.sampleEverySeconds);
+        return [mb(s?.rss), mb(s?.private), s === undefined ? '–' : String(s.fds)];
+      }),
+    ]);
+  }
+  // The load's last sample (taken as it stopped), when the minutes above end short of it.
+  if (r.load.endSec - lastMinute * 60 > c.sampleEverySeconds / 2) {
+    row([
+      `end (${(r.load.endSec / 60).toFixed(1)})`,
+      ...names.flatMap((n) => {
+        const s = r.ztunnels[n]?.samples.at(-1);
         return [mb(s?.rss), mb(s?.private), s === undefined ? '–' : String(s.fds)];
       }),
     ]);

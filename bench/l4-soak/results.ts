@@ -33,6 +33,8 @@ export interface SoakResults {
     readonly rps: number;
     readonly conns: number;
     readonly churnLoops: number;
+    /** Connections per second the churn is capped at; 0: uncapped. */
+    readonly churnMaxPerSec: number;
     readonly transferEveryMinutes: number;
     readonly transferSize: string;
     readonly sampleEverySeconds: number;

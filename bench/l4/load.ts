@@ -140,7 +140,10 @@ export interface ConnRate {
   readonly connections: number;
 }
 
-/** New connections per second (connect, 1-byte echo, close) with `concurrency` loops, from bench/apps/conn-client.mjs. */
+/**
+ * New connections per second (connect, 1-byte echo, close) with `concurrency` loops, from bench/apps/conn-client.mjs;
+ * `maxPerSec` (default: none) caps the rate at which the loops together start connections.
+ */
 export async function connectionRate(
   netns: string,
   client: string,
@@ -148,10 +151,20 @@ export async function connectionRate(
   port: number,
   seconds: number,
   concurrency: number,
+  maxPerSec?: number,
 ): Promise<ConnRate> {
   const out = await runIn(
     netns,
-    [process.execPath, client, 'rate', host, String(port), String(seconds), String(concurrency)],
+    [
+      process.execPath,
+      client,
+      'rate',
+      host,
+      String(port),
+      String(seconds),
+      String(concurrency),
+      ...(maxPerSec === undefined ? [] : [String(maxPerSec)]),
+    ],
     (seconds + 60) * 1000,
   );
   return JSON.parse(out) as ConnRate;
