@@ -23,7 +23,7 @@ import { runSoakLoad } from './l4-soak/load-loops.ts';
 import { connectionCounts, type ConnectionCounts } from './l4-soak/metrics.ts';
 import { markdown } from './l4-soak/report.ts';
 import { goals, type SoakResults, type ZtunnelSoak } from './l4-soak/results.ts';
-import { readSample, sampleMemory } from './l4-soak/samples.ts';
+import { readSample, sampleMemory, type MemorySample } from './l4-soak/samples.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CLUSTER = 'soak-l4';
@@ -121,7 +121,7 @@ try {
 
   const ztunnelPid = (node: string): number => componentPid(paths, 'ztunnel', node);
   const pids = Object.fromEntries(Object.entries(NODES).map(([name, n]) => [name, ztunnelPid(n.node)]));
-  const before = new Map<string, { counts: ConnectionCounts; idle: ReturnType<typeof readSample> }>();
+  const before = new Map<string, { counts: ConnectionCounts; idle: MemorySample }>();
   for (const [name, n] of Object.entries(NODES)) {
     const counts = await settledCounts(n.node, n.reporter);
     if (counts.opened !== counts.closed) throw new Error(`${name}: warm-up connections still open (${JSON.stringify(counts)})`);
