@@ -1,11 +1,14 @@
 // The client side of the connection benchmarks (bench/l4.bench.ts), run in the client pod (plain node:net).
-//   rate HOST PORT SECONDS CONCURRENCY  new connections per second: each connects, sends one byte, waits for the
-//                                       echo and closes; prints {"connsPerSec":…,"p50Ms":…,"p99Ms":…,"errors":…}.
+//   rate HOST PORT SECONDS CONCURRENCY [MAX_PER_SEC]
+//                                       new connections per second: each connects, sends one byte, waits for the
+//                                       echo and closes; prints {"connsPerSec":…,"p50Ms":…,"p99Ms":…,"errors":…,
+//                                       "connections":…} (connections: the ones that got their echo). With
+//                                       MAX_PER_SEC, the loops together start no more than that many a second.
 //   idle HOST PORT N                    opens N connections (200 in flight), each answered once so the whole path is
 //                                       up, prints {"open":N} and then holds them until stdin closes.
 import { connect } from 'node:net';
 
-const [mode, host, portText, aText, bText] = process.argv.slice(2);
+const [mode, host, portText, aText, bText, cText] = process.argv.slice(2);
 const port = Number(portText);
 
 function once(onDone) {
@@ -31,6 +34,9 @@ if (mode === 'rate') {
   const started = process.hrtime.bigint();
   const times = [];
   let errors = 0;
+  const maxPerSec = Number(cText ?? 0);
+  const startMs = Date.now();
+  let issued = 0;
   let running = concurrency;
   const loop = () => {
     if (Date.now() >= deadline) {
@@ -39,10 +45,21 @@ if (mode === 'rate') {
         const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
         times.sort((x, y) => x - y);
         const pct = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? NaN;
-        console.log(JSON.stringify({ connsPerSec: times.length / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99), errors }));
+        console.log(
+          JSON.stringify({ connsPerSec: times.length / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99), errors, connections: times.length }),
+        );
       }
       return;
     }
+    if (maxPerSec > 0) {
+      // Starts are spaced on one schedule shared by the loops, so the cap holds whatever the concurrency.
+      const waitMs = startMs + (issued * 1000) / maxPerSec - Date.now();
+      if (waitMs > 0) {
+        setTimeout(loop, waitMs);
+        return;
+      }
+    }
+    issued += 1;
     once((err, ms) => {
       if (err === undefined) times.push(ms);
       else errors += 1;
@@ -78,6 +95,6 @@ if (mode === 'rate') {
     process.exit(0);
   });
 } else {
-  console.error('usage: conn-client.mjs rate HOST PORT SECONDS CONCURRENCY | idle HOST PORT N');
+  console.error('usage: conn-client.mjs rate HOST PORT SECONDS CONCURRENCY [MAX_PER_SEC] | idle HOST PORT N');
   process.exit(2);
 }

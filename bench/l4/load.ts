@@ -108,14 +108,42 @@ export async function iperf3(netns: string, host: string, port: number, streams:
   return bps / 1e9;
 }
 
+export interface Transfer {
+  /** Bytes the server received. */
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly gbps: number;
+}
+
+/**
+ * One iperf3 transfer of a fixed size (`size` in iperf3's notation: `1G`, `200M`; powers of 1024) over one stream:
+ * a control connection plus one data connection.
+ */
+export async function iperf3Transfer(netns: string, host: string, port: number, size: string, timeoutMs: number): Promise<Transfer> {
+  const out = await runIn(netns, ['iperf3', '-c', host, '-p', String(port), '-n', size, '-J'], timeoutMs);
+  const j = JSON.parse(out) as {
+    end?: { sum_received?: { bytes?: number; seconds?: number; bits_per_second?: number } };
+    error?: string;
+  };
+  const r = j.end?.sum_received;
+  if (r?.bytes === undefined || r.seconds === undefined || r.bits_per_second === undefined)
+    throw new Error(`iperf3 gave no result: ${j.error ?? out.slice(0, 500)}`);
+  return { bytes: r.bytes, seconds: r.seconds, gbps: r.bits_per_second / 1e9 };
+}
+
 export interface ConnRate {
   readonly connsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** Connections that got their echo (the soak accounts for each one; errors are the others). */
+  readonly connections: number;
 }
 
-/** New connections per second (connect, 1-byte echo, close) with `concurrency` loops, from bench/apps/conn-client.mjs. */
+/**
+ * New connections per second (connect, 1-byte echo, close) with `concurrency` loops, from bench/apps/conn-client.mjs;
+ * `maxPerSec` (default: none) caps the rate at which the loops together start connections.
+ */
 export async function connectionRate(
   netns: string,
   client: string,
@@ -123,10 +151,20 @@ export async function connectionRate(
   port: number,
   seconds: number,
   concurrency: number,
+  maxPerSec?: number,
 ): Promise<ConnRate> {
   const out = await runIn(
     netns,
-    [process.execPath, client, 'rate', host, String(port), String(seconds), String(concurrency)],
+    [
+      process.execPath,
+      client,
+      'rate',
+      host,
+      String(port),
+      String(seconds),
+      String(concurrency),
+      ...(maxPerSec === undefined ? [] : [String(maxPerSec)]),
+    ],
     (seconds + 60) * 1000,
   );
   return JSON.parse(out) as ConnRate;
