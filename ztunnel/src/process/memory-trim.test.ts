@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@ambit/core';
 
 // In a child process of its own (its RSS is what is measured): 64 MiB of 64 KiB buffers are used and dropped, as a
 // bulk transfer leaves them; the process goes quiet; the trim must hand most of it back within a few intervals.
@@ -33,4 +37,48 @@ test('after traffic stops, dropped buffers are collected and their memory goes b
   const grown = r.peak - r.base;
   assert.ok(grown > 48 * 1024 * 1024, `the buffers grew RSS by ${grown} bytes`);
   assert.ok(r.peak - r.after > grown * 0.7, `RSS ${r.base} → ${r.peak} → ${r.after}: most of the growth must be handed back`);
+});
+
+test('under load the trim runs only when malloc holds enough free memory to be worth its stall', async () => {
+  const { startMemoryTrim } = await import('./memory-trim.ts');
+  const intervalMs = 50;
+  const busyFor = async (ms: number): Promise<void> => {
+    // Busy more than 1% of every interval: the process counts as loaded, as under traffic.
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const spin = performance.now() + 3;
+      while (performance.now() < spin);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  const decisions = async (underLoadBytes: number): Promise<{ quiet: boolean; trimmed: boolean; free: number }[]> => {
+    const dir = mkdtempSync(join(tmpdir(), 'ambit-trim-'));
+    try {
+      // The trim's trace lines are its decisions.
+      const file = join(dir, 'log');
+      const stop = startMemoryTrim(createLogger('trim-test', { level: 'trace', destination: file }), intervalMs, underLoadBytes);
+      await busyFor(intervalMs * 4.5);
+      stop();
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as { quiet: boolean; trimmed: boolean; free: number });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const never = await decisions(Number.MAX_SAFE_INTEGER);
+  assert.ok(never.length >= 3, `${never.length} intervals ran`);
+  assert.deepEqual(
+    never.map((d) => [d.quiet, d.trimmed]),
+    never.map(() => [false, false]),
+    'busy, and free memory below the bar: no trim',
+  );
+  assert.ok(never.every((d) => d.free >= 0));
+  const always = await decisions(-1);
+  assert.deepEqual(
+    always.map((d) => [d.quiet, d.trimmed]),
+    always.map(() => [false, true]),
+    'busy, and free memory above the bar: trimmed',
+  );
 });
