@@ -11,10 +11,12 @@
 //   BENCH_TAIL_CONNS (4), BENCH_TAIL_CAPTURE (1; 0 = latency and process figures only), BENCH_TAIL_KEEP (0; 1 keeps
 //   the captures), BENCH_TAIL_PROFILE (15: seconds of the closing runs that count each proxy's system calls with
 //   `perf trace -s`, Ambit and HAProxy, then take a CPU profile of each ztunnel; 0 skips them),
-//   BENCH_TAIL_ZTUNNEL_NODE_OPTIONS (extra Node flags for the ztunnels, e.g. to compare V8 settings)
+//   BENCH_TAIL_ZTUNNEL_NODE_OPTIONS (extra Node flags for the ztunnels, e.g. to compare V8 settings),
+//   BENCH_TAIL_NICE (unset; e.g. -10 adds the modes "ambit nice -10" and "haproxy nice -10": the same proxies with their
+//   main threads at that priority for those runs, to see how much of the tail is a proxy waiting for a CPU)
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, release, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
@@ -42,6 +44,10 @@ const CONNS = env('BENCH_TAIL_CONNS', 4);
 const CAPTURE = env('BENCH_TAIL_CAPTURE', 1) === 1;
 const KEEP = env('BENCH_TAIL_KEEP', 0) === 1;
 const PROFILE_SECONDS = env('BENCH_TAIL_PROFILE', 15);
+const NICE = process.env['BENCH_TAIL_NICE'];
+const TAIL_MODES: readonly string[] = [...MODES, ...(NICE === undefined ? [] : [`ambit nice ${NICE}`, `haproxy nice ${NICE}`])];
+/** The mode whose cluster paths a tail mode uses ("ambit nice -10" → ambit). */
+const baseOf = (m: string): Mode => MODES.find((x) => m === x || m.startsWith(`${x} `)) ?? 'direct';
 const APPS = join(import.meta.dirname, 'apps');
 const FIXTURE = join(import.meta.dirname, 'l4', 'fixture');
 const RESULTS = join(import.meta.dirname, 'results');
@@ -140,21 +146,25 @@ try {
   for (const m of MODES) await h2(m, 5, 1);
 
   const runs: TailRun[] = [];
-  const hopsByMode: Record<string, Hops[]> = { ambit: [], haproxy: [] };
-  const pausesByMode: { client: { start: number; end: number }[]; server: { start: number; end: number }[] } = { client: [], server: [] };
+  const hopsByMode: Record<string, Hops[]> = {};
+  const pausesByMode: Record<string, { client: { start: number; end: number }[]; server: { start: number; end: number }[] }> = {};
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const m of MODES) {
+    for (const m of TAIL_MODES) {
       progress(`round ${round}/${ROUNDS}: ${m} at ${RPS} rps over ${CONNS} connections`);
-      const t = targets[m];
-      if (m === 'ambit' && CAPTURE) {
+      const base = baseOf(m);
+      const t = targets[base];
+      const nice = m === base ? 0 : Number(NICE);
+      // Only the main thread (a Linux nice value is per thread): the one that relays.
+      for (const pid of Object.values(t.proxies)) setPriority(pid, nice);
+      if (base === 'ambit' && CAPTURE) {
         // A fresh HBONE session, so its handshake is in the capture and the key log can decrypt it.
         execFileSync('ip', ['netns', 'exec', t.client, 'ss', '-K', '-tn', 'dst', meshIp, 'dport', '=', String(HBONE_PORT)]);
       }
-      const dir = join(work, `r${round}-${m}`);
+      const dir = join(work, `r${round}-${m.replaceAll(' ', '')}`);
       mkdirSync(dir, { recursive: true });
       const tapSpecs = [
         { name: 'clientLo', netns: t.client, iface: 'lo', snap: 96 },
-        { name: 'clientEth', netns: t.client, iface: 'eth0', snap: m === 'ambit' ? 0 : 96 },
+        { name: 'clientEth', netns: t.client, iface: 'eth0', snap: base === 'ambit' ? 0 : 96 },
         { name: 'node1', netns: net.node1, iface: 'eth0', snap: 96 },
         { name: 'node2', netns: net.node2, iface: 'eth0', snap: 96 },
         { name: 'serverEth', netns: t.server, iface: 'eth0', snap: 96 },
@@ -165,8 +175,9 @@ try {
         : [];
       const threadsBefore = Object.fromEntries(Object.entries(t.proxies).map(([n, pid]) => [n, threadTimes(pid)]));
       const from = Date.now() + WARMUP * 1000;
-      const latency = await h2(m, SECONDS, WARMUP);
+      const latency = await h2(base, SECONDS, WARMUP);
       const to = Date.now();
+      for (const pid of Object.values(t.proxies)) setPriority(pid, 0);
       const threads = Object.fromEntries(
         Object.entries(t.proxies).map(([n, pid]) => [
           n,
@@ -176,25 +187,26 @@ try {
       const drops = await Promise.all(captures.map((c) => c.stop()));
       captures = [];
       const probes: Record<string, ProbeWindow | undefined> =
-        m === 'ambit' ? { 'ztunnel node1': probeWindow(ztunnel1, from, to), 'ztunnel node2': probeWindow(ztunnel2, from, to) } : {};
+        base === 'ambit' ? { 'ztunnel node1': probeWindow(ztunnel1, from, to), 'ztunnel node2': probeWindow(ztunnel2, from, to) } : {};
       let tail: Breakdown | undefined;
-      if (CAPTURE && m !== 'direct') {
+      if (CAPTURE && base !== 'direct') {
         const keylog = join(dir, 'keys.log');
-        if (m === 'ambit') {
+        if (base === 'ambit') {
           writeFileSync(keylog, '');
           for (const pid of [ztunnel1, ztunnel2]) appendFileSync(keylog, readFileSync(`/proc/${pid}/root${KEYLOG_IN_POD}`));
         }
-        const followed = await followRequests(dir, m, m === 'ambit' ? keylog : undefined);
+        const followed = await followRequests(dir, base, base === 'ambit' ? keylog : undefined);
         const hops = followed.hops.filter((h) => (h[0] ?? 0) >= from * 1000 && (h[0] ?? 0) <= to * 1000);
         const pauses =
-          m === 'ambit'
+          base === 'ambit'
             ? { client: [...(probes['ztunnel node1']?.pauses ?? [])], server: [...(probes['ztunnel node2']?.pauses ?? [])] }
             : undefined;
         tail = breakdown(hops, pauses);
-        hopsByMode[m]?.push(...hops);
+        (hopsByMode[m] ??= []).push(...hops);
         if (pauses !== undefined) {
-          pausesByMode.client.push(...pauses.client);
-          pausesByMode.server.push(...pauses.server);
+          const all = (pausesByMode[m] ??= { client: [], server: [] });
+          all.client.push(...pauses.client);
+          all.server.push(...pauses.server);
         }
         progress(
           `  ${hops.length} requests followed across the six taps (h2load: ${Math.round(latency.achievedRps * SECONDS)}; ` +
@@ -274,12 +286,14 @@ try {
       conns: CONNS,
       capture: CAPTURE,
       ztunnelNodeOptions: process.env['BENCH_TAIL_ZTUNNEL_NODE_OPTIONS'] ?? '',
+      modes: TAIL_MODES,
     },
     runs,
-    pooled: {
-      ambit: (hopsByMode['ambit']?.length ?? 0) > 0 ? breakdown(hopsByMode['ambit'] ?? [], pausesByMode) : undefined,
-      haproxy: (hopsByMode['haproxy']?.length ?? 0) > 0 ? breakdown(hopsByMode['haproxy'] ?? []) : undefined,
-    },
+    pooled: Object.fromEntries(
+      Object.entries(hopsByMode)
+        .filter(([, hops]) => hops.length > 0)
+        .map(([m, hops]) => [m, breakdown(hops, pausesByMode[m])]),
+    ),
     syscallsPerRequest,
     cpuProfiles,
   };

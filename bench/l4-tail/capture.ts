@@ -128,31 +128,6 @@ export async function readPackets(file: string, hbone?: { readonly port: number;
   return packets;
 }
 
-/** The connections a capture saw opened toward one of `ports`, as client endpoints (`ip:port`), in SYN order. */
-export async function readOpens(file: string, ports: ReadonlySet<number>): Promise<string[]> {
-  const out = await tshark([
-    '-r',
-    file,
-    '-Y',
-    'tcp.flags.syn == 1 && tcp.flags.ack == 0',
-    '-T',
-    'fields',
-    '-e',
-    'ip.src',
-    '-e',
-    'tcp.srcport',
-    '-e',
-    'tcp.dstport',
-  ]);
-  const opens: string[] = [];
-  for (const line of out.split('\n')) {
-    const [ip = '', sport = '', dport = ''] = line.split('\t');
-    const client = `${ip}:${sport}`;
-    if (ports.has(Number(dport)) && !opens.includes(client)) opens.push(client);
-  }
-  return opens;
-}
-
 /**
  * The HBONE CONNECTs in a decrypted capture, in the order they were sent: each stream as `conn/stream` (conn = the
  * client's endpoint), with the h2load connection it carries, from its `forwarded: for="ip:port"` header.

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { PORTS } from '../l4/servers.ts';
-import { readConnects, readOpens, readPackets } from './capture.ts';
+import { readConnects, readPackets } from './capture.ts';
 import { requestHops, type Hops, type Taps } from './hops.ts';
 
 /** HAProxy's TLS port for the app port (bench/l4/servers.ts). */
@@ -11,8 +11,9 @@ const ZTUNNEL_OUTBOUND_PORT = 15001;
 
 /**
  * Follows the requests of one run through its six captures in `dir` (clientLo, clientEth, node1, node2, serverEth,
- * serverLo .pcap). Ambit's HBONE session is decrypted with `keylog`; HAProxy's TLS connections are told apart by
- * their ports, in the order they were opened.
+ * serverLo .pcap). Ambit's HBONE session is decrypted with `keylog` and its CONNECTs name the h2load connection each
+ * stream carries; otherwise (HAProxy's one TLS connection per h2load connection, and the server proxy's connections to
+ * the app in both modes) which channel carries which is read off the exchanges' timing (hops.ts pairByContainment).
  */
 export async function followRequests(
   dir: string,
@@ -33,11 +34,6 @@ export async function followRequests(
     node2: await readPackets(file('node2')),
     serverEth: await readPackets(file('serverEth')),
     serverLo: await readPackets(file('serverLo')),
-    opened: {
-      clientLo: await readOpens(file('clientLo'), clientProxyPorts),
-      tunnel: connects?.map((c) => c.channel) ?? (await readOpens(file('clientEth'), new Set([tunnelPort]))),
-      serverLo: await readOpens(file('serverLo'), new Set([PORTS.http])),
-    },
     ...(connects === undefined ? {} : { forwarded: new Map(connects.map((c) => [c.forwardedFor, c.channel])) }),
   };
   return requestHops(taps, { clientProxyPorts, tunnelPort, tunnel: ambit ? 'hbone' : 'tls', appPort: PORTS.http });

@@ -155,14 +155,48 @@ export function pair(
   return result;
 }
 
-/** Pairs two lists of channels in order (the n-th with the n-th): connections opened in the order they were accepted. */
-export function inOrder(from: readonly string[], to: readonly string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  from.forEach((c, i) => {
-    const t = to[i];
-    if (t !== undefined) m.set(c, t);
-  });
-  return m;
+/**
+ * Which `inner` channel carries which `outer` channel (a connection and its tunnel, a tunnel and the server proxy's
+ * connection to the app), from the exchanges themselves: the inner exchange of a request starts after the outer one
+ * and its response ends before the outer response does. The right channel holds to that for nearly every exchange; a
+ * wrong one from the same burst only by chance, about half the time. Scores each pair over the first `sample`
+ * exchanges and assigns greedily, best first. `outerTimes` gives the outer exchange's request and response times as
+ * seen where the inner channel starts (e.g. at the server pod's eth0 for the tunnel).
+ */
+export function pairByContainment(
+  outer: Map<string, Exchange[]>,
+  inner: Map<string, Exchange[]>,
+  outerTimes: (e: Exchange) => { readonly req: number | undefined; readonly resp: number | undefined },
+  sample = 300,
+): Map<string, string> {
+  const scores: { o: string; i: string; score: number }[] = [];
+  for (const [o, outerList] of outer) {
+    const head = new Map([[o, outerList.slice(0, sample)]]);
+    for (const i of inner.keys()) {
+      const pairs = pair(
+        head,
+        inner,
+        new Map([[o, i]]),
+        (e) => outerTimes(e).req,
+        (e) => e.reqLast,
+      );
+      let score = 0;
+      for (const [oe, ie] of pairs) {
+        const resp = outerTimes(oe).resp;
+        if (resp !== undefined && ie.respLast !== undefined && ie.respLast <= resp) score += 1;
+      }
+      scores.push({ o, i, score });
+    }
+  }
+  scores.sort((a, b) => b.score - a.score);
+  const result = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const { o, i, score } of scores) {
+    if (score === 0 || result.has(o) || taken.has(i)) continue;
+    result.set(o, i);
+    taken.add(i);
+  }
+  return result;
 }
 
 /** The hops of one request, µs since the epoch; see HOP_NAMES. */
@@ -208,8 +242,6 @@ export interface Taps {
   readonly node2: readonly Packet[];
   readonly serverEth: readonly Packet[];
   readonly serverLo: readonly Packet[];
-  /** Channels in the order they were opened: h2load's connections, the tunnel's, the server proxy's to the app. */
-  readonly opened: { readonly clientLo: readonly string[]; readonly tunnel: readonly string[]; readonly serverLo: readonly string[] };
   /** Ambit: which HBONE stream carries which h2load connection (its CONNECT's `forwarded: for=`). */
   readonly forwarded?: ReadonlyMap<string, string>;
 }
@@ -244,18 +276,23 @@ export function requestHops(taps: Taps, o: HopOptions): { hops: Hops[]; disorder
   const n1 = times(taps.node1);
   const n2 = times(taps.node2);
   const se = times(taps.serverEth);
+  const loChannels = taps.forwarded ?? pairByContainment(lo, tunnel, (e) => ({ req: e.reqLast, resp: e.respLast }));
   const loToTunnel = pair(
     lo,
     tunnel,
-    taps.forwarded ?? inOrder(taps.opened.clientLo, taps.opened.tunnel),
+    loChannels,
     (e) => e.reqLast,
     (e) => e.reqLast,
   );
+  const atServer = (e: Exchange): { req: number | undefined; resp: number | undefined } => ({
+    req: se.get(e.reqKey),
+    resp: e.respKey === undefined ? undefined : se.get(e.respKey),
+  });
   const tunnelToServer = pair(
     tunnel,
     server,
-    inOrder(taps.opened.tunnel, taps.opened.serverLo),
-    (e) => se.get(e.reqKey),
+    pairByContainment(tunnel, server, atServer),
+    (e) => atServer(e).req,
     (e) => e.reqLast,
   );
   const out: Hops[] = [];

@@ -1,12 +1,13 @@
 import type { LatencyRun } from '../l4/load.ts';
-import { MODES, spread, type Mode, type Spread } from '../l4/results.ts';
+import { spread, type Spread } from '../l4/results.ts';
 import type { Breakdown } from './breakdown.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
 import type { ProbeWindow } from './process-probes.ts';
 
 export interface TailRun {
   readonly round: number;
-  readonly mode: Mode;
+  /** direct, ambit, haproxy, or one of them with a priority ("ambit nice -10"). */
+  readonly mode: string;
   readonly latency: LatencyRun;
   /** Per proxy, per thread name: ms run and ms waited for a CPU, per second. */
   readonly threads: Record<string, Record<string, { runMs: number; waitMs: number }>>;
@@ -28,10 +29,11 @@ export interface TailResults {
     readonly conns: number;
     readonly capture: boolean;
     readonly ztunnelNodeOptions: string;
+    readonly modes: readonly string[];
   };
   readonly runs: readonly TailRun[];
-  /** The breakdown over every round's requests together. */
-  readonly pooled: { readonly ambit: Breakdown | undefined; readonly haproxy: Breakdown | undefined };
+  /** Per proxied mode: the breakdown over every round's requests together. */
+  readonly pooled: Record<string, Breakdown>;
   /** Per proxy: system calls per request, by name (the closing counted runs). */
   readonly syscallsPerRequest: Record<string, Record<string, number>>;
   /** Per ztunnel: its CPU profile's self time over the closing run. */
@@ -41,7 +43,7 @@ export interface TailResults {
 const f = (s: Spread, digits = 0): string =>
   s.n === 0 ? 'void' : `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 
-function added(r: TailResults, mode: Mode, key: 'p50' | 'p90' | 'p99'): Spread {
+function added(r: TailResults, mode: string, key: 'p50' | 'p90' | 'p99'): Spread {
   const direct = r.runs.filter((x) => x.mode === 'direct');
   return spread(
     r.runs
@@ -80,17 +82,17 @@ export function tailMarkdown(r: TailResults): string {
   md += ` Method: \`bench/README.md\` (l4-tail).\n\n`;
   md += '## Latency (h2load), µs: median (min–max) over rounds\n\n';
   md += '| mode | p50 | p90 | p99 | added p50 | added p90 | added p99 | void runs |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n';
-  for (const m of MODES) {
+  for (const m of r.config.modes) {
     const runs = r.runs.filter((x) => x.mode === m);
     const valid = runs.filter((x) => !x.latency.void).map((x) => x.latency);
     const s = (k: 'p50' | 'p90' | 'p99'): string => f(spread(valid.map((l) => l[k])));
     const a = (k: 'p50' | 'p90' | 'p99'): string => (m === 'direct' ? '' : f(added(r, m, k)));
     md += `| ${m} | ${s('p50')} | ${s('p90')} | ${s('p99')} | ${a('p50')} | ${a('p90')} | ${a('p99')} | ${runs.length - valid.length} |\n`;
   }
-  for (const m of ['ambit', 'haproxy'] as const) {
-    const b = r.pooled[m];
-    if (b === undefined) continue;
-    md += `\n## Where the time goes: ${m === 'ambit' ? 'Ambit (two ztunnels, HBONE)' : 'the HAProxy pair (mTLS)'}\n\n${phaseTable(b)}`;
+  for (const [m, b] of Object.entries(r.pooled)) {
+    const who = m.startsWith('ambit') ? 'Ambit (two ztunnels, HBONE)' : 'the HAProxy pair (mTLS)';
+    const nice = m.includes(' nice ') ? `, main threads at${m.slice(m.indexOf(' nice '))}` : '';
+    md += `\n## Where the time goes: ${who}${nice}\n\n${phaseTable(b)}`;
   }
   const probeRuns = r.runs.filter((x) => Object.keys(x.probes).length > 0);
   if (probeRuns.length > 0) {
@@ -106,7 +108,7 @@ export function tailMarkdown(r: TailResults): string {
   }
   md += '\n## Proxy threads: CPU ms run and ms waiting for a CPU, per second (median over rounds)\n\n';
   md += '| mode | proxy | thread | run ms/s | wait ms/s |\n| --- | --- | --- | --- | --- |\n';
-  for (const m of ['ambit', 'haproxy'] as const) {
+  for (const m of r.config.modes.filter((x) => x !== 'direct')) {
     const runs = r.runs.filter((x) => x.mode === m);
     for (const proxy of [...new Set(runs.flatMap((x) => Object.keys(x.threads)))].sort()) {
       const names = [...new Set(runs.flatMap((x) => Object.keys(x.threads[proxy] ?? {})))].sort();
