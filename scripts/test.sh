@@ -10,7 +10,7 @@ npx tsc -b
 npx eslint --max-warnings 0 .
 # Formatting is prettier's (.prettierrc.json, width 140); `npm run format` fixes what this reports.
 npx prettier --check --log-level warn .
-mapfile -t unit < <(find core controller ztunnel waypoint local cli cni -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
+mapfile -t unit < <(find core controller ztunnel waypoint local cli cni bench -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
 mapfile -t repo < <(find test/repo -name '*.test.ts' -print | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' ! -name 'zz-*' -print | sort)
 # Unit files that touch the machine (network namespaces, processes in them, a local cluster, root) run one at a time
