@@ -59,6 +59,26 @@ const KEYLOG_IN_POD = '/tmp/tls-keys.log';
 
 const progress = (msg: string): void => void process.stderr.write(`l4-tail: ${msg}\n`);
 
+/**
+ * Runs a proxy's main thread (a Linux nice value is per thread: the one that relays) at `nice`. With autogroup
+ * scheduling (kernel.sched_autogroup_enabled) a nice value only weighs against the tasks of the same session, and the
+ * local kubelet starts each container in a session of its own: a ztunnel is then alone in its autogroup and weighs
+ * against the bench's whole session (h2load, nginx, HAProxy) as one. So a proxy alone in its autogroup gets the
+ * group's nice as well; a proxy that shares the bench's (HAProxy) only its own.
+ */
+function prioritize(pid: number, nice: number): void {
+  setPriority(pid, nice);
+  const group = (p: number | 'self'): string => {
+    try {
+      return readFileSync(`/proc/${p}/autogroup`, 'utf8').split(' ')[0] ?? '';
+    } catch {
+      return '';
+    }
+  };
+  const own = group(pid);
+  if (own !== '' && own !== group('self')) writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+}
+
 if (process.getuid?.() !== 0) {
   console.log('l4-tail: skipped (needs root to create network namespaces)');
   process.exit(0);
@@ -154,8 +174,7 @@ try {
       const base = baseOf(m);
       const t = targets[base];
       const nice = m === base ? 0 : Number(NICE);
-      // Only the main thread (a Linux nice value is per thread): the one that relays.
-      for (const pid of Object.values(t.proxies)) setPriority(pid, nice);
+      for (const pid of Object.values(t.proxies)) prioritize(pid, nice);
       if (base === 'ambit' && CAPTURE) {
         // A fresh HBONE session, so its handshake is in the capture and the key log can decrypt it.
         execFileSync('ip', ['netns', 'exec', t.client, 'ss', '-K', '-tn', 'dst', meshIp, 'dport', '=', String(HBONE_PORT)]);
@@ -177,7 +196,7 @@ try {
       const from = Date.now() + WARMUP * 1000;
       const latency = await h2(base, SECONDS, WARMUP);
       const to = Date.now();
-      for (const pid of Object.values(t.proxies)) setPriority(pid, 0);
+      for (const pid of Object.values(t.proxies)) prioritize(pid, 0);
       const threads = Object.fromEntries(
         Object.entries(t.proxies).map(([n, pid]) => [
           n,
