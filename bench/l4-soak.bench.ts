@@ -14,7 +14,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { ambitctl, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { startL4Cluster } from './l4/cluster.ts';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
 import { connectionRate, h2loadFixedRate, iperf3Transfer } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
@@ -45,7 +46,6 @@ const BASELINE_MINUTE = Math.min(5, MINUTES / 2);
 const FULL_MINUTES = 30;
 const SETTLE_TIMEOUT_MS = 30_000;
 const APPS = join(import.meta.dirname, 'apps');
-const FIXTURE = join(import.meta.dirname, 'l4', 'fixture');
 const RESULTS = join(import.meta.dirname, 'results');
 const NODES = {
   'ztunnel node1': { node: 'node1', reporter: 'source' },
@@ -93,11 +93,10 @@ const started: NetnsProcess[] = [];
 let failed = true;
 try {
   progress(`starting the cluster (${MINUTES} minutes of load follow)`);
-  await ambitctlOk(CLUSTER, ['local', 'up', '-f', FIXTURE, '--nodes', '2'], { timeoutMs: 120_000 });
-  const clientNetns = await podNetns(CLUSTER, 'mesh', 'client');
-  const serverNetns = await podNetns(CLUSTER, 'mesh', 'server');
-  const server = (await pods(CLUSTER, 'mesh')).find((p) => p.name === 'server');
-  if (server === undefined) throw new Error('no pod mesh/server');
+  const cluster = await startL4Cluster(CLUSTER);
+  const clientNetns = cluster.net.meshClient;
+  const serverNetns = cluster.net.meshServer;
+  const server = { ip: cluster.meshIp };
   progress('starting nginx, iperf3 and the echo server in mesh/server');
   started.push(...(await startServers(serverNetns, work, 'mesh', join(APPS, 'conn-server.mjs'))));
   const body = join(work, 'body-1k');

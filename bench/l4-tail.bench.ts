@@ -18,8 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterPaths } from '@ambit/local';
-import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { ambitctl, removeDir } from '../test/integration/helpers/ambitctl.ts';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
 import { breakdown, type Breakdown } from './l4-tail/breakdown.ts';
 import { summarizeProfile, type ProfileSummary } from './l4-tail/cpu-profile.ts';
@@ -29,6 +28,7 @@ import type { Hops } from './l4-tail/hops.ts';
 import { probeFile, probeWindow, threadRates, threadTimes, type ProbeWindow } from './l4-tail/process-probes.ts';
 import { tailMarkdown, type TailResults, type TailRun } from './l4-tail/report.ts';
 import { countSyscalls } from './l4-tail/syscalls.ts';
+import { startL4Cluster } from './l4/cluster.ts';
 import { h2loadFixedRate } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
 import { MODES, type Mode } from './l4/results.ts';
@@ -49,7 +49,6 @@ const TAIL_MODES: readonly string[] = [...MODES, ...(NICE === undefined ? [] : [
 /** The mode whose cluster paths a tail mode uses ("ambit nice -10" → ambit). */
 const baseOf = (m: string): Mode => MODES.find((x) => m === x || m.startsWith(`${x} `)) ?? 'direct';
 const APPS = join(import.meta.dirname, 'apps');
-const FIXTURE = join(import.meta.dirname, 'l4', 'fixture');
 const RESULTS = join(import.meta.dirname, 'results');
 const HBONE_PORT = 15008;
 // The pods see the checkout at /opt/ambit (the local kubelet maps the image's files to it), and write to their /tmp
@@ -108,23 +107,7 @@ let captures: Capture[] = [];
 let failed = true;
 try {
   progress('starting the cluster');
-  await ambitctlOk(CLUSTER, ['local', 'up', '-f', FIXTURE, '--nodes', '2'], { timeoutMs: 120_000 });
-  const ipOf = async (ns: string): Promise<string> => {
-    const p = (await pods(CLUSTER, ns)).find((x) => x.name === 'server');
-    if (p === undefined) throw new Error(`no pod ${ns}/server`);
-    return p.ip;
-  };
-  const paths = clusterPaths(CLUSTER);
-  const net = {
-    meshClient: await podNetns(CLUSTER, 'mesh', 'client'),
-    meshServer: await podNetns(CLUSTER, 'mesh', 'server'),
-    plainClient: await podNetns(CLUSTER, 'plain', 'client'),
-    plainServer: await podNetns(CLUSTER, 'plain', 'server'),
-    node1: `${paths.prefix}node1`,
-    node2: `${paths.prefix}node2`,
-  };
-  const meshIp = await ipOf('mesh');
-  const plainIp = await ipOf('plain');
+  const { paths, net, meshIp, plainIp } = await startL4Cluster(CLUSTER);
   progress('starting nginx, the echo servers and the HAProxy pair');
   started.push(...(await startServers(net.meshServer, work, 'mesh', join(APPS, 'conn-server.mjs'))));
   started.push(...(await startServers(net.plainServer, work, 'plain', join(APPS, 'conn-server.mjs'))));

@@ -13,7 +13,8 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
-import { ambitctl, ambitctlOk, podNetns, pods, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { ambitctl, removeDir } from '../test/integration/helpers/ambitctl.ts';
+import { startL4Cluster } from './l4/cluster.ts';
 import { connectionRate, h2loadFixedRate, holdIdleConnections, iperf3 } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
 import { privateRssBytes, rssBytes, sampleProcesses } from './l4/proc-sampler.ts';
@@ -34,7 +35,6 @@ const CONNECTIONS = [4, 16];
 const CONN_RATE_SECONDS = 5;
 const CONN_RATE_CONCURRENCY = 8;
 const APPS = join(import.meta.dirname, 'apps');
-const FIXTURE = join(import.meta.dirname, 'l4', 'fixture');
 const RESULTS = join(import.meta.dirname, 'results');
 
 const progress = (msg: string): void => void process.stderr.write(`l4: ${msg}\n`);
@@ -58,20 +58,7 @@ const started: NetnsProcess[] = [];
 let failed = true;
 try {
   progress('starting the cluster');
-  await ambitctlOk(CLUSTER, ['local', 'up', '-f', FIXTURE, '--nodes', '2'], { timeoutMs: 120_000 });
-  const ipOf = async (ns: string): Promise<string> => {
-    const p = (await pods(CLUSTER, ns)).find((x) => x.name === 'server');
-    if (p === undefined) throw new Error(`no pod ${ns}/server`);
-    return p.ip;
-  };
-  const net = {
-    meshClient: await podNetns(CLUSTER, 'mesh', 'client'),
-    meshServer: await podNetns(CLUSTER, 'mesh', 'server'),
-    plainClient: await podNetns(CLUSTER, 'plain', 'client'),
-    plainServer: await podNetns(CLUSTER, 'plain', 'server'),
-  };
-  const meshIp = await ipOf('mesh');
-  const plainIp = await ipOf('plain');
+  const { net, meshIp, plainIp } = await startL4Cluster(CLUSTER);
   progress('starting nginx, iperf3, the echo server and the HAProxy pair');
   started.push(...(await startServers(net.meshServer, work, 'mesh', join(APPS, 'conn-server.mjs'))));
   started.push(...(await startServers(net.plainServer, work, 'plain', join(APPS, 'conn-server.mjs'))));
