@@ -80,15 +80,11 @@ function epochMicros(text: string): number {
   return Number(s) * 1e6 + Number(`${frac}000000000`.slice(0, 9)) / 1e3;
 }
 
-const FIELDS = ['frame.time_epoch', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.seq_raw', 'tcp.len'];
+const SEGMENT_FIELDS = ['frame.time_epoch', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.seq_raw', 'tcp.len'];
+const HTTP2_FIELDS = ['http2.streamid', 'http2.type', 'http2.length', 'http2.header.count', 'http2.header.name', 'http2.header.value'];
 
-/**
- * Reads a capture's TCP segments with payload. With `hbone`, the TLS on that port is decrypted with `keylog` and each
- * segment lists the HTTP/2 DATA frames it completes.
- */
-export async function readPackets(file: string, hbone?: { readonly port: number; readonly keylog: string }): Promise<Packet[]> {
-  const extra = hbone === undefined ? [] : ['-d', `tcp.port==${hbone.port},tls`, '-o', `tls.keylog_file:${hbone.keylog}`];
-  const fields = hbone === undefined ? FIELDS : [...FIELDS, 'http2.streamid', 'http2.type', 'http2.length'];
+/** One tshark pass over a capture's TCP segments with payload: one row of `fields` per segment ('|' between repeats). */
+async function segmentRows(file: string, fields: readonly string[], extra: readonly string[] = []): Promise<string[][]> {
   const out = await tshark([
     '-r',
     file,
@@ -102,77 +98,59 @@ export async function readPackets(file: string, hbone?: { readonly port: number;
     '-E',
     'occurrence=a',
     '-E',
-    'aggregator=,',
+    'aggregator=|',
     ...fields.flatMap((f) => ['-e', f]),
   ]);
-  const packets: Packet[] = [];
-  for (const line of out.split('\n')) {
-    if (line.length === 0) continue;
-    const [t = '', src = '', sport = '', dst = '', dport = '', seq = '', len = '', ids = '', ftypes = '', flens = ''] = line.split('\t');
-    const frames: { stream: number; len: number }[] = [];
-    if (ids.length > 0) {
-      const sid = ids.split(',');
-      const ft = ftypes.split(',');
-      const fl = flens.split(',');
-      for (let i = 0; i < sid.length; i++) if (ft[i] === '0') frames.push({ stream: Number(sid[i]), len: Number(fl[i] ?? 0) });
-    }
-    packets.push({
-      t: epochMicros(t),
-      src: `${src}:${sport}`,
-      dst: `${dst}:${dport}`,
-      seq: Number(seq),
-      len: Number(len),
-      frames,
-    });
-  }
-  return packets;
+  return out
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => line.split('\t'));
+}
+
+function segmentOf(row: readonly string[], frames: Packet['frames']): Packet {
+  const [t = '', src = '', sport = '', dst = '', dport = '', seq = '', len = ''] = row;
+  return { t: epochMicros(t), src: `${src}:${sport}`, dst: `${dst}:${dport}`, seq: Number(seq), len: Number(len), frames };
+}
+
+/** Reads a capture's TCP segments with payload. */
+export async function readPackets(file: string): Promise<Packet[]> {
+  return (await segmentRows(file, SEGMENT_FIELDS)).map((row) => segmentOf(row, []));
+}
+
+/** An HBONE connect: the stream as `conn/stream` (conn = the client's endpoint) and the h2load connection it carries. */
+export interface HboneConnect {
+  readonly channel: string;
+  readonly forwardedFor: string;
 }
 
 /**
- * The HBONE CONNECTs in a decrypted capture, in the order they were sent: each stream as `conn/stream` (conn = the
- * client's endpoint), with the h2load connection it carries, from its `forwarded: for="ip:port"` header.
+ * Reads a capture of HBONE on `port`, decrypted with `keylog`, in one pass (decryption is the costly part): each
+ * segment lists the HTTP/2 DATA frames it completes, and the CONNECTs sent toward `port` name, by their
+ * `forwarded: for="ip:port"` header, the h2load connection each stream carries.
  */
-export async function readConnects(
+export async function readHbone(
   file: string,
   hbone: { readonly port: number; readonly keylog: string },
-): Promise<{ channel: string; forwardedFor: string }[]> {
-  const out = await tshark([
-    '-r',
+): Promise<{ packets: Packet[]; connects: HboneConnect[] }> {
+  const rows = await segmentRows(
     file,
-    '-d',
-    `tcp.port==${hbone.port},tls`,
-    '-o',
-    `tls.keylog_file:${hbone.keylog}`,
-    '-Y',
-    `http2.type == 1 && tcp.dstport == ${hbone.port}`,
-    '-T',
-    'fields',
-    '-E',
-    'occurrence=a',
-    '-E',
-    'aggregator=|',
-    '-e',
-    'ip.src',
-    '-e',
-    'tcp.srcport',
-    '-e',
-    'http2.streamid',
-    '-e',
-    'http2.type',
-    '-e',
-    'http2.header.count',
-    '-e',
-    'http2.header.name',
-    '-e',
-    'http2.header.value',
-  ]);
-  const connects: { channel: string; forwardedFor: string }[] = [];
-  for (const line of out.split('\n')) {
-    const [ip = '', sport = '', ids = '', types = '', counts = '', names = '', values = ''] = line.split('\t');
-    if (ids.length === 0) continue;
-    // Per frame: its stream id and type; per HEADERS frame (in order): how many of the name/value pairs are its own.
-    const sid = ids.split('|');
+    [...SEGMENT_FIELDS, ...HTTP2_FIELDS],
+    ['-d', `tcp.port==${hbone.port},tls`, '-o', `tls.keylog_file:${hbone.keylog}`],
+  );
+  const packets: Packet[] = [];
+  const connects: HboneConnect[] = [];
+  for (const row of rows) {
+    const [ids = '', types = '', lens = '', counts = '', names = '', values = ''] = row.slice(SEGMENT_FIELDS.length);
+    // Per frame: its stream id, type and length; per HEADERS frame (in order): how many of the name/value pairs are its.
+    const sid = ids.length === 0 ? [] : ids.split('|');
     const ft = types.split('|');
+    const fl = lens.split('|');
+    const frames: { stream: number; len: number }[] = [];
+    for (let i = 0; i < sid.length; i++) if (ft[i] === '0') frames.push({ stream: Number(sid[i]), len: Number(fl[i] ?? 0) });
+    const packet = segmentOf(row, frames);
+    packets.push(packet);
+    // Only the CONNECTs: answers carry headers too (a `date` among them), and hold no `forwarded`.
+    if (!packet.dst.endsWith(`:${hbone.port}`) || counts.length === 0) continue;
     const cnt = counts.split('|').map(Number);
     const nm = names.split('|');
     const val = values.split('|');
@@ -183,10 +161,10 @@ export async function readConnects(
       const n = cnt[k++] ?? 0;
       for (let j = h; j < h + n; j++) {
         const m = nm[j] === 'forwarded' ? /for="?([^";]+)"?/.exec(val[j] ?? '') : null;
-        if (m !== null) connects.push({ channel: `${ip}:${sport}/${sid[i]}`, forwardedFor: m[1] ?? '' });
+        if (m !== null) connects.push({ channel: `${packet.src}/${sid[i]}`, forwardedFor: m[1] ?? '' });
       }
       h += n;
     }
   }
-  return connects;
+  return { packets, connects };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { PORTS } from '../l4/servers.ts';
-import { readConnects, readPackets } from './capture.ts';
+import { readHbone, readPackets } from './capture.ts';
 import { requestHops, type Hops, type Taps } from './hops.ts';
 
 /** HAProxy's TLS port for the app port (bench/l4/servers.ts). */
@@ -25,16 +25,15 @@ export async function followRequests(
   const clientProxyPorts = new Set(ambit ? [ZTUNNEL_OUTBOUND_PORT, PORTS.http] : [PORTS.http]);
   const file = (name: string): string => join(dir, `${name}.pcap`);
   if (ambit && keylog === undefined) throw new Error("Ambit captures need the ztunnels' TLS key log");
-  const hbone = ambit && keylog !== undefined ? { port: tunnelPort, keylog } : undefined;
-  const connects = hbone === undefined ? undefined : await readConnects(file('clientEth'), hbone);
+  const hbone = ambit && keylog !== undefined ? await readHbone(file('clientEth'), { port: tunnelPort, keylog }) : undefined;
   const taps: Taps = {
     clientLo: await readPackets(file('clientLo')),
-    clientEth: await readPackets(file('clientEth'), hbone),
+    clientEth: hbone?.packets ?? (await readPackets(file('clientEth'))),
     node1: await readPackets(file('node1')),
     node2: await readPackets(file('node2')),
     serverEth: await readPackets(file('serverEth')),
     serverLo: await readPackets(file('serverLo')),
-    ...(connects === undefined ? {} : { forwarded: new Map(connects.map((c) => [c.forwardedFor, c.channel])) }),
+    ...(hbone === undefined ? {} : { forwarded: new Map(hbone.connects.map((c) => [c.forwardedFor, c.channel])) }),
   };
   return requestHops(taps, { clientProxyPorts, tunnelPort, tunnel: ambit ? 'hbone' : 'tls', appPort: PORTS.http });
 }
