@@ -11,7 +11,7 @@
 //   BENCH_SOAK_TRANSFER_BYTES (1G, iperf3's notation)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { ambitctl, removeDir } from '../test/integration/helpers/ambitctl.ts';
@@ -25,6 +25,7 @@ import { connectionCounts, type ConnectionCounts } from './l4-soak/metrics.ts';
 import { markdown } from './l4-soak/report.ts';
 import { goals, type SoakResults, type ZtunnelSoak } from './l4-soak/results.ts';
 import { readSample, sampleMemory, type MemorySample } from './l4-soak/samples.ts';
+import { benchEnvironment } from './l4/environment.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CLUSTER = 'soak-l4';
@@ -94,9 +95,8 @@ let failed = true;
 try {
   progress(`starting the cluster (${MINUTES} minutes of load follow)`);
   const cluster = await startL4Cluster(CLUSTER);
-  const clientNetns = cluster.net.meshClient;
-  const serverNetns = cluster.net.meshServer;
-  const server = { ip: cluster.meshIp };
+  const { meshClient: clientNetns, meshServer: serverNetns } = cluster.net;
+  const serverIp = cluster.meshIp;
   progress('starting nginx, iperf3 and the echo server in mesh/server');
   started.push(...(await startServers(serverNetns, work, 'mesh', join(APPS, 'conn-server.mjs'))));
   const body = join(work, 'body-1k');
@@ -107,7 +107,7 @@ try {
   // Every path once, so a broken one fails now rather than after the soak; also the first certificates and the
   // HBONE pool, which belong to start-up, not to growth. None of this is counted: the counters are read afterwards.
   progress('warm-up: each load once');
-  await h2loadFixedRate(clientNetns, `http://${server.ip}:${PORTS.http}/`, {
+  await h2loadFixedRate(clientNetns, `http://${serverIp}:${PORTS.http}/`, {
     rps: RPS,
     conns: CONNS,
     seconds: 3,
@@ -115,8 +115,8 @@ try {
     bodyFile: body,
     logFile: h2loadLog,
   });
-  await connectionRate(clientNetns, connClient, server.ip, PORTS.conn, 2, CHURN);
-  await iperf3Transfer(clientNetns, server.ip, PORTS.iperf, '10M', 60_000);
+  await connectionRate(clientNetns, connClient, serverIp, PORTS.conn, 2, CHURN);
+  await iperf3Transfer(clientNetns, serverIp, PORTS.iperf, '10M', 60_000);
 
   const ztunnelPid = (node: string): number => componentPid(paths, 'ztunnel', node);
   const pids = Object.fromEntries(Object.entries(NODES).map(([name, n]) => [name, ztunnelPid(n.node)]));
@@ -149,7 +149,7 @@ try {
     load = await runSoakLoad(
       {
         clientNetns,
-        host: server.ip,
+        host: serverIp,
         ports: PORTS,
         t0Ms,
         seconds: MINUTES * 60,
@@ -198,7 +198,7 @@ try {
 
   const results: SoakResults = {
     date: new Date().toISOString().slice(0, 10),
-    environment: { node: process.version, nproc: cpus().length, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown' },
+    environment: benchEnvironment(),
     config: {
       minutes: MINUTES,
       rps: RPS,

@@ -16,7 +16,7 @@
 //   main threads at that priority for those runs, to see how much of the tail is a proxy waiting for a CPU)
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, setPriority, tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ambitctl, removeDir } from '../test/integration/helpers/ambitctl.ts';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
@@ -25,7 +25,16 @@ import { summarizeProfile, type ProfileSummary } from './l4-tail/cpu-profile.ts'
 import { startCapture, type Capture } from './l4-tail/capture.ts';
 import { followRequests } from './l4-tail/follow.ts';
 import type { Hops } from './l4-tail/hops.ts';
-import { probeFile, probeWindow, threadRates, threadTimes, type ProbeWindow } from './l4-tail/process-probes.ts';
+import {
+  podTmpFile,
+  probeFile,
+  probeWindow,
+  PROFILE_OUTPUT,
+  PROFILE_REQUEST,
+  threadRates,
+  threadTimes,
+  type ProbeWindow,
+} from './l4-tail/process-probes.ts';
 import { tailMarkdown, type TailResults, type TailRun } from './l4-tail/report.ts';
 import { countSyscalls } from './l4-tail/syscalls.ts';
 import { startL4Cluster } from './l4/cluster.ts';
@@ -33,6 +42,7 @@ import { h2loadFixedRate } from './l4/load.ts';
 import type { NetnsProcess } from './l4/netns-process.ts';
 import { MODES, type Mode } from './l4/results.ts';
 import { BODY_BYTES, PORTS, startHaproxyPair, startServers } from './l4/servers.ts';
+import { benchEnvironment } from './l4/environment.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CLUSTER = 'bench-l4-tail';
@@ -54,7 +64,7 @@ const HBONE_PORT = 15008;
 // The pods see the checkout at /opt/ambit (the local kubelet maps the image's files to it), and write to their /tmp
 // emptyDir, which the bench reads through /proc/<pid>/root.
 const PROBE_IN_POD = '/opt/ambit/bench/l4-tail/probe.mjs';
-const KEYLOG_IN_POD = '/tmp/tls-keys.log';
+const KEYLOG = 'tls-keys.log';
 
 const progress = (msg: string): void => void process.stderr.write(`l4-tail: ${msg}\n`);
 
@@ -96,7 +106,7 @@ for (const tool of ['h2load', 'haproxy', 'nginx', 'openssl', 'tcpdump', 'tshark'
 process.env['AMBIT_ZTUNNEL_NODE_OPTIONS'] = [
   process.env['BENCH_TAIL_ZTUNNEL_NODE_OPTIONS'] ?? '',
   `--import=${PROBE_IN_POD}`,
-  CAPTURE ? `--tls-keylog=${KEYLOG_IN_POD}` : '',
+  CAPTURE ? `--tls-keylog=/tmp/${KEYLOG}` : '',
 ]
   .filter((s) => s.length > 0)
   .join(' ');
@@ -176,15 +186,14 @@ try {
         ? await Promise.all(tapSpecs.map((s) => startCapture(s.netns, s.iface, 'tcp', join(dir, `${s.name}.pcap`), s.snap)))
         : [];
       const threadsBefore = Object.fromEntries(Object.entries(t.proxies).map(([n, pid]) => [n, threadTimes(pid)]));
-      const from = Date.now() + WARMUP * 1000;
+      const runStart = Date.now();
+      // Requests and probe lines count from the end of h2load's warm-up.
+      const from = runStart + WARMUP * 1000;
       const latency = await h2(base, SECONDS, WARMUP);
       const to = Date.now();
       for (const pid of Object.values(t.proxies)) prioritize(pid, 0);
       const threads = Object.fromEntries(
-        Object.entries(t.proxies).map(([n, pid]) => [
-          n,
-          threadRates(threadsBefore[n] ?? {}, threadTimes(pid), (to - from) / 1000 + WARMUP),
-        ]),
+        Object.entries(t.proxies).map(([n, pid]) => [n, threadRates(threadsBefore[n] ?? {}, threadTimes(pid), (to - runStart) / 1000)]),
       );
       const drops = await Promise.all(captures.map((c) => c.stop()));
       captures = [];
@@ -195,7 +204,7 @@ try {
         const keylog = join(dir, 'keys.log');
         if (base === 'ambit') {
           writeFileSync(keylog, '');
-          for (const pid of [ztunnel1, ztunnel2]) appendFileSync(keylog, readFileSync(`/proc/${pid}/root${KEYLOG_IN_POD}`));
+          for (const pid of [ztunnel1, ztunnel2]) appendFileSync(keylog, readFileSync(podTmpFile(pid, KEYLOG)));
         }
         const followed = await followRequests(dir, base, base === 'ambit' ? keylog : undefined);
         const hops = followed.hops.filter((h) => (h[0] ?? 0) >= from * 1000 && (h[0] ?? 0) <= to * 1000);
@@ -264,14 +273,14 @@ try {
     // second, which would show up as the proxy's own system calls.
     progress(`ambit: ${PROFILE_SECONDS} s profiling the ztunnels`);
     for (const [, pid] of Object.entries(targets.ambit.proxies)) {
-      rmSync(`/proc/${pid}/root/tmp/ambit-probe.cpuprofile`, { force: true });
-      writeFileSync(`/proc/${pid}/root/tmp/ambit-probe-profile`, String(PROFILE_SECONDS));
+      rmSync(podTmpFile(pid, PROFILE_OUTPUT), { force: true });
+      writeFileSync(podTmpFile(pid, PROFILE_REQUEST), String(PROFILE_SECONDS));
     }
     // The probe looks for the request once a second.
     await new Promise((r) => setTimeout(r, 1100));
     await h2('ambit', PROFILE_SECONDS, 0);
     for (const [n, pid] of Object.entries(targets.ambit.proxies)) {
-      const file = `/proc/${pid}/root/tmp/ambit-probe.cpuprofile`;
+      const file = podTmpFile(pid, PROFILE_OUTPUT);
       for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 200));
       if (existsSync(file)) cpuProfiles[n] = summarizeProfile(file);
       else progress(`  no CPU profile from ${n}`);
@@ -279,7 +288,7 @@ try {
   }
   const results: TailResults = {
     date: new Date().toISOString().slice(0, 10),
-    environment: { node: process.version, nproc: cpus().length, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown' },
+    environment: benchEnvironment(),
     config: {
       rounds: ROUNDS,
       seconds: SECONDS,

@@ -9,7 +9,7 @@
 //   BENCH_L4_ROUNDS (3), BENCH_L4_SECONDS (30), BENCH_L4_WARMUP (3), BENCH_L4_IPERF_SECONDS (10), BENCH_L4_IDLE (10000)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
@@ -22,6 +22,7 @@ import { markdown } from './l4/report.ts';
 import { entryFor, MODES, type L4Results, type Mode } from './l4/results.ts';
 import { BODY_BYTES, HAPROXY_MAXCONN, PORTS, startHaproxyPair, startServers } from './l4/servers.ts';
 import { svgChart } from './l4/svg-chart.ts';
+import { benchEnvironment } from './l4/environment.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CLUSTER = 'bench-l4';
@@ -85,7 +86,7 @@ try {
 
   const results: L4Results = {
     date: new Date().toISOString().slice(0, 10),
-    environment: { node: process.version, nproc: cpus().length, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown' },
+    environment: benchEnvironment(),
     config: {
       rounds: ROUNDS,
       seconds: SECONDS,

@@ -11,7 +11,7 @@
 //   BENCH_L7_ROUNDS (3), BENCH_L7_SECONDS (30), BENCH_L7_WARMUP (3), BENCH_L7_CONNS (4), BENCH_L7_WAYPOINT_WAIT (60 s)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterPaths } from '@ambit/local';
 import { componentPid } from '../test/integration/helpers/mesh-components.ts';
@@ -24,6 +24,7 @@ import { entryFor } from './l4/results.ts';
 import { BODY_BYTES, nginxAppServers, startNginx } from './l4/servers.ts';
 import { markdown, svgChart } from './l7/report.ts';
 import { HOP_PROCESS, L7_MODES, PROTOCOLS, type L7Mode, type L7Results, type Protocol, type Rate } from './l7/results.ts';
+import { benchEnvironment } from './l4/environment.ts';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CLUSTER = 'bench-l7';
@@ -180,7 +181,7 @@ try {
 
   const results: L7Results = {
     date: new Date().toISOString().slice(0, 10),
-    environment: { node: process.version, nproc: cpus().length, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown' },
+    environment: benchEnvironment(),
     config: { rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP, rates: RATES, connections: CONNS, bodyBytes: BODY_BYTES },
     modes,
     unavailable,

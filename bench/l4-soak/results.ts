@@ -1,6 +1,7 @@
 import type { ConnectionCounts } from './metrics.ts';
 import type { SoakLoadResults } from './load-loops.ts';
 import { levelAt, type MemorySample } from './samples.ts';
+import type { BenchEnvironment } from '../l4/environment.ts';
 
 /** Connections one iperf3 transfer opens: its control connection and one data stream. */
 export const IPERF3_CONNECTIONS_PER_TRANSFER = 2;
@@ -27,7 +28,7 @@ export interface ZtunnelSoak {
 /** Everything one `npm run bench -- l4-soak` measured, as written to bench/results/<date>-l4-soak.json. */
 export interface SoakResults {
   readonly date: string;
-  readonly environment: { readonly node: string; readonly nproc: number; readonly kernel: string; readonly cpu: string };
+  readonly environment: BenchEnvironment;
   readonly config: {
     readonly minutes: number;
     readonly rps: number;

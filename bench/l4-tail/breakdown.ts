@@ -56,12 +56,8 @@ export function breakdown(
   const sortedTotals = hops.map(total).sort((a, b) => a - b);
   const cut = percentile(sortedTotals, 99);
   const slow = hops.filter((h) => total(h) >= cut);
-  const medians = PHASES.map((_, i) =>
-    percentile(
-      hops.map((h) => phase(h, i)).sort((a, b) => a - b),
-      50,
-    ),
-  );
+  const sortedPhases = PHASES.map((_, i) => hops.map((h) => phase(h, i)).sort((a, b) => a - b));
+  const medians = sortedPhases.map((xs) => percentile(xs, 50));
   const blamed = PHASES.map(() => 0);
   for (const h of slow) {
     let worst = 0;
@@ -72,10 +68,7 @@ export function breakdown(
   const phases = PHASES.map(([name], i) => ({
     phase: name,
     medianAll: medians[i] ?? NaN,
-    p99All: percentile(
-      hops.map((h) => phase(h, i)).sort((a, b) => a - b),
-      99,
-    ),
+    p99All: percentile(sortedPhases[i] ?? [], 99),
     meanSlow: mean(slow.map((h) => phase(h, i))),
     blamed: slow.length === 0 ? 0 : (blamed[i] ?? 0) / slow.length,
   }));

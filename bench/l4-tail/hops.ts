@@ -4,9 +4,10 @@
 //   h2load connection for HAProxy; one HTTP/2 stream of the shared HBONE session for Ambit, read decrypted)
 //   →  the same TCP segments on the node links and the server pod's eth0 (matched by 4-tuple and sequence number)
 //   →  server lo (server proxy ↔ nginx, plaintext).
-// Matching is by time order within a pair of channels (the n-th request on a connection is the first exchange on its
-// tunnel channel at or after it), and which channel belongs to which connection is decided by a vote over their first
-// exchanges, so the TLS handshake's own records or an early ticket never shift the pairing.
+// Which channel carries which is known for HBONE streams (their CONNECT's `forwarded` header) and otherwise read off the
+// exchanges' timing (pairByContainment); within a pair of channels, matching is by time order (the n-th request on a
+// connection is the first exchange on its tunnel channel at or after it), so the TLS handshake's own records or an
+// early ticket never shift it.
 
 /** One TCP segment with payload, as one tap saw it. */
 export interface Packet {
@@ -21,23 +22,21 @@ export interface Packet {
 }
 
 /** A segment's identity on every tap it crosses (no NAT between the pods' interfaces). */
-export function segmentKey(p: Pick<Packet, 'src' | 'dst' | 'seq'>): string {
+function segmentKey(p: Pick<Packet, 'src' | 'dst' | 'seq'>): string {
   return `${p.src}>${p.dst}#${p.seq}`;
 }
 
-/** One request and its response on one channel: times at this tap and the last segments of each. */
-export interface Exchange {
+/** One request and its response on one channel: when each was complete at this tap, and the segment that completed it. */
+interface Exchange {
   readonly channel: string;
-  reqFirst: number;
   reqLast: number;
   reqKey: string;
-  respFirst: number | undefined;
   respLast: number | undefined;
   respKey: string | undefined;
 }
 
 /** What a packet contributes: to which channel, and whether it goes client → server. */
-export interface Unit {
+interface Unit {
   readonly channel: string;
   readonly request: boolean;
 }
@@ -47,7 +46,7 @@ export interface Unit {
  * the open one while no response unit came yet), response units complete it. Response units before any request are
  * ignored (a TLS session ticket, a server's greeting).
  */
-export function exchanges(packets: readonly Packet[], unitsOf: (p: Packet) => readonly Unit[]): Map<string, Exchange[]> {
+function exchanges(packets: readonly Packet[], unitsOf: (p: Packet) => readonly Unit[]): Map<string, Exchange[]> {
   const byChannel = new Map<string, Exchange[]>();
   const sorted = [...packets].sort((a, b) => a.t - b.t);
   for (const p of sorted) {
@@ -57,22 +56,13 @@ export function exchanges(packets: readonly Packet[], unitsOf: (p: Packet) => re
       if (list === undefined) byChannel.set(u.channel, (list = []));
       const open = list[list.length - 1];
       if (u.request) {
-        if (open !== undefined && open.respFirst === undefined) {
+        if (open !== undefined && open.respLast === undefined) {
           open.reqLast = p.t;
           open.reqKey = key;
         } else {
-          list.push({
-            channel: u.channel,
-            reqFirst: p.t,
-            reqLast: p.t,
-            reqKey: key,
-            respFirst: undefined,
-            respLast: undefined,
-            respKey: undefined,
-          });
+          list.push({ channel: u.channel, reqLast: p.t, reqKey: key, respLast: undefined, respKey: undefined });
         }
       } else if (open !== undefined) {
-        open.respFirst ??= p.t;
         open.respLast = p.t;
         open.respKey = key;
       }
@@ -82,7 +72,7 @@ export function exchanges(packets: readonly Packet[], unitsOf: (p: Packet) => re
 }
 
 /** Plain TCP flows (lo taps): the channel is the client's endpoint, the side whose port is not one of `serverPorts`. */
-export function tcpUnits(serverPorts: ReadonlySet<number>): (p: Packet) => readonly Unit[] {
+function tcpUnits(serverPorts: ReadonlySet<number>): (p: Packet) => readonly Unit[] {
   return (p) => {
     const toServer = serverPorts.has(portOf(p.dst));
     const fromServer = serverPorts.has(portOf(p.src));
@@ -96,12 +86,12 @@ export function tcpUnits(serverPorts: ReadonlySet<number>): (p: Packet) => reado
  * connection's first request, and `pair` only takes an exchange that starts before the next request, so at worst a
  * connection's first request (inside the warm-up) pairs with its handshake.
  */
-export function tlsUnits(serverPort: number): (p: Packet) => readonly Unit[] {
+function tlsUnits(serverPort: number): (p: Packet) => readonly Unit[] {
   return tcpUnits(new Set([serverPort]));
 }
 
 /** HBONE: each HTTP/2 stream of a session is a channel; a segment counts for every stream it completes DATA of. */
-export function hboneUnits(serverPort: number): (p: Packet) => readonly Unit[] {
+function hboneUnits(serverPort: number): (p: Packet) => readonly Unit[] {
   return (p) => {
     const request = portOf(p.dst) === serverPort;
     if (!request && portOf(p.src) !== serverPort) return [];
@@ -122,7 +112,7 @@ function portOf(endpoint: string): number {
  * complete at each tap). Channels cannot be paired by time alone: h2load's timers fire for every connection at once,
  * so a burst's requests leave together (for Ambit, in one TLS record).
  */
-export function pair(
+function pair(
   from: Map<string, Exchange[]>,
   to: Map<string, Exchange[]>,
   channels: ReadonlyMap<string, string>,
@@ -163,7 +153,7 @@ export function pair(
  * exchanges and assigns greedily, best first. `outerTimes` gives the outer exchange's request and response times as
  * seen where the inner channel starts (e.g. at the server pod's eth0 for the tunnel).
  */
-export function pairByContainment(
+function pairByContainment(
   outer: Map<string, Exchange[]>,
   inner: Map<string, Exchange[]>,
   outerTimes: (e: Exchange) => { readonly req: number | undefined; readonly resp: number | undefined },
@@ -199,29 +189,13 @@ export function pairByContainment(
   return result;
 }
 
-/** The hops of one request, µs since the epoch; see HOP_NAMES. */
-export type Hops = readonly number[];
-
 /**
- * The twelve moments of a request, each when the request (or response) is complete at a tap:
+ * The twelve moments of one request, µs since the epoch, each when the request (or its answer) is complete at a tap:
  *  0 client lo (h2load sent it)       1 client eth0 (tunnelled, leaving)   2 node1 link   3 node2 link
  *  4 server eth0 (arrived)            5 server lo (proxy → app)            6 server lo (app answered)
  *  7 server eth0 (answer leaving)     8 node2 link   9 node1 link   10 client eth0 (arrived)   11 client lo (to h2load)
  */
-export const HOP_NAMES = [
-  'client lo req',
-  'client eth0 req',
-  'node1 link req',
-  'node2 link req',
-  'server eth0 req',
-  'server lo req',
-  'server lo resp',
-  'server eth0 resp',
-  'node2 link resp',
-  'node1 link resp',
-  'client eth0 resp',
-  'client lo resp',
-] as const;
+export type Hops = readonly number[];
 
 /** Phases between consecutive hop groups, as [name, from hop, to hop]. */
 export const PHASES: readonly (readonly [string, number, number])[] = [
@@ -301,8 +275,8 @@ export function requestHops(taps: Taps, o: HopOptions): { hops: Hops[]; disorder
     for (const l of list) {
       const r = loToTunnel.get(l);
       const s = r === undefined ? undefined : tunnelToServer.get(r);
-      if (r === undefined || s === undefined || l.respLast === undefined || r.respKey === undefined || r.respLast === undefined) continue;
-      if (s.respLast === undefined) continue;
+      // Each hop must have been seen (the check below); the answer's segment is looked up at the other taps.
+      if (r === undefined || s === undefined || r.respKey === undefined) continue;
       const hops = [
         l.reqLast,
         r.reqLast,

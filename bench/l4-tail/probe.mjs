@@ -1,17 +1,17 @@
 // Preloaded into each ztunnel by bench/l4-tail.bench.ts (NODE_OPTIONS="--import=…/probe.mjs"), never in production.
-// Writes, once a second, one JSON line to AMBIT_PROBE_FILE (default /tmp/ambit-probe.jsonl, the pod's emptyDir, which
-// the bench reads through /proc/<pid>/root):
-//   {"t":<ms since epoch>,"eld":{…},"gc":[[startMs, durationMs, kind], …],"cpu":{"user":µs,"system":µs}}
+// Writes, once a second, one JSON line to /tmp/ambit-probe.jsonl (the pod's emptyDir, which the bench reads through
+// /proc/<pid>/root; the names are also in bench/l4-tail/process-probes.ts):
+//   {"t":<ms since epoch>,"eld":{…},"gc":[[startMs, durationMs, kind], …]}
 // eld is the event-loop delay over the last second (monitorEventLoopDelay: how late its timer fired, sampled every
-// AMBIT_PROBE_ELD_MS, default 10 — a 1 ms timer would itself wake the proxy 1000 times a second), gc every collection that ended in it, with its wall-clock start, so slow requests can be
-// matched against pauses. On demand it also takes a CPU profile: when the bench writes a number of seconds to
+// 10 ms — a 1 ms timer would itself wake the proxy 1000 times a second), gc every collection that ended in it, with
+// its wall-clock start, so slow requests can be matched against pauses. On demand it also takes a CPU profile: when the bench writes a number of seconds to
 // /tmp/ambit-probe-profile, the probe profiles that long (100 µs sampling) and writes /tmp/ambit-probe.cpuprofile.
 // A plain .mjs: it runs in the ztunnel's own Node, from the image's files, without tsx.
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 
-const file = process.env.AMBIT_PROBE_FILE ?? '/tmp/ambit-probe.jsonl';
+const file = '/tmp/ambit-probe.jsonl';
 const origin = performance.timeOrigin;
 // perf_hooks' gc kinds: 1 minor (scavenge), 2 major (mark-compact), 4 incremental marking, 8 weak callbacks.
 let gcs = [];
@@ -19,21 +19,17 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push([origin + e.startTime, e.duration, e.detail?.kind ?? 0]);
 }).observe({ entryTypes: ['gc'] });
 
-const resolutionMs = Number(process.env.AMBIT_PROBE_ELD_MS ?? 10);
+const resolutionMs = 10;
 const eld = monitorEventLoopDelay({ resolution: resolutionMs });
 eld.enable();
-let lastCpu = process.cpuUsage();
 
 function flush() {
-  const cpu = process.cpuUsage(lastCpu);
-  lastCpu = process.cpuUsage();
   // The histogram holds the timer's whole interval; what exceeds the resolution is the delay.
   const ms = (ns) => Math.max(0, Math.round(ns / 1e3) / 1e3 - resolutionMs);
   const line = {
     t: Date.now(),
     eld: { count: eld.count, p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean) },
     gc: gcs,
-    cpu,
   };
   gcs = [];
   eld.reset();

@@ -1,9 +1,22 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Pause } from './breakdown.ts';
 
-/** Where bench/l4-tail/probe.mjs writes inside a ztunnel pod (its /tmp emptyDir), seen from the host. */
+/** A file in a ztunnel pod's /tmp (an emptyDir), seen from the host while the process lives. */
+export function podTmpFile(pid: number, name: string): string {
+  return `/proc/${pid}/root/tmp/${name}`;
+}
+
+// The names bench/l4-tail/probe.mjs uses in the pod's /tmp (it is plain JavaScript in the ztunnel's Node: it cannot
+// import these).
+/** What the probe writes every second. */
+export const PROBE_LINES = 'ambit-probe.jsonl';
+/** Seconds written here ask the probe for a CPU profile that long… */
+export const PROFILE_REQUEST = 'ambit-probe-profile';
+/** …which it writes here. */
+export const PROFILE_OUTPUT = 'ambit-probe.cpuprofile';
+
 export function probeFile(pid: number): string {
-  return `/proc/${pid}/root/tmp/ambit-probe.jsonl`;
+  return podTmpFile(pid, PROBE_LINES);
 }
 
 interface ProbeLine {

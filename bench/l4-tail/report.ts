@@ -3,6 +3,7 @@ import { spread, type Spread } from '../l4/results.ts';
 import type { Breakdown } from './breakdown.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
 import type { ProbeWindow } from './process-probes.ts';
+import type { BenchEnvironment } from '../l4/environment.ts';
 
 export interface TailRun {
   readonly round: number;
@@ -20,7 +21,7 @@ export interface TailRun {
 /** Everything one `npm run bench -- l4-tail` measured, as written to bench/results/<date>-l4-tail.json. */
 export interface TailResults {
   readonly date: string;
-  readonly environment: { readonly node: string; readonly nproc: number; readonly kernel: string; readonly cpu: string };
+  readonly environment: BenchEnvironment;
   readonly config: {
     readonly rounds: number;
     readonly seconds: number;

@@ -1,5 +1,6 @@
 import type { ConnRate, LatencyRun } from './load.ts';
 import type { ProcessUsage } from './proc-sampler.ts';
+import type { BenchEnvironment } from './environment.ts';
 
 export const MODES = ['direct', 'ambit', 'haproxy'] as const;
 export type Mode = (typeof MODES)[number];
@@ -8,7 +9,7 @@ export const PROXIED: readonly Mode[] = ['ambit', 'haproxy'];
 /** Everything one `npm run bench -- l4` measured, as written to bench/results/<date>-l4.json. */
 export interface L4Results {
   readonly date: string;
-  readonly environment: { readonly node: string; readonly nproc: number; readonly kernel: string; readonly cpu: string };
+  readonly environment: BenchEnvironment;
   readonly config: {
     readonly rounds: number;
     readonly seconds: number;

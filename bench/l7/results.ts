@@ -1,6 +1,7 @@
 import type { LatencyRun } from '../l4/load.ts';
 import type { ProcessUsage } from '../l4/proc-sampler.ts';
 import { spread, type Spread } from '../l4/results.ts';
+import type { BenchEnvironment } from '../l4/environment.ts';
 
 /**
  * The modes of `npm run bench -- l7`, measured interleaved in one run:
@@ -29,7 +30,7 @@ export interface L7Run {
 /** Everything one `npm run bench -- l7` measured, as written to bench/results/<date>-l7.json. */
 export interface L7Results {
   readonly date: string;
-  readonly environment: { readonly node: string; readonly nproc: number; readonly kernel: string; readonly cpu: string };
+  readonly environment: BenchEnvironment;
   readonly config: {
     readonly rounds: number;
     readonly seconds: number;
