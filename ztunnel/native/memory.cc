@@ -10,11 +10,4 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 }
 
-// Bytes glibc holds free in its arenas (mallinfo2's fordblks): what a trim could hand back at most. Cheap next to the
-// trim itself, which pays one madvise per free run of pages (measured under load: 35–56 calls, several ms, every time).
-Napi::Value MallocFreeBytes(const Napi::CallbackInfo& info) {
-  const struct mallinfo2 m = mallinfo2();
-  return Napi::Number::New(info.Env(), static_cast<double>(m.fordblks));
-}
-
 }  // namespace ambit

@@ -356,7 +356,6 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
 namespace ambit {
 // memory.cc
 Napi::Value TrimMemory(const Napi::CallbackInfo& info);
-Napi::Value MallocFreeBytes(const Napi::CallbackInfo& info);
 }  // namespace ambit
 
 namespace {
@@ -369,7 +368,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getMark", Napi::Function::New(env, GetMark, "getMark"));
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
   exports.Set("trimMemory", Napi::Function::New(env, ambit::TrimMemory, "trimMemory"));
-  exports.Set("mallocFreeBytes", Napi::Function::New(env, ambit::MallocFreeBytes, "mallocFreeBytes"));
   return exports;
 }
 

@@ -18,17 +18,21 @@ const PODS: Record<MeshComponent, { readonly app: string; readonly container: st
 interface PodJson {
   metadata: { name: string; deletionTimestamp?: string };
   spec: { nodeName?: string };
-  status: { phase?: string };
+  status: { phase?: string; containerStatuses?: { restartCount?: number; state?: object; lastState?: object }[] };
 }
 
-/** The running pod of `component` (on `node` for the DaemonSets), read with kubectl as an operator would. */
-export function componentPod(paths: ClusterPaths, component: MeshComponent, node?: string): string {
+function componentPods(paths: ClusterPaths, component: MeshComponent): PodJson[] {
   const out = execFileSync(
     'kubectl',
     ['--kubeconfig', paths.kubeconfig, 'get', 'pods', '-n', 'ambit-system', '-l', `app=${PODS[component].app}`, '-o', 'json'],
     { encoding: 'utf8', timeout: 20_000 },
   );
-  const items = (JSON.parse(out) as { items: PodJson[] }).items.filter(
+  return (JSON.parse(out) as { items: PodJson[] }).items;
+}
+
+/** The running pod of `component` (on `node` for the DaemonSets), read with kubectl as an operator would. */
+export function componentPod(paths: ClusterPaths, component: MeshComponent, node?: string): string {
+  const items = componentPods(paths, component).filter(
     (p) => p.metadata.deletionTimestamp === undefined && p.status.phase === 'Running' && (node === undefined || p.spec.nodeName === node),
   );
   const pod = items[0];
@@ -79,6 +83,24 @@ export function componentPid(paths: ClusterPaths, component: MeshComponent, node
   });
   const pid = found[0];
   if (pid === undefined || found.length > 1)
-    throw new Error(`${component} in [${namespaces.join(', ')}]: found pids [${found.join(', ')}], want one`);
+    throw new Error(
+      `${component} in [${namespaces.join(', ')}]: found pids [${found.join(', ')}], want one\n${componentDiagnosis(paths, component, node)}`,
+    );
   return pid;
+}
+
+/** What a failed lookup reports: each pod of the component with its containers' states, and the running one's last log lines. */
+function componentDiagnosis(paths: ClusterPaths, component: MeshComponent, node?: string): string {
+  try {
+    const pods = componentPods(paths, component)
+      .filter((p) => node === undefined || p.spec.nodeName === node)
+      .map((p) => {
+        const deleting = p.metadata.deletionTimestamp === undefined ? '' : ' (deleting)';
+        return `  pod ${p.metadata.name}${deleting}: ${p.status.phase ?? '?'} ${JSON.stringify(p.status.containerStatuses ?? [])}`;
+      });
+    const log = componentLog(paths, component, node).trimEnd().split('\n').slice(-15).join('\n    ');
+    return `${pods.join('\n')}\n  last log lines:\n    ${log}`;
+  } catch (err) {
+    return `  (no pod state: ${err instanceof Error ? err.message : String(err)})`;
+  }
 }

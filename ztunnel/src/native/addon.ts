@@ -74,8 +74,6 @@ export interface NativeBinding {
   getOriginalDst(fd: number): SocketAddress;
   /** glibc malloc_trim(0): freed heap pages go back to the OS; true when some were released. */
   trimMemory(): boolean;
-  /** glibc mallinfo2().fordblks: bytes free in malloc's arenas, the most a trim could hand back. */
-  mallocFreeBytes(): number;
 }
 
 /** The addon could not be loaded, almost always because it was not built. */

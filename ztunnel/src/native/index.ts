@@ -53,11 +53,6 @@ export function trimMemory(): boolean {
   return nativeBinding().trimMemory();
 }
 
-/** Bytes free in malloc's arenas (see native/memory.cc). */
-export function mallocFreeBytes(): number {
-  return nativeBinding().mallocFreeBytes();
-}
-
 export function socketFdOf(socket: net.Socket): number {
   // Narrow view of Node's internal TCPWrap: only `fd` is used.
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
