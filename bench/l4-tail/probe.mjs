@@ -13,7 +13,8 @@ import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:pe
 
 const file = '/tmp/ambit-probe.jsonl';
 const origin = performance.timeOrigin;
-// perf_hooks' gc kinds: 1 minor (scavenge), 2 major (mark-compact), 4 incremental marking, 8 weak callbacks.
+// perf_hooks' gc kinds (v8::GCType): 1 scavenge, 2 minor mark-sweep, 4 major (mark-compact), 8 incremental marking,
+// 16 weak callbacks.
 let gcs = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push([origin + e.startTime, e.duration, e.detail?.kind ?? 0]);

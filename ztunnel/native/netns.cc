@@ -356,6 +356,7 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
 namespace ambit {
 // memory.cc
 Napi::Value TrimMemory(const Napi::CallbackInfo& info);
+Napi::Value KeepFreedMemory(const Napi::CallbackInfo& info);
 }  // namespace ambit
 
 namespace {
@@ -368,6 +369,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getMark", Napi::Function::New(env, GetMark, "getMark"));
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
   exports.Set("trimMemory", Napi::Function::New(env, ambit::TrimMemory, "trimMemory"));
+  exports.Set("keepFreedMemory", Napi::Function::New(env, ambit::KeepFreedMemory, "keepFreedMemory"));
   return exports;
 }
 

@@ -74,6 +74,8 @@ export interface NativeBinding {
   getOriginalDst(fd: number): SocketAddress;
   /** glibc malloc_trim(0): freed heap pages go back to the OS; true when some were released. */
   trimMemory(): boolean;
+  /** glibc mallopt(M_MMAP_THRESHOLD), mallopt(M_TRIM_THRESHOLD): true when both were taken. */
+  keepFreedMemory(mmapThresholdBytes: number, trimThresholdBytes: number): boolean;
 }
 
 /** The addon could not be loaded, almost always because it was not built. */

@@ -44,15 +44,23 @@ export function getOriginalDst(fd: number): SocketAddress {
   return nativeBinding().getOriginalDst(fd);
 }
 
-/**
- * The fd under a connected or accepted net.Socket. Node keeps it on the undocumented `_handle.fd` (Unix only); it is
- * read here and nowhere else so a Node change breaks one place.
- */
 /** Gives freed malloc memory back to the OS (see native/memory.cc); true when some was released. */
 export function trimMemory(): boolean {
   return nativeBinding().trimMemory();
 }
 
+/**
+ * From now on free() keeps what it frees (blocks up to `mmapThresholdBytes` come from the heap, the heap shrinks only
+ * past `trimThresholdBytes` of free top): memory goes back only through trimMemory (see native/memory.cc).
+ */
+export function keepFreedMemory(mmapThresholdBytes: number, trimThresholdBytes: number): boolean {
+  return nativeBinding().keepFreedMemory(mmapThresholdBytes, trimThresholdBytes);
+}
+
+/**
+ * The fd under a connected or accepted net.Socket. Node keeps it on the undocumented `_handle.fd` (Unix only); it is
+ * read here and nowhere else so a Node change breaks one place.
+ */
 export function socketFdOf(socket: net.Socket): number {
   // Narrow view of Node's internal TCPWrap: only `fd` is used.
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
