@@ -35,8 +35,11 @@ export async function startInNetns(
 ): Promise<NetnsProcess> {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child: ChildProcess = spawn('ip', ['netns', 'exec', netns, ...RAISED_FD_LIMIT, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Two sources into one file: neither may end it (the other would then write after its end and throw), the
+  // child's exit with both pipes drained does.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.once('close', () => log.end());
   let exited: string | undefined;
   const gone = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { relayedBytes } from './young-buffers.ts';
 
 /**
  * Bytes a pump lets pile up in its destination before it pauses the source. Above a socket's 16 KiB high-water mark on
@@ -53,6 +54,7 @@ export function pump(src: Duplex, dst: Duplex, coalesce = false): ByteCount {
   const p = new Pump(src, dst);
   src.on('data', (chunk: Buffer) => {
     p.bytes += chunk.length;
+    relayedBytes(chunk.length);
     if (dst.destroyed || dst.writableEnded) return;
     if (coalesce && !p.corked && chunk.length >= COALESCE_MIN_CHUNK) {
       p.corked = true;
