@@ -19,8 +19,26 @@ export interface ProfileSummary {
   readonly top: readonly { readonly fn: string; readonly ms: number }[];
 }
 
+/**
+ * The ztunnel addon's exports (ztunnel/native/netns.cc). V8's profiler names every N-API call after one of them (they
+ * share one C++ entry point; seen: `keepFreedMemory`, called once at start, with 394 ms of samples), so a sample in
+ * any of them only says "the addon".
+ */
+const ADDON_FUNCTIONS = new Set([
+  'openNetns',
+  'closeFd',
+  'createSocket',
+  'setMark',
+  'getMark',
+  'getOriginalDst',
+  'trimMemory',
+  'keepFreedMemory',
+]);
+const ADDON = '(ztunnel addon: any export)';
+
 function kindOf(fn: string, url: string): string {
   if (fn === '(idle)') return 'idle';
+  if (fn === ADDON) return 'native (ztunnel addon)';
   if (fn === '(garbage collector)') return 'GC';
   if (fn === '(program)') return 'native (program)';
   if (url.startsWith('node:')) return 'Node library';
@@ -37,8 +55,9 @@ export function summarizeProfile(file: string, topN = 15): ProfileSummary {
   let total = 0;
   p.samples.forEach((id, i) => {
     const us = p.timeDeltas[i] ?? 0;
-    const f = byId.get(id);
-    if (f === undefined) return;
+    const raw = byId.get(id);
+    if (raw === undefined) return;
+    const f = raw.url.length === 0 && ADDON_FUNCTIONS.has(raw.functionName) ? { ...raw, functionName: ADDON, lineNumber: -1 } : raw;
     total += us;
     const kind = kindOf(f.functionName, f.url);
     byKind[kind] = (byKind[kind] ?? 0) + us / 1000;
