@@ -33,6 +33,7 @@ const ADDON_FUNCTIONS = new Set([
   'getOriginalDst',
   'trimMemory',
   'keepFreedMemory',
+  'mallocFreeBytes',
 ]);
 const ADDON = '(ztunnel addon: any export)';
 

@@ -357,6 +357,7 @@ namespace ambit {
 // memory.cc
 Napi::Value TrimMemory(const Napi::CallbackInfo& info);
 Napi::Value KeepFreedMemory(const Napi::CallbackInfo& info);
+Napi::Value MallocFreeBytes(const Napi::CallbackInfo& info);
 }  // namespace ambit
 
 namespace {
@@ -370,6 +371,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
   exports.Set("trimMemory", Napi::Function::New(env, ambit::TrimMemory, "trimMemory"));
   exports.Set("keepFreedMemory", Napi::Function::New(env, ambit::KeepFreedMemory, "keepFreedMemory"));
+  exports.Set("mallocFreeBytes", Napi::Function::New(env, ambit::MallocFreeBytes, "mallocFreeBytes"));
   return exports;
 }
 

@@ -76,6 +76,8 @@ export interface NativeBinding {
   trimMemory(): boolean;
   /** glibc mallopt(M_MMAP_THRESHOLD), mallopt(M_TRIM_THRESHOLD): true when both were taken. */
   keepFreedMemory(mmapThresholdBytes: number, trimThresholdBytes: number): boolean;
+  /** glibc mallinfo2().fordblks: bytes free in malloc's arenas, the most a trim could hand back. */
+  mallocFreeBytes(): number;
 }
 
 /** The addon could not be loaded, almost always because it was not built. */

@@ -49,6 +49,11 @@ export function trimMemory(): boolean {
   return nativeBinding().trimMemory();
 }
 
+/** Bytes free in malloc's arenas (see native/memory.cc). */
+export function mallocFreeBytes(): number {
+  return nativeBinding().mallocFreeBytes();
+}
+
 /**
  * From now on free() keeps what it frees (blocks up to `mmapThresholdBytes` come from the heap, the heap shrinks only
  * past `trimThresholdBytes` of free top): memory goes back only through trimMemory (see native/memory.cc).

@@ -1,6 +1,6 @@
 import type { Logger } from '@ambit/core';
 import { errorMessage } from '@ambit/core';
-import { keepFreedMemory, trimMemory } from '../native/index.ts';
+import { keepFreedMemory, mallocFreeBytes, trimMemory } from '../native/index.ts';
 
 /** How often the process looks for memory to hand back. */
 export const MEMORY_TRIM_INTERVAL_MS = 10_000;
@@ -9,13 +9,12 @@ const QUIET_CPU_SHARE = 0.01;
 /** Buffers (ArrayBuffer backing stores) held beyond this while quiet are worth a collection. */
 const BUFFER_BYTES_WORTH_A_GC = 4 * 1024 * 1024;
 /**
- * Under load, RSS grown by more than this since the last trim is worth a trim. A trim costs: glibc makes one madvise
- * per free run of pages, and under load (1000 rps) trimming every interval was 35–56 calls and several ms of blocked
- * event loop each time (bench l4-tail). A bulk transfer during load grows RSS by ~20 MB of buffers: that is still
- * trimmed. (Not malloc's own count of free bytes: mallinfo2 walks every bin of every arena, and after a bulk transfer
- * that walk alone blocked the event loop for ~20 ms.)
+ * Under load, free malloc memory beyond this is worth a trim. Below it a trim hands back little and still costs: glibc
+ * makes one madvise per free run of pages, and under load (1000 rps) that was 35–56 calls and several ms of blocked
+ * event loop every interval (bench l4-tail). A bulk transfer during load leaves tens of MB free: that is trimmed (3.5–
+ * 4.5 ms per trim under iperf3). Free bytes, not RSS growth: RSS stays at its peak after a transfer whatever is free.
  */
-export const RSS_GROWTH_WORTH_A_TRIM_UNDER_LOAD = 16 * 1024 * 1024;
+export const FREE_BYTES_WORTH_A_TRIM_UNDER_LOAD = 8 * 1024 * 1024;
 
 /**
  * glibc's thresholds while the trim runs: blocks up to 32 MiB (its maximum) come from the heap instead of fresh mmap
@@ -32,8 +31,8 @@ type GcFunction = () => void;
  * V8 has no reason to collect in a process that went quiet, then as free but fragmented glibc heap that the automatic
  * top-of-heap trim cannot release. Every interval: when the process was quiet and still holds buffers, a full GC (only
  * when `--expose-gc` is on; a pause nobody waits on); then malloc_trim(0) (native/memory.cc; ~0.1 ms per MB freed).
- * While busy, no GC (it would pause traffic) and a trim only when RSS grew by more than `underLoadGrowth` since the
- * last trim, so RSS stays down under load without a stall every interval for a few pages. From the start free() hands
+ * While busy, no GC (it would pause traffic) and a trim only when malloc holds more than `underLoadBytes` free, so RSS
+ * stays down under load without a stall every interval for a few pages. From the start free() hands
  * nothing back by itself: under bulk traffic glibc's own mmap and heap shrinking made every large block fresh pages
  * again (page faults were 11 % of a ztunnel's CPU under iperf3); this timer is the one place memory goes back, when it
  * is worth it. Returns a stop function; the timer never keeps the process alive.
@@ -41,14 +40,12 @@ type GcFunction = () => void;
 export function startMemoryTrim(
   log: Logger,
   intervalMs = MEMORY_TRIM_INTERVAL_MS,
-  underLoadGrowth = RSS_GROWTH_WORTH_A_TRIM_UNDER_LOAD,
+  underLoadBytes = FREE_BYTES_WORTH_A_TRIM_UNDER_LOAD,
 ): () => void {
   if (!keepFreedMemory(HEAP_BLOCKS_UP_TO, NO_AUTOMATIC_TRIM_BELOW))
     log.warn('malloc thresholds not taken; free() keeps trimming by itself');
   const gc = (globalThis as { gc?: GcFunction }).gc;
   let cpu = process.cpuUsage();
-  // RSS right after the last trim (reading it is one small /proc read).
-  let trimmedRss = process.memoryUsage.rss();
   const timer = setInterval(() => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
@@ -57,11 +54,10 @@ export function startMemoryTrim(
     try {
       const collected = quiet && gc !== undefined && process.memoryUsage().arrayBuffers > BUFFER_BYTES_WORTH_A_GC;
       if (collected) gc();
-      const grown = process.memoryUsage.rss() - trimmedRss;
-      const trim = quiet || grown > underLoadGrowth;
+      const free = mallocFreeBytes();
+      const trim = quiet || free > underLoadBytes;
       const released = trim && trimMemory();
-      if (trim) trimmedRss = process.memoryUsage.rss();
-      log.trace({ quiet, collected, grown, trimmed: trim, released, ms: performance.now() - started }, 'memory trim');
+      log.trace({ quiet, collected, free, trimmed: trim, released, ms: performance.now() - started }, 'memory trim');
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'memory trim failed; not trying again');
       clearInterval(timer);
