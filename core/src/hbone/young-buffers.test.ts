@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { runGcChild } from '../../testing/gc-child.ts';
 
 // In a child with --expose-gc, as the proxies run: relayed bytes are counted, and the count reaching the mark asks V8
 // for a scavenge (perf_hooks gc kind 1), not a mark-compact (4). Below the mark, no collection at all.
@@ -21,14 +21,7 @@ console.log(JSON.stringify({ below, at }));
 `;
 
 test('every RELAYED_BYTES_PER_SCAVENGE relayed bytes, one scavenge and no full collection', async () => {
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', CHILD],
-      { cwd: new URL('../../..', import.meta.url).pathname },
-      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`))),
-    ),
-  );
+  const out = await runGcChild(CHILD);
   const r = JSON.parse(out) as { below: number[]; at: number[] };
   assert.deepEqual(r.below, [], 'no collection before the mark');
   assert.deepEqual(r.at, [1], 'one scavenge at the mark');

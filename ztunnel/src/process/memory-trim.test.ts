@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@ambit/core';
+import { runGcChild } from '@ambit/core/testing';
 
 // In a child process of its own (its RSS is what is measured): 64 MiB of 64 KiB buffers are used and dropped, as a
 // bulk transfer leaves them; the process goes quiet; the trim must hand most of it back within a few intervals.
@@ -25,14 +25,7 @@ setTimeout(() => {
 `;
 
 test('after traffic stops, dropped buffers are collected and their memory goes back to the OS', async () => {
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', CHILD],
-      { cwd: new URL('../../..', import.meta.url).pathname },
-      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`))),
-    ),
-  );
+  const out = await runGcChild(CHILD);
   const r = JSON.parse(out) as { base: number; peak: number; after: number };
   const grown = r.peak - r.base;
   assert.ok(grown > 48 * 1024 * 1024, `the buffers grew RSS by ${grown} bytes`);
@@ -103,15 +96,7 @@ console.log(mallocFreeBytes() - before);
 `;
 
 test('once the trim runs, free() keeps a large block for reuse instead of unmapping it at once', async () => {
-  const keptFree = (mode: string): Promise<number> =>
-    new Promise((resolve, reject) =>
-      execFile(
-        process.execPath,
-        ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', CHURN, mode],
-        { cwd: new URL('../../..', import.meta.url).pathname },
-        (err, stdout, stderr) => (err === null ? resolve(Number(stdout.trim())) : reject(new Error(`${err.message}\n${stderr}`))),
-      ),
-    );
+  const keptFree = async (mode: string): Promise<number> => Number((await runGcChild(CHURN, [mode])).trim());
   const MiB = 1024 * 1024;
   const byDefault = await keptFree('default');
   const kept = await keptFree('keep');
