@@ -84,7 +84,7 @@ function newestMtimeMs(path: string): number {
 }
 
 for (const bundle of BUNDLES) {
-  test(`${bundle.file} contains no test support`, () => {
+  test(`${bundle.file} contains no test support and no character beyond Latin-1`, () => {
     const file = join(REPO, bundle.file);
     assert.ok(existsSync(file), `${bundle.file} is missing: run scripts/ensure-deps.sh`);
     const builtMs = statSync(file).mtimeMs;
@@ -104,6 +104,9 @@ for (const bundle of BUNDLES) {
       [],
       'test support code in the bundle',
     );
+    // One character beyond Latin-1 and V8 holds the whole source two bytes per character (scripts/build-bundle.mjs).
+    const wide = text.split('\n').findIndex((line) => /[\u0100-\u{10ffff}]/u.test(line));
+    assert.equal(wide, -1, `a character beyond Latin-1 on line ${wide + 1} of ${bundle.file}`);
   });
 }
 
