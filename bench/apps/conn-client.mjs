@@ -10,6 +10,17 @@ import { connect } from 'node:net';
 
 const [mode, host, portText, aText, bText, cText] = process.argv.slice(2);
 const port = Number(portText);
+// A count that is not a number compares false with everything: `idle` would open connections until something broke.
+for (const [name, text] of [
+  ['PORT', portText],
+  [mode === 'idle' ? 'N' : 'SECONDS', aText],
+  ...(mode === 'rate' ? [['CONCURRENCY', bText]] : []),
+]) {
+  if (!/^[1-9][0-9]*$/.test(text ?? '')) {
+    process.stderr.write(`conn-client: ${name} must be a positive integer, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+}
 
 function once(onDone) {
   const t0 = process.hrtime.bigint();
