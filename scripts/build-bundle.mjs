@@ -9,7 +9,7 @@
 // node agent's src/agent/ resolve ../../build/Release and ../../bin from there, and from the bundle alike); the xDS
 // .proto files are copied next to it, where core/src/proto/load.ts looks for them.
 // Usage: node scripts/build-bundle.mjs ztunnel|waypoint|controller|node-agent   (offline: esbuild only)
-import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -75,14 +75,15 @@ await build({
 // one byte per character. Such a character with no comment opening before it on its line stops the build rather
 // than being rewritten inside code.
 const lines = (await readFile(tmp, 'utf8')).split('\n');
-const escaped = lines.map((line, i) => {
+const inCode = lines.findIndex((line) => {
   const at = line.search(/[\u0100-\u{10ffff}]/u);
-  if (at < 0) return line;
-  const before = line.slice(0, at);
-  if (!/^\s*\*/.test(line) && !before.includes('//') && !before.includes('/*'))
-    throw new Error(`${component} bundle line ${i + 1}: non-ASCII outside a comment: ${line.trim()}`);
-  return line.replace(/[\u0100-\u{10ffff}]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+  const before = line.slice(0, Math.max(at, 0));
+  return at >= 0 && !/^\s*\*/.test(line) && !before.includes('//') && !before.includes('/*');
 });
-await writeFile(tmp, escaped.join('\n'));
+if (inCode >= 0) {
+  await rm(tmp, { force: true });
+  throw new Error(`${component} bundle line ${inCode + 1}: a character beyond Latin-1 outside a comment: ${lines[inCode]?.trim()}`);
+}
+await writeFile(tmp, lines.map((line) => line.replace(/[\u0100-\u{10ffff}]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`)).join('\n'));
 // Rename last: a proxy starting mid-build starts the old bundle or the new one, never half a file.
 await rename(tmp, out);

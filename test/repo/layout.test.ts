@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
@@ -107,6 +108,21 @@ for (const bundle of BUNDLES) {
     // One character beyond Latin-1 and V8 holds the whole source two bytes per character (scripts/build-bundle.mjs).
     const wide = text.split('\n').findIndex((line) => /[\u0100-\u{10ffff}]/u.test(line));
     assert.equal(wide, -1, `a character beyond Latin-1 on line ${wide + 1} of ${bundle.file}`);
+  });
+}
+
+// A bundle that imports node:http as an ES module loads Node's bundled undici at start-up through the ESM facade's
+// getters (~2.4 MB of heap in every process); scripts/build-bundle.mjs serves those imports through require().
+const REPORT_UNDICI = `data:text/javascript,process.on('exit', () => process.stderr.write('undici=' + process.moduleLoadList.some((m) => m.includes('undici')) + '\\n'))`;
+for (const bundle of BUNDLES.filter((b) => b.file.endsWith('.mjs'))) {
+  test(`${bundle.file} does not load undici when it starts`, () => {
+    const r = spawnSync(process.execPath, [`--import=${REPORT_UNDICI}`, join(REPO, bundle.file), '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const seen = /^undici=(true|false)$/m.exec(r.stderr)?.[1];
+    assert.ok(seen !== undefined, `no report from the bundle's process (status ${r.status}): ${r.stderr.slice(0, 500)}`);
+    assert.equal(seen, 'false', `${bundle.file} loaded undici at start-up`);
   });
 }
 
